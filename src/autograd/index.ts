@@ -1,0 +1,11 @@
+// Public surface of src/autograd: grad modes, backward, functional transforms, custom VJPs and gradcheck.
+
+import '../tensor/fluent.js';
+
+export { noGrad, enableGrad, isGradEnabled } from './grad-mode.js';
+export { backward, gradients, type BackwardOptions } from './backward.js';
+export { grad, valueAndGrad, vjp, type VjpResult } from './functional.js';
+export { customVjp, type CustomVjpDefinition, type CustomVjpContext } from './custom-vjp.js';
+export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
+export { defineOp, type OpDefinition } from './define-op.js';
+export type { VjpContext, Vjp } from './node.js';

@@ -1,0 +1,4 @@
+// The viar engine: tensors, autograd and (later) nn and the VIAR model, from one import.
+
+export * from './tensor/index.js';
+export * from './autograd/index.js';

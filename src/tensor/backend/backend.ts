@@ -1,0 +1,81 @@
+// The backend contract: storage (refcounted data ids, sync/async reads) plus a fixed set of primitive kernels.
+// Kernels take TensorInfo views (any strides, stride 0 for broadcast) and return a new contiguous buffer; they know nothing of autograd.
+
+import type { DType, TypedArray } from '../dtype.js';
+import type { Shape } from '../shape.js';
+
+/** Opaque handle to a buffer owned by a backend. */
+export interface DataId {
+  readonly backend: string;
+}
+
+/** A strided view on a buffer: element at index (i0, i1, ...) lives at offset + Σ ik·strides[k]. */
+export interface TensorInfo {
+  readonly dataId: DataId;
+  readonly shape: Shape;
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+}
+
+export type UnaryOp =
+  | 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sin' | 'cos' | 'tanh' | 'sigmoid' | 'relu'
+  | 'sign' | 'floor' | 'erf' | 'softplus' | 'step' | 'square' | 'reciprocal';
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+export type ReduceOp = 'sum' | 'max' | 'min';
+export type ArgReduceOp = 'argmax' | 'argmin';
+
+export interface MemoryInfo {
+  numDataBuffers: number;
+  numBytes: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Whether readSync is available (CPU: yes; asynchronous GPU modes: no). */
+  readonly canReadSync: boolean;
+
+  /** Takes ownership of `values` (refcount 1). */
+  write(values: TypedArray): DataId;
+  read(id: DataId): Promise<TypedArray>;
+  /** The backing array itself on the CPU: callers must not mutate it. */
+  readSync(id: DataId): TypedArray;
+  incRef(id: DataId): void;
+  decRef(id: DataId): void;
+  memory(): MemoryInfo;
+
+  /** Materializes any view contiguously, converting to `dtype`. */
+  copy(x: TensorInfo, dtype: DType): DataId;
+  fill(size: number, value: number, dtype: DType): DataId;
+  unary(op: UnaryOp, x: TensorInfo): DataId;
+  /** clamp(x, lo, hi) elementwise. */
+  clamp(x: TensorInfo, lo: number, hi: number): DataId;
+  /** a and b already carry broadcast strides for `outShape`. Comparisons return 1/0 in `outDtype`. */
+  binary(op: BinaryOp, a: TensorInfo, b: TensorInfo, outShape: Shape, outDtype: DType): DataId;
+  /** cond ≠ 0 ? a : b, all three already broadcast to `outShape`. */
+  where(cond: TensorInfo, a: TensorInfo, b: TensorInfo, outShape: Shape): DataId;
+  /** Reduces each row of x viewed (row-major) as [rows, reduceSize]; max/min of an empty row are ∓Infinity. */
+  reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId;
+  /** Index (int32) of the max/min in each row of x viewed as [rows, reduceSize]; first occurrence wins. */
+  argReduce(op: ArgReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId;
+  /** a: [...batch, m, k], b: [...batch, k, n] with identical batch dims (broadcast via strides) → [...batch, m, n]. */
+  matmul(a: TensorInfo, b: TensorInfo): DataId;
+  /** A buffer of `outShape` filled with `fillValue`, with x written into the view (offset, strides) of it. */
+  place(x: TensorInfo, outShape: Shape, offset: number, strides: readonly number[], fillValue: number): DataId;
+  concat(xs: readonly TensorInfo[], axis: number, outShape: Shape): DataId;
+  cumsum(x: TensorInfo, axis: number, reverse: boolean): DataId;
+  /** out[..i..] = x[..index[..i..]..] along `axis`; index has x's rank. */
+  gather(x: TensorInfo, axis: number, index: TensorInfo): DataId;
+  /** out = copy of x; out[..index[..i..]..] += src[..i..] along `axis`. */
+  scatterAdd(x: TensorInfo, axis: number, index: TensorInfo, src: TensorInfo): DataId;
+  /** out = x.take(index, axis) with a 1-D int32 index. */
+  indexSelect(x: TensorInfo, axis: number, index: TensorInfo): DataId;
+  /** out = copy of x; out.take(index, axis) += src. */
+  indexAdd(x: TensorInfo, axis: number, index: TensorInfo, src: TensorInfo): DataId;
+  /** Indices (int32) of the k largest (or smallest) entries of each trailing row of length n, sorted. */
+  topkIndices(x: TensorInfo, k: number, largest: boolean): DataId;
+  /** Per row of probs [rows, n], draw `numSamples` indices using the given uniforms in [0,1) (rows·numSamples of them). */
+  multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: Float64Array): DataId;
+}

@@ -1,0 +1,223 @@
+// The plain-TypeScript CPU backend: refcounted typed-array storage and dispatch to the pure kernels beside it.
+
+import type {
+  ArgReduceOp, Backend, BinaryOp, DataId, MemoryInfo, ReduceOp, TensorInfo, UnaryOp,
+} from '../backend.js';
+import { allocArray, type DType, type FloatArray, type TypedArray } from '../../dtype.js';
+import { isContiguous, sizeOf, type Shape } from '../../shape.js';
+import {
+  binaryKernel, clampKernel, copyKernel, stridedWriteKernel, unaryKernel, whereKernel,
+} from './elementwise-kernels.js';
+import { argReduceKernel, cumsumKernel, multinomialKernel, reduceKernel, topkKernel } from './reduce-kernels.js';
+import { concatKernel, gatherKernel, indexAddKernel, indexSelectKernel, scatterAddKernel } from './index-kernels.js';
+import { gemm } from './gemm.js';
+
+class CpuData implements DataId {
+  readonly backend = 'cpu';
+  refCount = 1;
+  constructor(public values: TypedArray) {}
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  readonly canReadSync = true;
+  private numBuffers = 0;
+  private numBytes = 0;
+
+  write(values: TypedArray): DataId {
+    this.numBuffers++;
+    this.numBytes += values.byteLength;
+    return new CpuData(values);
+  }
+
+  read(id: DataId): Promise<TypedArray> {
+    return Promise.resolve(this.readSync(id));
+  }
+
+  readSync(id: DataId): TypedArray {
+    return (id as CpuData).values;
+  }
+
+  incRef(id: DataId): void {
+    (id as CpuData).refCount++;
+  }
+
+  decRef(id: DataId): void {
+    const d = id as CpuData;
+    if (--d.refCount === 0) {
+      this.numBuffers--;
+      this.numBytes -= d.values.byteLength;
+      d.values = new Float32Array(0);
+    }
+  }
+
+  memory(): MemoryInfo {
+    return { numDataBuffers: this.numBuffers, numBytes: this.numBytes };
+  }
+
+  private values(x: TensorInfo): TypedArray {
+    return (x.dataId as CpuData).values;
+  }
+
+  private alloc(dtype: DType, size: number): TypedArray {
+    return allocArray(dtype, size);
+  }
+
+  /** The data of x as a contiguous array starting at 0 (x's own buffer when already so). */
+  private contiguous(x: TensorInfo): TypedArray {
+    const size = sizeOf(x.shape);
+    const v = this.values(x);
+    if (isContiguous(x.shape, x.strides)) {
+      return x.offset === 0 && v.length === size ? v : v.subarray(x.offset, x.offset + size);
+    }
+    const out = this.alloc(x.dtype, size);
+    copyKernel(v, x.shape, x.strides, x.offset, out);
+    return out;
+  }
+
+  copy(x: TensorInfo, dtype: DType): DataId {
+    const out = this.alloc(dtype, sizeOf(x.shape));
+    copyKernel(this.values(x), x.shape, x.strides, x.offset, out);
+    return this.write(out);
+  }
+
+  fill(size: number, value: number, dtype: DType): DataId {
+    const out = this.alloc(dtype, size);
+    if (value !== 0) out.fill(value);
+    return this.write(out);
+  }
+
+  unary(op: UnaryOp, x: TensorInfo): DataId {
+    const out = this.alloc(x.dtype, sizeOf(x.shape));
+    unaryKernel(op, this.values(x), x.shape, x.strides, x.offset, out);
+    return this.write(out);
+  }
+
+  clamp(x: TensorInfo, lo: number, hi: number): DataId {
+    const out = this.alloc(x.dtype, sizeOf(x.shape));
+    clampKernel(this.values(x), x.shape, x.strides, x.offset, lo, hi, out);
+    return this.write(out);
+  }
+
+  binary(op: BinaryOp, a: TensorInfo, b: TensorInfo, outShape: Shape, outDtype: DType): DataId {
+    const out = this.alloc(outDtype, sizeOf(outShape));
+    binaryKernel(op, this.values(a), a.strides, a.offset, this.values(b), b.strides, b.offset, outShape, out);
+    return this.write(out);
+  }
+
+  where(cond: TensorInfo, a: TensorInfo, b: TensorInfo, outShape: Shape): DataId {
+    const out = this.alloc(a.dtype, sizeOf(outShape));
+    whereKernel(
+      this.values(cond), cond.strides, cond.offset, this.values(a), a.strides, a.offset,
+      this.values(b), b.strides, b.offset, outShape, out,
+    );
+    return this.write(out);
+  }
+
+  reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
+    const out = this.alloc(x.dtype, rows);
+    reduceKernel(op, this.contiguous(x), rows, reduceSize, out);
+    return this.write(out);
+  }
+
+  argReduce(op: ArgReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
+    const out = new Int32Array(rows);
+    argReduceKernel(op, this.contiguous(x), rows, reduceSize, out);
+    return this.write(out);
+  }
+
+  matmul(a: TensorInfo, b: TensorInfo): DataId {
+    const rank = a.shape.length;
+    const m = a.shape[rank - 2]!, k = a.shape[rank - 1]!, n = b.shape[rank - 1]!;
+    const batchShape = a.shape.slice(0, rank - 2);
+    const batch = sizeOf(batchShape);
+    const out = this.alloc(a.dtype, batch * m * n) as FloatArray;
+    const av = this.values(a) as FloatArray, bv = this.values(b) as FloatArray;
+    const counter = new Array<number>(batchShape.length).fill(0);
+    let aOff = a.offset, bOff = b.offset;
+    for (let t = 0; t < batch; t++) {
+      gemm(
+        m, n, k,
+        av, aOff, a.strides[rank - 2]!, a.strides[rank - 1]!,
+        bv, bOff, b.strides[rank - 2]!, b.strides[rank - 1]!,
+        out, t * m * n, n, false,
+      );
+      for (let d = batchShape.length - 1; d >= 0; d--) {
+        counter[d]!++;
+        aOff += a.strides[d]!;
+        bOff += b.strides[d]!;
+        if (counter[d]! < batchShape[d]!) break;
+        aOff -= a.strides[d]! * batchShape[d]!;
+        bOff -= b.strides[d]! * batchShape[d]!;
+        counter[d] = 0;
+      }
+    }
+    return this.write(out);
+  }
+
+  place(x: TensorInfo, outShape: Shape, offset: number, strides: readonly number[], fillValue: number): DataId {
+    const out = this.alloc(x.dtype, sizeOf(outShape));
+    if (fillValue !== 0) out.fill(fillValue);
+    stridedWriteKernel(this.values(x), x.shape, x.strides, x.offset, out, strides, offset);
+    return this.write(out);
+  }
+
+  concat(xs: readonly TensorInfo[], axis: number, outShape: Shape): DataId {
+    const out = this.alloc(xs[0]!.dtype, sizeOf(outShape));
+    concatKernel(xs.map((x) => ({ data: this.contiguous(x), shape: x.shape })), axis, outShape, out);
+    return this.write(out);
+  }
+
+  cumsum(x: TensorInfo, axis: number, reverse: boolean): DataId {
+    const out = this.alloc(x.dtype, sizeOf(x.shape));
+    const outer = sizeOf(x.shape.slice(0, axis));
+    const inner = sizeOf(x.shape.slice(axis + 1));
+    cumsumKernel(this.contiguous(x), outer, x.shape[axis]!, inner, reverse, out);
+    return this.write(out);
+  }
+
+  gather(x: TensorInfo, axis: number, index: TensorInfo): DataId {
+    const out = this.alloc(x.dtype, sizeOf(index.shape));
+    gatherKernel(this.contiguous(x), x.shape, axis, this.contiguous(index) as Int32Array, index.shape, out);
+    return this.write(out);
+  }
+
+  scatterAdd(x: TensorInfo, axis: number, index: TensorInfo, src: TensorInfo): DataId {
+    const out = this.alloc(x.dtype, sizeOf(x.shape));
+    copyKernel(this.values(x), x.shape, x.strides, x.offset, out);
+    scatterAddKernel(out, x.shape, axis, this.contiguous(index) as Int32Array, index.shape, this.contiguous(src), src.shape);
+    return this.write(out);
+  }
+
+  indexSelect(x: TensorInfo, axis: number, index: TensorInfo): DataId {
+    const outShape = [...x.shape];
+    outShape[axis] = index.shape[0]!;
+    const out = this.alloc(x.dtype, sizeOf(outShape));
+    indexSelectKernel(this.contiguous(x), x.shape, axis, this.contiguous(index) as Int32Array, out);
+    return this.write(out);
+  }
+
+  indexAdd(x: TensorInfo, axis: number, index: TensorInfo, src: TensorInfo): DataId {
+    const out = this.alloc(x.dtype, sizeOf(x.shape));
+    copyKernel(this.values(x), x.shape, x.strides, x.offset, out);
+    indexAddKernel(out, x.shape, axis, this.contiguous(index) as Int32Array, this.contiguous(src));
+    return this.write(out);
+  }
+
+  topkIndices(x: TensorInfo, k: number, largest: boolean): DataId {
+    const n = x.shape[x.shape.length - 1]!;
+    const rows = n === 0 ? 0 : sizeOf(x.shape) / n;
+    const out = new Int32Array(rows * k);
+    topkKernel(this.contiguous(x), rows, n, k, largest, out);
+    return this.write(out);
+  }
+
+  multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: Float64Array): DataId {
+    const n = probs.shape[probs.shape.length - 1]!;
+    const rows = sizeOf(probs.shape) / n;
+    const out = new Int32Array(rows * numSamples);
+    multinomialKernel(this.contiguous(probs), rows, n, numSamples, replacement, uniforms, out);
+    return this.write(out);
+  }
+}
+

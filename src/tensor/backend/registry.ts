@@ -1,0 +1,36 @@
+// Which backend new tensors live on: a registry of named backend factories and the current choice.
+
+import type { Backend } from './backend.js';
+import { CpuBackend } from './cpu/cpu-backend.js';
+import { ArgumentError } from '../errors.js';
+
+const factories = new Map<string, () => Backend>([['cpu', () => new CpuBackend()]]);
+const instances = new Map<string, Backend>();
+let current: Backend | null = null;
+
+/** Makes a backend available under `name` (e.g. the gpu.js backend registers itself as 'gpu'). */
+export function registerBackend(name: string, factory: () => Backend): void {
+  factories.set(name, factory);
+}
+
+/** Switches the backend for tensors created from now on. */
+export function setBackend(name: string): Backend {
+  current = getBackendByName(name);
+  return current;
+}
+
+export function getBackendByName(name: string): Backend {
+  let be = instances.get(name);
+  if (!be) {
+    const factory = factories.get(name);
+    if (!factory) throw new ArgumentError('setBackend', `unknown backend '${name}' (registered: ${[...factories.keys()].join(', ')})`);
+    be = factory();
+    instances.set(name, be);
+  }
+  return be;
+}
+
+/** The backend new tensors are created on (the CPU backend unless setBackend chose another). */
+export function getBackend(): Backend {
+  return current ?? (current = getBackendByName('cpu'));
+}

@@ -1,0 +1,15 @@
+// Public surface of src/tensor: the Tensor type, creation, ops, memory management, dtypes, random, backends.
+
+import './fluent.js';
+
+export { Tensor, type NestedArray } from './tensor.js';
+export * from './creation.js';
+export * from './ops/index.js';
+export { tidy, keep, dispose, memory, type MemoryReport } from './memory.js';
+export { Rng } from './random.js';
+export type { DType, TypedArray, FloatArray } from './dtype.js';
+export type { Shape } from './shape.js';
+export { broadcastShapes } from './shape.js';
+export { ViarError, ShapeError, ArgumentError, DTypeError, DisposedError, GradError } from './errors.js';
+export { getBackend, setBackend, registerBackend } from './backend/registry.js';
+export type { Backend, TensorInfo, DataId } from './backend/backend.js';

@@ -1,0 +1,125 @@
+// Composite ops: built from primitives, so their gradients come for free from the primitives' VJPs.
+// A hand-written VJP appears only where the composite would be unstable (norm at the zero vector).
+
+import { defineOp } from '../../autograd/define-op.js';
+import type { Tensor } from '../tensor.js';
+import { ArgumentError } from '../errors.js';
+import { tidy } from '../memory.js';
+import { normalizeAxes, sizeOf } from '../shape.js';
+import { checkFloat, checkTensor } from './operands.js';
+import {
+  abs, add, div, eq, erf, exp, log, mul, pow, sigmoid, softplus, sqrt, sub, tanh, where, neg, sign,
+} from './elementwise.js';
+import { max, sum } from './reduce.js';
+import { detach, reshape, expand } from './movement.js';
+
+function floatArg(x: Tensor, op: string): Tensor {
+  const t = checkTensor(x, op);
+  checkFloat(t, op);
+  return t;
+}
+
+function countOf(x: Tensor, axes: number | readonly number[] | undefined, op: string): number {
+  return sizeOf(normalizeAxes(axes, x.rank, op).map((a) => x.shape[a]!));
+}
+
+/** Mean over `axes` (all by default). */
+export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
+  const t = floatArg(x, 'mean');
+  return div(sum(t, axes, keepdims), countOf(t, axes, 'mean'));
+}
+
+export interface VarianceOptions {
+  /** Bessel's correction: divide by N − correction (1 = unbiased, PyTorch's default; 0 = population). */
+  correction?: number;
+  keepdims?: boolean;
+}
+
+/** Variance over `axes`: Σ(x − mean)² / (N − correction). */
+export function variance(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
+  const t = floatArg(x, 'variance');
+  const n = countOf(t, axes, 'variance');
+  const centered = sub(t, mean(t, axes, true));
+  return div(sum(mul(centered, centered), axes, opts.keepdims ?? false), Math.max(0, n - (opts.correction ?? 1)));
+}
+
+/** Standard deviation: √variance. */
+export function std(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
+  return sqrt(variance(floatArg(x, 'std'), axes, opts));
+}
+
+/** log Σ exp(x) over `axes`, stable: the max is subtracted first (as a constant, so the gradient is softmax). */
+export function logSumExp(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
+  const t = floatArg(x, 'logSumExp');
+  const m = detach(max(t, axes, true));
+  // NOTE: a row of all -Infinity has max -Infinity; shift by 0 there so the result is -Infinity, not NaN.
+  const shift = where(eq(abs(m), Infinity), 0, m);
+  const lse = add(log(sum(exp(sub(t, shift)), axes, true)), shift);
+  return keepdims ? lse : reshape(lse, lse.shape.filter((_, i) => !normalizeAxes(axes, t.rank, 'logSumExp').includes(i)));
+}
+
+/** exp(x) / Σ exp(x) along `axis` (rows sum to 1). */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  const t = floatArg(x, 'softmax');
+  const e = exp(sub(t, detach(max(t, axis, true))));
+  return div(e, sum(e, axis, true));
+}
+
+/** x − logSumExp(x) along `axis`. */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  const t = floatArg(x, 'logSoftmax');
+  return sub(t, logSumExp(t, axis, true));
+}
+
+const pNormOp = defineOp<{ p: number; axes: number[]; keepdims: boolean }>({
+  name: 'norm',
+  forward: ([x], { p, axes, keepdims }) => tidy(() => pow(sum(pow(abs(x!), p), axes, keepdims), 1 / p)),
+  saveInputs: true,
+  saveOutput: true,
+  // d‖x‖ₚ = sign(x)|x|^(p−1) / ‖x‖ₚ^(p−1) dx; NOTE: 0 at the zero vector (as PyTorch), where the formula is 0/0
+  vjp: (gy, { inputs: [x], output, attrs: { p, axes, keepdims } }) => {
+    const n = keepdims ? output! : reshape(output!, x!.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+    const g = keepdims ? gy : reshape(gy, n.shape);
+    const safe = where(eq(n, 0), 1, n);
+    const num = p === 2 ? x! : mul(sign(x!), pow(abs(x!), p - 1));
+    const den = p === 2 ? safe : pow(safe, p - 1);
+    return [mul(expand(g, x!.shape), div(num, den))];
+  },
+});
+
+/**
+ * The p-norm over `axes` (all by default): p = 2 (default), any p ≥ 1, or Infinity (max |x|).
+ * @example norm(v, 2, -1, true)   // row norms
+ */
+export function norm(x: Tensor, p = 2, axes?: number | readonly number[], keepdims = false): Tensor {
+  const t = floatArg(x, 'norm');
+  const list = normalizeAxes(axes, t.rank, 'norm');
+  if (p === Infinity) return max(abs(t), list, keepdims);
+  if (!(p >= 1)) throw new ArgumentError('norm', `p must be ≥ 1 or Infinity, got ${p}`);
+  if (p === 1) return sum(abs(t), list, keepdims);
+  return pNormOp([t], { p, axes: list, keepdims });
+}
+
+/** Exact GELU: x·Φ(x) = ½x(1 + erf(x/√2)). */
+export function gelu(x: Tensor): Tensor {
+  const t = floatArg(x, 'gelu');
+  return mul(mul(t, 0.5), add(erf(mul(t, Math.SQRT1_2)), 1));
+}
+
+/** Tanh-approximate GELU: ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as in GPT-2 and VAR. */
+export function geluTanh(x: Tensor): Tensor {
+  const t = floatArg(x, 'geluTanh');
+  const inner = mul(add(t, mul(pow(t, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+  return mul(mul(t, 0.5), add(tanh(inner), 1));
+}
+
+/** SiLU / swish: x·σ(x). */
+export function silu(x: Tensor): Tensor {
+  const t = floatArg(x, 'silu');
+  return mul(t, sigmoid(t));
+}
+
+/** log σ(x) = −softplus(−x), stable for large |x|. */
+export function logSigmoid(x: Tensor): Tensor {
+  return neg(softplus(neg(floatArg(x, 'logSigmoid'))));
+}

@@ -1,0 +1,10 @@
+// Every tensor op, in one import.
+
+export * from './elementwise.js';
+export * from './reduce.js';
+export * from './movement.js';
+export * from './matmul.js';
+export * from './indexing.js';
+export * from './composite.js';
+export * from './scan-and-sample.js';
+export { checkTensor, type TensorOrNumber } from './operands.js';

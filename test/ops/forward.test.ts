@@ -1,0 +1,22 @@
+// Every op-table case: the CPU backend's forward against the naive reference, in float32 and float64.
+
+import { describe, expect, test } from 'vitest';
+import * as V from '../../src/index.js';
+import { OPS } from './op-db.js';
+import { makeInput, toNd } from '../helpers/inputs.js';
+import { expectClose, F32, F64 } from '../helpers/close.js';
+
+describe.each(OPS)('$name forward', (entry) => {
+  test.each(entry.cases.map((c, i) => ({ ...c, i, label: c.label ?? `case ${i}` })))('$label', (c) => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      V.tidy(() => {
+        const rng = new V.Rng(1000 + c.i);
+        const inputs = c.inputs.map((s) => makeInput(s, dtype, rng));
+        const out = entry.run(...inputs);
+        const expected = entry.ref(...inputs.map(toNd));
+        expect(out.shape, `${dtype} shape`).toEqual(expected.shape);
+        expectClose(out.dataSync(), expected.data, dtype === 'float32' ? F32 : { ...F64, atol: 1e-9 }, `${entry.name} ${dtype}`);
+      });
+    }
+  });
+});

@@ -1,0 +1,336 @@
+// The op table: one entry per public op, with sample inputs (broadcast and non-contiguous ones included),
+// a naive reference, whether it is differentiable, and the error cases with the messages users see.
+// forward.test.ts, gradients.test.ts and errors.test.ts are all driven from here.
+
+import * as V from '../../src/index.js';
+import type { Tensor } from '../../src/index.js';
+import * as R from '../helpers/reference.js';
+import type { Nd } from '../helpers/reference.js';
+
+export interface InputSpec {
+  shape: number[];
+  /** Uniform range of float values (default [-2, 2]). */
+  lo?: number;
+  hi?: number;
+  /** Draw values from this list instead (ties, zeros, masks). */
+  choices?: number[];
+  /** int32 input in [lo, hi). */
+  int?: boolean;
+  /** Materialize as the transpose of a contiguous tensor, so the input is a non-contiguous view. */
+  transposed?: boolean;
+}
+
+export interface OpCase {
+  inputs: InputSpec[];
+  label?: string;
+}
+
+export interface ErrorCase {
+  label: string;
+  run: () => unknown;
+  message: RegExp;
+}
+
+export interface OpEntry {
+  name: string;
+  run: (...xs: Tensor[]) => Tensor;
+  ref: (...xs: Nd[]) => Nd;
+  cases: OpCase[];
+  /** false for ops without a gradient (comparisons, argmax...). */
+  differentiable?: boolean;
+  /** Inputs to gradcheck (default: every float input). */
+  gradWrt?: number[];
+  errors?: ErrorCase[];
+}
+
+const f = (shape: number[], o: Omit<InputSpec, 'shape'> = {}): InputSpec => ({ shape, ...o });
+const pos = (shape: number[], o: Omit<InputSpec, 'shape'> = {}): InputSpec => ({ shape, lo: 0.5, hi: 2, ...o });
+const idx = (shape: number[], hi: number): InputSpec => ({ shape, int: true, lo: 0, hi });
+
+/** Standard samples for unary elementwise ops: scalar, vector, matrix, a non-contiguous view, a 4-D tensor. */
+function unaryCases(spec: (shape: number[], o?: Omit<InputSpec, 'shape'>) => InputSpec = f): OpCase[] {
+  return [
+    { inputs: [spec([])], label: 'scalar' },
+    { inputs: [spec([5])] },
+    { inputs: [spec([3, 4], { transposed: true })], label: 'non-contiguous' },
+    { inputs: [spec([2, 1, 3, 2])] },
+  ];
+}
+
+function unary(name: string, run: (x: Tensor) => Tensor, ref: (x: number) => number, spec = f, extra: Partial<OpEntry> = {}): OpEntry {
+  return { name, run, ref: (x) => R.map(x, ref), cases: unaryCases(spec), ...extra };
+}
+
+const binaryCases = (spec = f, specB = spec): OpCase[] => [
+  { inputs: [spec([4]), specB([4])] },
+  { inputs: [spec([2, 3]), specB([3])], label: 'broadcast row' },
+  { inputs: [spec([2, 1, 3]), specB([4, 1])], label: 'broadcast both' },
+  { inputs: [spec([3, 4], { transposed: true }), specB([3, 4])], label: 'non-contiguous' },
+  { inputs: [spec([]), specB([2, 2])], label: 'scalar tensor' },
+];
+
+function binary(name: string, run: (a: Tensor, b: Tensor) => Tensor, ref: (a: number, b: number) => number, spec = f, specB = spec, extra: Partial<OpEntry> = {}): OpEntry {
+  return {
+    name, run, ref: (a, b) => R.zip(ref, a, b), cases: binaryCases(spec, specB),
+    errors: [{
+      label: 'incompatible shapes',
+      run: () => run(V.zeros([2, 3]), V.zeros([4])),
+      message: new RegExp(`^${name}: shapes \\[2, 3\\] \\(a\\) and \\[4\\] \\(b\\) cannot be broadcast`),
+    }, {
+      label: 'dtype mismatch',
+      run: () => run(V.zeros([2]), V.zeros([2], { dtype: 'float64' })),
+      message: new RegExp(`^${name}: dtype mismatch: a is float32, b is float64`),
+    }],
+    ...extra,
+  };
+}
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+const softplus = (x: number) => Math.log1p(Math.exp(-Math.abs(x))) + Math.max(x, 0);
+const lse = (x: Nd, axis: number, keep: boolean): Nd => {
+  const m = R.reduce(x, [axis], true, -Infinity, Math.max);
+  const s = R.reduce(R.zip((a, b) => Math.exp(a - b), x, m), [axis], true, 0, (p, q) => p + q);
+  const out = R.zip((a, b) => Math.log(a) + b, s, m);
+  return keep ? out : { shape: out.shape.filter((_, i) => i !== (axis < 0 ? axis + x.shape.length : axis)), data: out.data };
+};
+const meanRef = (x: Nd, axes: number[] | undefined, keep: boolean): Nd => {
+  const n = (axes ?? x.shape.map((_, i) => i)).reduce((p, a) => p * x.shape[a < 0 ? a + x.shape.length : a]!, 1);
+  return R.map(R.reduce(x, axes, keep, 0, (p, q) => p + q), (v) => v / n);
+};
+const varRef = (x: Nd, axes: number[], correction: number): Nd => {
+  const n = axes.reduce((p, a) => p * x.shape[a]!, 1);
+  const m = meanRef(x, axes, true);
+  const sq = R.zip((a, b) => (a - b) ** 2, x, m);
+  return R.map(R.reduce(sq, axes, false, 0, (p, q) => p + q), (v) => v / (n - correction));
+};
+const ints = (t: Nd): number[] => t.data;
+
+export const OPS: OpEntry[] = [
+  // ---- unary elementwise ----
+  unary('neg', V.neg, (x) => -x),
+  unary('abs', V.abs, Math.abs),
+  unary('exp', V.exp, Math.exp),
+  unary('log', V.log, Math.log, pos, {
+    errors: [{ label: 'int input', run: () => V.log(V.zeros([2], { dtype: 'int32' })), message: /^log: argument 'x' must be float32 or float64, got int32/ }],
+  }),
+  unary('sqrt', V.sqrt, Math.sqrt, pos),
+  unary('rsqrt', V.rsqrt, (x) => 1 / Math.sqrt(x), pos),
+  unary('sin', V.sin, Math.sin),
+  unary('cos', V.cos, Math.cos),
+  unary('tanh', V.tanh, Math.tanh),
+  unary('sigmoid', V.sigmoid, sigmoid),
+  unary('relu', V.relu, (x) => Math.max(x, 0)),
+  unary('gelu', V.gelu, (x) => 0.5 * x * (1 + R.erf(x / Math.SQRT2))),
+  unary('geluTanh', V.geluTanh, (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)))),
+  unary('silu', V.silu, (x) => x * sigmoid(x)),
+  unary('softplus', V.softplus, softplus),
+  unary('logSigmoid', V.logSigmoid, (x) => Math.log(sigmoid(x))),
+  unary('erf', V.erf, R.erf),
+  unary('sign', V.sign, Math.sign),
+  unary('floor', V.floor, Math.floor),
+  unary('square', V.square, (x) => x * x),
+  unary('reciprocal', V.reciprocal, (x) => 1 / x, pos),
+  unary('clamp', (x) => V.clamp(x, -0.5, 0.7), (x) => Math.min(Math.max(x, -0.5), 0.7), f, {
+    errors: [{ label: 'lo > hi', run: () => V.clamp(V.zeros([2]), 1, 0), message: /^clamp: lo \(1\) must not exceed hi \(0\)/ }],
+  }),
+
+  // ---- binary elementwise with broadcasting ----
+  binary('add', V.add, (a, b) => a + b),
+  binary('sub', V.sub, (a, b) => a - b),
+  binary('mul', V.mul, (a, b) => a * b),
+  binary('div', V.div, (a, b) => a / b, f, pos),
+  binary('pow', V.pow, (a, b) => a ** b, pos, f),
+  binary('maximum', V.maximum, Math.max),
+  binary('minimum', V.minimum, Math.min),
+  ...(['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const).map((name) => {
+    const cmp: Record<string, (a: number, b: number) => boolean> = {
+      eq: (a, b) => a === b, ne: (a, b) => a !== b, lt: (a, b) => a < b, le: (a, b) => a <= b, gt: (a, b) => a > b, ge: (a, b) => a >= b,
+    };
+    const choice = (shape: number[], o: Omit<InputSpec, 'shape'> = {}) => f(shape, { choices: [-1, 0, 1], ...o });
+    return binary(name, V[name], (a, b) => (cmp[name]!(a, b) ? 1 : 0), choice, choice, { differentiable: false });
+  }),
+  {
+    name: 'where',
+    run: (c, a, b) => V.where(c!, a!, b!),
+    ref: (c, a, b) => R.zip((x, y, z) => (x !== 0 ? y : z), c!, a!, b!),
+    cases: [
+      { inputs: [f([2, 3], { choices: [0, 1] }), f([2, 3]), f([2, 3])] },
+      { inputs: [f([2, 1], { choices: [0, 1] }), f([3]), f([2, 3], { transposed: false })], label: 'broadcast' },
+    ],
+    gradWrt: [1, 2],
+    errors: [{ label: 'bad broadcast', run: () => V.where(V.zeros([2]), V.zeros([3]), V.zeros([3])), message: /^where: shapes \[2\] \(cond\) and \[3\] \(a\) and \[3\] \(b\) cannot be broadcast/ }],
+  },
+
+  // ---- reductions ----
+  {
+    name: 'sum',
+    run: (x) => V.sum(x!, [0, 2], true),
+    ref: (x) => R.reduce(x!, [0, 2], true, 0, (a, b) => a + b),
+    cases: [{ inputs: [f([2, 3, 4])] }, { inputs: [f([3, 3, 2], { transposed: true })], label: 'non-contiguous' }],
+    errors: [
+      { label: 'axis out of range', run: () => V.sum(V.zeros([2, 3]), 2), message: /^sum: axis 2 is out of range for a tensor of rank 2 \(valid: -2\.\.1\)/ },
+      { label: 'repeated axis', run: () => V.sum(V.zeros([2, 3]), [1, -1]), message: /^sum: axis 1 appears twice/ },
+    ],
+  },
+  { name: 'sum(all)', run: (x) => V.sum(x!), ref: (x) => R.reduce(x!, undefined, false, 0, (a, b) => a + b), cases: unaryCases() },
+  { name: 'mean', run: (x) => V.mean(x!, -1), ref: (x) => meanRef(x!, [-1], false), cases: [{ inputs: [f([3, 4])] }, { inputs: [f([2, 3, 4], { transposed: true })] }] },
+  { name: 'max', run: (x) => V.max(x!, 1), ref: (x) => R.reduce(x!, [1], false, -Infinity, Math.max), cases: [{ inputs: [f([3, 4])] }, { inputs: [f([2, 3, 5], { transposed: true })] }] },
+  { name: 'max(ties)', run: (x) => V.max(x!, 1), ref: (x) => R.reduce(x!, [1], false, -Infinity, Math.max), cases: [{ inputs: [f([3, 4], { choices: [0.5, 1] })] }], differentiable: false },
+  { name: 'min', run: (x) => V.min(x!, [0, 1], true), ref: (x) => R.reduce(x!, [0, 1], true, Infinity, Math.min), cases: [{ inputs: [f([3, 4, 2])] }] },
+  {
+    name: 'argmax', run: (x) => V.argmax(x!, 1), ref: (x) => R.argReduce(x!, 1, (v, b) => v > b),
+    cases: [{ inputs: [f([3, 4])] }, { inputs: [f([3, 4], { choices: [0, 1] })], label: 'ties pick the first' }], differentiable: false,
+  },
+  { name: 'argmin', run: (x) => V.argmin(x!, 0), ref: (x) => R.argReduce(x!, 0, (v, b) => v < b), cases: [{ inputs: [f([3, 4], { transposed: true })] }], differentiable: false },
+  { name: 'variance', run: (x) => V.variance(x!, [1]), ref: (x) => varRef(x!, [1], 1), cases: [{ inputs: [f([3, 5])] }] },
+  { name: 'std', run: (x) => V.std(x!, [0, 1], { correction: 0 }), ref: (x) => R.map(varRef(x!, [0, 1], 0), Math.sqrt), cases: [{ inputs: [f([3, 4, 2])] }] },
+  { name: 'logSumExp', run: (x) => V.logSumExp(x!, 1), ref: (x) => lse(x!, 1, false), cases: [{ inputs: [f([3, 4])] }, { inputs: [f([2, 4], { lo: 50, hi: 60 })], label: 'large values' }] },
+  {
+    name: 'softmax', run: (x) => V.softmax(x!, -1),
+    ref: (x) => { const l = lse(x!, -1, true); return R.zip((a, b) => Math.exp(a - b), x!, l); },
+    cases: [{ inputs: [f([3, 4])] }, { inputs: [f([2, 3, 4], { transposed: true })] }, { inputs: [f([2, 5], { lo: 80, hi: 100 })], label: 'large logits' }],
+  },
+  {
+    name: 'logSoftmax', run: (x) => V.logSoftmax(x!, 0),
+    ref: (x) => { const l = lse(x!, 0, true); return R.zip((a, b) => a - b, x!, l); },
+    cases: [{ inputs: [f([3, 4])] }],
+  },
+  { name: 'norm(2)', run: (x) => V.norm(x!, 2, -1), ref: (x) => R.map(R.reduce(x!, [-1], false, 0, (a, b) => a + b * b), Math.sqrt), cases: [{ inputs: [f([3, 4])] }] },
+  { name: 'norm(3)', run: (x) => V.norm(x!, 3), ref: (x) => R.map(R.reduce(x!, undefined, false, 0, (a, b) => a + Math.abs(b) ** 3), (v) => v ** (1 / 3)), cases: [{ inputs: [f([2, 3])] }] },
+  { name: 'norm(1)', run: (x) => V.norm(x!, 1, 0, true), ref: (x) => R.reduce(x!, [0], true, 0, (a, b) => a + Math.abs(b)), cases: [{ inputs: [f([3, 2])] }] },
+  { name: 'norm(inf)', run: (x) => V.norm(x!, Infinity, 1), ref: (x) => R.reduce(x!, [1], false, 0, (a, b) => Math.max(a, Math.abs(b))), cases: [{ inputs: [f([3, 4])] }] },
+
+  // ---- movement ----
+  {
+    name: 'reshape', run: (x) => V.reshape(x!, [4, -1]), ref: (x) => R.reshape(x!, [4, x!.data.length / 4]),
+    cases: [{ inputs: [f([2, 3, 2])] }, { inputs: [f([4, 3], { transposed: true })], label: 'non-contiguous (copies)' }],
+    errors: [
+      { label: 'size mismatch', run: () => V.reshape(V.zeros([2, 3]), [4, 2]), message: /^reshape: cannot reshape \[2, 3\] \(6 elements\) to \[4, 2\] \(8 elements\)/ },
+      { label: 'two -1', run: () => V.reshape(V.zeros([2, 3]), [-1, -1]), message: /^reshape: only one dimension can be -1/ },
+    ],
+  },
+  { name: 'flatten', run: (x) => V.flatten(x!, 1), ref: (x) => R.reshape(x!, [x!.shape[0]!, x!.data.length / x!.shape[0]!]), cases: [{ inputs: [f([2, 3, 2])] }] },
+  {
+    name: 'permute', run: (x) => V.permute(x!, [2, 0, 1]), ref: (x) => R.permute(x!, [2, 0, 1]),
+    cases: [{ inputs: [f([2, 3, 4])] }, { inputs: [f([2, 3, 4], { transposed: true })] }],
+    errors: [{ label: 'not a permutation', run: () => V.permute(V.zeros([2, 3]), [0, 0]), message: /^permute: dims \[0, 0\] is not a permutation/ }],
+  },
+  { name: 'transpose', run: (x) => V.transpose(x!), ref: (x) => R.permute(x!, [0, 2, 1]), cases: [{ inputs: [f([2, 3, 4])] }] },
+  {
+    name: 'expand', run: (x) => V.expand(x!, [2, 3, 4]), ref: (x) => R.expand(x!, [2, 3, 4]),
+    cases: [{ inputs: [f([3, 1])] }, { inputs: [f([1, 3, 4], { transposed: true })] }],
+    errors: [{ label: 'bad expand', run: () => V.expand(V.zeros([2, 3]), [2, 4]), message: /^expand: cannot expand \[2, 3\] to \[2, 4\]: dimension 1 is 3, not 1 or 4/ }],
+  },
+  {
+    name: 'squeeze', run: (x) => V.squeeze(x!, 1), ref: (x) => R.reshape(x!, [x!.shape[0]!, x!.shape[2]!]), cases: [{ inputs: [f([3, 1, 2])] }],
+    errors: [{ label: 'not size 1', run: () => V.squeeze(V.zeros([2, 3]), 0), message: /^squeeze: axis 0 has size 2, not 1/ }],
+  },
+  { name: 'unsqueeze', run: (x) => V.unsqueeze(x!, -1), ref: (x) => R.reshape(x!, [...x!.shape, 1]), cases: [{ inputs: [f([3, 2], { transposed: true })] }] },
+  {
+    name: 'slice', run: (x) => V.slice(x!, [[1, null], [null, null, 2], [3, 0, -2]]),
+    ref: (x) => R.sliceResolved(x!, [1, 0, 3], [x!.shape[0]! - 1, Math.ceil(x!.shape[1]! / 2), 2], [1, 2, -2]),
+    cases: [{ inputs: [f([3, 5, 4])] }, { inputs: [f([3, 4, 4], { transposed: true })] }],
+    errors: [
+      { label: 'index out of range', run: () => V.slice(V.zeros([2, 3]), [5]), message: /^slice: index 5 is out of range for dimension 0 of size 2/ },
+      { label: 'zero step', run: () => V.slice(V.zeros([2, 3]), [[0, 2, 0]]), message: /^slice: step must be a non-zero integer/ },
+    ],
+  },
+  { name: 'slice(index)', run: (x) => V.slice(x!, [null, -1]), ref: (x) => R.reshape(R.sliceResolved(x!, [0, x!.shape[1]! - 1], [x!.shape[0]!, 1], [1, 1]), [x!.shape[0]!]), cases: [{ inputs: [f([3, 4])] }] },
+  { name: 'flip', run: (x) => V.flip(x!, [0, 2]), ref: (x) => R.build([...x!.shape], (i) => R.at(x!, [x!.shape[0]! - 1 - i[0]!, i[1]!, x!.shape[2]! - 1 - i[2]!])), cases: [{ inputs: [f([2, 3, 4])] }] },
+  {
+    name: 'pad', run: (x) => V.pad(x!, [[1, 0], [2, 1]], 0.5), ref: (x) => R.pad(x!, [[1, 0], [2, 1]], 0.5),
+    cases: [{ inputs: [f([2, 3])] }, { inputs: [f([3, 2, 2], { transposed: true })] }],
+    errors: [{ label: 'negative width', run: () => V.pad(V.zeros([2]), [[-1, 0]]), message: /^pad: pad widths must be non-negative integers/ }],
+  },
+  {
+    name: 'concat', run: (a, b, c) => V.concat([a!, b!, c!], 1), ref: (a, b, c) => R.concat([a!, b!, c!], 1),
+    cases: [{ inputs: [f([2, 1, 3]), f([2, 3, 3], { transposed: true }), f([2, 2, 3])] }],
+    errors: [
+      { label: 'mismatched dims', run: () => V.concat([V.zeros([2, 3]), V.zeros([3, 3])], 1), message: /^concat: xs\[1\] has shape \[3, 3\], incompatible with xs\[0\] \[2, 3\] along axis 1/ },
+      { label: 'empty list', run: () => V.concat([]), message: /^concat: needs a non-empty array of tensors/ },
+    ],
+  },
+  {
+    name: 'stack', run: (a, b) => V.stack([a!, b!], 1), ref: (a, b) => R.concat([R.reshape(a!, [a!.shape[0]!, 1, a!.shape[1]!]), R.reshape(b!, [b!.shape[0]!, 1, b!.shape[1]!])], 1),
+    cases: [{ inputs: [f([2, 3]), f([2, 3], { transposed: true })] }],
+    errors: [{ label: 'shape mismatch', run: () => V.stack([V.zeros([2]), V.zeros([3])]), message: /^stack: xs\[1\] has shape \[3\], xs\[0\] has \[2\]/ }],
+  },
+  {
+    name: 'split', run: (x) => V.split(x!, [1, 2], 1)[1]!, ref: (x) => R.sliceResolved(x!, [0, 1], [x!.shape[0]!, 2], [1, 1]),
+    cases: [{ inputs: [f([2, 3])] }],
+    errors: [{ label: 'bad sizes', run: () => V.split(V.zeros([2, 3]), [1, 1], 1), message: /^split: sizes \[1, 1\] must be non-negative and sum to 3/ }],
+  },
+  { name: 'contiguous', run: (x) => V.contiguous(x!), ref: (x) => x!, cases: [{ inputs: [f([3, 4], { transposed: true })] }] },
+
+  // ---- matmul ----
+  {
+    name: 'matmul', run: (a, b) => V.matmul(a!, b!), ref: (a, b) => R.matmul(a!, b!),
+    cases: [
+      { inputs: [f([3, 4]), f([4, 2])] },
+      { inputs: [f([3, 4], { transposed: true }), f([4, 5], { transposed: true })], label: 'transposed operands' },
+      { inputs: [f([2, 1, 3, 4]), f([3, 4, 2])], label: 'broadcast batch' },
+      { inputs: [f([4]), f([4, 3])], label: '1-D @ 2-D' },
+      { inputs: [f([2, 3, 4]), f([4])], label: 'batched @ 1-D' },
+      { inputs: [f([4]), f([4])], label: 'dot' },
+    ],
+    errors: [
+      { label: 'inner mismatch', run: () => V.matmul(V.zeros([2, 3]), V.zeros([4, 2])), message: /^matmul: inner dimensions differ: a \[2, 3\] has 3 columns, b \[4, 2\] has 4 rows/ },
+      { label: 'batch mismatch', run: () => V.matmul(V.zeros([2, 2, 3]), V.zeros([3, 3, 2])), message: /^matmul: shapes \[2\] \(a batch\) and \[3\] \(b batch\) cannot be broadcast/ },
+      { label: 'int operands', run: () => V.matmul(V.zeros([2, 2], { dtype: 'int32' }), V.zeros([2, 2], { dtype: 'int32' })), message: /^matmul: argument 'a' must be float32 or float64, got int32/ },
+    ],
+  },
+
+  // ---- indexing ----
+  {
+    name: 'gather', run: (x, i) => V.gather(x!, 1, i!), ref: (x, i) => R.gather(x!, 1, i!),
+    cases: [{ inputs: [f([3, 4]), idx([3, 6], 4)] }, { inputs: [f([4, 3], { transposed: true }), idx([2, 2], 4)], label: 'smaller index' }],
+    errors: [
+      { label: 'float index', run: () => V.gather(V.zeros([2, 2]), 1, V.zeros([2, 2])), message: /^gather: argument 'index' must be int32, got float32/ },
+      { label: 'index out of range', run: () => V.gather(V.zeros([2, 2]), 1, V.full([2, 1], 7, { dtype: 'int32' })), message: /^gather: index 7 is out of range for an axis of length 2/ },
+      { label: 'rank mismatch', run: () => V.gather(V.zeros([2, 2]), 1, V.zeros([2], { dtype: 'int32' })), message: /^gather: index \[2\] must have the same rank as x \[2, 2\]/ },
+    ],
+  },
+  {
+    name: 'scatterAdd', run: (x, i, s) => V.scatterAdd(x!, 0, i!, s!), ref: (x, i, s) => R.scatterAdd(x!, 0, i!, s!),
+    cases: [{ inputs: [f([3, 4]), idx([5, 4], 3), f([5, 4])] }, { inputs: [f([3, 2]), idx([2, 2], 3), f([4, 3])], label: 'src larger than index' }],
+  },
+  {
+    name: 'indexSelect', run: (x, i) => V.indexSelect(x!, 0, i!), ref: (x, i) => R.indexSelect(x!, 0, ints(i!)),
+    cases: [{ inputs: [f([5, 3]), idx([7], 5)] }, { inputs: [f([3, 4], { transposed: true }), idx([2], 3)] }],
+    errors: [{ label: '2-D index', run: () => V.indexSelect(V.zeros([2, 2]), 0, V.zeros([1, 1], { dtype: 'int32' })), message: /^indexSelect: index must be 1-D, got shape \[1, 1\]/ }],
+  },
+  {
+    name: 'indexAdd', run: (x, i, s) => V.indexAdd(x!, 1, i!, s!), ref: (x, i, s) => R.indexAdd(x!, 1, ints(i!), s!),
+    cases: [{ inputs: [f([2, 4]), idx([6], 4), f([2, 6])] }],
+  },
+  { name: 'tril', run: (x) => V.tril(x!, -1), ref: (x) => R.build([...x!.shape], (i) => (i[i.length - 1]! - i[i.length - 2]! <= -1 ? R.at(x!, i) : 0)), cases: [{ inputs: [f([2, 3, 4])] }] },
+  { name: 'triu', run: (x) => V.triu(x!, 1), ref: (x) => R.build([...x!.shape], (i) => (i[i.length - 1]! - i[i.length - 2]! >= 1 ? R.at(x!, i) : 0)), cases: [{ inputs: [f([4, 3], { transposed: true })] }] },
+  {
+    name: 'oneHot', run: (i) => V.oneHot(i!, 4), ref: (i) => R.build([...i!.shape, 4], (k) => (R.at(i!, k.slice(0, -1)) === k[k.length - 1] ? 1 : 0)),
+    cases: [{ inputs: [idx([2, 3], 4)] }], differentiable: false,
+    errors: [{ label: 'out of range', run: () => V.oneHot(V.full([2], 5, { dtype: 'int32' }), 4), message: /^oneHot: index 5 is out of range for 4 classes/ }],
+  },
+  {
+    name: 'cumsum', run: (x) => V.cumsum(x!, 1), ref: (x) => R.cumsum(x!, 1, false),
+    cases: [{ inputs: [f([2, 5, 3])] }, { inputs: [f([3, 4], { transposed: true })] }],
+  },
+  { name: 'cumsum(reverse)', run: (x) => V.cumsum(x!, 0, { reverse: true }), ref: (x) => R.cumsum(x!, 0, true), cases: [{ inputs: [f([4, 3])] }] },
+  {
+    name: 'topk(values)', run: (x) => V.topk(x!, 2, { axis: 1 }).values,
+    ref: (x) => R.build([x!.shape[0]!, 2, x!.shape[2]!], (i) => {
+      const col = Array.from({ length: x!.shape[1]! }, (_, j) => R.at(x!, [i[0]!, j, i[2]!])).sort((a, b) => b - a);
+      return col[i[1]!]!;
+    }),
+    cases: [{ inputs: [f([2, 5, 3])] }],
+    errors: [{ label: 'k too large', run: () => V.topk(V.zeros([2, 3]), 4), message: /^topk: k = 4 is out of range for dimension 1 of size 3/ }],
+  },
+  {
+    name: 'topk(indices)', run: (x) => V.topk(x!, 3, { largest: false }).indices,
+    ref: (x) => R.build([x!.shape[0]!, 3], (i) => {
+      const row = Array.from({ length: x!.shape[1]! }, (_, j) => [R.at(x!, [i[0]!, j]), j] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      return row[i[1]!]![1];
+    }),
+    cases: [{ inputs: [f([3, 6])] }, { inputs: [f([3, 6], { choices: [0, 1] })], label: 'ties keep index order' }],
+    differentiable: false,
+  },
+];
