@@ -4,7 +4,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import { GradError, fmtShape } from '../tensor/errors.js';
 import { shapesEqual } from '../tensor/shape.js';
-import { keep } from '../tensor/memory.js';
+import { keep, tidy } from '../tensor/memory.js';
 import { add } from '../tensor/ops/elementwise.js';
 import { onesLike, zerosLike } from '../tensor/creation.js';
 import { enableGrad, noGrad } from './grad-mode.js';
@@ -48,6 +48,11 @@ function topologicalOrder(roots: readonly Root[]): GradNode[] {
     }
   }
   return order.reverse();
+}
+
+/** Saved aliases of a leaf (higher-order graphs) send their gradient to the leaf itself. */
+function leafOf(t: Tensor): Tensor {
+  return t.gradTarget ?? t;
 }
 
 function accumulate<K>(map: Map<K, Tensor>, key: K, g: Tensor): void {
@@ -102,7 +107,7 @@ export function runBackward(
     for (let k = order.length - 1; k >= 0; k--) {
       const node = order[k]!;
       const reaches = targetByNode.has(node) || node.inputs.some((inp, i) =>
-        node.needs[i] && (node.parents[i] ? useful!.has(node.parents[i]!) : leafTargets.has(inp)));
+        node.needs[i] && (node.parents[i] ? useful!.has(node.parents[i]!) : leafTargets.has(leafOf(inp))));
       if (reaches) useful.add(node);
     }
   }
@@ -111,7 +116,7 @@ export function runBackward(
   run(() => {
     for (const r of roots) {
       if (r.tensor.node) accumulate(nodeGrads, r.tensor.node, r.grad);
-      else accumulate(leafGrads, r.tensor, r.grad);
+      else accumulate(leafGrads, leafOf(r.tensor), r.grad);
     }
     for (const node of order) {
       const g = nodeGrads.get(node);
@@ -126,7 +131,8 @@ export function runBackward(
       if (node.freed) {
         throw new GradError('backward', `the graph through '${node.op}' was already freed by an earlier backward; pass { retainGraph: true } to the first call to differentiate twice`);
       }
-      const grads = node.vjp(g, node.context());
+      // tidy: the VJP's temporaries die here, only the returned gradients survive
+      const grads = tidy(() => node.vjp(g, node.context()));
       if (!Array.isArray(grads) || grads.length !== node.inputs.length) {
         throw new GradError('backward', `the VJP of '${node.op}' returned ${Array.isArray(grads) ? grads.length : typeof grads} gradients for ${node.inputs.length} inputs`);
       }
@@ -141,7 +147,7 @@ export function runBackward(
         // A VJP may pass g itself through (add, copy); take a fresh reference so disposals stay balanced.
         const owned = gi === g ? add(g, 0) : gi;
         if (parent) accumulate(nodeGrads, parent, owned);
-        else accumulate(leafGrads, node.inputs[i]!, owned);
+        else accumulate(leafGrads, leafOf(node.inputs[i]!), owned);
       });
       if (!asTarget) g.dispose();
       if (!retainGraph) node.releaseSaved();

@@ -62,9 +62,8 @@ export function tensor(values: NestedArray | TypedArray | readonly number[], opt
     throw new ShapeError('tensor', `shape ${fmtShape(opts.shape)} does not match the data's ${fmtShape(shape)}`);
   }
   const out = allocArray(opts.dtype ?? 'float32', sizeOf(shape));
-  const flat = (values as NestedArray[]).flat(Infinity as 1) as unknown as number[];
   if (shape.length === 0) out[0] = values as number;
-  else out.set(flat);
+  else out.set((values as NestedArray[]).flat(Infinity as 1) as unknown as number[]);
   return finish(out, opts.shape ?? shape, opts);
 }
 

@@ -25,6 +25,7 @@ export interface TensorInit {
   node?: GradNode | null;
   /** false for graph-internal aliases whose lifetime is bound to a node (they neither hold a node reference nor join tidy scopes). */
   owned?: boolean;
+  gradTarget?: Tensor | null;
 }
 
 export class Tensor {
@@ -43,6 +44,8 @@ export class Tensor {
   grad: Tensor | null = null;
   /** Optional label used in error messages and debugging. */
   name: string | undefined;
+  /** For a graph-saved alias of a leaf that requires grad: the leaf whose .grad it stands for (higher-order gradients). */
+  readonly gradTarget: Tensor | null;
   private leafRequiresGrad = false;
   private disposed = false;
   private readonly owned: boolean;
@@ -56,6 +59,8 @@ export class Tensor {
     this.dtype = init.dtype;
     this.node = init.node ?? null;
     this.owned = init.owned ?? true;
+    this.gradTarget = init.gradTarget ?? null;
+    if (this.gradTarget) this.leafRequiresGrad = true;
     if (this.owned) {
       this.node?.incRef();
       trackTensor(this);
@@ -215,7 +220,8 @@ export function makeView(x: Tensor, shape: Shape, strides: readonly number[], of
 /** A graph-internal alias of x (same buffer, same node) whose lifetime a GradNode controls. */
 export function makeSavedAlias(x: Tensor, node: GradNode | null): Tensor {
   x.backend.incRef(x.dataId);
+  const gradTarget = node === null && x.requiresGrad ? (x.gradTarget ?? x) : null;
   return new Tensor({
-    backend: x.backend, dataId: x.dataId, shape: x.shape, strides: x.strides, offset: x.offset, dtype: x.dtype, node, owned: false,
+    backend: x.backend, dataId: x.dataId, shape: x.shape, strides: x.strides, offset: x.offset, dtype: x.dtype, node, owned: false, gradTarget,
   });
 }
