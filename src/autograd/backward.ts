@@ -96,7 +96,7 @@ export function runBackward(
   const leafTargets = new Set<Tensor>();
   for (const t of targets) {
     if (t.node) targetByNode.set(t.node, [...(targetByNode.get(t.node) ?? []), t]);
-    else leafTargets.add(t);
+    else leafTargets.add(leafOf(t));
   }
   const results = new Map<Tensor, Tensor>();
 
@@ -207,7 +207,7 @@ export function gradients(
   const results = runBackward(roots, xs, false, opts);
   const seen = new Set<Tensor>();
   return xs.map((x) => {
-    const g = results.get(x);
+    const g = results.get(x.node ? x : leafOf(x));
     if (!g) return zerosLike(x);
     // the same tensor listed twice gets two independent results
     if (seen.has(x)) return add(g, 0);

@@ -9,3 +9,4 @@ export { customVjp, type CustomVjpDefinition, type CustomVjpContext } from './cu
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { defineOp, type OpDefinition } from './define-op.js';
 export type { VjpContext, Vjp } from './node.js';
+export * from './fixed-point/index.js';

@@ -30,6 +30,11 @@ export function liveGradNodes(): number {
   return liveNodes;
 }
 
+/** The id the next recorded node will get: nodes with id ≥ a watermark were recorded after it was read. */
+export function gradNodeWatermark(): number {
+  return nextNodeId;
+}
+
 export class GradNode<A = unknown> {
   readonly id = nextNodeId++;
   /** Number of tensors and child nodes referencing this node. */

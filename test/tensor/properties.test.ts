@@ -7,8 +7,9 @@ import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
 
 const SEED = 20261129;
-const run = (prop: fc.IPropertyWithHooks<never> | fc.IProperty<never>, numRuns = 60) =>
-  fc.assert(prop as fc.IProperty<unknown>, { seed: SEED, numRuns, verbose: 1 });
+function run<T extends unknown[]>(prop: fc.IProperty<T>, numRuns = 60): void {
+  fc.assert(prop, { seed: SEED, numRuns, verbose: 1 });
+}
 
 const dim = fc.integer({ min: 1, max: 4 });
 const shapeArb = fc.array(dim, { minLength: 0, maxLength: 4 });

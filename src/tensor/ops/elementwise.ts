@@ -7,7 +7,7 @@ import { Tensor, fromDataId } from '../tensor.js';
 import type { DType } from '../dtype.js';
 import { ArgumentError } from '../errors.js';
 import { broadcastShapes, broadcastStrides } from '../shape.js';
-import { binaryOperands, checkFloat, checkTensor, type TensorOrNumber } from './operands.js';
+import { binaryOperands, checkFloat, checkTensor, scalarTensor, type TensorOrNumber } from './operands.js';
 import { sumToShape } from './reduce.js';
 
 // ---------- unary ----------
@@ -177,7 +177,10 @@ const whereOp = defineOp<undefined>({
  */
 export function where(cond: Tensor, a: TensorOrNumber, b: TensorOrNumber): Tensor {
   const c = checkTensor(cond, 'where', 'cond');
-  const [ta, tb] = binaryOperands(a, b, 'where');
+  // two numbers take cond's dtype (float32 when cond is int32)
+  const [ta, tb] = typeof a === 'number' && typeof b === 'number'
+    ? [scalarTensor(a, c.dtype === 'int32' ? 'float32' : c.dtype), scalarTensor(b, c.dtype === 'int32' ? 'float32' : c.dtype)]
+    : binaryOperands(a, b, 'where');
   broadcastShapes([c.shape, ta.shape, tb.shape], 'where', ['cond', 'a', 'b']);
   return whereOp([c, ta, tb], undefined);
 }
