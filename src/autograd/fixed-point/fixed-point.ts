@@ -240,6 +240,7 @@ export function fixedPoint(f: ImplicitFn, inputs: readonly Tensor[], options: Fi
   }
 
   // ---- the differentiable output ----
+  let internalLeaf: Tensor | null = null;
   const out = tidy(() => {
     const zHat = reshape(zHatFlat, shape);
     switch (rule.mode) {
@@ -258,6 +259,7 @@ export function fixedPoint(f: ImplicitFn, inputs: readonly Tensor[], options: Fi
       case 'ift': {
         if (!isGradEnabled()) return callF(f, detach(zHat), xs);
         const zLeaf = detach(zHat).requireGrad();
+        internalLeaf = zLeaf;
         const y = callF(f, zLeaf, xs);
         if (!y.node) return y; // nothing requires grad: no backward will run
         return iftOp([y], { settings: rule.solve, init: rule.init, cache: rule.cache, stats, shape, batch, zLeaf });
@@ -269,7 +271,8 @@ export function fixedPoint(f: ImplicitFn, inputs: readonly Tensor[], options: Fi
   // ---- memory counters and closure captures ----
   const nodes = primitiveNodes(out, watermark);
   stats.memory = { tapeNodes: nodes.length, retainedBytes: nodes.reduce((s, n) => s + n.savedBytes(), 0) };
-  const captured = capturedBy(nodes, watermark, z0 ? [...xs, z0] : xs);
+  const allowed = [...xs, ...(z0 ? [z0] : []), ...(internalLeaf ? [internalLeaf] : [])];
+  const captured = capturedBy(nodes, watermark, allowed);
   stats.capturedTensors = captured.length;
   if (options.strictInputs && captured.length > 0) {
     out.dispose();

@@ -128,7 +128,14 @@ function anderson(F: BatchMap, x0: Tensor, s: ResolvedSolve, monitor: Monitor): 
     let rNew = residuals(xNew, fxNew, s.norm);
     if (safeguard && X.length >= 2) {
       const rejected = Array.from({ length: B }, (_, b) => monitor.isActive(b) && !(rNew.abs[b]! <= r.abs[b]!));
-      if (rejected.some(Boolean) && evals < s.maxIter) {
+      if (rejected.some(Boolean) && evals >= s.maxIter) {
+        // no budget left for a fallback step: rejected samples stay where they were
+        const keepOld = keep(tidy(() => where(tensor(rejected.map(Number), { dtype: x.dtype, shape: [B, 1] }), x, xNew)));
+        const keepOldF = keep(tidy(() => where(tensor(rejected.map(Number), { dtype: x.dtype, shape: [B, 1] }), fx, fxNew)));
+        xNew.dispose(); fxNew.dispose();
+        xNew = keepOld; fxNew = keepOldF;
+        rNew = residuals(xNew, fxNew, s.norm);
+      } else if (rejected.some(Boolean)) {
         monitor.countExtraEvaluation(rejected);
         const fallback = keep(tidy(() => where(tensor(rejected.map(Number), { dtype: x.dtype, shape: [B, 1] }), damped(x, fx, s.damping), xNew)));
         xNew.dispose(); fxNew.dispose();
