@@ -207,7 +207,7 @@ describe('gradient rules', () => {
       const c = V.randn([1, d], rng, { dtype: 'float64' });
       const grad = (gradient: V.GradientRule) => {
         const { z } = V.fixedPoint(C.linearMap(W), [bias], { tol: 1e-13, maxIter: 2000, gradient });
-        return V.gradients(V.sum(V.mul(z, c)), [bias])[0]!.dataSync();
+        return Array.from(V.gradients(V.sum(V.mul(z, c)), [bias])[0]!.dataSync());
       };
       const jfb = grad('jfb');
       const ift = grad({ mode: 'ift', tol: 1e-13, maxIter: 2000 });
