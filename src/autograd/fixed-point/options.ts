@@ -20,7 +20,7 @@ export interface AndersonOptions {
 }
 
 export interface BroydenOptions {
-  /** Number of rank-1 pairs kept (limited memory; default 20). */
+  /** Rank-1 pairs stored before the inverse-Jacobian estimate restarts from −I (limited memory; default 30). */
   history?: number;
 }
 
@@ -159,7 +159,7 @@ export function resolveSolve(o: SolveSettings, prefix: string, defaults: { maxIt
       ridgeMode: oneOf(a.ridgeMode, `${prefix}anderson.ridgeMode`, 'relative', ['relative', 'absolute']),
       safeguard: a.safeguard === undefined ? true : Boolean(a.safeguard),
     },
-    broyden: { history: num(b.history, `${prefix}broyden.history`, 20, positiveInt, 'a positive integer') },
+    broyden: { history: num(b.history, `${prefix}broyden.history`, 30, positiveInt, 'a positive integer') },
     divergenceFactor: num(o.divergenceFactor, `${prefix}divergenceFactor`, 1e4, (v) => v > 1, 'a number > 1'),
     stagnationWindow: num(o.stagnationWindow, `${prefix}stagnationWindow`, 30, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0'),
     stagnationRatio: num(o.stagnationRatio, `${prefix}stagnationRatio`, 0.999, (v) => v > 0 && v < 1, 'in (0, 1)'),

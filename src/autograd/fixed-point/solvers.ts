@@ -163,6 +163,7 @@ function rowDot(a: Tensor, b: Tensor): Tensor {
 /**
  * Limited-memory Broyden on g(z) = f(z) − z, with the inverse Jacobian estimate H ≈ (∂g/∂z)⁻¹ stored as
  * −I + Σ uⱼ vⱼᵀ. The first step (H = −I) is a Picard step. After each update the secant condition H Δg = Δx holds.
+ * When `history` pairs are stored, the estimate restarts from −I (limited memory without a broken secant chain).
  */
 function broyden(F: BatchMap, x0: Tensor, s: ResolvedSolve, monitor: Monitor): void {
   const history = s.broyden.history;
@@ -198,7 +199,8 @@ function broyden(F: BatchMap, x0: Tensor, s: ResolvedSolve, monitor: Monitor): v
     });
     active.dispose();
     U.push(u!); V.push(v!);
-    if (U.length > history) { U.shift()!.dispose(); V.shift()!.dispose(); }
+    // NOTE: dropping the oldest pair breaks the secant structure and can diverge; restarting from H = −I is stable
+    if (U.length >= history) { U.splice(0).forEach((t) => t.dispose()); V.splice(0).forEach((t) => t.dispose()); }
     x.dispose(); gx.dispose();
     x = xn; gx = gn;
     const nextDir = keep(tidy(() => mul(applyH(gx), -1)));
