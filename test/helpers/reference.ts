@@ -194,3 +194,118 @@ export function erf(x: number): number {
   for (let i = 1; i < n; i++) s += (i % 2 ? 4 : 2) * Math.exp(-(i * h) * (i * h));
   return (s * h) / 3 * (2 / Math.sqrt(Math.PI));
 }
+
+// ---- nn ops (naive per-output loops) ----
+
+export interface ConvParams { stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number }
+
+export function conv2d(x: Nd, w: Nd, b: Nd | null, p: ConvParams): Nd {
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [o, cg, kh, kw] = w.shape as [number, number, number, number];
+  const oh = Math.floor((h + 2 * p.padding[0] - p.dilation[0] * (kh - 1) - 1) / p.stride[0]) + 1;
+  const ow = Math.floor((wd + 2 * p.padding[1] - p.dilation[1] * (kw - 1) - 1) / p.stride[1]) + 1;
+  const og = o / p.groups;
+  return build([n, o, oh, ow], ([bi, oc, y, xx]) => {
+    const g = Math.floor(oc! / og);
+    let s = b ? b.data[oc!]! : 0;
+    for (let ci = 0; ci < cg; ci++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const iy = y! * p.stride[0] - p.padding[0] + i * p.dilation[0];
+          const ix = xx! * p.stride[1] - p.padding[1] + j * p.dilation[1];
+          if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+          s += at(x, [bi!, g * cg + ci, iy, ix]) * at(w, [oc!, ci, i, j]);
+        }
+      }
+    }
+    void c;
+    return s;
+  });
+}
+
+export function pool2d(x: Nd, k: [number, number], stride: [number, number], padding: [number, number], kind: 'max' | 'avg', countIncludePad = true): Nd {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const oh = Math.floor((h + 2 * padding[0] - k[0]) / stride[0]) + 1;
+  const ow = Math.floor((w + 2 * padding[1] - k[1]) / stride[1]) + 1;
+  return build([n, c, oh, ow], ([bi, ci, y, xx]) => {
+    let best = -Infinity, s = 0, count = 0;
+    for (let i = 0; i < k[0]; i++) {
+      for (let j = 0; j < k[1]; j++) {
+        const iy = y! * stride[0] - padding[0] + i, ix = xx! * stride[1] - padding[1] + j;
+        if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+        const v = at(x, [bi!, ci!, iy, ix]);
+        best = Math.max(best, v);
+        s += v;
+        count++;
+      }
+    }
+    return kind === 'max' ? best : s / (countIncludePad ? k[0] * k[1] : count);
+  });
+}
+
+/** Independent per-pixel resampling (taps computed directly, not through matrices). */
+export function resize(x: Nd, size: [number, number], mode: 'nearest' | 'bilinear' | 'bicubic' | 'area'): Nd {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const A = -0.75;
+  const cubic = (d: number) => {
+    const ad = Math.abs(d);
+    if (ad <= 1) return ((A + 2) * ad - (A + 3)) * ad * ad + 1;
+    if (ad < 2) return ((A * ad - 5 * A) * ad + 8 * A) * ad - 4 * A;
+    return 0;
+  };
+  const taps = (o: number, inSize: number, outSize: number): [number, number][] => {
+    const scale = inSize / outSize;
+    switch (mode) {
+      case 'nearest': return [[Math.min(Math.floor(o * scale), inSize - 1), 1]];
+      case 'area': {
+        const s = Math.floor((o * inSize) / outSize), e = Math.ceil(((o + 1) * inSize) / outSize);
+        return Array.from({ length: e - s }, (_, k) => [s + k, 1 / (e - s)] as [number, number]);
+      }
+      case 'bilinear': {
+        const src = Math.max((o + 0.5) * scale - 0.5, 0);
+        const i0 = Math.floor(src), l = src - i0;
+        return [[i0, 1 - l], [Math.min(i0 + 1, inSize - 1), l]];
+      }
+      case 'bicubic': {
+        const src = (o + 0.5) * scale - 0.5;
+        const i0 = Math.floor(src);
+        return [-1, 0, 1, 2].map((d) => [Math.min(Math.max(i0 + d, 0), inSize - 1), cubic(src - (i0 + d))] as [number, number]);
+      }
+    }
+  };
+  return build([n, c, size[0], size[1]], ([bi, ci, y, xx]) => {
+    let s = 0;
+    for (const [iy, wy] of taps(y!, h, size[0])) for (const [ix, wx] of taps(xx!, w, size[1])) s += wy * wx * at(x, [bi!, ci!, iy, ix]);
+    return s;
+  });
+}
+
+export function layerNorm(x: Nd, k: number, weight: Nd | null, bias: Nd | null, eps: number): Nd {
+  const inner = x.shape.slice(-k).reduce((a, b) => a * b, 1);
+  const out = { shape: [...x.shape], data: [...x.data] };
+  for (let r = 0; r < x.data.length / inner; r++) {
+    const row = x.data.slice(r * inner, (r + 1) * inner);
+    const mu = row.reduce((a, b) => a + b, 0) / inner;
+    const v = row.reduce((a, b) => a + (b - mu) ** 2, 0) / inner;
+    row.forEach((val, i) => {
+      out.data[r * inner + i] = ((val - mu) / Math.sqrt(v + eps)) * (weight ? weight.data[i]! : 1) + (bias ? bias.data[i]! : 0);
+    });
+  }
+  return out;
+}
+
+export function crossEntropy(logits: Nd, target: Nd, eps: number, ignore: number, reduction: 'mean' | 'sum'): Nd {
+  const [n, c] = logits.shape as [number, number];
+  let total = 0, count = 0;
+  for (let i = 0; i < n; i++) {
+    const t = target.data[i]!;
+    if (t === ignore) continue;
+    const row = logits.data.slice(i * c, (i + 1) * c);
+    const m = Math.max(...row);
+    const lse = m + Math.log(row.reduce((a, b) => a + Math.exp(b - m), 0));
+    const logp = row.map((v) => v - lse);
+    total += -(1 - eps) * logp[t]! - (eps * logp.reduce((a, b) => a + b, 0)) / c;
+    count++;
+  }
+  return { shape: [], data: [reduction === 'mean' ? total / count : total] };
+}

@@ -6,7 +6,7 @@ import { OPS } from './op-db.js';
 import { makeInput, toNd } from '../helpers/inputs.js';
 import { expectClose, F32, F64 } from '../helpers/close.js';
 
-describe.each(OPS)('$name forward', (entry) => {
+describe.each(OPS.filter((e) => e.cases.length > 0))('$name forward', (entry) => {
   test.each(entry.cases.map((c, i) => ({ ...c, i, label: c.label ?? `case ${i}` })))('$label', (c) => {
     for (const dtype of ['float32', 'float64'] as const) {
       V.tidy(() => {

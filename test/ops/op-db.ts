@@ -333,4 +333,97 @@ export const OPS: OpEntry[] = [
     cases: [{ inputs: [f([3, 6])] }, { inputs: [f([3, 6], { choices: [0, 1] })], label: 'ties keep index order' }],
     differentiable: false,
   },
+  // ---- convolution, pooling, resampling (naive per-output references) ----
+  ...([
+    { label: '3×3 pad 1', args: { padding: 1 }, x: [2, 3, 5, 5], w: [4, 3, 3, 3], bias: true, p: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 } },
+    { label: 'stride 2', args: { stride: 2 }, x: [2, 2, 7, 6], w: [3, 2, 3, 3], bias: false, p: { stride: [2, 2], padding: [0, 0], dilation: [1, 1], groups: 1 } },
+    { label: 'dilation 2', args: { dilation: 2, padding: 2 }, x: [1, 2, 6, 6], w: [2, 2, 3, 3], bias: true, p: { stride: [1, 1], padding: [2, 2], dilation: [2, 2], groups: 1 } },
+    { label: 'groups 2, 2×3 kernel, stride (2,1)', args: { groups: 2, stride: [2, 1], padding: [1, 0] }, x: [2, 4, 5, 6], w: [6, 2, 2, 3], bias: true, p: { stride: [2, 1], padding: [1, 0], dilation: [1, 1], groups: 2 } },
+  ] as const).map((c): OpEntry => ({
+    name: `conv2d (${c.label})`,
+    run: (x, w, b) => V.conv2d(x!, w!, c.bias ? b : null, c.args as V.Conv2dOptions),
+    ref: (x, w, b) => R.conv2d(x!, w!, c.bias ? b! : null, c.p as unknown as R.ConvParams),
+    cases: [{ inputs: [f([...c.x]), f([...c.w]), f([c.w[0]])] }, { inputs: [f([...c.x], { transposed: true }), f([...c.w]), f([c.w[0]])], label: 'non-contiguous' }],
+    gradWrt: c.bias ? [0, 1, 2] : [0, 1],
+  })),
+  {
+    name: 'conv2d errors', run: (x) => x!, ref: (x) => x!, cases: [], differentiable: false,
+    errors: [
+      { label: 'channel mismatch', run: () => V.conv2d(V.zeros([1, 3, 5, 5]), V.zeros([4, 2, 3, 3])), message: /^conv2d: weight \[4, 2, 3, 3\] expects 2 input channels \(2 per group × 1 groups\), input \[1, 3, 5, 5\] has 3/ },
+      { label: 'bad groups', run: () => V.conv2d(V.zeros([1, 3, 5, 5]), V.zeros([4, 1, 3, 3]), null, { groups: 2 }), message: /^conv2d: groups = 2 must divide both the 3 input channels and the 4 output channels/ },
+      { label: 'kernel too big', run: () => V.conv2d(V.zeros([1, 1, 2, 2]), V.zeros([1, 1, 3, 3])), message: /^conv2d: a 3×3 window .* does not fit input \[1, 1, 2, 2\]/ },
+      { label: 'not 4-D', run: () => V.conv2d(V.zeros([3, 5, 5]), V.zeros([1, 3, 3, 3])), message: /^conv2d: input must be \[N, C, H, W\], got \[3, 5, 5\]/ },
+    ],
+  },
+  { name: 'maxPool2d', run: (x) => V.maxPool2d(x!, 2), ref: (x) => R.pool2d(x!, [2, 2], [2, 2], [0, 0], 'max'), cases: [{ inputs: [f([2, 3, 4, 6])] }, { inputs: [f([1, 2, 5, 5], { transposed: true })] }] },
+  { name: 'maxPool2d (3, stride 2, pad 1)', run: (x) => V.maxPool2d(x!, 3, { stride: 2, padding: 1 }), ref: (x) => R.pool2d(x!, [3, 3], [2, 2], [1, 1], 'max'), cases: [{ inputs: [f([2, 2, 7, 6])] }] },
+  { name: 'avgPool2d', run: (x) => V.avgPool2d(x!, 2), ref: (x) => R.pool2d(x!, [2, 2], [2, 2], [0, 0], 'avg'), cases: [{ inputs: [f([2, 3, 4, 6])] }] },
+  { name: 'avgPool2d (3, stride 1, pad 1)', run: (x) => V.avgPool2d(x!, 3, { stride: 1, padding: 1 }), ref: (x) => R.pool2d(x!, [3, 3], [1, 1], [1, 1], 'avg'), cases: [{ inputs: [f([1, 2, 5, 4])] }] },
+  { name: 'avgPool2d (countIncludePad false)', run: (x) => V.avgPool2d(x!, 3, { stride: 2, padding: 1, countIncludePad: false }), ref: (x) => R.pool2d(x!, [3, 3], [2, 2], [1, 1], 'avg', false), cases: [{ inputs: [f([1, 2, 5, 6])] }] },
+  ...([
+    ['nearest', [4, 4], [8, 8]], ['nearest', [8, 5], [3, 7]], ['bilinear', [4, 4], [7, 7]], ['bilinear', [9, 6], [4, 5]],
+    ['bicubic', [3, 3], [8, 8]], ['bicubic', [8, 5], [5, 9]], ['area', [9, 9], [4, 4]], ['area', [8, 16], [3, 13]], ['bicubic', [1, 1], [4, 4]],
+  ] as const).map(([mode, from, to]): OpEntry => ({
+    name: `interpolate ${mode} ${from.join('×')}→${to.join('×')}`,
+    run: (x) => V.interpolate(x!, { size: [to[0], to[1]], mode }),
+    ref: (x) => R.resize(x!, [to[0], to[1]], mode),
+    cases: [{ inputs: [f([2, 2, from[0], from[1]])] }],
+  })),
+  {
+    name: 'interpolate errors', run: (x) => x!, ref: (x) => x!, cases: [], differentiable: false,
+    errors: [
+      { label: 'unknown mode', run: () => V.interpolate(V.zeros([1, 1, 2, 2]), { size: 4, mode: 'cubic' as never }), message: /^interpolate: unknown mode 'cubic'/ },
+      { label: 'no size', run: () => V.interpolate(V.zeros([1, 1, 2, 2]), {}), message: /^interpolate: pass size or scaleFactor/ },
+    ],
+  },
+  {
+    name: 'unfold', run: (x) => V.unfold(x!, [2, 3], { padding: 1, stride: [1, 2] }),
+    ref: (x) => {
+      const [n, c, h, w] = x!.shape as [number, number, number, number];
+      const oh = h + 2 - 2 + 1, ow = Math.floor((w + 2 - 3) / 2) + 1;
+      return R.build([n, c * 6, oh * ow], ([b, r, l]) => {
+        const ch = Math.floor(r! / 6), i = Math.floor((r! % 6) / 3), j = r! % 3;
+        const y = Math.floor(l! / ow) - 1 + i, xx = (l! % ow) * 2 - 1 + j;
+        return y < 0 || y >= h || xx < 0 || xx >= w ? 0 : R.at(x!, [b!, ch, y, xx]);
+      });
+    },
+    cases: [{ inputs: [f([2, 2, 4, 5])] }],
+  },
+
+  // ---- normalization, embedding, losses ----
+  {
+    name: 'layerNorm (affine)', run: (x, w, b) => V.layerNorm(x!, [5], w, b, 1e-5), ref: (x, w, b) => R.layerNorm(x!, 1, w!, b!, 1e-5),
+    cases: [{ inputs: [f([3, 5]), f([5]), f([5])] }, { inputs: [f([2, 4, 5], { transposed: false }), f([5]), f([5])] }],
+    errors: [{ label: 'shape', run: () => V.layerNorm(V.zeros([2, 3]), [4]), message: /^layerNorm: normalizedShape \[4\] must match the trailing dims of x \[2, 3\]/ }],
+  },
+  { name: 'layerNorm (2 dims, no affine)', run: (x) => V.layerNorm(x!, [3, 4], null, null, 1e-6), ref: (x) => R.layerNorm(x!, 2, null, null, 1e-6), cases: [{ inputs: [f([2, 3, 4], { transposed: true })] }] },
+  {
+    name: 'groupNorm', run: (x, w, b) => V.groupNorm(x!, 2, w, b, 1e-6),
+    ref: (x, w, b) => {
+      const [n, c] = x!.shape as [number, number];
+      const inner = x!.data.length / n / c;
+      const normed = R.layerNorm({ shape: [n, 2, (c / 2) * inner], data: x!.data }, 1, null, null, 1e-6);
+      return R.build([...x!.shape], (i) => normed.data[R.ravel(i, x!.shape)]! * w!.data[i[1]!]! + b!.data[i[1]!]!);
+    },
+    cases: [{ inputs: [f([2, 4, 3, 2]), f([4]), f([4])] }],
+    errors: [{ label: 'groups', run: () => V.groupNorm(V.zeros([1, 6, 2]), 4), message: /^groupNorm: numGroups = 4 must divide the 6 channels/ }],
+  },
+  {
+    name: 'embedding', run: (w, i) => V.embedding(w!, i!), ref: (w, i) => R.build([...i!.shape, w!.shape[1]!], (k) => R.at(w!, [R.at(i!, k.slice(0, -1)), k[k.length - 1]!])),
+    cases: [{ inputs: [f([6, 3]), idx([2, 5], 6)] }],
+  },
+  {
+    name: 'crossEntropy', run: (z, t) => V.crossEntropy(z!, t!), ref: (z, t) => R.crossEntropy(z!, t!, 0, -100, 'mean'),
+    cases: [{ inputs: [f([5, 4]), idx([5], 4)] }],
+    errors: [
+      { label: 'float target', run: () => V.crossEntropy(V.zeros([2, 3]), V.zeros([2])), message: /^crossEntropy: argument 'target' must be int32 class indices, got float32/ },
+      { label: 'target out of range', run: () => V.crossEntropy(V.zeros([2, 3]), V.tensor([0, 3], { dtype: 'int32' })), message: /^crossEntropy: target 3 is out of range for 3 classes/ },
+      { label: 'shape mismatch', run: () => V.crossEntropy(V.zeros([2, 3]), V.zeros([3], { dtype: 'int32' })), message: /^crossEntropy: target \[3\] does not match logits \[2, 3\]/ },
+    ],
+  },
+  {
+    name: 'crossEntropy (smoothing, ignore, sum)', run: (z, t) => V.crossEntropy(z!, V.where(V.eq(t!, 3), -100, t!), { labelSmoothing: 0.1, reduction: 'sum' }),
+    ref: (z, t) => R.crossEntropy(z!, { shape: t!.shape, data: t!.data.map((v) => (v === 3 ? -100 : v)) }, 0.1, -100, 'sum'),
+    cases: [{ inputs: [f([6, 5]), idx([6], 5)] }],
+  },
 ];

@@ -27,6 +27,18 @@ export type BinaryOp =
 export type ReduceOp = 'sum' | 'max' | 'min';
 export type ArgReduceOp = 'argmax' | 'argmin';
 
+/** Sliding-window geometry shared by im2col/col2im (and so conv2d and pooling). */
+export interface ConvGeometry {
+  n: number; c: number; h: number; w: number;
+  kh: number; kw: number;
+  strideH: number; strideW: number;
+  padH: number; padW: number;
+  dilationH: number; dilationW: number;
+  outH: number; outW: number;
+  /** Value read where a window overlaps the padding (0 for conv/avg, -Infinity for max pooling). */
+  padValue: number;
+}
+
 export interface MemoryInfo {
   numDataBuffers: number;
   numBytes: number;
@@ -76,6 +88,10 @@ export interface Backend {
   indexAdd(x: TensorInfo, axis: number, index: TensorInfo, src: TensorInfo): DataId;
   /** Indices (int32) of the k largest (or smallest) entries of each trailing row of length n, sorted. */
   topkIndices(x: TensorInfo, k: number, largest: boolean): DataId;
+  /** Unfolds sliding windows of x [N, C, H, W] into columns [N, C·kh·kw, Ho·Wo] (padding reads padValue). */
+  im2col(x: TensorInfo, g: ConvGeometry): DataId;
+  /** The adjoint of im2col: sums columns [N, C·kh·kw, Ho·Wo] back into an image [N, C, H, W] (padding dropped). */
+  col2im(cols: TensorInfo, g: ConvGeometry): DataId;
   /** Per row of probs [rows, n], draw `numSamples` indices using the given uniforms in [0,1) (rows·numSamples of them). */
   multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: Float64Array): DataId;
 }

@@ -8,3 +8,6 @@ export * from './indexing.js';
 export * from './composite.js';
 export * from './scan-and-sample.js';
 export { checkTensor, type TensorOrNumber } from './operands.js';
+export * from './conv.js';
+export * from './resample.js';
+export * from './nn-functional.js';

@@ -1,7 +1,7 @@
 // The plain-TypeScript CPU backend: refcounted typed-array storage and dispatch to the pure kernels beside it.
 
 import type {
-  ArgReduceOp, Backend, BinaryOp, DataId, MemoryInfo, ReduceOp, TensorInfo, UnaryOp,
+  ArgReduceOp, Backend, BinaryOp, ConvGeometry, DataId, MemoryInfo, ReduceOp, TensorInfo, UnaryOp,
 } from '../backend.js';
 import { allocArray, type DType, type FloatArray, type TypedArray } from '../../dtype.js';
 import { isContiguous, sizeOf, type Shape } from '../../shape.js';
@@ -11,6 +11,7 @@ import {
 import { argReduceKernel, cumsumKernel, multinomialKernel, reduceKernel, topkKernel } from './reduce-kernels.js';
 import { concatKernel, gatherKernel, indexAddKernel, indexSelectKernel, scatterAddKernel } from './index-kernels.js';
 import { gemm } from './gemm.js';
+import { col2imKernel, im2colKernel } from './conv-kernels.js';
 
 class CpuData implements DataId {
   readonly backend = 'cpu';
@@ -209,6 +210,18 @@ export class CpuBackend implements Backend {
     const rows = n === 0 ? 0 : sizeOf(x.shape) / n;
     const out = new Int32Array(rows * k);
     topkKernel(this.contiguous(x), rows, n, k, largest, out);
+    return this.write(out);
+  }
+
+  im2col(x: TensorInfo, g: ConvGeometry): DataId {
+    const out = this.alloc(x.dtype, g.n * g.c * g.kh * g.kw * g.outH * g.outW);
+    im2colKernel(this.contiguous(x), g, out);
+    return this.write(out);
+  }
+
+  col2im(cols: TensorInfo, g: ConvGeometry): DataId {
+    const out = this.alloc(cols.dtype, g.n * g.c * g.h * g.w);
+    col2imKernel(this.contiguous(cols), g, out);
     return this.write(out);
   }
 

@@ -1,0 +1,136 @@
+// Convolution and pooling through im2col: conv2d is a (grouped, batched) matmul of the weights with the unfolded
+// input; pooling is a reduction over the unfolded windows. im2col and col2im are primitives, each other's adjoint.
+
+import { defineOp, type AppliedOp } from '../../autograd/define-op.js';
+import type { ConvGeometry } from '../backend/backend.js';
+import { Tensor, fromDataId } from '../tensor.js';
+import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
+import { checkFloat, checkTensor } from './operands.js';
+import { add, div } from './elementwise.js';
+import { max, sum } from './reduce.js';
+import { reshape } from './movement.js';
+import { matmul } from './matmul.js';
+import { ones } from '../creation.js';
+
+export type Pair = number | readonly [number, number];
+
+const pair = (v: Pair, name: string, op: string, min: number): [number, number] => {
+  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if (!p.every((x) => Number.isInteger(x) && x >= min)) throw new ArgumentError(op, `${name} must be an integer ≥ ${min} or a pair of them, got ${JSON.stringify(v)}`);
+  return p;
+};
+
+function geometry(op: string, x: Tensor, kernel: [number, number], stride: Pair, padding: Pair, dilation: Pair, padValue: number): ConvGeometry {
+  if (x.rank !== 4) throw new ShapeError(op, `input must be [N, C, H, W], got ${fmtShape(x.shape)}`);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [strideH, strideW] = pair(stride, 'stride', op, 1);
+  const [padH, padW] = pair(padding, 'padding', op, 0);
+  const [dilationH, dilationW] = pair(dilation, 'dilation', op, 1);
+  const [kh, kw] = kernel;
+  const outH = Math.floor((h + 2 * padH - dilationH * (kh - 1) - 1) / strideH) + 1;
+  const outW = Math.floor((w + 2 * padW - dilationW * (kw - 1) - 1) / strideW) + 1;
+  if (outH < 1 || outW < 1) {
+    throw new ShapeError(op, `a ${kh}×${kw} window (dilation ${dilationH}×${dilationW}, padding ${padH}×${padW}) does not fit input ${fmtShape(x.shape)}`);
+  }
+  return { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, padValue };
+}
+
+const colsShape = (g: ConvGeometry) => [g.n, g.c * g.kh * g.kw, g.outH * g.outW];
+
+const im2colOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
+  name: 'im2col',
+  forward: ([x], g) => fromDataId(x!.backend, x!.backend.im2col(x!.info(), g), colsShape(g), x!.dtype),
+  // unfolding copies each pixel into the windows that read it; its adjoint sums them back (col2im)
+  vjp: (gy, { attrs }) => [col2imOp([gy], { ...attrs, padValue: 0 })],
+});
+
+const col2imOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
+  name: 'col2im',
+  forward: ([cols], g) => fromDataId(cols!.backend, cols!.backend.col2im(cols!.info(), g), [g.n, g.c, g.h, g.w], cols!.dtype),
+  // col2im is a sum of copies, so its adjoint is im2col
+  vjp: (gy, { attrs }) => [im2colOp([gy], { ...attrs, padValue: 0 })],
+});
+
+/**
+ * Sliding windows as columns: [N, C, H, W] → [N, C·kh·kw, Ho·Wo] (PyTorch's F.unfold).
+ * @example unfold(x, [3, 3], { padding: 1 })
+ */
+export function unfold(x: Tensor, kernel: Pair, opts: { stride?: Pair; padding?: Pair; dilation?: Pair } = {}): Tensor {
+  const t = checkTensor(x, 'unfold');
+  const g = geometry('unfold', t, pair(kernel, 'kernel', 'unfold', 1), opts.stride ?? 1, opts.padding ?? 0, opts.dilation ?? 1, 0);
+  return im2colOp([t], g);
+}
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+}
+
+/**
+ * 2-D convolution (cross-correlation, as PyTorch). Shapes: x [N, C, H, W], weight [O, C/groups, kh, kw],
+ * bias [O] → [N, O, Ho, Wo] with Ho = ⌊(H + 2p − d(kh−1) − 1)/s⌋ + 1.
+ * @example conv2d(x, w, b, { padding: 1 })   // 3×3 "same" convolution
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const t = checkTensor(x, 'conv2d', 'x');
+  const w = checkTensor(weight, 'conv2d', 'weight');
+  checkFloat(t, 'conv2d', 'x');
+  if (w.rank !== 4) throw new ShapeError('conv2d', `weight must be [O, C/groups, kh, kw], got ${fmtShape(w.shape)}`);
+  const groups = opts.groups ?? 1;
+  const [o, cg, kh, kw] = w.shape as [number, number, number, number];
+  if (t.rank !== 4) throw new ShapeError('conv2d', `input must be [N, C, H, W], got ${fmtShape(t.shape)}`);
+  const c = t.shape[1]!;
+  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0 || o % groups !== 0) {
+    throw new ArgumentError('conv2d', `groups = ${groups} must divide both the ${c} input channels and the ${o} output channels`);
+  }
+  if (cg !== c / groups) {
+    throw new ShapeError('conv2d', `weight ${fmtShape(w.shape)} expects ${cg * groups} input channels (${cg} per group × ${groups} groups), input ${fmtShape(t.shape)} has ${c}`);
+  }
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== o)) throw new ShapeError('conv2d', `bias must be [${o}], got ${fmtShape(bias.shape)}`);
+  const g = geometry('conv2d', t, [kh, kw], opts.stride ?? 1, opts.padding ?? 0, opts.dilation ?? 1, 0);
+  const cols = reshape(im2colOp([t], g), [g.n, groups, cg * kh * kw, g.outH * g.outW]);
+  const out = matmul(reshape(w, [groups, o / groups, cg * kh * kw]), cols); // [N, G, O/G, L]
+  const y = reshape(out, [g.n, o, g.outH, g.outW]);
+  return bias ? add(y, reshape(bias, [1, o, 1, 1])) : y;
+}
+
+export interface PoolOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+}
+
+function windows(op: string, x: Tensor, kernel: Pair, opts: PoolOptions, padValue: number): { cols: Tensor; g: ConvGeometry } {
+  const t = checkTensor(x, op);
+  checkFloat(t, op);
+  const k = pair(kernel, 'kernel', op, 1);
+  const stride = opts.stride ?? k;
+  const padding = pair(opts.padding ?? 0, 'padding', op, 0);
+  if (padding[0] > k[0] / 2 || padding[1] > k[1] / 2) throw new ArgumentError(op, `padding ${padding.join('×')} must be at most half the kernel ${k.join('×')}`);
+  const g = geometry(op, t, k, stride, padding, opts.dilation ?? 1, padValue);
+  // every channel is its own image: [N·C, 1, H, W] → [N·C, kh·kw, L]
+  const flat = reshape(t, [g.n * g.c, 1, g.h, g.w]);
+  const cols = im2colOp([flat], { ...g, n: g.n * g.c, c: 1 });
+  return { cols, g };
+}
+
+/** Max over each window (padding never wins). x [N, C, H, W] → [N, C, Ho, Wo]; stride defaults to the kernel. */
+export function maxPool2d(x: Tensor, kernel: Pair, opts: PoolOptions = {}): Tensor {
+  const { cols, g } = windows('maxPool2d', x, kernel, opts, -Infinity);
+  return reshape(max(cols, 1), [g.n, g.c, g.outH, g.outW]);
+}
+
+/**
+ * Mean over each window. With countIncludePad (default true, as PyTorch) padded zeros count in the divisor.
+ * x [N, C, H, W] → [N, C, Ho, Wo]; stride defaults to the kernel.
+ */
+export function avgPool2d(x: Tensor, kernel: Pair, opts: PoolOptions & { countIncludePad?: boolean } = {}): Tensor {
+  const { cols, g } = windows('avgPool2d', x, kernel, opts, 0);
+  const total = sum(cols, 1);
+  if (opts.countIncludePad ?? true) return reshape(div(total, g.kh * g.kw), [g.n, g.c, g.outH, g.outW]);
+  const counts = sum(im2colOp([ones([1, 1, g.h, g.w], { dtype: x.dtype })], { ...g, n: 1, c: 1, padValue: 0 }), 1);
+  return reshape(div(reshape(total, [g.n, g.c, -1]), counts), [g.n, g.c, g.outH, g.outW]);
+}
+

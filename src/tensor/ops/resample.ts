@@ -1,0 +1,108 @@
+// interpolate: nearest, bilinear, bicubic and area resampling of NCHW images, defined exactly as PyTorch defines
+// them. Every mode is separable and linear, so it is built as two small matrices Mh [Ho, H] and Mw [Wo, W] and
+// applied as Mh·X·Mwᵀ — the gradient is then the transposed resampling, for free.
+
+import type { Tensor } from '../tensor.js';
+import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
+import { tensor } from '../creation.js';
+import { checkFloat, checkTensor } from './operands.js';
+import { matmul } from './matmul.js';
+import { transpose } from './movement.js';
+
+export type InterpolateMode = 'nearest' | 'bilinear' | 'bicubic' | 'area';
+
+export interface InterpolateOptions {
+  /** Output size [H, W] (or one number for both). */
+  size?: number | readonly [number, number];
+  /** Alternative to size: output = ⌊input·scaleFactor⌋ (the ratio in/out is then recomputed from the sizes). */
+  scaleFactor?: number | readonly [number, number];
+  mode?: InterpolateMode;
+  /** bilinear/bicubic only: align the corner pixels' centres (default false, PyTorch's default). */
+  alignCorners?: boolean;
+}
+
+
+/** PyTorch's cubic convolution weights (A = −0.75): cc1 for |x| ≤ 1, cc2 for 1 < |x| < 2. */
+const A = -0.75;
+const cc1 = (x: number) => ((A + 2) * x - (A + 3)) * x * x + 1;
+const cc2 = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+
+/**
+ * The [out, in] matrix of one axis's resampling. Source coordinates are computed in the data's precision, as
+ * PyTorch does (float32 arithmetic for float32 images, float64 for float64).
+ */
+export function resampleMatrix(mode: InterpolateMode, inSize: number, outSize: number, alignCorners = false, precision: 'float32' | 'float64' = 'float32'): Float64Array {
+  const f32 = precision === 'float32' ? Math.fround : (v: number) => v;
+  const m = new Float64Array(outSize * inSize);
+  const put = (o: number, i: number, w: number) => { m[o * inSize + Math.min(Math.max(i, 0), inSize - 1)]! += w; };
+  // source coordinate of an output index (area_pixel_compute_source_index)
+  const source = (o: number, cubic: boolean): number => {
+    if (alignCorners) return outSize > 1 ? (o * (inSize - 1)) / (outSize - 1) : 0;
+    const s = f32(f32(f32(inSize / outSize) * (o + 0.5)) - 0.5);
+    return !cubic && s < 0 ? 0 : s;
+  };
+  for (let o = 0; o < outSize; o++) {
+    switch (mode) {
+      case 'nearest': {
+        // PyTorch's legacy 'nearest': floor(o·in/out) in float32, with the exact fast paths for equal and doubled sizes
+        const i = outSize === inSize ? o : outSize === 2 * inSize ? o >> 1 : Math.min(Math.floor(f32(o * f32(inSize / outSize))), inSize - 1);
+        put(o, i, 1);
+        break;
+      }
+      case 'area': {
+        const start = Math.floor((o * inSize) / outSize);
+        const end = Math.ceil(((o + 1) * inSize) / outSize);
+        for (let i = start; i < end; i++) put(o, i, 1 / (end - start));
+        break;
+      }
+      case 'bilinear': {
+        const s = source(o, false);
+        const i0 = Math.floor(s);
+        const lambda = s - i0;
+        put(o, i0, 1 - lambda);
+        put(o, i0 < inSize - 1 ? i0 + 1 : i0, lambda);
+        break;
+      }
+      case 'bicubic': {
+        const s = source(o, true);
+        const i0 = Math.floor(s);
+        const t = s - i0;
+        put(o, i0 - 1, cc2(t + 1));
+        put(o, i0, cc1(t));
+        put(o, i0 + 1, cc1(1 - t));
+        put(o, i0 + 2, cc2(2 - t));
+        break;
+      }
+    }
+  }
+  return m;
+}
+
+/**
+ * Resamples x [N, C, H, W] to [N, C, Ho, Wo] like torch.nn.functional.interpolate (align_corners false by default).
+ * 'area' is adaptive average pooling; 'bicubic' uses A = −0.75 with clamped taps.
+ * @example interpolate(f, { size: 4, mode: 'area' })   // [B, 32, 16, 16] → [B, 32, 4, 4]
+ */
+export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
+  const t = checkTensor(x, 'interpolate');
+  checkFloat(t, 'interpolate');
+  if (t.rank !== 4) throw new ShapeError('interpolate', `input must be [N, C, H, W], got ${fmtShape(t.shape)}`);
+  const mode = opts.mode ?? 'nearest';
+  if (!['nearest', 'bilinear', 'bicubic', 'area'].includes(mode)) throw new ArgumentError('interpolate', `unknown mode '${mode}' (nearest, bilinear, bicubic, area)`);
+  if (opts.alignCorners && (mode === 'nearest' || mode === 'area')) throw new ArgumentError('interpolate', `alignCorners only applies to bilinear and bicubic, not ${mode}`);
+  const [h, w] = [t.shape[2]!, t.shape[3]!];
+  let size: [number, number];
+  if (opts.size !== undefined) {
+    size = typeof opts.size === 'number' ? [opts.size, opts.size] : [opts.size[0], opts.size[1]];
+  } else if (opts.scaleFactor !== undefined) {
+    const sf = typeof opts.scaleFactor === 'number' ? [opts.scaleFactor, opts.scaleFactor] : opts.scaleFactor;
+    size = [Math.floor(h * sf[0]!), Math.floor(w * sf[1]!)];
+  } else {
+    throw new ArgumentError('interpolate', 'pass size or scaleFactor');
+  }
+  if (!size.every((v) => Number.isInteger(v) && v >= 1)) throw new ArgumentError('interpolate', `output size must be positive integers, got [${size.join(', ')}]`);
+  const precision = t.dtype === 'float64' ? 'float64' : 'float32';
+  const mh = tensor(resampleMatrix(mode, h, size[0], opts.alignCorners, precision), { shape: [size[0], h], dtype: t.dtype });
+  const mw = tensor(resampleMatrix(mode, w, size[1], opts.alignCorners, precision), { shape: [size[1], w], dtype: t.dtype });
+  return matmul(matmul(mh, t), transpose(mw));
+}
