@@ -2,3 +2,4 @@
 
 export * from './tensor/index.js';
 export * from './autograd/index.js';
+export * from './nn/index.js';

@@ -1,3 +1,9 @@
-// Public surface of src/nn. Empty for now: modules, layers, optimizers and checkpoints arrive with the nn issue (#3).
+// Public surface of src/nn: Module, layers, attention, initializers, optimizers, checkpoints and data sets.
 
-export {};
+import '../tensor/fluent.js';
+
+export { Module, type LoadOptions, type LoadReport } from './module.js';
+export * from './layers.js';
+export * from './attention.js';
+export * as init from './init.js';
+export * from './optim/index.js';

@@ -145,7 +145,6 @@ type JsonObject = Map<string, Json>;
 
 const MAX_JSON_DEPTH = 32;
 const SIMPLE_ESCAPES = new Map([['"', '"'], ['\\', '\\'], ['/', '/'], ['b', '\b'], ['f', '\f'], ['n', '\n'], ['r', '\r'], ['t', '\t']]);
-const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
 class JsonParser {
   private i = 0;
@@ -232,11 +231,29 @@ class JsonParser {
   }
 
   private number(): number {
-    NUMBER_RE.lastIndex = this.i;
-    const m = NUMBER_RE.exec(this.s);
-    if (!m) return this.error('malformed number');
-    this.i += m[0].length;
-    return Number(m[0]);
+    const s = this.s;
+    const start = this.i;
+    if (s[this.i] === '-') this.i++;
+    if (s[this.i] === '0') this.i++;
+    else if (this.digits() === 0) this.error('malformed number');
+    if (s[this.i] === '.') {
+      this.i++;
+      if (this.digits() === 0) this.error('malformed number');
+    }
+    if (s[this.i] === 'e' || s[this.i] === 'E') {
+      this.i++;
+      if (s[this.i] === '+' || s[this.i] === '-') this.i++;
+      if (this.digits() === 0) this.error('malformed number');
+    }
+    return Number(s.slice(start, this.i));
+  }
+
+  /** Skips decimal digits; returns how many. */
+  private digits(): number {
+    const from = this.i;
+    let c = this.s.charCodeAt(this.i);
+    while (c >= 0x30 && c <= 0x39) c = this.s.charCodeAt(++this.i);
+    return this.i - from;
   }
 
   private string(): string {
