@@ -240,6 +240,46 @@ describe('round trips', () => {
   });
 });
 
+describe('the header parser (own JSON parser: Maps, duplicate detection)', () => {
+  test('fast-check: it accepts exactly the JSON that JSON.parse accepts', () => {
+    const mutated = fc.json({ maxDepth: 4 }).chain((j) => fc.tuple(fc.constant(j), fc.nat({ max: j.length }), fc.string({ maxLength: 2 }))
+      .map(([s, i, ins]) => s.slice(0, i) + ins + s.slice(i + 1)));
+    const textArb = fc.oneof(fc.json({ maxDepth: 4 }), mutated, fc.string({ maxLength: 12 }));
+    fc.assert(
+      fc.property(textArb, (raw) => {
+        const text = new TextDecoder().decode(new TextEncoder().encode(raw)); // what the file really holds
+        let valid = true;
+        try {
+          JSON.parse(text);
+        } catch {
+          valid = false;
+        }
+        let message = '';
+        try {
+          disposeAll(decodeSafetensors(build(text)).tensors);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ArgumentError);
+          message = (err as Error).message;
+        }
+        if (valid) expect(message).not.toMatch(/not valid JSON(?!: nesting)/);
+        else expect(message).toMatch(/header is not valid JSON|duplicate key/);
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  test('fast-check: any metadata strings (escapes, control characters, lone surrogates) parse back exactly', () => {
+    const str = fc.string({ unit: 'binary', maxLength: 10 });
+    fc.assert(
+      fc.property(fc.dictionary(str, str, { maxKeys: 4 }), (meta) => {
+        const { metadata } = decodeSafetensors(build(JSON.stringify({ __metadata__: meta })));
+        expect({ ...metadata }).toEqual({ ...meta });
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+});
+
 describe('decoding other dtypes from hand-built files', () => {
   test('F16 decodes to float32 exactly, for all 65536 bit patterns', () => {
     const all = Array.from({ length: 65536 }, (_, i) => i);
