@@ -7,3 +7,5 @@ export * from './layers.js';
 export * from './attention.js';
 export * as init from './init.js';
 export * from './optim/index.js';
+export * from './safetensors.js';
+export * from './data/index.js';
