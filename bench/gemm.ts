@@ -1,6 +1,7 @@
 // GFLOP/s of the blocked `gemm` vs the textbook `naiveGemm` on square Float32 matrices.
 // Usage: npx tsx bench/gemm.ts [sizes, default 128,256,512,1024]
-// Each figure is the median of several timed runs after warm-up runs (fewer for naive at 1024).
+// Each figure is the median of several timed runs after warm-up (fewer runs for naive at 1024);
+// the best run is shown too, as it is steadier on a shared machine.
 import { gemm, naiveGemm } from '../src/tensor/backend/cpu/gemm.js';
 
 type Gemm = typeof gemm;
@@ -21,10 +22,15 @@ function randomArray(len: number, seed: number): Float32Array {
   return out;
 }
 
-function gflops(f: Gemm, n: number, runs: number, warmup: number): number {
+/**
+ * GFLOP/s of the median and of the fastest of `runs` timed runs, after at least `warmup` untimed
+ * runs and at least 300 ms of them (so small sizes are fully optimized by V8 before timing).
+ */
+function gflops(f: Gemm, n: number, runs: number, warmup: number): { median: number; best: number } {
   const a = randomArray(n * n, 1), b = randomArray(n * n, 2), c = new Float32Array(n * n);
   const call = (): void => f(n, n, n, a, 0, n, 1, b, 0, n, 1, c, 0, n, false);
-  for (let i = 0; i < warmup; i++) call();
+  const warmStart = performance.now();
+  for (let i = 0; i < warmup || performance.now() - warmStart < 300; i++) call();
   const times: number[] = [];
   for (let r = 0; r < runs; r++) {
     const t0 = performance.now();
@@ -32,14 +38,16 @@ function gflops(f: Gemm, n: number, runs: number, warmup: number): number {
     times.push(performance.now() - t0);
   }
   times.sort((x, y) => x - y);
-  const median = times[runs >> 1]!;
-  return (2 * n ** 3) / (median * 1e6);
+  const rate = (ms: number): number => (2 * n ** 3) / (ms * 1e6);
+  return { median: rate(times[runs >> 1]!), best: rate(times[0]!) };
 }
 
-console.log('Float32 matmul n×n · n×n, single thread, GFLOP/s (median)');
-console.log('     n     gemm    naive  speedup');
+const fmt = (x: number): string => x.toFixed(2).padStart(7);
+console.log('Float32 matmul (n×n)·(n×n), one thread, GFLOP/s: median of the timed runs (best in brackets)');
+console.log('     n      gemm            naive      speedup');
 for (const n of sizes) {
   const g = gflops(gemm, n, n >= 1024 ? 7 : 11, 3);
   const v = gflops(naiveGemm, n, n >= 1024 ? 3 : 5, n >= 1024 ? 1 : 2);
-  console.log(`${String(n).padStart(6)} ${g.toFixed(2).padStart(8)} ${v.toFixed(2).padStart(8)} ${(g / v).toFixed(1).padStart(7)}×`);
+  console.log(`${String(n).padStart(6)} ${fmt(g.median)} (${fmt(g.best)}) ${fmt(v.median)} (${fmt(v.best)}) ` +
+    `${(g.median / v.median).toFixed(1).padStart(6)}×`);
 }

@@ -2,17 +2,16 @@
 // W is rescaled to spectral norm ≤ 0.9 (via its Frobenius norm) so the layer is a contraction. Run: npm run example:deq
 
 import {
-  Rng, randn, zeros, tensor, matmul, tanh, add, sub, mul, div, sqrt, square, mean, gather, logSoftmax, argmax, eq,
-  maximum, norm, tidy, noGrad, fixedPoint, keep, type Tensor, type FixedPointStats,
+  Rng, randn, zeros, matmul, tanh, add, mul, div, crossEntropy, mean, argmax, eq, maximum, norm, reshape, tidy, noGrad,
+  fixedPoint, AdamW, loadMnist, standardSplit, type Tensor, type FixedPointStats, type ImageDataset,
 } from '../src/index.js';
-import { loadMnist } from './mnist-data.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const epochs = Number(args.get('epochs') ?? 5), hidden = Number(args.get('hidden') ?? 100), batchSize = 64;
 const solver = (args.get('solver') ?? 'anderson') as 'picard' | 'anderson' | 'broyden';
 
 const rng = new Rng(0);
-const { train, test } = loadMnist(0);
+const { train, test } = standardSplit(loadMnist({ size: 28 }));
 const params = {
   U: randn([784, hidden], rng, { std: 1 / Math.sqrt(784) }), b: zeros([hidden]),
   W: randn([hidden, hidden], rng, { std: 1 / Math.sqrt(hidden) }),
@@ -20,19 +19,7 @@ const params = {
 };
 const list = Object.values(params).map((p) => p.requireGrad());
 
-// Adam, written out (the nn issue brings the library optimizer)
-const m = list.map((p) => keep(zeros(p.shape))), v = list.map((p) => keep(zeros(p.shape)));
-let t = 0;
-function adamStep(lr = 2e-3, b1 = 0.9, b2 = 0.999): void {
-  t++;
-  list.forEach((p, i) => tidy(() => {
-    m[i]!.assign(add(mul(m[i]!, b1), mul(p.grad!, 1 - b1)));
-    v[i]!.assign(add(mul(v[i]!, b2), mul(square(p.grad!), 1 - b2)));
-    const step = div(mul(m[i]!, lr / (1 - b1 ** t)), add(sqrt(div(v[i]!, 1 - b2 ** t)), 1e-8));
-    p.assign(sub(p, step));
-    p.grad!.dispose(); p.grad = null;
-  }));
-}
+const opt = new AdamW(list, { lr: 2e-3, weightDecay: 0 });
 
 function forward(images: Tensor): { logits: Tensor; stats: FixedPointStats } {
   const inj = add(matmul(images, params.U), params.b);
@@ -41,20 +28,13 @@ function forward(images: Tensor): { logits: Tensor; stats: FixedPointStats } {
   return { logits: add(matmul(z, params.V), params.c), stats };
 }
 
-function batchOf(set: typeof train, idx: number[]): { x: Tensor; y: Tensor } {
-  const x = new Float32Array(idx.length * 784), y = new Int32Array(idx.length);
-  idx.forEach((k, i) => { x.set(set.images.subarray(k * 784, (k + 1) * 784), i * 784); y[i] = set.labels[k]!; });
-  return { x: tensor(x, { shape: [idx.length, 784] }), y: tensor(y, { shape: [idx.length, 1] }) };
-}
+const flat = (x: Tensor) => reshape(x, [x.shape[0]!, 784]);
 
-function accuracy(set: typeof train): number {
+function accuracy(set: ImageDataset): number {
   let correct = 0;
-  for (let s = 0; s < set.count; s += 500) {
-    const idx = Array.from({ length: Math.min(500, set.count - s) }, (_, i) => s + i);
-    correct += tidy(() => noGrad(() => {
-      const { x, y } = batchOf(set, idx);
-      return mean(eq(argmax(forward(x).logits, 1, true), y).cast('float32')).item() * idx.length;
-    }));
+  for (const { x, y } of set.batches(500)) {
+    correct += tidy(() => noGrad(() => mean(eq(argmax(forward(flat(x)).logits, 1), y).cast('float32')).item() * y.shape[0]!));
+    x.dispose(); y.dispose();
   }
   return correct / set.count;
 }
@@ -62,18 +42,17 @@ function accuracy(set: typeof train): number {
 console.log(`DEQ on MNIST: ${train.count} train / ${test.count} test digits, hidden ${hidden}, solver ${solver}, JFB gradient`);
 const start = performance.now();
 for (let epoch = 1; epoch <= epochs; epoch++) {
-  const order = Array.from({ length: train.count }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) { const j = rng.int(0, i + 1); [order[i], order[j]] = [order[j]!, order[i]!]; }
   let lossSum = 0, iterSum = 0, resSum = 0, batches = 0;
-  for (let s = 0; s + batchSize <= order.length; s += batchSize) {
+  for (const { x, y } of train.batches(batchSize, { shuffle: true, rng, dropLast: true })) {
     const { loss, stats } = tidy(() => {
-      const { x, y } = batchOf(train, order.slice(s, s + batchSize));
-      const out = forward(x);
-      const nll = mul(mean(gather(logSoftmax(out.logits, -1), 1, y)), -1);
+      const out = forward(flat(x));
+      const nll = crossEntropy(out.logits, y);
       nll.backward();
       return { loss: nll.item(), stats: out.stats };
     });
-    adamStep();
+    opt.step();
+    opt.zeroGrad();
+    x.dispose(); y.dispose();
     lossSum += loss; batches++;
     iterSum += stats.nFevals.reduce((a, b) => a + b, 0) / stats.batch;
     resSum += stats.bestResidual.reduce((a, b) => a + b, 0) / stats.batch;

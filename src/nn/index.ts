@@ -9,3 +9,4 @@ export * as init from './init.js';
 export * from './optim/index.js';
 export * from './safetensors.js';
 export * from './data/index.js';
+export * from './lenet.js';

@@ -6,9 +6,9 @@ import type { ConvGeometry } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { checkFloat, checkTensor } from './operands.js';
-import { add, div } from './elementwise.js';
+import { add, div, maximum } from './elementwise.js';
 import { max, sum } from './reduce.js';
-import { reshape } from './movement.js';
+import { reshape, slice } from './movement.js';
 import { matmul } from './matmul.js';
 import { ones } from '../creation.js';
 
@@ -116,8 +116,27 @@ function windows(op: string, x: Tensor, kernel: Pair, opts: PoolOptions, padValu
   return { cols, g };
 }
 
+/**
+ * Non-overlapping windows that tile the image exactly: the kh·kw strided views x[:, :, i::kh, j::kw], one per
+ * window position (no im2col copy; each view is read in long rows). Null when the pooling is not of that form.
+ */
+function tiledWindows(x: Tensor, kernel: Pair, opts: PoolOptions): Tensor[] | null {
+  const [kh, kw] = typeof kernel === 'number' ? [kernel, kernel] : kernel;
+  const [sh, sw] = opts.stride === undefined ? [kh, kw] : typeof opts.stride === 'number' ? [opts.stride, opts.stride] : opts.stride;
+  const pad = opts.padding ?? 0, dil = opts.dilation ?? 1;
+  const noPad = typeof pad === 'number' ? pad === 0 : pad[0] === 0 && pad[1] === 0;
+  const noDil = typeof dil === 'number' ? dil === 1 : dil[0] === 1 && dil[1] === 1;
+  if (x.rank !== 4 || x.dtype === 'int32' || sh !== kh || sw !== kw || !noPad || !noDil || x.shape[2]! % kh !== 0 || x.shape[3]! % kw !== 0) return null;
+  const views: Tensor[] = [];
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) views.push(slice(x, [null, null, [i, null, kh], [j, null, kw]]));
+  return views;
+}
+
 /** Max over each window (padding never wins). x [N, C, H, W] → [N, C, Ho, Wo]; stride defaults to the kernel. */
 export function maxPool2d(x: Tensor, kernel: Pair, opts: PoolOptions = {}): Tensor {
+  const tiled = tiledWindows(checkTensor(x, 'maxPool2d'), kernel, opts);
+  // NOTE: ties inside a window split the gradient evenly (maximum's rule); PyTorch sends it all to the first max
+  if (tiled) return tiled.reduce((acc, v) => maximum(acc, v));
   const { cols, g } = windows('maxPool2d', x, kernel, opts, -Infinity);
   return reshape(max(cols, 1), [g.n, g.c, g.outH, g.outW]);
 }
@@ -127,6 +146,8 @@ export function maxPool2d(x: Tensor, kernel: Pair, opts: PoolOptions = {}): Tens
  * x [N, C, H, W] → [N, C, Ho, Wo]; stride defaults to the kernel.
  */
 export function avgPool2d(x: Tensor, kernel: Pair, opts: PoolOptions & { countIncludePad?: boolean } = {}): Tensor {
+  const tiled = tiledWindows(checkTensor(x, 'avgPool2d'), kernel, opts);
+  if (tiled) return div(tiled.reduce((acc, v) => add(acc, v)), tiled.length);
   const { cols, g } = windows('avgPool2d', x, kernel, opts, 0);
   const total = sum(cols, 1);
   if (opts.countIncludePad ?? true) return reshape(div(total, g.kh * g.kw), [g.n, g.c, g.outH, g.outW]);

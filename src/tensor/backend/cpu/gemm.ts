@@ -27,23 +27,24 @@ export type FloatArray = Float32Array | Float64Array;
  * - One scratch type keeps the micro-kernel monomorphic whatever the input type.
  * - Widening float32 to float64 is exact, and the sums are kept in doubles either way.
  *
- * Tuning (2-core AMD EPYC, Node 20): tiles 4×4, 4×8, 8×4, 6×4, 6×8, 3×8, 4×3, 3×3 and others were
- * measured; V8 has only 16 float registers and spills freely, so the small 4×2 tile with the k loop
- * unrolled twice was the fastest (see bench/gemm.ts).
+ * Tuning (2-core AMD EPYC, Node 20; bench/gemm.ts measures it). Larger tiles such as 4×4, 4×8, 8×4,
+ * 6×4 and 6×8 load fewer values per multiply-add, but V8 computes all of a step's products before
+ * its sums and spills to the stack (x64 has 16 float registers), so they measured slower than this
+ * 4×2 tile with the k loop unrolled twice. Packing pays for itself even at 8×8×8, so there is no
+ * small-size cut-off; only with fewer than MR rows (a vector times a matrix, say) does a plain loop
+ * win, and `fewRowsGemm` takes those.
  */
 const MR = 4; // micro-tile rows (A sliver height)
 const NR = 2; // micro-tile columns (B sliver width)
 const KC = 256; // depth of a packed block (even)
 const MC = 96; // rows of A per packed block (multiple of MR)
 const NC = 512; // columns of B per packed panel (multiple of NR)
-/** Below this many multiply-adds (m·n·k) packing costs more than it saves. */
-const SMALL = 32 * 32 * 32;
 
 /** Packing scratch: packed A block at [0, aSize), packed B panel after it. Grown on demand. */
 let work: number[] = [0.5]; // starts with a non-integer so V8 picks the unboxed-double layout
 /** Holds a finished edge tile before its valid part is copied to C. */
 const edgeTile = new Float64Array(MR * NR);
-/** One row of sums for the small-problem path. */
+/** One row of sums for the few-rows path. */
 let rowSums = new Float64Array(64);
 
 function growWork(size: number): number[] {
@@ -68,8 +69,8 @@ export function gemm(m: number, n: number, k: number,
     if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOff + i * ldc, cOff + i * ldc + n);
     return;
   }
-  if (m * n * k <= SMALL) {
-    smallGemm(m, n, k, a, aOff, aRowStride, aColStride, b, bOff, bRowStride, bColStride, c, cOff, ldc, accumulate);
+  if (m < MR) {
+    fewRowsGemm(m, n, k, a, aOff, aRowStride, aColStride, b, bOff, bRowStride, bColStride, c, cOff, ldc, accumulate);
     return;
   }
 
@@ -204,10 +205,12 @@ function packB(kc: number, kcp: number, nc: number, b: FloatArray, off: number, 
 }
 
 /**
- * Small problems: the i-p-j loop (one row of C at a time, streaming rows of B), with the row's
- * sums kept in doubles so Float32 results are rounded once, as in the blocked path.
+ * The path for fewer than MR rows (e.g. a vector times a matrix), where packing B would cost about
+ * as much as the multiply itself and most of each MR-row tile would be padding: the i-p-j loop, one
+ * row of C at a time, streaming four rows of B per pass. The row's sums are kept in doubles, so
+ * Float32 results are rounded once, as in the blocked path.
  */
-function smallGemm(m: number, n: number, k: number,
+function fewRowsGemm(m: number, n: number, k: number,
   a: FloatArray, aOff: number, ars: number, acs: number,
   b: FloatArray, bOff: number, brs: number, bcs: number,
   c: FloatArray, cOff: number, ldc: number, accumulate: boolean): void {
@@ -215,11 +218,18 @@ function smallGemm(m: number, n: number, k: number,
   const row = rowSums;
   for (let i = 0; i < m; i++) {
     row.fill(0, 0, n);
-    let ai = aOff + i * ars;
-    for (let p = 0; p < k; p++, ai += acs) {
-      const aip = a[ai];
-      let bj = bOff + p * brs;
-      for (let j = 0; j < n; j++, bj += bcs) row[j] += aip * b[bj];
+    const ai = aOff + i * ars;
+    let p = 0;
+    for (; p + 4 <= k; p += 4) {
+      const a0 = a[ai + p * acs], a1 = a[ai + (p + 1) * acs], a2 = a[ai + (p + 2) * acs], a3 = a[ai + (p + 3) * acs];
+      const b0 = bOff + p * brs, b1 = b0 + brs, b2 = b1 + brs, b3 = b2 + brs;
+      for (let j = 0, o = 0; j < n; j++, o += bcs) {
+        row[j] += a0 * b[b0 + o] + a1 * b[b1 + o] + a2 * b[b2 + o] + a3 * b[b3 + o];
+      }
+    }
+    for (; p < k; p++) {
+      const a0 = a[ai + p * acs], b0 = bOff + p * brs;
+      for (let j = 0, o = 0; j < n; j++, o += bcs) row[j] += a0 * b[b0 + o];
     }
     const ci = cOff + i * ldc;
     if (accumulate) for (let j = 0; j < n; j++) c[ci + j] += row[j];
