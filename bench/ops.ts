@@ -6,7 +6,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
-import { Rng, randn, matmul, softmax, transpose, mul, tidy, noGrad } from '../src/index.js';
+import { Rng, randn, matmul, softmax, transpose, mul, sum, conv2d, tidy, noGrad, enableGrad, gradients } from '../src/index.js';
 import { naiveGemm } from '../src/tensor/backend/cpu/gemm.js';
 
 /** Median milliseconds of `fn` over `samples` samples, each repeating fn until it lasts ≥ minMs. */
@@ -58,6 +58,15 @@ noGrad(() => {
   const elems = B * H * L * L;
   results.push({ name: `softmax ${B}×${H}×${L}×${L}`, ms: Number(smMs.toFixed(3)), melemsPerS: Number((elems / smMs / 1e3).toFixed(1)) });
   console.log(`${`softmax ${B}×${H}×${L}×${L}`.padEnd(44)} ${smMs.toFixed(2).padStart(10)} ms ${(elems / smMs / 1e3).toFixed(1).padStart(8)} Melem/s`);
+
+  // conv 3×3 at a VAR-tokenizer-like size: batch 16, 32 → 64 channels, 16×16, padding 1
+  const x = randn([16, 32, 16, 16], rng), w = randn([64, 32, 3, 3], rng), b = randn([64], rng);
+  const convFlops = 2 * 16 * 64 * 32 * 9 * 16 * 16;
+  row('conv2d 3×3 forward 16×32×16×16 → 64', timeIt(() => tidy(() => { conv2d(x, w, b, { padding: 1 }); })), convFlops);
+  const xg = x.detach().requireGrad(), wg = w.detach().requireGrad(), bg = b.detach().requireGrad();
+  row('conv2d 3×3 forward + backward (x, w, b)', timeIt(() => tidy(() => {
+    enableGrad(() => gradients(sum(conv2d(xg, wg, bg, { padding: 1 })), [xg, wg, bg]));
+  })), 3 * convFlops);
 });
 
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'ops.json');

@@ -126,24 +126,18 @@ export const pow = defineBinary(
   ],
   { inputs: true, output: true },
 );
-/** Elementwise max. Ties split the gradient evenly (as PyTorch). */
-export const maximum = defineBinary(
-  'maximum',
-  (gy, a, b, _o, needs) => {
+/** The VJP of max/min: the gradient goes to the winning operand; ties split it evenly (as PyTorch). */
+function extremumVjp(wins: (a: Tensor, b: Tensor) => Tensor, loses: (a: Tensor, b: Tensor) => Tensor): BinaryVjp {
+  return (gy, a, b, _o, needs) => {
     const half = mul(eq(a, b), 0.5);
-    return [needs[0] ? mul(gy, add(gt(a, b), half)) : null, needs[1] ? mul(gy, add(lt(a, b), half)) : null];
-  },
-  SAVE_INPUTS,
-);
-/** Elementwise min. Ties split the gradient evenly (as PyTorch). */
-export const minimum = defineBinary(
-  'minimum',
-  (gy, a, b, _o, needs) => {
-    const half = mul(eq(a, b), 0.5);
-    return [needs[0] ? mul(gy, add(lt(a, b), half)) : null, needs[1] ? mul(gy, add(gt(a, b), half)) : null];
-  },
-  SAVE_INPUTS,
-);
+    return [needs[0] ? mul(gy, add(wins(a, b), half)) : null, needs[1] ? mul(gy, add(loses(a, b), half)) : null];
+  };
+}
+
+/** Elementwise max (NaN wins). */
+export const maximum = defineBinary('maximum', extremumVjp((a, b) => gt(a, b), (a, b) => lt(a, b)), SAVE_INPUTS);
+/** Elementwise min (NaN wins). */
+export const minimum = defineBinary('minimum', extremumVjp((a, b) => lt(a, b), (a, b) => gt(a, b)), SAVE_INPUTS);
 
 // Comparisons: 1 where true, 0 where false, in the operands' dtype; no gradient.
 export const eq = defineBinary('eq', null, NO_SAVE);
