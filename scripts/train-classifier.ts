@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
 import {
   Rng, LeNet, LENET_DEFAULTS, AdamW, warmupCosine, crossEntropy, tidy, noGrad, argmax, eq, sum, cast,
-  loadMnist, loadFashionMnist, standardSplit, saveSafetensors, loadSafetensors, type ImageDataset, type Tensor,
+  loadMnist, loadFashionMnist, standardSplit, saveSafetensors, saveTrainingState, loadTrainingState, type ImageDataset,
 } from '../src/index.js';
 
 const { values: args } = parseArgs({
@@ -46,12 +46,8 @@ const schedule = warmupCosine(baseLr, Math.min(stepsPerEpoch, Math.floor((epochs
 let startEpoch = 1;
 
 if (args.resume && existsSync(statePath)) {
-  const { tensors, metadata } = loadSafetensors(statePath);
-  model.loadStateDict(new Map([...tensors].filter(([k]) => k.startsWith('model.')).map(([k, t]) => [k.slice(6), t])));
-  opt.loadStateDict({ tensors: new Map([...tensors].filter(([k]) => k.startsWith('optimizer.')).map(([k, t]) => [k.slice(10), t])), meta: JSON.parse(metadata.optimizer!) });
-  rng.setState(JSON.parse(metadata.rng!));
-  startEpoch = Number(metadata.epoch) + 1;
-  for (const t of tensors.values()) t.dispose();
+  const meta = loadTrainingState(statePath, { model, optimizer: opt, rng });
+  startEpoch = Number(meta.epoch) + 1;
   log(`resumed from ${statePath} after epoch ${startEpoch - 1}`);
 }
 
@@ -95,10 +91,6 @@ for (let epoch = startEpoch; epoch <= epochs; epoch++) {
   log(`epoch ${epoch}: loss ${(lossSum / seen).toFixed(4)}, train accuracy ${((100 * correct) / seen).toFixed(2)}%, test accuracy ${(100 * testAcc).toFixed(2)}%, ${((performance.now() - start) / 1000).toFixed(1)} s`);
   const meta = { data, epoch: String(epoch), epochs: String(epochs), testAccuracy: testAcc.toFixed(4), config: JSON.stringify(LENET_DEFAULTS), seed: String(seed) };
   saveSafetensors(out, model.stateDict(), meta);
-  const optState = opt.stateDict();
-  saveSafetensors(statePath, new Map<string, Tensor>([
-    ...[...model.stateDict()].map(([k, t]) => [`model.${k}`, t] as [string, Tensor]),
-    ...[...optState.tensors].map(([k, t]) => [`optimizer.${k}`, t] as [string, Tensor]),
-  ]), { ...meta, optimizer: JSON.stringify(optState.meta), rng: JSON.stringify(rng.getState()) });
+  saveTrainingState(statePath, { model, optimizer: opt, rng, metadata: meta });
 }
 log(`saved ${out}`);

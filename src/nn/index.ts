@@ -10,3 +10,4 @@ export * from './optim/index.js';
 export * from './safetensors.js';
 export * from './data/index.js';
 export * from './lenet.js';
+export * from './training-state.js';

@@ -426,4 +426,11 @@ export const OPS: OpEntry[] = [
     ref: (z, t) => R.crossEntropy(z!, { shape: t!.shape, data: t!.data.map((v) => (v === 3 ? -100 : v)) }, 0.1, -100, 'sum'),
     cases: [{ inputs: [f([6, 5]), idx([6], 5)] }],
   },
+  {
+    // a fresh Rng(5) per call gives the same mask every time, so the op is a fixed linear map the gradcheck can probe
+    name: 'dropout (training, fixed mask)', run: (x) => V.dropout(x!, 0.3, { training: true, rng: new V.Rng(5) }),
+    ref: (x) => { const rng = new V.Rng(5); return R.map(x!, (v) => (rng.uniform() < 0.7 ? v / 0.7 : 0)); },
+    cases: [{ inputs: [f([4, 5])] }],
+    errors: [{ label: 'p out of range', run: () => V.dropout(V.zeros([2]), 1, { training: true }), message: /^dropout: p must be in \[0, 1\), got 1/ }],
+  },
 ];
