@@ -25,7 +25,8 @@ export type FloatArray = Float32Array | Float64Array;
  * - V8 stores a `number[]` holding only doubles unboxed (PACKED_DOUBLE_ELEMENTS); its indexed reads
  *   compile to fewer instructions than Float64Array reads, which measured ~20% faster here.
  * - One scratch type keeps the micro-kernel monomorphic whatever the input type.
- * - Widening float32 to float64 is exact, and the sums are kept in doubles either way.
+ * - Widening float32 to float64 is exact, and the sums are kept in doubles either way (a Float32 C
+ *   is rounded once per KC-deep block of k).
  *
  * Tuning (2-core AMD EPYC, Node 20; bench/gemm.ts measures it). Larger tiles such as 4×4, 4×8, 8×4,
  * 6×4 and 6×8 load fewer values per multiply-add, but V8 computes all of a step's products before
@@ -208,7 +209,7 @@ function packB(kc: number, kcp: number, nc: number, b: FloatArray, off: number, 
  * The path for fewer than MR rows (e.g. a vector times a matrix), where packing B would cost about
  * as much as the multiply itself and most of each MR-row tile would be padding: the i-p-j loop, one
  * row of C at a time, streaming four rows of B per pass. The row's sums are kept in doubles, so
- * Float32 results are rounded once, as in the blocked path.
+ * Float32 results are rounded once.
  */
 function fewRowsGemm(m: number, n: number, k: number,
   a: FloatArray, aOff: number, ars: number, acs: number,
