@@ -61,6 +61,7 @@ function accuracy(set: ImageDataset): number {
   return correct / set.count;
 }
 
+log(`command: npm run train:classifier -- ${process.argv.slice(2).join(' ')}`);
 log(`training LeNet (${model.numParameters()} parameters) on ${data}: ${train.count} train / ${test.count} test, ${epochs} epochs, batch ${batchSize}, AdamW lr ${baseLr} warmup+cosine, seed ${seed}`);
 const bar = new cliProgress.SingleBar({
   format: 'epoch {epoch}/{epochs} |{bar}| {percentage}% | loss {loss} | train acc {acc}% | ETA {eta_formatted}',
