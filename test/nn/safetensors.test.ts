@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -357,8 +357,9 @@ describe('decoding other dtypes from hand-built files', () => {
     disposeAll(tensors);
   });
 
-  const parity = resolve(repoRoot, '../shared/parity/interp.safetensors');
-  test.skipIf(!existsSync(parity))('reads a real checkpoint written by the Python safetensors library (parity/interp)', () => {
+  // the copy committed under test/fixtures (source: ../shared/parity, the official VAR harness)
+  const parity = resolve(repoRoot, 'test/fixtures/parity/interp.safetensors');
+  test('reads a real checkpoint written by the Python safetensors library (parity/interp)', () => {
     const { tensors, metadata } = loadSafetensors(parity);
     expect(tensors.size).toBeGreaterThan(0);
     const phi = [...tensors].filter(([k]) => k.startsWith('phi_table.'));
