@@ -3,3 +3,4 @@
 export * from './tensor/index.js';
 export * from './autograd/index.js';
 export * from './nn/index.js';
+export * from './viar/index.js';

@@ -1,3 +1,5 @@
-// Public surface of src/viar. Empty for now: the tokenizer and the VAR/VIAR models arrive with issues #6 and #7.
+// Public surface of src/viar: VAR's multi-scale VQ tokenizer (the transformers arrive with issue #7).
 
-export {};
+export * from './vqvae-blocks.js';
+export * from './quantizer.js';
+export * from './vqvae.js';
