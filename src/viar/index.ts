@@ -3,3 +3,4 @@
 export * from './vqvae-blocks.js';
 export * from './quantizer.js';
 export * from './vqvae.js';
+export * from './tokenizer-training.js';

@@ -10,9 +10,9 @@ import {
 import { Module } from '../nn/module.js';
 import { Conv2d, GroupNorm } from '../nn/layers.js';
 
-/** GroupNorm(32 groups, eps 1e-6) — the official `Normalize`. */
-export function normalize(channels: number): GroupNorm {
-  return new GroupNorm(32, channels, { eps: 1e-6 });
+/** GroupNorm(groups, eps 1e-6) — the official `Normalize` has 32 groups; smaller models may use fewer. */
+export function normalize(channels: number, groups = 32): GroupNorm {
+  return new GroupNorm(groups, channels, { eps: 1e-6 });
 }
 
 /** out = shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x)))))); shortcut is a 1×1 conv when in ≠ out. */
@@ -23,11 +23,11 @@ export class ResnetBlock extends Module {
   conv2: Conv2d;
   nin_shortcut: Conv2d | null;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, rng: Rng) {
+  constructor(readonly inChannels: number, readonly outChannels: number, rng: Rng, groups = 32) {
     super();
-    this.norm1 = normalize(inChannels);
+    this.norm1 = normalize(inChannels, groups);
     this.conv1 = new Conv2d(inChannels, outChannels, 3, { rng, padding: 1 });
-    this.norm2 = normalize(outChannels);
+    this.norm2 = normalize(outChannels, groups);
     this.conv2 = new Conv2d(outChannels, outChannels, 3, { rng, padding: 1 });
     this.nin_shortcut = inChannels !== outChannels ? new Conv2d(inChannels, outChannels, 1, { rng }) : null;
   }
@@ -44,9 +44,9 @@ export class AttnBlock extends Module {
   qkv: Conv2d;
   proj_out: Conv2d;
 
-  constructor(readonly channels: number, rng: Rng) {
+  constructor(readonly channels: number, rng: Rng, groups = 32) {
     super();
-    this.norm = normalize(channels);
+    this.norm = normalize(channels, groups);
     this.qkv = new Conv2d(channels, 3 * channels, 1, { rng });
     this.proj_out = new Conv2d(channels, channels, 1, { rng });
   }
@@ -100,6 +100,8 @@ export interface AutoencoderConfig {
   /** Attention blocks at the lowest resolution (`using_sa`) and in the middle (`using_mid_sa`). */
   usingSa: boolean;
   usingMidSa: boolean;
+  /** GroupNorm groups (official 32; channels must be multiples of it). */
+  normGroups?: number;
 }
 
 /** One resolution level: ResnetBlocks, optional attention after each, optional resampling. */
@@ -126,11 +128,11 @@ class Mid extends Module {
   attn_1: AttnBlock | null;
   block_2: ResnetBlock;
 
-  constructor(channels: number, usingAttn: boolean, rng: Rng) {
+  constructor(channels: number, usingAttn: boolean, rng: Rng, groups = 32) {
     super();
-    this.block_1 = new ResnetBlock(channels, channels, rng);
-    this.attn_1 = usingAttn ? new AttnBlock(channels, rng) : null;
-    this.block_2 = new ResnetBlock(channels, channels, rng);
+    this.block_1 = new ResnetBlock(channels, channels, rng, groups);
+    this.attn_1 = usingAttn ? new AttnBlock(channels, rng, groups) : null;
+    this.block_2 = new ResnetBlock(channels, channels, rng, groups);
   }
 
   forward(h: Tensor): Tensor {
@@ -151,6 +153,7 @@ export class Encoder extends Module {
   constructor(readonly config: AutoencoderConfig, rng: Rng) {
     super();
     const { ch, chMult, numResBlocks } = config;
+    const g = config.normGroups ?? 32;
     this.conv_in = new Conv2d(config.inChannels, ch, 3, { rng, padding: 1 });
     const inMult = [1, ...chMult];
     let blockIn = ch;
@@ -159,15 +162,15 @@ export class Encoder extends Module {
       blockIn = ch * inMult[level]!;
       const blockOut = ch * mult;
       for (let i = 0; i < numResBlocks; i++) {
-        lvl.block.push(new ResnetBlock(blockIn, blockOut, rng));
+        lvl.block.push(new ResnetBlock(blockIn, blockOut, rng, g));
         blockIn = blockOut;
-        if (level === chMult.length - 1 && config.usingSa) lvl.attn.push(new AttnBlock(blockIn, rng));
+        if (level === chMult.length - 1 && config.usingSa) lvl.attn.push(new AttnBlock(blockIn, rng, g));
       }
       if (level !== chMult.length - 1) lvl.downsample = new Downsample(blockIn, rng);
       this.down.push(lvl);
     });
-    this.mid = new Mid(blockIn, config.usingMidSa, rng);
-    this.norm_out = normalize(blockIn);
+    this.mid = new Mid(blockIn, config.usingMidSa, rng, g);
+    this.norm_out = normalize(blockIn, g);
     this.conv_out = new Conv2d(blockIn, config.zChannels, 3, { rng, padding: 1 });
   }
 
@@ -191,23 +194,24 @@ export class Decoder extends Module {
   constructor(readonly config: AutoencoderConfig, rng: Rng) {
     super();
     const { ch, chMult, numResBlocks } = config;
+    const g = config.normGroups ?? 32;
     let blockIn = ch * chMult[chMult.length - 1]!;
     this.conv_in = new Conv2d(config.zChannels, blockIn, 3, { rng, padding: 1 });
-    this.mid = new Mid(blockIn, config.usingMidSa, rng);
+    this.mid = new Mid(blockIn, config.usingMidSa, rng, g);
     const levels: Level[] = [];
     for (let level = chMult.length - 1; level >= 0; level--) {
       const lvl = new Level();
       const blockOut = ch * chMult[level]!;
       for (let i = 0; i < numResBlocks + 1; i++) {
-        lvl.block.push(new ResnetBlock(blockIn, blockOut, rng));
+        lvl.block.push(new ResnetBlock(blockIn, blockOut, rng, g));
         blockIn = blockOut;
-        if (level === chMult.length - 1 && config.usingSa) lvl.attn.push(new AttnBlock(blockIn, rng));
+        if (level === chMult.length - 1 && config.usingSa) lvl.attn.push(new AttnBlock(blockIn, rng, g));
       }
       if (level !== 0) lvl.upsample = new Upsample(blockIn, rng);
       levels[level] = lvl;
     }
     this.up = levels;
-    this.norm_out = normalize(blockIn);
+    this.norm_out = normalize(blockIn, g);
     this.conv_out = new Conv2d(blockIn, config.inChannels, 3, { rng, padding: 1 });
   }
 
