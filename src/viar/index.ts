@@ -4,3 +4,5 @@ export * from './vqvae-blocks.js';
 export * from './quantizer.js';
 export * from './vqvae.js';
 export * from './tokenizer-training.js';
+export * from './image-grid.js';
+export * from './tokenizer-configs.js';

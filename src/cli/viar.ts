@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+// The `viar` command line: train-tokenizer (resumable, with reconstruction grids) and reconstruct (input vs
+// reconstruction, and the image decoded from scales 1..k — the picture behind next-scale prediction).
+// Usage: npm run viar -- <command> --help
+
+import { parseArgs } from 'node:util';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import cliProgress from 'cli-progress';
+import {
+  Rng, tidy, noGrad, keep, concat, mul, sub, slice, loadMnist, loadFashionMnist, standardSplit, saveSafetensors,
+  loadModule, loadSafetensors, saveTrainingState, loadTrainingState, VQVAE, TOKENIZER_CONFIGS, TokenizerTrainer, codebookStats, psnr,
+  imageGrid, savePng, warmupCosine, type ImageDataset, type Tensor, type VqvaeConfig,
+} from '../index.js';
+
+const HELP = `viar — commands:
+  train-tokenizer --data mnist|fashion [--config small|tiny] [--steps N] [--batch 32] [--lr 0.002] [--seed 0]
+                  [--out checkpoints/tokenizer-<data>.safetensors] [--grid-every 250] [--resume]
+  reconstruct     --data mnist|fashion [--checkpoint checkpoints/tokenizer-<data>.safetensors] [--count 8] [--out-dir out]`;
+
+function dataset(name: string): { train: ImageDataset; test: ImageDataset } {
+  if (name !== 'mnist' && name !== 'fashion') throw new Error(`--data must be mnist or fashion, got ${name}`);
+  return standardSplit(name === 'mnist' ? loadMnist() : loadFashionMnist());
+}
+
+/** Images [N, 1, 32, 32] in [0, 1] → [−1, 1], the tokenizer's range. */
+const toSigned = (x: Tensor) => sub(mul(x, 2), 1);
+
+function fixedImages(set: ImageDataset, count: number): Tensor {
+  return tidy(() => keep(toSigned(set.subset(Array.from({ length: count }, (_, i) => Math.floor((i * set.count) / count))).toTensor().x)));
+}
+
+/** PSNR and codebook usage on `count` test images (evaluation mode). */
+function evaluate(vae: VQVAE, set: ImageDataset, count: number): { psnr: number; perplexity: number; usedFraction: number } {
+  const idx = Array.from({ length: Math.min(count, set.count) }, (_, i) => i);
+  let se = 0, n = 0;
+  const hits = new Array<number>(vae.config.vocabSize).fill(0);
+  vae.eval();
+  for (const { x, y } of set.subset(idx).batches(100)) {
+    tidy(() => noGrad(() => {
+      const img = toSigned(x);
+      const indices = vae.imageToIndices(img);
+      for (const t of indices) for (const v of t.dataSync()) hits[v]!++;
+      const rec = vae.indicesToImage(indices);
+      const p = psnr(rec, img);
+      se += (4 / 10 ** (p / 10)) * img.shape[0]!;
+      n += img.shape[0]!;
+    }));
+    x.dispose(); y.dispose();
+  }
+  return { psnr: 10 * Math.log10(4 / (se / n)), ...codebookStats(hits) };
+}
+
+function trainTokenizer(argv: string[]): void {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: 'string', default: 'mnist' }, config: { type: 'string', default: 'small' }, steps: { type: 'string', default: '1000' },
+      batch: { type: 'string', default: '32' }, lr: { type: 'string', default: '0.002' }, seed: { type: 'string', default: '0' },
+      out: { type: 'string' }, 'grid-every': { type: 'string', default: '250' }, resume: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (a.help) return console.log(HELP);
+  const config = TOKENIZER_CONFIGS[a.config!];
+  if (!config) throw new Error(`--config must be one of ${Object.keys(TOKENIZER_CONFIGS).join(', ')}`);
+  if (config.inChannels !== 1) throw new Error(`config '${a.config}' is for ${config.inChannels}-channel images; the data sets are grayscale`);
+  const data = a.data!, steps = Number(a.steps), batch = Number(a.batch), lr = Number(a.lr), gridEvery = Number(a['grid-every']);
+  const out = a.out ?? `checkpoints/tokenizer-${data}.safetensors`;
+  const statePath = out.replace(/\.safetensors$/, '.train-state.safetensors');
+  const logPath = out.replace(/\.safetensors$/, '.log');
+  const gridDir = join('out', `tokenizer-${data}`);
+  mkdirSync(dirname(out), { recursive: true });
+  const log = (line: string) => { console.log(line); appendFileSync(logPath, `${line}\n`); };
+
+  const { train, test } = dataset(data);
+  const rng = new Rng(Number(a.seed));
+  const vae = new VQVAE(config, rng);
+  const trainer = new TokenizerTrainer(vae, { rng, lr, deadCodeSteps: 50 });
+  const schedule = warmupCosine(lr, Math.min(100, Math.floor(steps / 10)), steps, lr * 0.05);
+  let step = 0;
+  if (a.resume && existsSync(statePath)) {
+    step = Number(loadTrainingState(statePath, { model: vae, optimizer: trainer.optimizer, rng }).step);
+    trainer.stepCount = step;
+    log(`resumed from ${statePath} at step ${step}`);
+  } else {
+    log(`command: npm run viar -- train-tokenizer ${argv.join(' ')}`);
+  }
+  log(`tokenizer '${a.config}' (${vae.numParameters()} parameters) on ${data}: ${train.count} train images, ${steps} steps of ${batch}, AdamW lr ${lr}`);
+  const probe = fixedImages(test, 8);
+  const meta = () => ({ data, config: JSON.stringify(config), configName: a.config!, step: String(step) });
+  const bar = new cliProgress.SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} | psnr {psnr} dB | codes {codes} | ETA {eta_formatted}' }, cliProgress.Presets.shades_classic);
+  bar.start(steps, step, { loss: '-', psnr: '-', codes: '-' });
+  while (step < steps) {
+    for (const { x, y } of train.batches(batch, { shuffle: true, rng, dropLast: true, augment: { translate: 1 } })) {
+      if (step >= steps) { x.dispose(); y.dispose(); break; }
+      trainer.optimizer.lr = schedule(step);
+      const img = tidy(() => keep(toSigned(x)));
+      const r = trainer.step(img);
+      img.dispose(); x.dispose(); y.dispose();
+      step++;
+      bar.update(step, { loss: r.loss.toFixed(4), psnr: (10 * Math.log10(4 / r.pixelLoss)).toFixed(1), codes: `${(r.stats.usedFraction * 100).toFixed(0)}%` });
+      if (step % gridEvery === 0 || step === steps) {
+        const grid = tidy(() => noGrad(() => concat([probe, vae.eval().indicesToImage(vae.imageToIndices(probe))], 0)));
+        savePng(join(gridDir, `step-${String(step).padStart(6, '0')}.png`), imageGrid(grid, { cols: 8, scale: 2 }));
+        grid.dispose();
+        saveSafetensors(out, vae.stateDict(), meta());
+        saveTrainingState(statePath, { model: vae, optimizer: trainer.optimizer, rng, metadata: meta() });
+        log(`step ${step}: loss ${r.loss.toFixed(4)}, pixel mse ${r.pixelLoss.toFixed(5)}, vq ${r.vqLoss.toFixed(5)}, batch code usage ${(r.stats.usedFraction * 100).toFixed(1)}%, restarted ${r.restartedCodes}`);
+      }
+    }
+  }
+  bar.stop();
+  const result = evaluate(vae, test, 1000);
+  log(`test (first 1000 images): PSNR ${result.psnr.toFixed(2)} dB, perplexity ${result.perplexity.toFixed(1)}, codes used ${(100 * result.usedFraction).toFixed(1)}%`);
+  mkdirSync('docs', { recursive: true });
+  writeFileSync(`docs/tokenizer-${data}.json`, JSON.stringify({ date: new Date().toISOString(), data, config: a.config, steps, batch, parameters: vae.numParameters(), test: { images: Math.min(1000, test.count), ...result } }, null, 2) + '\n');
+  probe.dispose();
+}
+
+function reconstruct(argv: string[]): void {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: 'string', default: 'mnist' }, checkpoint: { type: 'string' }, count: { type: 'string', default: '8' },
+      'out-dir': { type: 'string', default: 'out' }, help: { type: 'boolean', default: false },
+    },
+  });
+  if (a.help) return console.log(HELP);
+  const path = a.checkpoint ?? `checkpoints/tokenizer-${a.data}.safetensors`;
+  if (!existsSync(path)) throw new Error(`no tokenizer at ${path}; train one with: npm run viar -- train-tokenizer --data ${a.data}`);
+  const { tensors, metadata } = loadSafetensors(path);
+  for (const t of tensors.values()) t.dispose();
+  if (!metadata.config) throw new Error(`${path} does not record its tokenizer config (metadata 'config')`);
+  const vae = new VQVAE(JSON.parse(metadata.config) as VqvaeConfig, new Rng(0));
+  loadModule(path, vae);
+  vae.eval();
+  const { test } = dataset(a.data!);
+  const images = fixedImages(test, Number(a.count));
+  tidy(() => noGrad(() => {
+    const indices = vae.imageToIndices(images);
+    const recon = vae.indicesToImage(indices);
+    const pairs = savePair(a['out-dir']!, `reconstruct-${a.data}.png`, concat([images, recon], 0), images.shape[0]!);
+    // per-scale grid: one row per image, column k shows the image decoded from scales 1..k, then the input
+    const sn = indices.length;
+    const rows: Tensor[] = [];
+    for (let i = 0; i < images.shape[0]!; i++) {
+      const one = indices.map((t) => slice(t, [[i, i + 1]]));
+      for (let k = 1; k <= sn; k++) rows.push(vae.indicesToImage(one, k));
+      rows.push(slice(images, [[i, i + 1]]));
+    }
+    const scales = savePair(a['out-dir']!, `scales-${a.data}.png`, concat(rows, 0), sn + 1);
+    console.log(`PSNR ${psnr(recon, images).toFixed(2)} dB on ${images.shape[0]} test images\nwrote ${pairs}\nwrote ${scales}`);
+  }));
+}
+
+function savePair(dir: string, name: string, images: Tensor, cols: number): string {
+  const path = join(dir, name);
+  savePng(path, imageGrid(images, { cols, scale: 3 }));
+  return path;
+}
+
+const [command, ...rest] = process.argv.slice(2);
+switch (command) {
+  case 'train-tokenizer': trainTokenizer(rest); break;
+  case 'reconstruct': reconstruct(rest); break;
+  default: console.log(HELP); if (command && command !== '--help' && command !== 'help') process.exitCode = 1;
+}
