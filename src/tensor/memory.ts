@@ -74,7 +74,7 @@ export function dispose(value: unknown): void {
 }
 
 export interface MemoryReport {
-  /** Live Tensor objects (views and graph-saved aliases included). */
+  /** Live user-visible Tensor objects (views included; aliases a graph saved for backward are not counted). */
   numTensors: number;
   /** Live backend buffers and their bytes. */
   numDataBuffers: number;
