@@ -65,7 +65,7 @@ log(`command: npm run train:classifier -- ${process.argv.slice(2).join(' ')}`);
 log(`training LeNet (${model.numParameters()} parameters) on ${data}: ${train.count} train / ${test.count} test, ${epochs} epochs, batch ${batchSize}, AdamW lr ${baseLr} warmup+cosine, seed ${seed}`);
 const bar = new cliProgress.SingleBar({
   format: 'epoch {epoch}/{epochs} |{bar}| {percentage}% | loss {loss} | train acc {acc}% | ETA {eta_formatted}',
-  hideCursor: true, noTTYOutput: false,
+  hideCursor: true, noTTYOutput: true, notTTYSchedule: 30_000, // also report every 30 s when piped to a file
 }, cliProgress.Presets.shades_classic);
 
 for (let epoch = startEpoch; epoch <= epochs; epoch++) {

@@ -89,7 +89,10 @@ function trainTokenizer(argv: string[]): void {
   log(`tokenizer '${a.config}' (${vae.numParameters()} parameters) on ${data}: ${train.count} train images, ${steps} steps of ${batch}, AdamW lr ${lr}`);
   const probe = fixedImages(test, 8);
   const meta = () => ({ data, config: JSON.stringify(config), configName: a.config!, step: String(step) });
-  const bar = new cliProgress.SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} | psnr {psnr} dB | codes {codes} | ETA {eta_formatted}' }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar({
+    format: 'step {value}/{total} |{bar}| loss {loss} | psnr {psnr} dB | codes {codes} | ETA {eta_formatted}',
+    noTTYOutput: true, notTTYSchedule: 30_000, // also report every 30 s when piped to a file
+  }, cliProgress.Presets.shades_classic);
   bar.start(steps, step, { loss: '-', psnr: '-', codes: '-' });
   while (step < steps) {
     for (const { x, y } of train.batches(batch, { shuffle: true, rng, dropLast: true, augment: { translate: 1 } })) {
