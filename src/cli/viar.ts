@@ -4,7 +4,7 @@
 // Usage: npm run viar -- <command> --help
 
 import { parseArgs } from 'node:util';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import {
@@ -16,6 +16,7 @@ import {
 const HELP = `viar — commands:
   train-tokenizer --data mnist|fashion [--config small|tiny] [--steps N] [--batch 32] [--lr 0.002] [--seed 0]
                   [--out checkpoints/tokenizer-<data>.safetensors] [--grid-every 250] [--resume]
+  eval-tokenizer  --data mnist|fashion [--checkpoint checkpoints/tokenizer-<data>.safetensors] [--count all]
   reconstruct     --data mnist|fashion [--checkpoint checkpoints/tokenizer-<data>.safetensors] [--count 8] [--out-dir out]`;
 
 function dataset(name: string): { train: ImageDataset; test: ImageDataset } {
@@ -121,6 +122,36 @@ function trainTokenizer(argv: string[]): void {
   probe.dispose();
 }
 
+/** Loads a tokenizer checkpoint, rebuilding the model from the config recorded in its metadata. */
+function loadTokenizer(path: string, data: string): VQVAE {
+  if (!existsSync(path)) throw new Error(`no tokenizer at ${path}; train one with: npm run viar -- train-tokenizer --data ${data}`);
+  const { tensors, metadata } = loadSafetensors(path);
+  for (const t of tensors.values()) t.dispose();
+  if (!metadata.config) throw new Error(`${path} does not record its tokenizer config (metadata 'config')`);
+  const vae = new VQVAE(JSON.parse(metadata.config) as VqvaeConfig, new Rng(0));
+  loadModule(path, vae);
+  return vae.eval();
+}
+
+function evalTokenizer(argv: string[]): void {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: { data: { type: 'string', default: 'mnist' }, checkpoint: { type: 'string' }, count: { type: 'string', default: 'all' }, help: { type: 'boolean', default: false } },
+  });
+  if (a.help) return console.log(HELP);
+  const path = a.checkpoint ?? `checkpoints/tokenizer-${a.data}.safetensors`;
+  const vae = loadTokenizer(path, a.data!);
+  const { test } = dataset(a.data!);
+  const count = a.count === 'all' ? test.count : Number(a.count);
+  const start = performance.now();
+  const result = evaluate(vae, test, count);
+  console.log(`${a.data}: PSNR ${result.psnr.toFixed(2)} dB, perplexity ${result.perplexity.toFixed(1)}, codes used ${(100 * result.usedFraction).toFixed(1)}% on ${count} test images (${((performance.now() - start) / 1000).toFixed(0)} s)`);
+  const file = `docs/tokenizer-${a.data}.json`;
+  const previous = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+  writeFileSync(file, JSON.stringify({ ...previous, evaluated: new Date().toISOString(), checkpoint: path, parameters: vae.numParameters(), test: { images: count, ...result } }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
+}
+
 function reconstruct(argv: string[]): void {
   const { values: a } = parseArgs({
     args: argv,
@@ -130,14 +161,7 @@ function reconstruct(argv: string[]): void {
     },
   });
   if (a.help) return console.log(HELP);
-  const path = a.checkpoint ?? `checkpoints/tokenizer-${a.data}.safetensors`;
-  if (!existsSync(path)) throw new Error(`no tokenizer at ${path}; train one with: npm run viar -- train-tokenizer --data ${a.data}`);
-  const { tensors, metadata } = loadSafetensors(path);
-  for (const t of tensors.values()) t.dispose();
-  if (!metadata.config) throw new Error(`${path} does not record its tokenizer config (metadata 'config')`);
-  const vae = new VQVAE(JSON.parse(metadata.config) as VqvaeConfig, new Rng(0));
-  loadModule(path, vae);
-  vae.eval();
+  const vae = loadTokenizer(a.checkpoint ?? `checkpoints/tokenizer-${a.data}.safetensors`, a.data!);
   const { test } = dataset(a.data!);
   const images = fixedImages(test, Number(a.count));
   tidy(() => noGrad(() => {
@@ -166,6 +190,7 @@ function savePair(dir: string, name: string, images: Tensor, cols: number): stri
 const [command, ...rest] = process.argv.slice(2);
 switch (command) {
   case 'train-tokenizer': trainTokenizer(rest); break;
+  case 'eval-tokenizer': evalTokenizer(rest); break;
   case 'reconstruct': reconstruct(rest); break;
   default: console.log(HELP); if (command && command !== '--help' && command !== 'help') process.exitCode = 1;
 }
