@@ -22,14 +22,24 @@ function testImages(data: 'mnist' | 'fashion', count: number): V.Tensor {
 }
 
 describe.each(['mnist', 'fashion'] as const)('shipped %s tokenizer', (data) => {
-  test('reconstruction PSNR on 200 test images (MNIST target ≥ 24 dB)', () => {
+  // MNIST: the whole 2,000-image test split, where the README states 24.02 dB (target ≥ 24 dB);
+  // Fashion-MNIST has no target: a regression guard on its first 1,000 test images (21.85 dB on all 10,000)
+  test('reconstruction PSNR on the test split', () => {
     const vae = load(data);
-    const images = testImages(data, 200);
-    const p = V.tidy(() => V.noGrad(() => V.psnr(vae.indicesToImage(vae.imageToIndices(images)), images)));
-    expect(p).toBeGreaterThanOrEqual(data === 'mnist' ? 24 : 20);
+    const count = data === 'mnist' ? 2000 : 1000;
+    const images = testImages(data, count);
+    let se = 0;
+    for (let s = 0; s < count; s += 250) {
+      se += V.tidy(() => V.noGrad(() => {
+        const x = V.slice(images, [[s, s + 250]]);
+        return V.mean(V.square(V.sub(vae.indicesToImage(vae.imageToIndices(x)), x))).item() * x.shape[0]!;
+      }));
+    }
+    const p = 10 * Math.log10(4 / (se / count));
+    expect(p).toBeGreaterThanOrEqual(data === 'mnist' ? 24 : 21);
     images.dispose();
     vae.dispose();
-  });
+  }, 300_000); // ~1 minute for 2,000 images on the CI machine
 
   test('the mean residual ‖f − f̂ₖ‖² does not increase across scales', () => {
     const vae = load(data);
