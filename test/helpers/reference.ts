@@ -200,7 +200,7 @@ export function erf(x: number): number {
 export interface ConvParams { stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number }
 
 export function conv2d(x: Nd, w: Nd, b: Nd | null, p: ConvParams): Nd {
-  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [n, , h, wd] = x.shape as [number, number, number, number];
   const [o, cg, kh, kw] = w.shape as [number, number, number, number];
   const oh = Math.floor((h + 2 * p.padding[0] - p.dilation[0] * (kh - 1) - 1) / p.stride[0]) + 1;
   const ow = Math.floor((wd + 2 * p.padding[1] - p.dilation[1] * (kw - 1) - 1) / p.stride[1]) + 1;
@@ -218,7 +218,6 @@ export function conv2d(x: Nd, w: Nd, b: Nd | null, p: ConvParams): Nd {
         }
       }
     }
-    void c;
     return s;
   });
 }

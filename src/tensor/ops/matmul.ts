@@ -2,6 +2,7 @@
 // The primitive works on rank ≥ 2; its VJP is two more matmuls (with transposed views, so no copies).
 
 import { defineOp } from '../../autograd/define-op.js';
+import type { TensorInfo } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, broadcastStrides } from '../shape.js';
@@ -9,7 +10,7 @@ import { checkFloat, checkTensor, binaryOperands } from './operands.js';
 import { sumToShape } from './reduce.js';
 import { reshape, transpose } from './movement.js';
 
-function batchBroadcast(a: Tensor, b: Tensor): { aView: ReturnType<Tensor['info']>; bView: ReturnType<Tensor['info']>; batch: number[] } {
+function batchBroadcast(a: Tensor, b: Tensor): { aView: TensorInfo; bView: TensorInfo; batch: number[] } {
   const batch = broadcastShapes([a.shape.slice(0, -2), b.shape.slice(0, -2)], 'matmul', ['a batch', 'b batch']);
   const view = (t: Tensor) => {
     const shape = [...batch, ...t.shape.slice(-2)];

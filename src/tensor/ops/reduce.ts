@@ -2,7 +2,7 @@
 // Reduced axes are permuted to the end (a view), so the backend only ever reduces trailing rows.
 
 import { defineOp } from '../../autograd/define-op.js';
-import type { ArgReduceOp } from '../backend/backend.js';
+import type { ArgReduceOp, DataId, TensorInfo } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxes, normalizeAxis, reductionAxes, shapesEqual, sizeOf, type Shape } from '../shape.js';
@@ -19,7 +19,7 @@ function keptShape(shape: Shape, axes: readonly number[]): number[] {
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
-function reduceForward(x: Tensor, axes: readonly number[], run: (rows: number, reduceSize: number, info: ReturnType<Tensor['info']>) => ReturnType<Tensor['backend']['reduce']>) {
+function reduceForward(x: Tensor, axes: readonly number[], run: (rows: number, reduceSize: number, info: TensorInfo) => DataId) {
   const keep = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const order = [...keep, ...axes];
   const info = {
