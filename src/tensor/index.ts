@@ -13,3 +13,6 @@ export { broadcastShapes } from './shape.js';
 export { ViarError, ShapeError, ArgumentError, DTypeError, DisposedError, GradError } from './errors.js';
 export { getBackend, setBackend, registerBackend } from './backend/registry.js';
 export type { Backend, TensorInfo, DataId } from './backend/backend.js';
+export {
+  setCpuKernels, getCpuKernels, setNumThreads, getNumThreads, describeCpuKernels, type CpuKernels,
+} from './backend/cpu/kernel-settings.js';

@@ -11,6 +11,8 @@ import {
 import { argReduceKernel, cumsumKernel, multinomialKernel, reduceKernel, topkKernel } from './reduce-kernels.js';
 import { concatKernel, gatherKernel, indexAddKernel, indexSelectKernel, scatterAddKernel } from './index-kernels.js';
 import { gemm } from './gemm.js';
+import { getCpuKernels } from './kernel-settings.js';
+import { wasmGemmRuntime, type MatrixOperand } from './wasm/wasm-gemm.js';
 import { col2imKernel, im2colKernel } from './conv-kernels.js';
 
 class CpuData implements DataId {
@@ -134,6 +136,14 @@ export class CpuBackend implements Backend {
     const batch = sizeOf(batchShape);
     const out = this.alloc(a.dtype, batch * m * n) as FloatArray;
     const av = this.values(a) as FloatArray, bv = this.values(b) as FloatArray;
+    if (a.dtype === 'float32' && getCpuKernels() === 'fast') {
+      const runtime = wasmGemmRuntime();
+      const operand = (x: TensorInfo, values: FloatArray, rows: number, cols: number): MatrixOperand => ({
+        values: values as Float32Array, offset: x.offset, batchShape, batchStrides: x.strides.slice(0, rank - 2),
+        rowStride: x.strides[rank - 2]!, colStride: x.strides[rank - 1]!, rows, cols,
+      });
+      if (runtime?.matmul(operand(a, av, m, k), operand(b, bv, k, n), out as Float32Array)) return this.write(out);
+    }
     const counter = new Array<number>(batchShape.length).fill(0);
     let aOff = a.offset, bOff = b.offset;
     for (let t = 0; t < batch; t++) {

@@ -1,0 +1,212 @@
+// Emits the WebAssembly SIMD128 float32 matrix multiply: the same GotoBLAS blocking as the TypeScript
+// reference in ../gemm.ts (packed panels, an MR×NR register tile), written as wasm bytes by our module builder.
+// Every address and stride the functions take is in bytes into the shared memory.
+
+import { ModuleBuilder, type FunctionBuilder } from './module-builder.js';
+
+export interface GemmTiling {
+  /** Micro-tile rows (A sliver height). */
+  mr: number;
+  /** Micro-tile columns (B sliver width), a multiple of 4 (one f32x4 per 4 columns). */
+  nr: number;
+  /** Depth of a packed block. */
+  kc: number;
+  /** Rows of A per packed block (multiple of mr). */
+  mc: number;
+  /** Columns of B per packed panel (multiple of nr). */
+  nc: number;
+  /** Use relaxed-SIMD fused multiply-add (only where the engine validates it). */
+  fma: boolean;
+}
+
+/** Tuned on the 2-core AMD EPYC (Zen 3) this project measures on; bench/gemm.ts compares tilings. */
+export const DEFAULT_TILING: GemmTiling = { mr: 6, nr: 8, kc: 256, mc: 96, nc: 1024, fma: true };
+
+/** Bytes of packing scratch one thread needs: an A block, a B panel and one edge tile. */
+export function packScratchBytes(t: GemmTiling): number {
+  return 4 * (t.mc * t.kc + t.kc * t.nc + t.mr * t.nr);
+}
+
+/**
+ * Exports `gemm(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c, cBatch, ldc, scratch)`:
+ * for each of `batch` problems, C = A·B with A (m×k) and B (k×n) at any byte strides and C row-major with
+ * row stride ldc bytes (unit column stride). C is overwritten. `scratch` points at packScratchBytes(tiling).
+ */
+export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: number; maximumPages: number; shared: boolean }): Uint8Array<ArrayBuffer> {
+  const { mr, nr, kc: KC, mc: MC, nc: NC } = tiling;
+  if (nr % 4 !== 0 || MC % mr !== 0 || NC % nr !== 0) throw new Error(`gemm module: invalid tiling ${JSON.stringify(tiling)}`);
+  const vecs = nr / 4;
+  const mod = new ModuleBuilder(memory);
+  const i32 = 'i32' as const;
+
+  // packA(mc, kc, a, rowStride, colStride, dst): MR-tall slivers, element (r, p) of sliver s at ((s·kc + p)·MR + r)·4.
+  const packA = mod.func('packA', [['mc', i32], ['kc', i32], ['a', i32], ['rs', i32], ['cs', i32], ['dst', i32]]);
+  {
+    const f = packA;
+    f.local('s', i32); f.local('p', i32); f.local('rows', i32); f.local('src', i32); f.local('rowPtr', i32);
+    f.local('__tmp', 'f32');
+    f.for_('s', 0, 'mc', mr, () => {
+      f.assign('rows', 'mc', '-', 's');
+      f.get('a').get('s').get('rs').i32_mul().i32_add().set('rowPtr'); // &A[s, 0]
+      f.for_('p', 0, 'kc', 1, () => {
+        f.get('rowPtr').set('src');
+        for (let r = 0; r < mr; r++) {
+          f.get('dst');
+          f.i32(r).get('rows').i32_lt_s();
+          f.if_(() => { f.get('src').f32_load().set('__tmp'); }, () => { f.f32(0).set('__tmp'); });
+          f.get('__tmp').f32_store(4 * r);
+          if (r < mr - 1) f.get('src').get('rs').i32_add().set('src');
+        }
+        f.get('dst').i32(4 * mr).i32_add().set('dst');
+        f.get('rowPtr').get('cs').i32_add().set('rowPtr');
+      });
+    });
+  }
+
+  // packB(kc, nc, b, rowStride, colStride, dst): NR-wide slivers, element (p, j) of sliver t at ((t·kc + p)·NR + j)·4.
+  const packB = mod.func('packB', [['kc', i32], ['nc', i32], ['b', i32], ['rs', i32], ['cs', i32], ['dst', i32]]);
+  {
+    const f = packB;
+    f.local('t', i32); f.local('p', i32); f.local('cols', i32); f.local('src', i32); f.local('colPtr', i32);
+    f.local('__tmp', 'f32');
+    f.for_('t', 0, 'nc', nr, () => {
+      f.assign('cols', 'nc', '-', 't');
+      f.get('b').get('t').get('cs').i32_mul().i32_add().set('colPtr'); // &B[0, t]
+      f.for_('p', 0, 'kc', 1, () => {
+        f.get('colPtr').set('src');
+        for (let j = 0; j < nr; j++) {
+          f.get('dst');
+          f.i32(j).get('cols').i32_lt_s();
+          f.if_(() => { f.get('src').f32_load().set('__tmp'); }, () => { f.f32(0).set('__tmp'); });
+          f.get('__tmp').f32_store(4 * j);
+          if (j < nr - 1) f.get('src').get('cs').i32_add().set('src');
+        }
+        f.get('dst').i32(4 * nr).i32_add().set('dst');
+        f.get('colPtr').get('rs').i32_add().set('colPtr');
+      });
+    });
+  }
+
+  // micro(kc, ap, bp, c, ldc, rows, cols, first, tile): C[rows×cols] (+)= packed A sliver · packed B sliver.
+  const micro = mod.func('micro', [['kc', i32], ['ap', i32], ['bp', i32], ['c', i32], ['ldc', i32],
+    ['rows', i32], ['cols', i32], ['first', i32], ['tile', i32]]);
+  {
+    const f = micro;
+    const acc = (r: number, v: number) => `acc${r}_${v}`;
+    for (let r = 0; r < mr; r++) for (let v = 0; v < vecs; v++) f.local(acc(r, v), 'v128');
+    for (let v = 0; v < vecs; v++) f.local(`b${v}`, 'v128');
+    f.local('av', 'v128'); f.local('p', i32); f.local('row', i32); f.local('r', i32); f.local('j', i32); f.local('x', 'f32');
+    for (let r = 0; r < mr; r++) for (let v = 0; v < vecs; v++) f.v128_zero().set(acc(r, v));
+    f.for_('p', 0, 'kc', 1, () => {
+      for (let v = 0; v < vecs; v++) f.get('bp').v128_load(16 * v).set(`b${v}`);
+      for (let r = 0; r < mr; r++) {
+        f.get('ap').v128_load32_splat(4 * r).set('av');
+        for (let v = 0; v < vecs; v++) {
+          if (tiling.fma) {
+            f.get('av').get(`b${v}`).get(acc(r, v)).f32x4_relaxed_madd().set(acc(r, v));
+          } else {
+            f.get(acc(r, v)).get('av').get(`b${v}`).f32x4_mul().f32x4_add().set(acc(r, v));
+          }
+        }
+      }
+      f.get('ap').i32(4 * mr).i32_add().set('ap');
+      f.get('bp').i32(4 * nr).i32_add().set('bp');
+    });
+    // Full tile: store (or add into) C directly. Edge tile: spill to `tile`, then copy the valid part.
+    f.get('rows').i32(mr).i32_eq().get('cols').i32(nr).i32_eq().i32_mul();
+    f.if_(() => {
+      f.get('c').set('row');
+      for (let r = 0; r < mr; r++) {
+        for (let v = 0; v < vecs; v++) {
+          f.get('row');
+          f.get('first');
+          f.if_(() => { f.get(acc(r, v)).set('av'); }, () => { f.get('row').v128_load(16 * v).get(acc(r, v)).f32x4_add().set('av'); });
+          f.get('av').v128_store(16 * v);
+        }
+        if (r < mr - 1) f.get('row').get('ldc').i32_add().set('row');
+      }
+    }, () => {
+      for (let r = 0; r < mr; r++) for (let v = 0; v < vecs; v++) f.get('tile').get(acc(r, v)).v128_store(16 * (r * vecs + v));
+      f.get('c').set('row');
+      f.for_('r', 0, 'rows', 1, () => {
+        f.for_('j', 0, 'cols', 1, () => {
+          // x = tile[r·NR + j]
+          f.get('tile').get('r').i32(nr).i32_mul().get('j').i32_add().i32(2).i32_shl().i32_add().f32_load().set('x');
+          f.get('row').get('j').i32(2).i32_shl().i32_add(); // &C[r, j]
+          f.get('first');
+          f.if_(() => { f.get('x').set('x'); }, () => {
+            f.get('row').get('j').i32(2).i32_shl().i32_add().f32_load().get('x').f32_add().set('x');
+          });
+          f.get('x').f32_store();
+        });
+        f.get('row').get('ldc').i32_add().set('row');
+      });
+    });
+  }
+
+  // gemm: the batch loop and the five GotoBLAS loops around packA/packB/micro.
+  const gemm = mod.func('gemm', [
+    ['batch', i32], ['m', i32], ['n', i32], ['k', i32],
+    ['a', i32], ['aBatch', i32], ['aRow', i32], ['aCol', i32],
+    ['b', i32], ['bBatch', i32], ['bRow', i32], ['bCol', i32],
+    ['c', i32], ['cBatch', i32], ['ldc', i32], ['scratch', i32]]);
+  {
+    const f = gemm;
+    for (const name of ['t', 'jc', 'pc', 'ic', 'jr', 'ir', 'nc', 'kc', 'mc', 'aPack', 'bPack', 'tile', 'aT', 'bT', 'cT']) f.local(name, i32);
+    const min = (dst: string, x: string | number, y: string | number) => {
+      // dst = min(x, y) via select
+      const push = (v: string | number) => (typeof v === 'number' ? f.i32(v) : f.get(v));
+      push(x); push(y); push(x); push(y); f.i32_lt_s().select().set(dst);
+    };
+    f.get('scratch').set('aPack');
+    f.get('scratch').i32(4 * MC * KC).i32_add().set('bPack');
+    f.get('bPack').i32(4 * KC * NC).i32_add().set('tile');
+    f.get('a').set('aT'); f.get('b').set('bT'); f.get('c').set('cT');
+    f.for_('t', 0, 'batch', 1, () => {
+      f.for_('jc', 0, 'n', NC, () => {
+        f.assign('nc', 'n', '-', 'jc'); min('nc', 'nc', NC);
+        f.for_('pc', 0, 'k', KC, () => {
+          f.assign('kc', 'k', '-', 'pc'); min('kc', 'kc', KC);
+          // packB(kc, nc, &B[pc, jc], ...)
+          f.get('kc').get('nc');
+          f.get('bT').get('pc').get('bRow').i32_mul().i32_add().get('jc').get('bCol').i32_mul().i32_add();
+          f.get('bRow').get('bCol').get('bPack').call(mod.indexOf(packB));
+          f.for_('ic', 0, 'm', MC, () => {
+            f.assign('mc', 'm', '-', 'ic'); min('mc', 'mc', MC);
+            f.get('mc').get('kc');
+            f.get('aT').get('ic').get('aRow').i32_mul().i32_add().get('pc').get('aCol').i32_mul().i32_add();
+            f.get('aRow').get('aCol').get('aPack').call(mod.indexOf(packA));
+            f.for_('jr', 0, 'nc', nr, () => {
+              f.for_('ir', 0, 'mc', mr, () => {
+                f.get('kc');
+                f.get('aPack').get('ir').get('kc').i32_mul().i32(2).i32_shl().i32_add(); // A sliver ir/MR
+                f.get('bPack').get('jr').get('kc').i32_mul().i32(2).i32_shl().i32_add(); // B sliver jr/NR
+                // &C[ic+ir, jc+jr]
+                f.get('cT').get('ic').get('ir').i32_add().get('ldc').i32_mul().i32_add()
+                  .get('jc').get('jr').i32_add().i32(2).i32_shl().i32_add();
+                f.get('ldc');
+                pushMin(f, 'mc', 'ir', mr);
+                pushMin(f, 'nc', 'jr', nr);
+                f.get('pc').i32_eqz();
+                f.get('tile');
+                f.call(mod.indexOf(micro));
+              });
+            });
+          });
+        });
+      });
+      f.get('aT').get('aBatch').i32_add().set('aT');
+      f.get('bT').get('bBatch').i32_add().set('bT');
+      f.get('cT').get('cBatch').i32_add().set('cT');
+    });
+  }
+  return mod.toBytes();
+}
+
+/** Pushes min(limit - offset, cap) (the rows or columns left in this tile). */
+function pushMin(f: FunctionBuilder, limit: string, offset: string, cap: number): void {
+  f.get(limit).get(offset).i32_sub(); // x
+  f.i32(cap); // y
+  f.get(limit).get(offset).i32_sub().i32(cap).i32_lt_s();
+  f.select();
+}

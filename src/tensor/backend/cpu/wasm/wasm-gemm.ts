@@ -1,0 +1,257 @@
+// The fast float32 batched matmul of the CPU backend: stages strided operands into a shared WebAssembly memory,
+// runs the SIMD kernel of gemm-module.ts on the calling thread plus worker threads (split over batch, columns or
+// rows, so every output element is computed by the same instruction sequence whatever the thread count), and
+// copies the result out. `wasmGemmRuntime()` is null where WebAssembly SIMD is unavailable.
+
+import { buildGemmModule, DEFAULT_TILING, packScratchBytes, type GemmTiling } from './gemm-module.js';
+import { CONTROL_BLOCK_BYTES, ThreadPool, type ThreadCall } from './thread-pool.js';
+import { copyKernel } from '../elementwise-kernels.js';
+
+const PAGE = 65536;
+const MAX_PAGES = 32768; // 2 GiB: byte addresses stay positive i32s
+/** Below this many flops a matmul runs on one thread (waking a worker costs more than it saves). */
+const PARALLEL_MIN_FLOPS = 1 << 21;
+
+/** A strided batch of matrices: element (batch index…, i, j) at offset + Σ batchIdx·batchStrides + i·rowStride + j·colStride. */
+export interface MatrixOperand {
+  values: Float32Array;
+  offset: number;
+  batchShape: readonly number[];
+  batchStrides: readonly number[];
+  rowStride: number;
+  colStride: number;
+  rows: number;
+  cols: number;
+}
+
+function defaultThreadCount(): number {
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; getBuiltinModule?: (n: string) => unknown } }).process;
+  const fromEnv = Number(proc?.env?.VIAR_NUM_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
+  const os = proc?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
+  return Math.max(1, Math.min(os?.availableParallelism?.() ?? 1, 8));
+}
+
+/**
+ * Relaxed SIMD gives the kernel a fused multiply-add. V8 ships it from 11.4 (Node 22); Node 20's V8 has it
+ * behind --experimental-wasm-relaxed-simd, which we switch on at runtime unless VIAR_NO_RELAXED_SIMD is set.
+ */
+function enableRelaxedSimd(probe: Uint8Array<ArrayBuffer>): boolean {
+  if (WebAssembly.validate(probe)) return true;
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; getBuiltinModule?: (n: string) => unknown } }).process;
+  if (proc?.env?.VIAR_NO_RELAXED_SIMD) return false;
+  const v8 = proc?.getBuiltinModule?.('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
+  v8?.setFlagsFromString?.('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(probe);
+}
+
+export class WasmGemmRuntime {
+  private heapF32: Float32Array;
+  private pool: ThreadPool | null = null;
+  private threads = 1;
+  private readonly gemmFn: (...args: number[]) => void;
+  readonly scratchBytes: number;
+
+  private constructor(
+    readonly tiling: GemmTiling,
+    private readonly module: WebAssembly.Module,
+    private readonly memory: WebAssembly.Memory,
+  ) {
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    this.gemmFn = instance.exports.gemm as (...args: number[]) => void;
+    this.heapF32 = new Float32Array(memory.buffer);
+    this.scratchBytes = packScratchBytes(tiling);
+  }
+
+  /** Builds the module (shared memory where the platform allows it); null without WebAssembly SIMD. */
+  static create(): WasmGemmRuntime | null {
+    if (typeof WebAssembly === 'undefined') return null;
+    const shared = typeof SharedArrayBuffer !== 'undefined'
+      && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+    const memoryType = { initialPages: 64, maximumPages: MAX_PAGES, shared };
+    let tiling = DEFAULT_TILING;
+    if (tiling.fma && !enableRelaxedSimd(buildGemmModule(tiling, memoryType))) tiling = { ...tiling, fma: false };
+    const bytes = buildGemmModule(tiling, memoryType);
+    if (!WebAssembly.validate(bytes)) return null;
+    try {
+      const memory = new WebAssembly.Memory({ initial: memoryType.initialPages, maximum: MAX_PAGES, shared });
+      const runtime = new WasmGemmRuntime(tiling, new WebAssembly.Module(bytes), memory);
+      runtime.setThreads(defaultThreadCount());
+      return runtime;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Threads used for one matmul (the caller plus workers); falls back to 1 where workers are unavailable. */
+  get numThreads(): number {
+    return this.threads;
+  }
+
+  setThreads(n: number): void {
+    if (n === this.threads && (n === 1 || this.pool)) return;
+    this.pool?.close();
+    this.pool = null;
+    this.threads = 1;
+    if (n > 1) {
+      this.pool = ThreadPool.create(this.module, this.memory, ['gemm'], n - 1);
+      if (this.pool) this.threads = this.pool.size + 1;
+    }
+  }
+
+  private ensureBytes(bytes: number): boolean {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) {
+      const pages = Math.ceil(bytes / PAGE);
+      if (pages > MAX_PAGES) return false;
+      this.memory.grow(pages - have / PAGE);
+    }
+    if (this.heapF32.buffer !== this.memory.buffer || this.heapF32.length * 4 !== this.memory.buffer.byteLength) {
+      this.heapF32 = new Float32Array(this.memory.buffer);
+    }
+    return true;
+  }
+
+  /**
+   * out[batch…, m, n] = A[batch…, m, k] · B[batch…, k, n] (batch shapes already broadcast to the same shape;
+   * a broadcast operand has stride 0 there). Returns false (and writes nothing) when the problem does not fit
+   * the 2 GiB heap, so the caller can use the reference kernel.
+   */
+  matmul(a: MatrixOperand, b: MatrixOperand, out: Float32Array): boolean {
+    const m = a.rows, k = a.cols, n = b.cols;
+    const batchShape = a.batchShape;
+    const batch = batchShape.reduce((p, d) => p * d, 1);
+    if (batch === 0 || m === 0 || n === 0) return true;
+    if (k === 0) {
+      out.fill(0, 0, batch * m * n);
+      return true;
+    }
+    const threads = this.threads;
+    const stagingBase = CONTROL_BLOCK_BYTES + threads * this.scratchBytes;
+    const aSpan = spanOf(a), bSpan = spanOf(b);
+    const aWords = aSpan ?? batch * m * k, bWords = bSpan ?? batch * k * n;
+    const cWords = batch * m * n;
+    const aAt = stagingBase / 4, bAt = aAt + aWords, cAt = bAt + bWords;
+    if (!this.ensureBytes(4 * (cAt + cWords))) return false;
+    const A = stage(a, aSpan, this.heapF32, aAt, [m, k]);
+    const B = stage(b, bSpan, this.heapF32, bAt, [k, n]);
+
+    // Merge batch dims that are one uniform stride in A, B and (contiguous) C; the innermost merged dim is the
+    // kernel's batch loop, outer ones are iterated here.
+    const dims = mergeBatchDims(batchShape, A.batchStrides, B.batchStrides, m * n);
+    const inner = dims.pop() ?? { size: 1, a: 0, b: 0, c: 0 };
+    const outerCount = dims.reduce((p, d) => p * d.size, 1);
+    const counter = new Array<number>(dims.length).fill(0);
+    let aOff = A.offset, bOff = B.offset, cOff = cAt;
+    const parallel = threads > 1 && 2 * batch * m * n * k >= PARALLEL_MIN_FLOPS;
+    for (let o = 0; o < outerCount; o++) {
+      const calls = splitCalls(parallel ? threads : 1, inner.size, m, n, this.tiling, {
+        a: aOff, aBatch: inner.a, aRow: A.rowStride, aCol: A.colStride,
+        b: bOff, bBatch: inner.b, bRow: B.rowStride, bCol: B.colStride,
+        c: cOff, cBatch: inner.c, ldc: n, k,
+      }, (t) => stagingBase - (t + 1) * this.scratchBytes);
+      if (calls.length === 1) this.gemmFn(...calls[0]!.args);
+      else this.pool!.runAll(calls, (call) => this.gemmFn(...call.args));
+      for (let d = dims.length - 1; d >= 0; d--) {
+        const dim = dims[d]!;
+        aOff += dim.a; bOff += dim.b; cOff += dim.c;
+        if (++counter[d]! < dim.size) break;
+        aOff -= dim.a * dim.size; bOff -= dim.b * dim.size; cOff -= dim.c * dim.size;
+        counter[d] = 0;
+      }
+    }
+    out.set(this.heapF32.subarray(cAt, cAt + cWords));
+    return true;
+  }
+}
+
+/** Words spanned by a strided operand with non-negative strides, or null when gathering it is cheaper/required. */
+function spanOf(x: MatrixOperand): number | null {
+  const shape = [...x.batchShape, x.rows, x.cols];
+  const strides = [...x.batchStrides, x.rowStride, x.colStride];
+  let last = 0, size = 1;
+  for (let d = 0; d < shape.length; d++) {
+    if (strides[d]! < 0) return null;
+    last += (shape[d]! - 1) * strides[d]!;
+    size *= shape[d]!;
+  }
+  const distinct = size / shape.reduce((p, s, d) => (strides[d] === 0 ? p * s : p), 1);
+  return last + 1 <= 2 * distinct + 64 ? last + 1 : null;
+}
+
+interface Staged { offset: number; batchStrides: number[]; rowStride: number; colStride: number }
+
+/** Copies x into heap at `at` (its raw span, keeping strides, or gathered contiguously); offsets in words. */
+function stage(x: MatrixOperand, span: number | null, heap: Float32Array, at: number, matShape: [number, number]): Staged {
+  if (span !== null) {
+    heap.set(x.values.subarray(x.offset, x.offset + span), at);
+    return { offset: at, batchStrides: [...x.batchStrides], rowStride: x.rowStride, colStride: x.colStride };
+  }
+  const shape = [...x.batchShape, ...matShape];
+  const size = shape.reduce((p, d) => p * d, 1);
+  copyKernel(x.values, shape, [...x.batchStrides, x.rowStride, x.colStride], x.offset, heap.subarray(at, at + size));
+  const batchStrides: number[] = [];
+  let s = matShape[0] * matShape[1];
+  for (let d = x.batchShape.length - 1; d >= 0; d--) { batchStrides[d] = s; s *= x.batchShape[d]!; }
+  return { offset: at, batchStrides, rowStride: matShape[1], colStride: 1 };
+}
+
+interface BatchDim { size: number; a: number; b: number; c: number }
+
+function mergeBatchDims(shape: readonly number[], aStrides: number[], bStrides: number[], cMatrix: number): BatchDim[] {
+  const cStrides: number[] = [];
+  let s = cMatrix;
+  for (let d = shape.length - 1; d >= 0; d--) { cStrides[d] = s; s *= shape[d]!; }
+  const dims: BatchDim[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const dim = { size: shape[d]!, a: aStrides[d]!, b: bStrides[d]!, c: cStrides[d]! };
+    const prev = dims[dims.length - 1];
+    if (prev && prev.a === dim.a * dim.size && prev.b === dim.b * dim.size && prev.c === dim.c * dim.size) {
+      prev.size *= dim.size; prev.a = dim.a; prev.b = dim.b; prev.c = dim.c;
+    } else {
+      dims.push(dim);
+    }
+  }
+  return dims;
+}
+
+interface Problem {
+  a: number; aBatch: number; aRow: number; aCol: number;
+  b: number; bBatch: number; bRow: number; bCol: number;
+  c: number; cBatch: number; ldc: number; k: number;
+}
+
+/** One kernel call per thread: over batch ranges if there are enough, else column (or row) ranges in whole tiles. */
+function splitCalls(threads: number, batch: number, m: number, n: number, tiling: GemmTiling, p: Problem,
+  scratchOf: (thread: number) => number): ThreadCall[] {
+  const call = (t: number, bt0: number, bt1: number, i0: number, i1: number, j0: number, j1: number): ThreadCall => ({
+    fn: 0,
+    args: [bt1 - bt0, i1 - i0, j1 - j0, p.k,
+      4 * (p.a + bt0 * p.aBatch + i0 * p.aRow), 4 * p.aBatch, 4 * p.aRow, 4 * p.aCol,
+      4 * (p.b + bt0 * p.bBatch + j0 * p.bCol), 4 * p.bBatch, 4 * p.bRow, 4 * p.bCol,
+      4 * (p.c + bt0 * p.cBatch + i0 * p.ldc + j0), 4 * p.cBatch, 4 * p.ldc, scratchOf(t)],
+  });
+  const ranges = (total: number, parts: number, quantum: number): [number, number][] => {
+    const units = Math.ceil(total / quantum);
+    parts = Math.min(parts, units);
+    const out: [number, number][] = [];
+    for (let t = 0; t < parts; t++) {
+      const u0 = Math.floor((units * t) / parts), u1 = Math.floor((units * (t + 1)) / parts);
+      out.push([Math.min(total, u0 * quantum), Math.min(total, u1 * quantum)]);
+    }
+    return out;
+  };
+  if (threads > 1 && batch >= threads) return ranges(batch, threads, 1).map(([s, e], t) => call(t, s, e, 0, m, 0, n));
+  if (threads > 1 && n >= 2 * tiling.nr && n >= m) return ranges(n, threads, tiling.nr).map(([s, e], t) => call(t, 0, batch, 0, m, s, e));
+  if (threads > 1 && m >= 2 * tiling.mr) return ranges(m, threads, tiling.mr).map(([s, e], t) => call(t, 0, batch, s, e, 0, n));
+  return [call(0, 0, batch, 0, m, 0, n)];
+}
+
+let runtime: WasmGemmRuntime | null | undefined;
+
+/** The process-wide runtime, built on first use (null where WebAssembly SIMD is unavailable). */
+export function wasmGemmRuntime(): WasmGemmRuntime | null {
+  if (runtime === undefined) runtime = WasmGemmRuntime.create();
+  return runtime;
+}
