@@ -20,7 +20,7 @@ export interface TensorInfo {
 
 export type UnaryOp =
   | 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sin' | 'cos' | 'tanh' | 'sigmoid' | 'relu'
-  | 'sign' | 'floor' | 'erf' | 'softplus' | 'step' | 'square' | 'reciprocal';
+  | 'sign' | 'floor' | 'erf' | 'softplus' | 'step' | 'square' | 'reciprocal' | 'geluTanh' | 'geluTanhGrad';
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
@@ -92,6 +92,14 @@ export interface Backend {
   im2col(x: TensorInfo, g: ConvGeometry): DataId;
   /** The adjoint of im2col: sums columns [N, C·kh·kw, Ho·Wo] back into an image [N, C, H, W] (padding dropped). */
   col2im(cols: TensorInfo, g: ConvGeometry): DataId;
+  /** Softmax of each row of x viewed (row-major) as [rows, n]. */
+  softmaxRows(x: TensorInfo, rows: number, n: number): DataId;
+  /** y·(gy − Σ gy·y) per row: the softmax VJP from its output y. */
+  softmaxRowsBackward(y: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId;
+  /** Per row of x [rows, n]: xhat = (x − mean)/√(var + eps) and rstd = 1/√(var + eps) ([rows]). */
+  normalizeRows(x: TensorInfo, rows: number, n: number, eps: number): [xhat: DataId, rstd: DataId];
+  /** rstd·(gy − mean(gy) − xhat·mean(gy·xhat)) per row: the VJP of normalizeRows. */
+  normalizeRowsBackward(xhat: TensorInfo, rstd: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId;
   /** Per row of probs [rows, n], draw `numSamples` indices using the given uniforms in [0,1) (rows·numSamples of them). */
   multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: Float64Array): DataId;
 }

@@ -8,10 +8,11 @@ import { tidy } from '../memory.js';
 import { normalizeAxes, sizeOf } from '../shape.js';
 import { checkFloat, checkTensor } from './operands.js';
 import {
-  abs, add, div, eq, erf, exp, log, mul, pow, sigmoid, softplus, sqrt, sub, tanh, where, neg, sign,
+  abs, add, div, eq, erf, exp, log, mul, pow, sigmoid, softplus, sqrt, sub, where, neg, sign,
 } from './elementwise.js';
 import { max, sum } from './reduce.js';
-import { detach, reshape, expand } from './movement.js';
+import { detach, reshape, expand, transpose } from './movement.js';
+import { geluTanhOp, softmaxLastAxis } from './row-ops.js';
 
 function floatArg(x: Tensor, op: string): Tensor {
   const t = checkTensor(x, op);
@@ -61,8 +62,9 @@ export function logSumExp(x: Tensor, axes?: number | readonly number[], keepdims
 /** exp(x) / Σ exp(x) along `axis` (rows sum to 1). */
 export function softmax(x: Tensor, axis = -1): Tensor {
   const t = floatArg(x, 'softmax');
-  const e = exp(sub(t, detach(max(t, axis, true))));
-  return div(e, sum(e, axis, true));
+  const [a] = normalizeAxes(axis, t.rank, 'softmax');
+  if (a === undefined || a === t.rank - 1) return softmaxLastAxis([t], undefined);
+  return transpose(softmaxLastAxis([transpose(t, a, -1)], undefined), a, -1);
 }
 
 /** x − logSumExp(x) along `axis`. */
@@ -108,9 +110,7 @@ export function gelu(x: Tensor): Tensor {
 
 /** Tanh-approximate GELU: ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as in GPT-2 and VAR. */
 export function geluTanh(x: Tensor): Tensor {
-  const t = floatArg(x, 'geluTanh');
-  const inner = mul(add(t, mul(pow(t, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-  return mul(mul(t, 0.5), add(tanh(inner), 1));
+  return geluTanhOp([floatArg(x, 'geluTanh')], undefined);
 }
 
 /** SiLU / swish: x·σ(x). */

@@ -6,9 +6,10 @@ import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { rand } from '../creation.js';
 import type { Rng } from '../random.js';
 import { checkFloat, checkInt, checkTensor } from './operands.js';
-import { add, cast, div, lt, mul, ne, rsqrt, sub, where } from './elementwise.js';
+import { add, cast, div, lt, mul, ne, where } from './elementwise.js';
 import { sum } from './reduce.js';
 import { mean, logSoftmax } from './composite.js';
+import { normalizeLastAxis } from './row-ops.js';
 import { indexSelect, gather } from './indexing.js';
 import { permute, reshape, unsqueeze, squeeze } from './movement.js';
 
@@ -28,11 +29,8 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
       throw new ShapeError('layerNorm', `${name} must have shape ${fmtShape(normalizedShape)}, got ${fmtShape(p.shape)}`);
     }
   }
-  const axes = Array.from({ length: k }, (_, i) => t.rank - k + i);
-  const mu = mean(t, axes, true);
-  const centered = sub(t, mu);
-  const variance = mean(mul(centered, centered), axes, true);
-  let y = mul(centered, rsqrt(add(variance, eps)));
+  const rows = reshape(t, [...t.shape.slice(0, t.rank - k), -1]);
+  let y = reshape(normalizeLastAxis([rows], { eps }), t.shape);
   if (weight) y = mul(y, weight);
   if (bias) y = add(y, bias);
   return y;

@@ -3,7 +3,7 @@
 import type {
   ArgReduceOp, Backend, BinaryOp, ConvGeometry, DataId, MemoryInfo, ReduceOp, TensorInfo, UnaryOp,
 } from '../backend.js';
-import { allocArray, type DType, type FloatArray, type TypedArray } from '../../dtype.js';
+import { allocArray, dtypeOfArray, type DType, type FloatArray, type TypedArray } from '../../dtype.js';
 import { isContiguous, sizeOf, type Shape } from '../../shape.js';
 import {
   binaryKernel, clampKernel, copyKernel, stridedWriteKernel, unaryKernel, whereKernel,
@@ -14,6 +14,11 @@ import { gemm } from './gemm.js';
 import { getCpuKernels } from './kernel-settings.js';
 import { wasmGemmRuntime, type MatrixOperand } from './wasm/wasm-gemm.js';
 import { col2imKernel, im2colKernel } from './conv-kernels.js';
+import {
+  normalizeRowsBackwardKernel, normalizeRowsKernel, softmaxRowsBackwardKernel, softmaxRowsKernel,
+} from './row-kernels.js';
+
+const EMPTY = new Float32Array(0);
 
 class CpuData implements DataId {
   readonly backend = 'cpu';
@@ -21,11 +26,57 @@ class CpuData implements DataId {
   constructor(public values: TypedArray) {}
 }
 
+/** Freed buffers are kept for reuse up to this many bytes (per backend). */
+const POOL_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Buffers this backend allocated, kept by type and length once released, so a training loop reuses the same
+ * arrays every step instead of allocating (and garbage-collecting) fresh ones.
+ */
+class BufferPool {
+  private readonly free = new Map<string, TypedArray[]>();
+  private readonly owned = new WeakSet<TypedArray>();
+  pooledBytes = 0;
+  hits = 0;
+  misses = 0;
+
+  take(dtype: DType, size: number, zeroed: boolean): TypedArray {
+    const list = this.free.get(`${dtype}:${size}`);
+    const reused = list?.pop();
+    if (reused) {
+      this.hits++;
+      this.pooledBytes -= reused.byteLength;
+      if (zeroed) reused.fill(0);
+      return reused;
+    }
+    this.misses++;
+    const fresh = allocArray(dtype, size);
+    if (size > 0) this.owned.add(fresh);
+    return fresh;
+  }
+
+  /** Keeps a released buffer if this pool allocated it and there is room. */
+  give(values: TypedArray): void {
+    if (!this.owned.has(values) || this.pooledBytes + values.byteLength > POOL_MAX_BYTES) return;
+    const key = `${dtypeOfArray(values)}:${values.length}`;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    list.push(values);
+    this.pooledBytes += values.byteLength;
+  }
+
+  clear(): void {
+    this.free.clear();
+    this.pooledBytes = 0;
+  }
+}
+
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
   readonly canReadSync = true;
   private numBuffers = 0;
   private numBytes = 0;
+  private readonly pool = new BufferPool();
 
   write(values: TypedArray): DataId {
     this.numBuffers++;
@@ -50,7 +101,8 @@ export class CpuBackend implements Backend {
     if (--d.refCount === 0) {
       this.numBuffers--;
       this.numBytes -= d.values.byteLength;
-      d.values = new Float32Array(0);
+      this.pool.give(d.values);
+      d.values = EMPTY;
     }
   }
 
@@ -58,12 +110,23 @@ export class CpuBackend implements Backend {
     return { numDataBuffers: this.numBuffers, numBytes: this.numBytes };
   }
 
+  /** Buffer-pool counters: allocations served from the pool (hits) or fresh (misses), bytes held for reuse. */
+  poolStats(): { hits: number; misses: number; pooledBytes: number } {
+    return { hits: this.pool.hits, misses: this.pool.misses, pooledBytes: this.pool.pooledBytes };
+  }
+
+  /** Drops the buffers kept for reuse (they become garbage). */
+  releasePooledBuffers(): void {
+    this.pool.clear();
+  }
+
   private values(x: TensorInfo): TypedArray {
     return (x.dataId as CpuData).values;
   }
 
-  private alloc(dtype: DType, size: number): TypedArray {
-    return allocArray(dtype, size);
+  /** A buffer for a kernel's output: zero-filled unless the kernel promises to write every element. */
+  private alloc(dtype: DType, size: number, zeroed = true): TypedArray {
+    return this.pool.take(dtype, size, zeroed);
   }
 
   /** The data of x as a contiguous array starting at 0 (x's own buffer when already so). */
@@ -73,13 +136,13 @@ export class CpuBackend implements Backend {
     if (isContiguous(x.shape, x.strides)) {
       return x.offset === 0 && v.length === size ? v : v.subarray(x.offset, x.offset + size);
     }
-    const out = this.alloc(x.dtype, size);
+    const out = this.alloc(x.dtype, size, false);
     copyKernel(v, x.shape, x.strides, x.offset, out);
     return out;
   }
 
   copy(x: TensorInfo, dtype: DType): DataId {
-    const out = this.alloc(dtype, sizeOf(x.shape));
+    const out = this.alloc(dtype, sizeOf(x.shape), false);
     copyKernel(this.values(x), x.shape, x.strides, x.offset, out);
     return this.write(out);
   }
@@ -91,25 +154,25 @@ export class CpuBackend implements Backend {
   }
 
   unary(op: UnaryOp, x: TensorInfo): DataId {
-    const out = this.alloc(x.dtype, sizeOf(x.shape));
+    const out = this.alloc(x.dtype, sizeOf(x.shape), false);
     unaryKernel(op, this.values(x), x.shape, x.strides, x.offset, out);
     return this.write(out);
   }
 
   clamp(x: TensorInfo, lo: number, hi: number): DataId {
-    const out = this.alloc(x.dtype, sizeOf(x.shape));
+    const out = this.alloc(x.dtype, sizeOf(x.shape), false);
     clampKernel(this.values(x), x.shape, x.strides, x.offset, lo, hi, out);
     return this.write(out);
   }
 
   binary(op: BinaryOp, a: TensorInfo, b: TensorInfo, outShape: Shape, outDtype: DType): DataId {
-    const out = this.alloc(outDtype, sizeOf(outShape));
+    const out = this.alloc(outDtype, sizeOf(outShape), false);
     binaryKernel(op, this.values(a), a.strides, a.offset, this.values(b), b.strides, b.offset, outShape, out);
     return this.write(out);
   }
 
   where(cond: TensorInfo, a: TensorInfo, b: TensorInfo, outShape: Shape): DataId {
-    const out = this.alloc(a.dtype, sizeOf(outShape));
+    const out = this.alloc(a.dtype, sizeOf(outShape), false);
     whereKernel(
       this.values(cond), cond.strides, cond.offset, this.values(a), a.strides, a.offset,
       this.values(b), b.strides, b.offset, outShape, out,
@@ -118,7 +181,7 @@ export class CpuBackend implements Backend {
   }
 
   reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
-    const out = this.alloc(x.dtype, rows);
+    const out = this.alloc(x.dtype, rows, false);
     reduceKernel(op, this.contiguous(x), rows, reduceSize, out);
     return this.write(out);
   }
@@ -134,7 +197,7 @@ export class CpuBackend implements Backend {
     const m = a.shape[rank - 2]!, k = a.shape[rank - 1]!, n = b.shape[rank - 1]!;
     const batchShape = a.shape.slice(0, rank - 2);
     const batch = sizeOf(batchShape);
-    const out = this.alloc(a.dtype, batch * m * n) as FloatArray;
+    const out = this.alloc(a.dtype, batch * m * n, false) as FloatArray;
     const av = this.values(a) as FloatArray, bv = this.values(b) as FloatArray;
     if (a.dtype === 'float32' && getCpuKernels() === 'fast') {
       const runtime = wasmGemmRuntime();
@@ -220,6 +283,30 @@ export class CpuBackend implements Backend {
     const rows = n === 0 ? 0 : sizeOf(x.shape) / n;
     const out = new Int32Array(rows * k);
     topkKernel(this.contiguous(x), rows, n, k, largest, out);
+    return this.write(out);
+  }
+
+  softmaxRows(x: TensorInfo, rows: number, n: number): DataId {
+    const out = this.alloc(x.dtype, rows * n, false);
+    softmaxRowsKernel(this.contiguous(x), rows, n, out);
+    return this.write(out);
+  }
+
+  softmaxRowsBackward(y: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId {
+    const out = this.alloc(y.dtype, rows * n, false);
+    softmaxRowsBackwardKernel(this.contiguous(y), this.contiguous(gy), rows, n, out);
+    return this.write(out);
+  }
+
+  normalizeRows(x: TensorInfo, rows: number, n: number, eps: number): [DataId, DataId] {
+    const xhat = this.alloc(x.dtype, rows * n, false), rstd = this.alloc(x.dtype, rows, false);
+    normalizeRowsKernel(this.contiguous(x), rows, n, eps, xhat, rstd);
+    return [this.write(xhat), this.write(rstd)];
+  }
+
+  normalizeRowsBackward(xhat: TensorInfo, rstd: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId {
+    const out = this.alloc(xhat.dtype, rows * n, false);
+    normalizeRowsBackwardKernel(this.contiguous(xhat), this.contiguous(rstd), this.contiguous(gy), rows, n, out);
     return this.write(out);
   }
 

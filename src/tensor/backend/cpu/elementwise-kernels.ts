@@ -28,6 +28,10 @@ const UNARY_EXPRESSIONS: Record<UnaryOp, string> = {
   step: 'x > 0 ? 1 : 0',
   square: 'x * x',
   reciprocal: '1 / x',
+  // ½x(1 + tanh u) = x − x/(e^(2u) + 1), u = c(x + 0.044715x³), c = √(2/π) (one exp is cheaper than Math.tanh)
+  geluTanh: 'x - x / (Math.exp(2 * GELU_C * (x + 0.044715 * x * x * x)) + 1)',
+  // d/dx: ½(1 + t) + ½x(1 − t²)·c(1 + 3·0.044715x²), t = tanh u = 1 − 2/(e^(2u) + 1)
+  geluTanhGrad: '(t = 1 - 2 / (Math.exp(2 * GELU_C * (x + 0.044715 * x * x * x)) + 1), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 0.134145 * x * x))',
 };
 
 /** The scalar definition of every binary op, in terms of `a` and `b`. Comparisons give 1 or 0. */
@@ -36,7 +40,7 @@ const BINARY_EXPRESSIONS: Record<BinaryOp, string> = {
   sub: 'a - b',
   mul: 'a * b',
   div: 'a / b',
-  pow: 'Math.pow(a, b)',
+  pow: 'b === 2 ? a * a : Math.pow(a, b)',
   // NOTE: NaN must win in maximum/minimum, as in PyTorch; a plain comparison would drop it.
   maximum: 'a > b ? a : b <= a ? b : a !== a ? a : b',
   minimum: 'a < b ? a : b >= a ? b : a !== a ? a : b',
@@ -61,9 +65,11 @@ function compileUnary(op: UnaryOp): UnaryRow {
   let row = unaryRows.get(op);
   if (!row) {
     const body = `return function unary_${op}(X, xo, xs, out, oo, n) {
+      let t = 0;
       for (let i = 0; i < n; i++, xo += xs) { const x = X[xo]; out[oo + i] = ${UNARY_EXPRESSIONS[op]}; }
     };`;
-    row = new Function('erf', 'sigmoid', 'softplus', body)(helpers.erf, helpers.sigmoid, helpers.softplus) as UnaryRow;
+    row = new Function('erf', 'sigmoid', 'softplus', 'GELU_C', body)(
+      helpers.erf, helpers.sigmoid, helpers.softplus, Math.sqrt(2 / Math.PI)) as UnaryRow;
     unaryRows.set(op, row);
   }
   return row;

@@ -1,0 +1,51 @@
+// Fused row-wise kernels on contiguous data viewed as [rows, n]: softmax and its backward, and row
+// normalization (x − mean)/√(var + eps) with its backward. One pass per row instead of one op per step.
+
+import type { TypedArray } from '../../dtype.js';
+
+/** out = exp(x − max) / Σ exp(x − max) per row; a row of −∞ gives NaN like the composite. */
+export function softmaxRowsKernel(x: TypedArray, rows: number, n: number, out: TypedArray): void {
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let max = -Infinity;
+    for (let i = 0; i < n; i++) { const v = x[base + i]!; if (v > max || v !== v) max = v; }
+    let sum = 0;
+    for (let i = 0; i < n; i++) { const e = Math.exp(x[base + i]! - max); out[base + i] = e; sum += e; }
+    const inv = 1 / sum;
+    for (let i = 0; i < n; i++) out[base + i] = out[base + i]! * inv;
+  }
+}
+
+/** dx = y · (gy − Σ gy·y) per row (the softmax VJP). */
+export function softmaxRowsBackwardKernel(y: TypedArray, gy: TypedArray, rows: number, n: number, out: TypedArray): void {
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let dot = 0;
+    for (let i = 0; i < n; i++) dot += gy[base + i]! * y[base + i]!;
+    for (let i = 0; i < n; i++) out[base + i] = y[base + i]! * (gy[base + i]! - dot);
+  }
+}
+
+/** xhat = (x − μ)·rstd with rstd = 1/√(σ² + eps) (population variance), per row; rstd written per row. */
+export function normalizeRowsKernel(x: TypedArray, rows: number, n: number, eps: number, xhat: TypedArray, rstd: TypedArray): void {
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += x[base + i]!;
+    const mu = sum / n;
+    let sq = 0;
+    for (let i = 0; i < n; i++) { const d = x[base + i]! - mu; sq += d * d; }
+    const rs = 1 / Math.sqrt(sq / n + eps);
+    rstd[r] = rs;
+    for (let i = 0; i < n; i++) xhat[base + i] = (x[base + i]! - mu) * rs;
+  }
+}
+
+/** dx = rstd·(gy − mean(gy) − xhat·mean(gy·xhat)) per row (the VJP of normalizeRows). */
+export function normalizeRowsBackwardKernel(
+  xhat: TypedArray, rstd: TypedArray, gy: TypedArray, rows: number, n: number, out: TypedArray,
+): void {
+  for (let r = 0, base = 0; r < rows; r++, base += n) {
+    let sg = 0, sgx = 0;
+    for (let i = 0; i < n; i++) { const g = gy[base + i]!; sg += g; sgx += g * xhat[base + i]!; }
+    const mg = sg / n, mgx = sgx / n, rs = rstd[r]!;
+    for (let i = 0; i < n; i++) out[base + i] = rs * (gy[base + i]! - mg - xhat[base + i]! * mgx);
+  }
+}
