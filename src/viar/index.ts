@@ -1,4 +1,4 @@
-// Public surface of src/viar: VAR's multi-scale VQ tokenizer (the transformers arrive with issue #7).
+// Public surface of src/viar: VAR's multi-scale VQ tokenizer, the VAR / VIAR next-scale transformers and editing.
 
 export * from './vqvae-blocks.js';
 export * from './quantizer.js';
@@ -6,3 +6,7 @@ export * from './vqvae.js';
 export * from './tokenizer-training.js';
 export * from './image-grid.js';
 export * from './tokenizer-configs.js';
+export * from './var-blocks.js';
+export * from './sampling.js';
+export * from './var-model.js';
+export * from './viar-model.js';

@@ -21,8 +21,12 @@ export function im2colKernel(x: TypedArray, g: ConvGeometry, cols: TypedArray): 
               continue;
             }
             const row = plane + y * w;
-            let xx = -padW + j * dilationW;
-            for (let ox = 0; ox < outW; ox++, xx += strideW) cols[dst++] = xx >= 0 && xx < w ? x[row + xx]! : padValue;
+            const x0 = -padW + j * dilationW;
+            const lo = firstValid(x0, strideW, outW), hi = endValid(x0, strideW, w, outW, lo);
+            if (lo > 0) cols.fill(padValue, dst, dst + lo);
+            for (let ox = lo, xx = row + x0 + lo * strideW; ox < hi; ox++, xx += strideW) cols[dst + ox] = x[xx]!;
+            if (hi < outW) cols.fill(padValue, dst + hi, dst + outW);
+            dst += outW;
           }
         }
       }
@@ -43,11 +47,23 @@ export function col2imKernel(cols: TypedArray, g: ConvGeometry, x: TypedArray): 
             const y = oy * strideH - padH + i * dilationH;
             if (y < 0 || y >= h) { src += outW; continue; }
             const row = plane + y * w;
-            let xx = -padW + j * dilationW;
-            for (let ox = 0; ox < outW; ox++, xx += strideW, src++) if (xx >= 0 && xx < w) x[row + xx]! += cols[src]!;
+            const x0 = -padW + j * dilationW;
+            const lo = firstValid(x0, strideW, outW), hi = endValid(x0, strideW, w, outW, lo);
+            for (let ox = lo, xx = row + x0 + lo * strideW; ox < hi; ox++, xx += strideW) x[xx]! += cols[src + ox]!;
+            src += outW;
           }
         }
       }
     }
   }
+}
+
+/** The first output column whose input column x0 + ox·stride is ≥ 0. */
+function firstValid(x0: number, stride: number, outW: number): number {
+  return x0 >= 0 ? 0 : Math.min(outW, Math.ceil(-x0 / stride));
+}
+
+/** One past the last output column whose input column x0 + ox·stride is < w (at least lo). */
+function endValid(x0: number, stride: number, w: number, outW: number, lo: number): number {
+  return x0 >= w ? lo : Math.max(lo, Math.min(outW, Math.floor((w - 1 - x0) / stride) + 1));
 }

@@ -77,8 +77,13 @@ export class CpuBackend implements Backend {
   private numBuffers = 0;
   private numBytes = 0;
   private readonly pool = new BufferPool();
+  /** Contiguous copies made for the kernel running now (see contiguous()). */
+  private readonly temporaries: TypedArray[] = [];
 
   write(values: TypedArray): DataId {
+    // A kernel writes its output last: the contiguous copies it read from can go back to the pool now.
+    for (const t of this.temporaries) this.pool.give(t);
+    this.temporaries.length = 0;
     this.numBuffers++;
     this.numBytes += values.byteLength;
     return new CpuData(values);
@@ -138,6 +143,7 @@ export class CpuBackend implements Backend {
     }
     const out = this.alloc(x.dtype, size, false);
     copyKernel(v, x.shape, x.strides, x.offset, out);
+    this.temporaries.push(out);
     return out;
   }
 
