@@ -98,6 +98,53 @@ describe('wasm SIMD matmul vs the reference kernel', () => {
     });
   });
 
+  test('gradients of broadcast operands (batch dims summed inside the matmul) match the reference', () => {
+    V.tidy(() => {
+      const rng = new V.Rng(11);
+      // [target of the gradient, the other operand]: summed leading dims, a summed middle dim, two summed dims
+      // that cannot be merged (permuted), and a conv-shaped case
+      const cases: [Tensor, Tensor][] = [
+        [V.randn([5, 7], rng), V.randn([4, 3, 7, 9], rng)],
+        [V.randn([2, 1, 5, 7], rng), V.randn([2, 3, 7, 9], rng)],
+        [V.randn([5, 7], rng), V.permute(V.randn([3, 4, 7, 9], rng), [1, 0, 2, 3])],
+        [V.randn([2, 8, 18], rng), V.randn([16, 2, 18, 64], rng)],
+      ];
+      for (const [w, x] of cases) {
+        const run = () => {
+          const wl = V.detach(w).requireGrad(), xl = V.detach(x).requireGrad();
+          const y = V.matmul(wl, xl);
+          const r = V.randn(y.shape, new V.Rng(1));
+          const grads = V.gradients(V.sum(V.mul(y, r)), [wl, xl]);
+          return grads.map((g) => g!.dataSync());
+        };
+        const fast = run();
+        V.setNumThreads(1);
+        const fastOne = run();
+        V.setNumThreads(2);
+        const ref = withKernels('reference', run);
+        for (let i = 0; i < 2; i++) {
+          expectClose(fast[i]!, ref[i]!, { atol: 1e-4, rtol: 1e-4 }, `grad ${i} of ${w.shape} @ ${x.shape}`);
+          expect(Buffer.from(fast[i]!.buffer).equals(Buffer.from(fastOne[i]!.buffer))).toBe(true);
+        }
+      }
+    });
+  });
+
+  test('conv2d forward and gradients match the reference kernels', () => {
+    V.tidy(() => {
+      const rng = new V.Rng(12);
+      const x = V.randn([3, 5, 9, 11], rng), w = V.randn([7, 5, 3, 3], rng);
+      const run = () => {
+        const xl = V.detach(x).requireGrad(), wl = V.detach(w).requireGrad();
+        const y = V.conv2d(xl, wl, null, { padding: 1, stride: [2, 1] });
+        const grads = V.gradients(V.sum(V.mul(y, y)), [xl, wl]);
+        return [y.dataSync(), ...grads.map((g) => g!.dataSync())];
+      };
+      const fast = run(), ref = withKernels('reference', run);
+      fast.forEach((v, i) => expectClose(v, ref[i]!, { atol: 1e-3, rtol: 1e-4 }, `conv output ${i}`));
+    });
+  });
+
   test('float64 keeps the reference kernel (exact double accumulation)', () => {
     V.tidy(() => {
       const rng = new V.Rng(5);

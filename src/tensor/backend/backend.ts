@@ -72,8 +72,11 @@ export interface Backend {
   reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId;
   /** Index (int32) of the max/min in each row of x viewed as [rows, reduceSize]; first occurrence wins. */
   argReduce(op: ArgReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId;
-  /** a: [...batch, m, k], b: [...batch, k, n] with identical batch dims (broadcast via strides) → [...batch, m, n]. */
-  matmul(a: TensorInfo, b: TensorInfo): DataId;
+  /**
+   * a: [...batch, m, k], b: [...batch, k, n] with identical batch dims (broadcast via strides) → [...batch, m, n];
+   * batch dims flagged in `reduce` are summed over (and dropped from the output).
+   */
+  matmul(a: TensorInfo, b: TensorInfo, reduce?: readonly boolean[]): DataId;
   /** A buffer of `outShape` filled with `fillValue`, with x written into the view (offset, strides) of it. */
   place(x: TensorInfo, outShape: Shape, offset: number, strides: readonly number[], fillValue: number): DataId;
   concat(xs: readonly TensorInfo[], axis: number, outShape: Shape): DataId;

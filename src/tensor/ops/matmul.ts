@@ -29,10 +29,43 @@ const matmulOp = defineOp<undefined>({
   saveInputs: true,
   // d(AB) = dA·B + A·dB, so ḡA = ḡ·Bᵀ and ḡB = Aᵀ·ḡ (summed over broadcast batch dims)
   vjp: (gy, { inputs: [a, b], needs }) => [
-    needs[0] ? sumToShape(matmul(gy, transpose(b!)), a!.shape) : null,
-    needs[1] ? sumToShape(matmul(transpose(a!), gy), b!.shape) : null,
+    needs[0] ? productSummedTo(gy, transpose(b!), a!.shape) : null,
+    needs[1] ? productSummedTo(transpose(a!), gy, b!.shape) : null,
   ],
 });
+
+/** Σ over the batch dims flagged in `reduce` of x·y (x, y rank ≥ 2 with broadcastable batch dims). */
+const matmulSumOp = defineOp<{ reduce: boolean[] }>({
+  name: 'matmul',
+  forward: ([x, y], { reduce }) => {
+    const { aView, bView, batch } = batchBroadcast(x!, y!);
+    const shape = [...batch.filter((_, d) => !reduce[d]), x!.shape[x!.rank - 2]!, y!.shape[y!.rank - 1]!];
+    return fromDataId(x!.backend, x!.backend.matmul(aView, bView, reduce), shape, x!.dtype);
+  },
+  saveInputs: true,
+  // a sum of products Σᵣ XᵣYᵣ: each term gets the same ḡ (broadcast back over the summed dims)
+  vjp: (gy, { inputs: [x, y], needs, attrs: { reduce } }) => {
+    const batch = broadcastShapes([x!.shape.slice(0, -2), y!.shape.slice(0, -2)], 'matmul', ['a batch', 'b batch']);
+    const g = reshape(gy, [...batch.map((d, i) => (reduce[i] ? 1 : d)), ...gy.shape.slice(-2)]);
+    return [
+      needs[0] ? productSummedTo(g, transpose(y!), x!.shape) : null,
+      needs[1] ? productSummedTo(transpose(x!), g, y!.shape) : null,
+    ];
+  },
+});
+
+/**
+ * x·y summed down to `target` (the shape of the operand a gradient is for): batch dims where the target was
+ * broadcast are summed inside the matmul (one pass, no [batch, m, n] intermediate) instead of afterwards.
+ */
+function productSummedTo(x: Tensor, y: Tensor, target: readonly number[]): Tensor {
+  const batch = broadcastShapes([x.shape.slice(0, -2), y.shape.slice(0, -2)], 'matmul', ['a batch', 'b batch']);
+  const tBatch = target.slice(0, -2);
+  const padded = [...new Array<number>(batch.length - tBatch.length).fill(1), ...tBatch];
+  const reduce = batch.map((d, i) => padded[i] === 1 && d !== 1);
+  if (!reduce.some(Boolean)) return sumToShape(matmulOp([x, y], undefined), target);
+  return reshape(matmulSumOp([x, y], { reduce }), target);
+}
 
 /**
  * Matrix product. Shapes: [..., m, k] @ [..., k, n] → [..., m, n] with broadcast batch dims;
@@ -48,6 +81,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const k1 = a2.shape[a2.rank - 1]!, k2 = b2.shape[b2.rank - 2]!;
   if (k1 !== k2) {
     throw new ShapeError('matmul', `inner dimensions differ: a ${fmtShape(ta.shape)} has ${k1} columns, b ${fmtShape(tb.shape)} has ${k2} rows`);
+  }
+  // [..., m, k] @ [k, n] is one [(…·m), k] @ [k, n] product (one packing of b instead of one per batch entry)
+  if (a2.rank > 2 && b2.rank === 2) {
+    const flat = matmulOp([reshape(a2, [-1, k1]), b2], undefined);
+    const out = reshape(flat, [...a2.shape.slice(0, -1), b2.shape[1]!]);
+    return tb.rank === 1 ? reshape(out, out.shape.slice(0, -1)) : out;
   }
   const out = matmulOp([a2, b2], undefined);
   if (ta.rank > 1 && tb.rank > 1) return out;

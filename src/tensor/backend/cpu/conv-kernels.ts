@@ -16,16 +16,16 @@ export function im2colKernel(x: TypedArray, g: ConvGeometry, cols: TypedArray): 
           for (let oy = 0; oy < outH; oy++) {
             const y = oy * strideH - padH + i * dilationH;
             if (y < 0 || y >= h) {
-              cols.fill(padValue, dst, dst + outW);
+              for (let ox = 0; ox < outW; ox++) cols[dst + ox] = padValue; // (a loop: fill() costs more on short rows)
               dst += outW;
               continue;
             }
             const row = plane + y * w;
             const x0 = -padW + j * dilationW;
             const lo = firstValid(x0, strideW, outW), hi = endValid(x0, strideW, w, outW, lo);
-            if (lo > 0) cols.fill(padValue, dst, dst + lo);
+            for (let ox = 0; ox < lo; ox++) cols[dst + ox] = padValue;
             for (let ox = lo, xx = row + x0 + lo * strideW; ox < hi; ox++, xx += strideW) cols[dst + ox] = x[xx]!;
-            if (hi < outW) cols.fill(padValue, dst + hi, dst + outW);
+            for (let ox = hi; ox < outW; ox++) cols[dst + ox] = padValue;
             dst += outW;
           }
         }

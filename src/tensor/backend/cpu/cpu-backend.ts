@@ -198,12 +198,19 @@ export class CpuBackend implements Backend {
     return this.write(out);
   }
 
-  matmul(a: TensorInfo, b: TensorInfo): DataId {
+  matmul(a: TensorInfo, b: TensorInfo, reduce?: readonly boolean[]): DataId {
     const rank = a.shape.length;
     const m = a.shape[rank - 2]!, k = a.shape[rank - 1]!, n = b.shape[rank - 1]!;
     const batchShape = a.shape.slice(0, rank - 2);
     const batch = sizeOf(batchShape);
-    const out = this.alloc(a.dtype, batch * m * n, false) as FloatArray;
+    const cStrides: number[] = new Array<number>(batchShape.length);
+    let kept = 1;
+    for (let d = batchShape.length - 1; d >= 0; d--) {
+      cStrides[d] = reduce?.[d] ? 0 : kept * m * n;
+      if (!reduce?.[d]) kept *= batchShape[d]!;
+    }
+    const reducing = reduce?.some((r, d) => r && batchShape[d]! > 1) ?? false;
+    const out = this.alloc(a.dtype, kept * m * n, reducing) as FloatArray;
     const av = this.values(a) as FloatArray, bv = this.values(b) as FloatArray;
     if (a.dtype === 'float32' && getCpuKernels() === 'fast') {
       const runtime = wasmGemmRuntime();
@@ -211,24 +218,27 @@ export class CpuBackend implements Backend {
         values: values as Float32Array, offset: x.offset, batchShape, batchStrides: x.strides.slice(0, rank - 2),
         rowStride: x.strides[rank - 2]!, colStride: x.strides[rank - 1]!, rows, cols,
       });
-      if (runtime?.matmul(operand(a, av, m, k), operand(b, bv, k, n), out as Float32Array)) return this.write(out);
+      if (runtime?.matmul(operand(a, av, m, k), operand(b, bv, k, n), out as Float32Array, reduce)) return this.write(out);
     }
+    // Reference: one gemm per batch entry, accumulating into the same C along summed dims.
     const counter = new Array<number>(batchShape.length).fill(0);
-    let aOff = a.offset, bOff = b.offset;
+    let aOff = a.offset, bOff = b.offset, cOff = 0;
     for (let t = 0; t < batch; t++) {
       gemm(
         m, n, k,
         av, aOff, a.strides[rank - 2]!, a.strides[rank - 1]!,
         bv, bOff, b.strides[rank - 2]!, b.strides[rank - 1]!,
-        out, t * m * n, n, false,
+        out, cOff, n, reducing,
       );
       for (let d = batchShape.length - 1; d >= 0; d--) {
         counter[d]!++;
         aOff += a.strides[d]!;
         bOff += b.strides[d]!;
+        cOff += cStrides[d]!;
         if (counter[d]! < batchShape[d]!) break;
         aOff -= a.strides[d]! * batchShape[d]!;
         bOff -= b.strides[d]! * batchShape[d]!;
+        cOff -= cStrides[d]! * batchShape[d]!;
         counter[d] = 0;
       }
     }

@@ -28,9 +28,10 @@ export function packScratchBytes(t: GemmTiling): number {
 }
 
 /**
- * Exports `gemm(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c, cBatch, ldc, scratch)`:
- * for each of `batch` problems, C = A·B with A (m×k) and B (k×n) at any byte strides and C row-major with
- * row stride ldc bytes (unit column stride). C is overwritten. `scratch` points at packScratchBytes(tiling).
+ * Exports `gemm(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c, cBatch, ldc, scratch, accumulate)`:
+ * for each of `batch` problems, C (+)= A·B with A (m×k) and B (k×n) at any byte strides and C row-major with
+ * row stride ldc bytes (unit column stride). With cBatch = 0 the batch is summed into one C. C is overwritten
+ * unless `accumulate` is 1. `scratch` points at packScratchBytes(tiling).
  */
 export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: number; maximumPages: number; shared: boolean }): Uint8Array<ArrayBuffer> {
   const { mr, nr, kc: KC, mc: MC, nc: NC } = tiling;
@@ -72,17 +73,27 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
     f.for_('t', 0, 'nc', nr, () => {
       f.assign('cols', 'nc', '-', 't');
       f.get('b').get('t').get('cs').i32_mul().i32_add().set('colPtr'); // &B[0, t]
-      f.for_('p', 0, 'kc', 1, () => {
-        f.get('colPtr').set('src');
-        for (let j = 0; j < nr; j++) {
-          f.get('dst');
-          f.i32(j).get('cols').i32_lt_s();
-          f.if_(() => { f.get('src').f32_load().set('__tmp'); }, () => { f.f32(0).set('__tmp'); });
-          f.get('__tmp').f32_store(4 * j);
-          if (j < nr - 1) f.get('src').get('cs').i32_add().set('src');
-        }
-        f.get('dst').i32(4 * nr).i32_add().set('dst');
-        f.get('colPtr').get('rs').i32_add().set('colPtr');
+      // A whole sliver of unit-stride columns: copy NR floats per row with vector loads.
+      f.get('cols').i32(nr).i32_ge_s().get('cs').i32(4).i32_eq().i32_mul();
+      f.if_(() => {
+        f.for_('p', 0, 'kc', 1, () => {
+          for (let v = 0; v < vecs; v++) f.get('dst').get('colPtr').v128_load(16 * v).v128_store(16 * v);
+          f.get('dst').i32(4 * nr).i32_add().set('dst');
+          f.get('colPtr').get('rs').i32_add().set('colPtr');
+        });
+      }, () => {
+        f.for_('p', 0, 'kc', 1, () => {
+          f.get('colPtr').set('src');
+          for (let j = 0; j < nr; j++) {
+            f.get('dst');
+            f.i32(j).get('cols').i32_lt_s();
+            f.if_(() => { f.get('src').f32_load().set('__tmp'); }, () => { f.f32(0).set('__tmp'); });
+            f.get('__tmp').f32_store(4 * j);
+            if (j < nr - 1) f.get('src').get('cs').i32_add().set('src');
+          }
+          f.get('dst').i32(4 * nr).i32_add().set('dst');
+          f.get('colPtr').get('rs').i32_add().set('colPtr');
+        });
       });
     });
   }
@@ -149,7 +160,7 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
     ['batch', i32], ['m', i32], ['n', i32], ['k', i32],
     ['a', i32], ['aBatch', i32], ['aRow', i32], ['aCol', i32],
     ['b', i32], ['bBatch', i32], ['bRow', i32], ['bCol', i32],
-    ['c', i32], ['cBatch', i32], ['ldc', i32], ['scratch', i32]]);
+    ['c', i32], ['cBatch', i32], ['ldc', i32], ['scratch', i32], ['accumulate', i32]]);
   {
     const f = gemm;
     for (const name of ['t', 'jc', 'pc', 'ic', 'jr', 'ir', 'nc', 'kc', 'mc', 'aPack', 'bPack', 'tile', 'aT', 'bT', 'cT']) f.local(name, i32);
@@ -187,7 +198,10 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
                 f.get('ldc');
                 pushMin(f, 'mc', 'ir', mr);
                 pushMin(f, 'nc', 'jr', nr);
-                f.get('pc').i32_eqz();
+                // first write of this C tile: pc = 0, not accumulating into C, and (new batch entry or a
+                // batch that is summed into one C, cBatch = 0, at its first entry)
+                f.get('pc').i32_eqz().get('accumulate').i32_eqz().i32_mul();
+                f.get('t').i32_eqz().get('cBatch').i32(0).i32_ne().i32_add().i32(0).i32_ne().i32_mul();
                 f.get('tile');
                 f.call(mod.indexOf(micro));
               });

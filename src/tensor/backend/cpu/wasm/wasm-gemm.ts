@@ -113,42 +113,53 @@ export class WasmGemmRuntime {
   }
 
   /**
-   * out[batch…, m, n] = A[batch…, m, k] · B[batch…, k, n] (batch shapes already broadcast to the same shape;
-   * a broadcast operand has stride 0 there). Returns false (and writes nothing) when the problem does not fit
-   * the 2 GiB heap, so the caller can use the reference kernel.
+   * out[kept batch…, m, n] = Σ over the `reduce` batch dims of A[batch…, m, k] · B[batch…, k, n] (batch shapes
+   * already broadcast to the same shape; a broadcast operand has stride 0 there). Returns false (and writes
+   * nothing) when the problem does not fit the 2 GiB heap, so the caller can use the reference kernel.
    */
-  matmul(a: MatrixOperand, b: MatrixOperand, out: Float32Array): boolean {
+  matmul(a: MatrixOperand, b: MatrixOperand, out: Float32Array, reduce?: readonly boolean[]): boolean {
     const m = a.rows, k = a.cols, n = b.cols;
     const batchShape = a.batchShape;
-    const batch = batchShape.reduce((p, d) => p * d, 1);
-    if (batch === 0 || m === 0 || n === 0) return true;
-    if (k === 0) {
-      out.fill(0, 0, batch * m * n);
+    const isReduced = (d: number) => reduce?.[d] === true;
+    const keptCount = batchShape.reduce((p, s, d) => (isReduced(d) ? p : p * s), 1);
+    const cWords = keptCount * m * n;
+    if (cWords === 0) return true;
+    if (k === 0 || batchShape.some((s) => s === 0)) {
+      out.fill(0, 0, cWords);
       return true;
     }
+    const batch = batchShape.reduce((p, d) => p * d, 1);
     const threads = this.threads;
     const stagingBase = CONTROL_BLOCK_BYTES + threads * this.scratchBytes;
     const aSpan = spanOf(a), bSpan = spanOf(b);
     const aWords = aSpan ?? batch * m * k, bWords = bSpan ?? batch * k * n;
-    const cWords = batch * m * n;
     const aAt = stagingBase / 4, bAt = aAt + aWords, cAt = bAt + bWords;
     if (!this.ensureBytes(4 * (cAt + cWords))) return false;
     const A = stage(a, aSpan, this.heapF32, aAt, [m, k]);
     const B = stage(b, bSpan, this.heapF32, bAt, [k, n]);
 
-    // Merge batch dims that are one uniform stride in A, B and (contiguous) C; the innermost merged dim is the
-    // kernel's batch loop, outer ones are iterated here.
-    const dims = mergeBatchDims(batchShape, A.batchStrides, B.batchStrides, m * n);
+    // C strides: kept dims contiguous, summed dims 0. Kept dims go outside, summed ones inside, then runs of
+    // dims with one uniform stride in A, B and C are merged: the innermost is the kernel's batch loop (summed into
+    // one C when its C stride is 0), the outer ones are iterated here.
+    const cStrides: number[] = new Array<number>(batchShape.length);
+    for (let d = batchShape.length - 1, s = m * n; d >= 0; d--) {
+      cStrides[d] = isReduced(d) ? 0 : s;
+      if (!isReduced(d)) s *= batchShape[d]!;
+    }
+    const order = [...batchShape.keys()].sort((x, y) => Number(isReduced(x)) - Number(isReduced(y)) || x - y);
+    const dims = mergeBatchDims(order.map((d) => ({ size: batchShape[d]!, a: A.batchStrides[d]!, b: B.batchStrides[d]!, c: cStrides[d]! })));
     const inner = dims.pop() ?? { size: 1, a: 0, b: 0, c: 0 };
     const outerCount = dims.reduce((p, d) => p * d.size, 1);
     const counter = new Array<number>(dims.length).fill(0);
     let aOff = A.offset, bOff = B.offset, cOff = cAt;
     const parallel = threads > 1 && 2 * batch * m * n * k >= PARALLEL_MIN_FLOPS;
     for (let o = 0; o < outerCount; o++) {
+      // accumulate into C when an outer summed dim is past its first entry
+      const accumulate = dims.some((d, i) => d.c === 0 && counter[i]! > 0) ? 1 : 0;
       const calls = splitCalls(parallel ? threads : 1, inner.size, m, n, this.tiling, {
         a: aOff, aBatch: inner.a, aRow: A.rowStride, aCol: A.colStride,
         b: bOff, bBatch: inner.b, bRow: B.rowStride, bCol: B.colStride,
-        c: cOff, cBatch: inner.c, ldc: n, k,
+        c: cOff, cBatch: inner.c, ldc: n, k, accumulate,
       }, (t) => stagingBase - (t + 1) * this.scratchBytes);
       if (calls.length === 1) this.gemmFn(...calls[0]!.args);
       else this.pool!.runAll(calls, (call) => this.gemmFn(...call.args));
@@ -198,19 +209,16 @@ function stage(x: MatrixOperand, span: number | null, heap: Float32Array, at: nu
 
 interface BatchDim { size: number; a: number; b: number; c: number }
 
-function mergeBatchDims(shape: readonly number[], aStrides: number[], bStrides: number[], cMatrix: number): BatchDim[] {
-  const cStrides: number[] = [];
-  let s = cMatrix;
-  for (let d = shape.length - 1; d >= 0; d--) { cStrides[d] = s; s *= shape[d]!; }
+/** Merges neighbouring dims (size-1 dims dropped) whose strides in A, B and C are one uniform stride. */
+function mergeBatchDims(list: BatchDim[]): BatchDim[] {
   const dims: BatchDim[] = [];
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const dim = { size: shape[d]!, a: aStrides[d]!, b: bStrides[d]!, c: cStrides[d]! };
+  for (const dim of list) {
+    if (dim.size === 1) continue;
     const prev = dims[dims.length - 1];
     if (prev && prev.a === dim.a * dim.size && prev.b === dim.b * dim.size && prev.c === dim.c * dim.size) {
       prev.size *= dim.size; prev.a = dim.a; prev.b = dim.b; prev.c = dim.c;
     } else {
-      dims.push(dim);
+      dims.push({ ...dim });
     }
   }
   return dims;
@@ -219,7 +227,7 @@ function mergeBatchDims(shape: readonly number[], aStrides: number[], bStrides: 
 interface Problem {
   a: number; aBatch: number; aRow: number; aCol: number;
   b: number; bBatch: number; bRow: number; bCol: number;
-  c: number; cBatch: number; ldc: number; k: number;
+  c: number; cBatch: number; ldc: number; k: number; accumulate: number;
 }
 
 /** One kernel call per thread: over batch ranges if there are enough, else column (or row) ranges in whole tiles. */
@@ -230,7 +238,7 @@ function splitCalls(threads: number, batch: number, m: number, n: number, tiling
     args: [bt1 - bt0, i1 - i0, j1 - j0, p.k,
       4 * (p.a + bt0 * p.aBatch + i0 * p.aRow), 4 * p.aBatch, 4 * p.aRow, 4 * p.aCol,
       4 * (p.b + bt0 * p.bBatch + j0 * p.bCol), 4 * p.bBatch, 4 * p.bRow, 4 * p.bCol,
-      4 * (p.c + bt0 * p.cBatch + i0 * p.ldc + j0), 4 * p.cBatch, 4 * p.ldc, scratchOf(t)],
+      4 * (p.c + bt0 * p.cBatch + i0 * p.ldc + j0), 4 * p.cBatch, 4 * p.ldc, scratchOf(t), p.accumulate],
   });
   const ranges = (total: number, parts: number, quantum: number): [number, number][] => {
     const units = Math.ceil(total / quantum);
@@ -242,7 +250,8 @@ function splitCalls(threads: number, batch: number, m: number, n: number, tiling
     }
     return out;
   };
-  if (threads > 1 && batch >= threads) return ranges(batch, threads, 1).map(([s, e], t) => call(t, s, e, 0, m, 0, n));
+  // a batch summed into one C (cBatch = 0) is never split: each C element keeps one summation order
+  if (threads > 1 && batch >= threads && p.cBatch !== 0) return ranges(batch, threads, 1).map(([s, e], t) => call(t, s, e, 0, m, 0, n));
   if (threads > 1 && n >= 2 * tiling.nr && n >= m) return ranges(n, threads, tiling.nr).map(([s, e], t) => call(t, 0, batch, 0, m, s, e));
   if (threads > 1 && m >= 2 * tiling.mr) return ranges(m, threads, tiling.mr).map(([s, e], t) => call(t, 0, batch, s, e, 0, n));
   return [call(0, 0, batch, 0, m, 0, n)];
