@@ -7,26 +7,23 @@ import type { TypedArray } from '../../dtype.js';
 /** cols[n, (c·kh + i)·kw + j, oy·outW + ox] = x[n, c, oy·sh − ph + i·dh, ox·sw − pw + j·dw] (padValue outside). */
 export function im2colKernel(x: TypedArray, g: ConvGeometry, cols: TypedArray): void {
   const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, padValue } = g;
+  const { lo, hi } = validColumns(g);
   let dst = 0;
   for (let b = 0; b < n; b++) {
     for (let ch = 0; ch < c; ch++) {
       const plane = (b * c + ch) * h * w;
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
-          for (let oy = 0; oy < outH; oy++) {
+          const first = lo[j]!, end = hi[j]!, x0 = -padW + j * dilationW;
+          for (let oy = 0; oy < outH; oy++, dst += outW) {
             const y = oy * strideH - padH + i * dilationH;
             if (y < 0 || y >= h) {
-              for (let ox = 0; ox < outW; ox++) cols[dst + ox] = padValue; // (a loop: fill() costs more on short rows)
-              dst += outW;
+              for (let ox = 0; ox < outW; ox++) cols[dst + ox] = padValue;
               continue;
             }
-            const row = plane + y * w;
-            const x0 = -padW + j * dilationW;
-            const lo = firstValid(x0, strideW, outW), hi = endValid(x0, strideW, w, outW, lo);
-            for (let ox = 0; ox < lo; ox++) cols[dst + ox] = padValue;
-            for (let ox = lo, xx = row + x0 + lo * strideW; ox < hi; ox++, xx += strideW) cols[dst + ox] = x[xx]!;
-            for (let ox = hi; ox < outW; ox++) cols[dst + ox] = padValue;
-            dst += outW;
+            for (let ox = 0; ox < first; ox++) cols[dst + ox] = padValue;
+            for (let ox = first, xx = plane + y * w + x0 + first * strideW; ox < end; ox++, xx += strideW) cols[dst + ox] = x[xx]!;
+            for (let ox = end; ox < outW; ox++) cols[dst + ox] = padValue;
           }
         }
       }
@@ -37,25 +34,34 @@ export function im2colKernel(x: TypedArray, g: ConvGeometry, cols: TypedArray): 
 /** x[n, c, y, x] += cols[...] for every window position that reads (y, x); positions in the padding are dropped. */
 export function col2imKernel(cols: TypedArray, g: ConvGeometry, x: TypedArray): void {
   const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = g;
+  const { lo, hi } = validColumns(g);
   let src = 0;
   for (let b = 0; b < n; b++) {
     for (let ch = 0; ch < c; ch++) {
       const plane = (b * c + ch) * h * w;
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
-          for (let oy = 0; oy < outH; oy++) {
+          const first = lo[j]!, end = hi[j]!, x0 = -padW + j * dilationW;
+          for (let oy = 0; oy < outH; oy++, src += outW) {
             const y = oy * strideH - padH + i * dilationH;
-            if (y < 0 || y >= h) { src += outW; continue; }
-            const row = plane + y * w;
-            const x0 = -padW + j * dilationW;
-            const lo = firstValid(x0, strideW, outW), hi = endValid(x0, strideW, w, outW, lo);
-            for (let ox = lo, xx = row + x0 + lo * strideW; ox < hi; ox++, xx += strideW) x[xx]! += cols[src + ox]!;
-            src += outW;
+            if (y < 0 || y >= h) continue;
+            for (let ox = first, xx = plane + y * w + x0 + first * strideW; ox < end; ox++, xx += strideW) x[xx]! += cols[src + ox]!;
           }
         }
       }
     }
   }
+}
+
+/** For each kernel column j, the output columns [lo, hi) whose input column lies inside the image. */
+function validColumns(g: ConvGeometry): { lo: Int32Array; hi: Int32Array } {
+  const lo = new Int32Array(g.kw), hi = new Int32Array(g.kw);
+  for (let j = 0; j < g.kw; j++) {
+    const x0 = -g.padW + j * g.dilationW;
+    lo[j] = firstValid(x0, g.strideW, g.outW);
+    hi[j] = endValid(x0, g.strideW, g.w, g.outW, lo[j]!);
+  }
+  return { lo, hi };
 }
 
 /** The first output column whose input column x0 + ox·stride is ≥ 0. */
