@@ -10,3 +10,4 @@ export * from './var-blocks.js';
 export * from './sampling.js';
 export * from './var-model.js';
 export * from './viar-model.js';
+export * from './editing.js';

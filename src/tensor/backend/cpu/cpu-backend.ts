@@ -8,7 +8,9 @@ import { isContiguous, sizeOf, type Shape } from '../../shape.js';
 import {
   binaryKernel, clampKernel, copyKernel, stridedWriteKernel, unaryKernel, whereKernel,
 } from './elementwise-kernels.js';
-import { argReduceKernel, cumsumKernel, multinomialKernel, reduceKernel, topkKernel } from './reduce-kernels.js';
+import {
+  argReduceKernel, cumsumKernel, multinomialKernel, reduceKernel, stridedSumKernel, topkKernel,
+} from './reduce-kernels.js';
 import { concatKernel, gatherKernel, indexAddKernel, indexSelectKernel, scatterAddKernel } from './index-kernels.js';
 import { gemm } from './gemm.js';
 import { getCpuKernels } from './kernel-settings.js';
@@ -19,6 +21,17 @@ import {
 } from './row-kernels.js';
 
 const EMPTY = new Float32Array(0);
+
+/** How many leading dims of `shape` multiply to `rows` (the kept dims of a reduction view), or -1. */
+function keptDims(shape: Shape, rows: number): number {
+  let p = 1;
+  for (let d = 0; d <= shape.length; d++) {
+    if (p === rows) return d;
+    if (d === shape.length || p > rows) break;
+    p *= shape[d]!;
+  }
+  return -1;
+}
 
 class CpuData implements DataId {
   readonly backend = 'cpu';
@@ -188,6 +201,13 @@ export class CpuBackend implements Backend {
 
   reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
     const out = this.alloc(x.dtype, rows, false);
+    if (op === 'sum' && rows > 1 && reduceSize > 1 && !isContiguous(x.shape, x.strides)) {
+      const keptRank = keptDims(x.shape, rows);
+      if (keptRank >= 0) {
+        stridedSumKernel(this.values(x), x.shape, x.strides, x.offset, keptRank, out);
+        return this.write(out);
+      }
+    }
     reduceKernel(op, this.contiguous(x), rows, reduceSize, out);
     return this.write(out);
   }

@@ -2,6 +2,7 @@
 
 import type { ArgReduceOp, ReduceOp } from '../backend.js';
 import type { TypedArray } from '../../dtype.js';
+import { forEachRow } from './strided-loop.js';
 
 export function reduceKernel(op: ReduceOp, x: TypedArray, rows: number, n: number, out: TypedArray): void {
   for (let r = 0; r < rows; r++) {
@@ -92,4 +93,32 @@ export function multinomialKernel(
       if (!replacement && pick >= 0) weights[pick] = 0;
     }
   }
+}
+
+/**
+ * Sums a strided x (shape = kept dims then reduced dims) into out[rows] without first copying x into
+ * [rows, reduceSize] order: the dims are walked in x's memory order (largest stride outermost), each element
+ * added to its row's float64 accumulator. Used when the reduced axes are not the innermost ones in memory
+ * (e.g. a bias gradient: the sum over the batch of [B, C]).
+ */
+export function stridedSumKernel(
+  x: TypedArray, shape: readonly number[], strides: readonly number[], offset: number, keptRank: number, out: TypedArray,
+): void {
+  const rank = shape.length;
+  const outStrides = new Array<number>(rank).fill(0);
+  for (let d = keptRank - 1, s = 1; d >= 0; d--) { outStrides[d] = s; s *= shape[d]!; }
+  const order = [...shape.keys()].sort((p, q) => Math.abs(strides[q]!) - Math.abs(strides[p]!) || p - q);
+  const acc = new Float64Array(out.length);
+  forEachRow(order.map((d) => shape[d]!), [order.map((d) => strides[d]!), order.map((d) => outStrides[d]!)], [offset, 0], (o, n, s) => {
+    let xo = o[0]!, ao = o[1]!;
+    const xs = s[0]!, as = s[1]!;
+    if (as === 0) {
+      let sum = 0;
+      for (let i = 0; i < n; i++, xo += xs) sum += x[xo]!;
+      acc[ao] += sum;
+    } else {
+      for (let i = 0; i < n; i++, xo += xs, ao += as) acc[ao] += x[xo]!;
+    }
+  });
+  for (let r = 0; r < out.length; r++) out[r] = acc[r]!;
 }
