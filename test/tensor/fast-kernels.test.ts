@@ -229,6 +229,22 @@ describe('buffer pool', () => {
     expect(after.misses - before.misses).toBe(0);
   });
 
+  test('float32 buffers live in the WebAssembly heap; the arena resets once none is alive', () => {
+    const backend = V.getBackend();
+    if (!(backend instanceof CpuBackend)) return;
+    const rng = new V.Rng(2);
+    const a = V.randn([40, 30], rng), b = V.randn([30, 20], rng);
+    const expected = withKernels('reference', () => V.matmul(a, b).dataSync());
+    const c = V.matmul(V.mul(a, 1), V.mul(b, 1)); // both operands are kernel outputs, so heap-resident
+    expect(backend.poolStats().heapArenaBytes).toBeGreaterThan(0);
+    expectClose(c.dataSync(), expected, { atol: 1e-4, rtol: 1e-4 });
+    c.dispose();
+    backend.releasePooledBuffers();
+    const again = V.tidy(() => V.matmul(V.mul(a, 1), V.mul(b, 1)).dataSync());
+    expectClose(again, expected, { atol: 1e-4, rtol: 1e-4 });
+    a.dispose(); b.dispose();
+  });
+
   test('a user-supplied array is never recycled into another tensor', () => {
     const mine = new Float32Array([1, 2, 3, 4]);
     const t = V.tensor(mine);

@@ -8,22 +8,37 @@ import type { TypedArray } from '../../dtype.js';
 export function im2colKernel(x: TypedArray, g: ConvGeometry, cols: TypedArray): void {
   const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, padValue } = g;
   const { lo, hi } = validColumns(g);
+  // When one output row continues exactly where the previous one ended in the input (stride 1 along both axes,
+  // same width), a window position's whole valid block is one contiguous run: copy it in one loop, then patch
+  // the padded columns and rows.
+  const runs = strideW === 1 && strideH === 1 && outW === w;
   let dst = 0;
   for (let b = 0; b < n; b++) {
     for (let ch = 0; ch < c; ch++) {
       const plane = (b * c + ch) * h * w;
       for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
+        const yOff = i * dilationH - padH; // input row of output row oy is oy·strideH + yOff
+        const oyLo = yOff >= 0 ? 0 : Math.min(outH, Math.ceil(-yOff / strideH));
+        const oyHi = Math.max(oyLo, Math.min(outH, Math.floor((h - 1 - yOff) / strideH) + 1));
+        for (let j = 0; j < kw; j++, dst += outH * outW) {
           const first = lo[j]!, end = hi[j]!, x0 = -padW + j * dilationW;
-          for (let oy = 0; oy < outH; oy++, dst += outW) {
-            const y = oy * strideH - padH + i * dilationH;
-            if (y < 0 || y >= h) {
-              for (let ox = 0; ox < outW; ox++) cols[dst + ox] = padValue;
-              continue;
+          for (let k = dst, e = dst + oyLo * outW; k < e; k++) cols[k] = padValue;
+          for (let k = dst + oyHi * outW, e = dst + outH * outW; k < e; k++) cols[k] = padValue;
+          if (runs && oyHi > oyLo) {
+            const from = dst + oyLo * outW + first, to = dst + (oyHi - 1) * outW + end;
+            for (let k = from, xx = plane + (oyLo + yOff) * w + x0 + first; k < to; k++, xx++) cols[k] = x[xx]!;
+            for (let oy = oyLo; oy < oyHi; oy++) {
+              const row = dst + oy * outW;
+              for (let ox = 0; ox < first; ox++) cols[row + ox] = padValue;
+              for (let ox = end; ox < outW; ox++) cols[row + ox] = padValue;
             }
-            for (let ox = 0; ox < first; ox++) cols[dst + ox] = padValue;
-            for (let ox = first, xx = plane + y * w + x0 + first * strideW; ox < end; ox++, xx += strideW) cols[dst + ox] = x[xx]!;
-            for (let ox = end; ox < outW; ox++) cols[dst + ox] = padValue;
+            continue;
+          }
+          for (let oy = oyLo; oy < oyHi; oy++) {
+            const row = dst + oy * outW, src = plane + (oy * strideH + yOff) * w + x0;
+            for (let ox = 0; ox < first; ox++) cols[row + ox] = padValue;
+            for (let ox = first, xx = src + first * strideW; ox < end; ox++, xx += strideW) cols[row + ox] = x[xx]!;
+            for (let ox = end; ox < outW; ox++) cols[row + ox] = padValue;
           }
         }
       }

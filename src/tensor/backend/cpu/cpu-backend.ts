@@ -49,6 +49,9 @@ const POOL_MAX_BYTES = 256 * 1024 * 1024;
 class BufferPool {
   private readonly free = new Map<string, TypedArray[]>();
   private readonly owned = new WeakSet<TypedArray>();
+  /** float32 buffers carved from the WebAssembly heap: matmuls use them in place. */
+  private readonly inHeap = new WeakSet<TypedArray>();
+  private liveHeapBuffers = 0;
   pooledBytes = 0;
   hits = 0;
   misses = 0;
@@ -59,18 +62,30 @@ class BufferPool {
     if (reused) {
       this.hits++;
       this.pooledBytes -= reused.byteLength;
+      if (this.inHeap.has(reused)) this.liveHeapBuffers++;
       if (zeroed) reused.fill(0);
       return reused;
     }
     this.misses++;
+    const heap = dtype === 'float32' && size > 0 && getCpuKernels() === 'fast' ? wasmGemmRuntime()?.allocArena(size) : null;
+    if (heap) {
+      this.owned.add(heap);
+      this.inHeap.add(heap);
+      this.liveHeapBuffers++;
+      if (zeroed) heap.fill(0); // arena memory may be recycled after resetArena
+      return heap;
+    }
     const fresh = allocArray(dtype, size);
     if (size > 0) this.owned.add(fresh);
     return fresh;
   }
 
-  /** Keeps a released buffer if this pool allocated it and there is room. */
+  /** Keeps a released buffer if this pool allocated it and there is room (heap buffers are always kept). */
   give(values: TypedArray): void {
-    if (!this.owned.has(values) || this.pooledBytes + values.byteLength > POOL_MAX_BYTES) return;
+    if (!this.owned.has(values)) return;
+    const heap = this.inHeap.has(values);
+    if (heap) this.liveHeapBuffers--;
+    else if (this.pooledBytes + values.byteLength > POOL_MAX_BYTES) return;
     const key = `${dtypeOfArray(values)}:${values.length}`;
     let list = this.free.get(key);
     if (!list) this.free.set(key, (list = []));
@@ -78,9 +93,23 @@ class BufferPool {
     this.pooledBytes += values.byteLength;
   }
 
+  /** Drops the kept buffers; the heap arena is reset too when none of its buffers is alive. */
   clear(): void {
-    this.free.clear();
-    this.pooledBytes = 0;
+    if (this.liveHeapBuffers === 0) {
+      this.free.clear();
+      this.pooledBytes = 0;
+      wasmGemmRuntime()?.resetArena();
+      return;
+    }
+    for (const [key, list] of this.free) {
+      const keep = list.filter((v) => this.inHeap.has(v));
+      this.pooledBytes -= list.filter((v) => !this.inHeap.has(v)).reduce((s, v) => s + v.byteLength, 0);
+      if (keep.length) this.free.set(key, keep); else this.free.delete(key);
+    }
+  }
+
+  get heapBytes(): number {
+    return wasmGemmRuntime()?.arenaBytes ?? 0;
   }
 }
 
@@ -129,8 +158,8 @@ export class CpuBackend implements Backend {
   }
 
   /** Buffer-pool counters: allocations served from the pool (hits) or fresh (misses), bytes held for reuse. */
-  poolStats(): { hits: number; misses: number; pooledBytes: number } {
-    return { hits: this.pool.hits, misses: this.pool.misses, pooledBytes: this.pool.pooledBytes };
+  poolStats(): { hits: number; misses: number; pooledBytes: number; heapArenaBytes: number } {
+    return { hits: this.pool.hits, misses: this.pool.misses, pooledBytes: this.pool.pooledBytes, heapArenaBytes: this.pool.heapBytes };
   }
 
   /** Drops the buffers kept for reuse (they become garbage). */

@@ -9,6 +9,10 @@ import { copyKernel } from '../elementwise-kernels.js';
 
 const PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB: byte addresses stay positive i32s
+/** Worker threads' packing scratch is reserved for this many threads up front, so the layout never moves. */
+const MAX_THREADS = 8;
+/** Tensor buffers are carved from the heap (see allocArena) until it holds this many bytes. */
+const ARENA_LIMIT_BYTES = 1536 * 1024 * 1024;
 /** Below this many flops a matmul runs on one thread (waking a worker costs more than it saves). */
 const PARALLEL_MIN_FLOPS = 1 << 21;
 
@@ -47,6 +51,14 @@ function enableRelaxedSimd(probe: Uint8Array<ArrayBuffer>): boolean {
 
 export class WasmGemmRuntime {
   private heapF32: Float32Array;
+  /** Every SharedArrayBuffer/ArrayBuffer object the memory has had (growing a shared memory gives a new one). */
+  private readonly heapBuffers = new Set<ArrayBufferLike>();
+  /**
+   * Heap layout: [control block | packing scratch × MAX_THREADS | arena → … | staging (per call)]. The arena is a
+   * bump allocator for tensor buffers (the CPU backend's pool recycles them); staging sits above its top.
+   */
+  private readonly arenaBase: number;
+  private arenaTop: number;
   private pool: ThreadPool | null = null;
   private threads = 1;
   private readonly gemmFn: (...args: number[]) => void;
@@ -60,7 +72,39 @@ export class WasmGemmRuntime {
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     this.gemmFn = instance.exports.gemm as (...args: number[]) => void;
     this.heapF32 = new Float32Array(memory.buffer);
+    this.heapBuffers.add(memory.buffer);
     this.scratchBytes = packScratchBytes(tiling);
+    this.arenaBase = this.arenaTop = align(CONTROL_BLOCK_BYTES + MAX_THREADS * this.scratchBytes, 64);
+    if (!this.ensureBytes(this.arenaBase)) throw new Error('wasm gemm: cannot reserve the packing scratch');
+  }
+
+  /**
+   * A Float32Array of `size` elements living in the heap, so matmuls read and write it in place (no staging
+   * copy), or null once the arena is full. Its contents are not zeroed. Arena memory is never handed back: the
+   * caller recycles such arrays (the CPU backend's buffer pool), or calls resetArena when none is alive.
+   */
+  allocArena(size: number): Float32Array | null {
+    const bytes = align(4 * size, 64);
+    if (size === 0 || this.arenaTop + bytes - this.arenaBase > ARENA_LIMIT_BYTES) return null;
+    if (!this.ensureBytes(this.arenaTop + bytes)) return null;
+    const view = new Float32Array(this.memory.buffer, this.arenaTop, size);
+    this.arenaTop += bytes;
+    return view;
+  }
+
+  /** Forgets every arena allocation: only valid when none of them is referenced any more. */
+  resetArena(): void {
+    this.arenaTop = this.arenaBase;
+  }
+
+  /** Bytes handed out by allocArena so far. */
+  get arenaBytes(): number {
+    return this.arenaTop - this.arenaBase;
+  }
+
+  /** The byte address of x[0] when x lives in this runtime's heap, else -1. */
+  private addressOf(x: Float32Array): number {
+    return this.heapBuffers.has(x.buffer) ? x.byteOffset : -1;
   }
 
   /** Builds the module (shared memory where the platform allows it); null without WebAssembly SIMD. */
@@ -89,6 +133,7 @@ export class WasmGemmRuntime {
   }
 
   setThreads(n: number): void {
+    n = Math.min(n, MAX_THREADS);
     if (n === this.threads && (n === 1 || this.pool)) return;
     this.pool?.close();
     this.pool = null;
@@ -108,6 +153,7 @@ export class WasmGemmRuntime {
     }
     if (this.heapF32.buffer !== this.memory.buffer || this.heapF32.length * 4 !== this.memory.buffer.byteLength) {
       this.heapF32 = new Float32Array(this.memory.buffer);
+      this.heapBuffers.add(this.memory.buffer);
     }
     return true;
   }
@@ -130,13 +176,16 @@ export class WasmGemmRuntime {
     }
     const batch = batchShape.reduce((p, d) => p * d, 1);
     const threads = this.threads;
-    const stagingBase = CONTROL_BLOCK_BYTES + threads * this.scratchBytes;
-    const aSpan = spanOf(a), bSpan = spanOf(b);
-    const aWords = aSpan ?? batch * m * k, bWords = bSpan ?? batch * k * n;
-    const aAt = stagingBase / 4, bAt = aAt + aWords, cAt = bAt + bWords;
-    if (!this.ensureBytes(4 * (cAt + cWords))) return false;
-    const A = stage(a, aSpan, this.heapF32, aAt, [m, k]);
-    const B = stage(b, bSpan, this.heapF32, bAt, [k, n]);
+    // Operands already in the heap are read in place; others are copied above the arena's top, as is C when the
+    // output array is not a heap array.
+    const aHome = this.addressOf(a.values), bHome = this.addressOf(b.values), cHome = this.addressOf(out);
+    const aSpan = aHome >= 0 ? null : spanOf(a), bSpan = bHome >= 0 ? null : spanOf(b);
+    const aWords = aHome >= 0 ? 0 : aSpan ?? batch * m * k, bWords = bHome >= 0 ? 0 : bSpan ?? batch * k * n;
+    const aAt = this.arenaTop / 4, bAt = aAt + aWords, cStage = bAt + bWords;
+    if (!this.ensureBytes(4 * (cStage + (cHome >= 0 ? 0 : cWords)))) return false;
+    const A = aHome >= 0 ? inPlace(a, aHome) : stage(a, aSpan, this.heapF32, aAt, [m, k]);
+    const B = bHome >= 0 ? inPlace(b, bHome) : stage(b, bSpan, this.heapF32, bAt, [k, n]);
+    const cAt = cHome >= 0 ? cHome / 4 : cStage;
 
     // C strides: kept dims contiguous, summed dims 0. Kept dims go outside, summed ones inside, then runs of
     // dims with one uniform stride in A, B and C are merged: the innermost is the kernel's batch loop (summed into
@@ -160,7 +209,7 @@ export class WasmGemmRuntime {
         a: aOff, aBatch: inner.a, aRow: A.rowStride, aCol: A.colStride,
         b: bOff, bBatch: inner.b, bRow: B.rowStride, bCol: B.colStride,
         c: cOff, cBatch: inner.c, ldc: n, k, accumulate,
-      }, (t) => stagingBase - (t + 1) * this.scratchBytes);
+      }, (t) => CONTROL_BLOCK_BYTES + t * this.scratchBytes);
       if (calls.length === 1) this.gemmFn(...calls[0]!.args);
       else this.pool!.runAll(calls, (call) => this.gemmFn(...call.args));
       for (let d = dims.length - 1; d >= 0; d--) {
@@ -171,7 +220,7 @@ export class WasmGemmRuntime {
         counter[d] = 0;
       }
     }
-    out.set(this.heapF32.subarray(cAt, cAt + cWords));
+    if (cHome < 0) out.set(this.heapF32.subarray(cAt, cAt + cWords));
     return true;
   }
 }
@@ -191,6 +240,15 @@ function spanOf(x: MatrixOperand): number | null {
 }
 
 interface Staged { offset: number; batchStrides: number[]; rowStride: number; colStride: number }
+
+/** An operand that already lives in the heap at byte address `home` (its array's element 0). */
+function inPlace(x: MatrixOperand, home: number): Staged {
+  return { offset: home / 4 + x.offset, batchStrides: [...x.batchStrides], rowStride: x.rowStride, colStride: x.colStride };
+}
+
+function align(bytes: number, to: number): number {
+  return Math.ceil(bytes / to) * to;
+}
 
 /** Copies x into heap at `at` (its raw span, keeping strides, or gathered contiguously); offsets in words. */
 function stage(x: MatrixOperand, span: number | null, heap: Float32Array, at: number, matShape: [number, number]): Staged {
