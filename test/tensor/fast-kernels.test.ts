@@ -7,6 +7,7 @@ import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
 import { CpuBackend } from '../../src/tensor/backend/cpu/cpu-backend.js';
 import { buildGemmModule, DEFAULT_TILING } from '../../src/tensor/backend/cpu/wasm/gemm-module.js';
+import { expForFloat32 } from '../../src/tensor/backend/cpu/special-functions.js';
 import { expectClose } from '../helpers/close.js';
 
 afterAll(() => {
@@ -171,6 +172,23 @@ describe('wasm SIMD matmul vs the reference kernel', () => {
 });
 
 describe('fused row ops', () => {
+  test('the float32 exp is within an ulp of float32 over its whole range, with IEEE special values', () => {
+    const rng = new V.Rng(4);
+    let worst = 0;
+    for (let i = 0; i < 20000; i++) {
+      const x = (rng.uniform() * 2 - 1) * 100;
+      const want = Math.fround(Math.exp(x)), got = Math.fround(expForFloat32(x));
+      if (want > 1e-37 && Number.isFinite(want)) worst = Math.max(worst, Math.abs(got - want) / want);
+    }
+    expect(worst).toBeLessThan(2.4e-7); // 2 ulp of float32 at most
+    expect(expForFloat32(0)).toBe(1);
+    expect(expForFloat32(-Infinity)).toBe(0);
+    expect(expForFloat32(Infinity)).toBe(Infinity);
+    expect(expForFloat32(-800)).toBe(0);
+    expect(expForFloat32(800)).toBe(Infinity);
+    expect(expForFloat32(NaN)).toBeNaN();
+  });
+
   const f64 = (shape: number[], seed: number) => V.randn(shape, new V.Rng(seed), { dtype: 'float64' });
 
   test('softmax, layerNorm and geluTanh match their composite definitions, forward and backward', () => {

@@ -6,7 +6,7 @@ import type { TypedArray } from '../../dtype.js';
 import type { Shape } from '../../shape.js';
 import { stridesOf } from '../../shape.js';
 import { forEachRow } from './strided-loop.js';
-import { erf, sigmoid, softplus } from './special-functions.js';
+import { erf, expForFloat32, sigmoid, softplus } from './special-functions.js';
 
 /** The scalar definition of every unary op, in terms of `x`. */
 const UNARY_EXPRESSIONS: Record<UnaryOp, string> = {
@@ -67,12 +67,15 @@ function compileUnary(op: UnaryOp, x: TypedArray, out: TypedArray): UnaryRow {
   const key = `${op}:${x.constructor.name}:${out.constructor.name}`;
   let row = unaryRows.get(key);
   if (!row) {
+    // float32 outputs of the exp-based GELU use the float32-accurate exp (see expForFloat32)
+    const fastExp = out instanceof Float32Array && op.startsWith('geluTanh');
+    const expr = fastExp ? UNARY_EXPRESSIONS[op].replace(/Math\.exp/g, 'EXP32') : UNARY_EXPRESSIONS[op];
     const body = `return function unary_${op}(X, xo, xs, out, oo, n) {
       let t = 0;
-      for (let i = 0; i < n; i++, xo += xs) { const x = X[xo]; out[oo + i] = ${UNARY_EXPRESSIONS[op]}; }
+      for (let i = 0; i < n; i++, xo += xs) { const x = X[xo]; out[oo + i] = ${expr}; }
     };`;
-    row = new Function('erf', 'sigmoid', 'softplus', 'GELU_C', body)(
-      helpers.erf, helpers.sigmoid, helpers.softplus, Math.sqrt(2 / Math.PI)) as UnaryRow;
+    row = new Function('erf', 'sigmoid', 'softplus', 'GELU_C', 'EXP32', body)(
+      helpers.erf, helpers.sigmoid, helpers.softplus, Math.sqrt(2 / Math.PI), expForFloat32) as UnaryRow;
     unaryRows.set(key, row);
   }
   return row;

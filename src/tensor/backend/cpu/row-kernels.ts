@@ -2,14 +2,16 @@
 // normalization (x − mean)/√(var + eps) with its backward. One pass per row instead of one op per step.
 
 import type { TypedArray } from '../../dtype.js';
+import { expForFloat32 } from './special-functions.js';
 
 /** out = exp(x − max) / Σ exp(x − max) per row; a row of −∞ gives NaN like the composite. */
 export function softmaxRowsKernel(x: TypedArray, rows: number, n: number, out: TypedArray): void {
+  const exp = out instanceof Float32Array ? expForFloat32 : Math.exp;
   for (let r = 0, base = 0; r < rows; r++, base += n) {
     let max = -Infinity;
     for (let i = 0; i < n; i++) { const v = x[base + i]!; if (v > max || v !== v) max = v; }
     let sum = 0;
-    for (let i = 0; i < n; i++) { const e = Math.exp(x[base + i]! - max); out[base + i] = e; sum += e; }
+    for (let i = 0; i < n; i++) { const e = exp(x[base + i]! - max); out[base + i] = e; sum += e; }
     const inv = 1 / sum;
     for (let i = 0; i < n; i++) out[base + i] = out[base + i]! * inv;
   }
