@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `viar` command line: train-tokenizer (resumable, with reconstruction grids) and reconstruct (input vs
-// reconstruction, and the image decoded from scales 1..k — the picture behind next-scale prediction).
+// The `viar` command line: train-tokenizer (resumable, with reconstruction grids), reconstruct (input vs
+// reconstruction, and the image decoded from scales 1..k), and the VAR / VIAR commands train, sample, encode-tokens.
 // Usage: npm run viar -- <command> --help
 
 import { parseArgs } from 'node:util';
@@ -8,20 +8,26 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import {
-  Rng, tidy, noGrad, keep, concat, mul, sub, slice, loadMnist, loadFashionMnist, standardSplit, saveSafetensors,
-  loadModule, loadSafetensors, saveTrainingState, loadTrainingState, VQVAE, TOKENIZER_CONFIGS, TokenizerTrainer, codebookStats, psnr,
-  imageGrid, savePng, warmupCosine, type ImageDataset, type Tensor, type VqvaeConfig,
+  Rng, tidy, noGrad, keep, concat, mul, sub, slice, saveSafetensors, saveTrainingState, loadTrainingState, VQVAE, TOKENIZER_CONFIGS,
+  TokenizerTrainer, codebookStats, psnr, imageGrid, savePng, warmupCosine, ViarError, type ImageDataset, type Tensor,
 } from '../index.js';
+import {
+  CliError, ENCODE_HELP, SAMPLE_HELP, TRAIN_HELP, encodeTokensCommand, loadSplit, loadTokenizer, sampleCommand, trainCommand,
+} from './transformer-commands.js';
 
 const HELP = `viar — commands:
+${TRAIN_HELP}
+${SAMPLE_HELP}
+${ENCODE_HELP}
+  inpaint / edit     zero-shot inpainting and class editing (see viar inpaint --help)
   train-tokenizer --data mnist|fashion [--config small|tiny] [--steps N] [--batch 32] [--lr 0.002] [--seed 0]
                   [--out checkpoints/tokenizer-<data>.safetensors] [--grid-every 250] [--resume]
   eval-tokenizer  --data mnist|fashion [--checkpoint checkpoints/tokenizer-<data>.safetensors] [--count all]
   reconstruct     --data mnist|fashion [--checkpoint checkpoints/tokenizer-<data>.safetensors] [--count 8] [--out-dir out]`;
 
 function dataset(name: string): { train: ImageDataset; test: ImageDataset } {
-  if (name !== 'mnist' && name !== 'fashion') throw new Error(`--data must be mnist or fashion, got ${name}`);
-  return standardSplit(name === 'mnist' ? loadMnist() : loadFashionMnist());
+  if (name !== 'mnist' && name !== 'fashion') throw new CliError(`--data must be mnist or fashion, got ${name}`);
+  return loadSplit(name);
 }
 
 /** Images [N, 1, 32, 32] in [0, 1] → [−1, 1], the tokenizer's range. */
@@ -122,17 +128,6 @@ function trainTokenizer(argv: string[]): void {
   probe.dispose();
 }
 
-/** Loads a tokenizer checkpoint, rebuilding the model from the config recorded in its metadata. */
-function loadTokenizer(path: string, data: string): VQVAE {
-  if (!existsSync(path)) throw new Error(`no tokenizer at ${path}; train one with: npm run viar -- train-tokenizer --data ${data}`);
-  const { tensors, metadata } = loadSafetensors(path);
-  for (const t of tensors.values()) t.dispose();
-  if (!metadata.config) throw new Error(`${path} does not record its tokenizer config (metadata 'config')`);
-  const vae = new VQVAE(JSON.parse(metadata.config) as VqvaeConfig, new Rng(0));
-  loadModule(path, vae);
-  return vae.eval();
-}
-
 function evalTokenizer(argv: string[]): void {
   const { values: a } = parseArgs({
     args: argv,
@@ -187,10 +182,30 @@ function savePair(dir: string, name: string, images: Tensor, cols: number): stri
   return path;
 }
 
-const [command, ...rest] = process.argv.slice(2);
-switch (command) {
-  case 'train-tokenizer': trainTokenizer(rest); break;
-  case 'eval-tokenizer': evalTokenizer(rest); break;
-  case 'reconstruct': reconstruct(rest); break;
-  default: console.log(HELP); if (command && command !== '--help' && command !== 'help') process.exitCode = 1;
+/** Runs one command; argument mistakes are printed without a stack trace (exit code 2). */
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'train-tokenizer': trainTokenizer(rest); break;
+      case 'eval-tokenizer': evalTokenizer(rest); break;
+      case 'reconstruct': reconstruct(rest); break;
+      case 'train': await trainCommand(rest); break;
+      case 'sample': sampleCommand(rest); break;
+      case 'encode-tokens': encodeTokensCommand(rest); break;
+      // written by the editing work (src/cli/edit-commands.ts); imported on demand
+      case 'inpaint': await (await import('./edit-commands.js')).inpaintCommand(rest); break;
+      case 'edit': await (await import('./edit-commands.js')).editCommand(rest); break;
+      default: console.log(HELP); if (command && command !== '--help' && command !== 'help') process.exitCode = 1;
+    }
+  } catch (err) {
+    if (err instanceof CliError || err instanceof ViarError) {
+      console.error(err.message);
+      process.exitCode = 2;
+    } else {
+      throw err;
+    }
+  }
 }
+
+await main(process.argv.slice(2));

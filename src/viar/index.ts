@@ -11,3 +11,5 @@ export * from './sampling.js';
 export * from './var-model.js';
 export * from './viar-model.js';
 export * from './editing.js';
+export * from './transformer-configs.js';
+export * from './transformer-training.js';

@@ -1,0 +1,550 @@
+// The `viar train`, `viar sample` and `viar encode-tokens` commands: argument parsing (exported, so tests call it
+// directly), the resumable VAR / VIAR training loop with a time budget, progress bar, log file and sample grids, and
+// class-conditional sampling from a checkpoint whose metadata says which model it is.
+
+import { parseArgs } from 'node:util';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import cliProgress from 'cli-progress';
+import {
+  Rng, VQVAE, loadSafetensors, loadModule, loadMnist, loadFashionMnist, standardSplit, imageGrid, savePng, setNumThreads,
+  getNumThreads, describeCpuKernels, TRANSFORMER_CONFIGS, TransformerTrainer, checkTokenizerFit, createModel, fileFingerprint,
+  loadOrEncodeTokens, loadTransformer, readSafetensorsMetadata, sampleByClass, saveTransformer, iterationSchedule, VIAR,
+  type ImageDataset, type IterationSchedule, type TokenDataset, type TrainStepResult, type TransformerKind, type VqvaeConfig,
+} from '../index.js';
+
+/** A command-line mistake: printed as its message alone, exit code 2. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+export type DataName = 'mnist' | 'fashion';
+
+/**
+ * Defaults of `viar train`, chosen for ~25 minutes of 4 threads per run with 4 runs side by side (measured on a
+ * 16-core Xeon: VAR_SMALL 3.3 s and VIAR_SMALL 2.0 s per step of 16 images; batch 32 costs twice that): batch 16
+ * (at equal wall time it reached a lower validation loss than 32), peak lr 3e-3 (better than 1e-3 in the same test)
+ * after min(100, 5%) warmup steps, cosine to 10%. Steps fill ~23 minutes of training; pass --steps for other budgets
+ * (steps ≈ seconds of training / seconds per step).
+ */
+export const TRAIN_DEFAULTS = {
+  batch: 16, lr: 3e-3, steps: { var: 400, viar: 650 } as Record<TransformerKind, number>, sampleEvery: 250, logEvery: 25,
+  valImages: 256, config: 'small', out: 'checkpoints',
+} as const;
+
+/** Sampler settings of the grids written during training (and `viar sample`'s defaults). */
+export const SAMPLE_DEFAULTS = { cfg: 1.5, topK: 60, topP: 0.96, perClass: 8, seed: 0 } as const;
+
+/** --fit-minutes times this many steps of the new run (the first excluded) before choosing the total. */
+export const FIT_STEPS = 8;
+/** Warmup with --fit-minutes: it must outlast the timing, since the schedule may change only during the warmup. */
+export const FIT_WARMUP = 25;
+
+export const TRAIN_HELP = `viar train --model var|viar --data mnist|fashion [options]
+  --steps N          total steps: the end of the cosine schedule (default VAR ${TRAIN_DEFAULTS.steps.var}, VIAR ${TRAIN_DEFAULTS.steps.viar}; on --resume, the saved run's)
+  --fit-minutes F    instead of --steps: time the first ${FIT_STEPS} steps of a new run and choose the steps (saved with the run) so that
+                     training, sample grids included, takes about F minutes over all chunks (the warmup is then ${FIT_WARMUP} steps)
+  --minutes M        stop cleanly before M minutes of wall time (from start-up), saving a checkpoint
+  --batch B          images per step (default ${TRAIN_DEFAULTS.batch})
+  --lr LR            peak learning rate (default ${TRAIN_DEFAULTS.lr}); --warmup N steps (default min(100, 5%))
+  --seed S           model init and data order (default 0)
+  --out DIR          writes DIR/<model>-<data>.safetensors, .train-state.safetensors and .log (default ${TRAIN_DEFAULTS.out})
+  --resume           continue from DIR/<model>-<data>.train-state.safetensors when it exists (bit-identical)
+  --threads T        CPU threads of the kernels
+  --sample-every N   sample grid (one row per class) to out/<model>-<data>/ and a validation loss every N steps (default ${TRAIN_DEFAULTS.sampleEvery}; 0 = off)
+  --log-every N      log line every N steps (default ${TRAIN_DEFAULTS.logEvery}); --save-every N (default: --sample-every)
+  --config NAME      ${Object.keys(TRANSFORMER_CONFIGS).join(' | ')} (default ${TRAIN_DEFAULTS.config}); --tokenizer PATH (default checkpoints/tokenizer-<data>.safetensors)
+  --train-images N   train on N evenly spaced images of the train split (default all); --val-images N (default ${TRAIN_DEFAULTS.valImages})`;
+
+export const SAMPLE_HELP = `viar sample --checkpoint PATH [options]
+  --model var|viar   checked against the checkpoint's metadata (inferred from it when omitted)
+  --data mnist|fashion, --tokenizer PATH (defaults: from the checkpoint's metadata)
+  --class c|a,b,…|all  classes, one grid row each (default all); --n K images per class (default ${SAMPLE_DEFAULTS.perClass})
+  --cfg S (default ${SAMPLE_DEFAULTS.cfg}), --top-k K (default ${SAMPLE_DEFAULTS.topK}; 0 = off), --top-p P (default ${SAMPLE_DEFAULTS.topP}; 0 = off), --seed S
+  VIAR only: --iters N | --schedule LEFT,RIGHT | --schedule-list a,b,c,… (one count per scale), --tol T (early stop)
+  --out FILE.png     (default out/samples-<model>-<data>.png); --threads T`;
+
+export const ENCODE_HELP = `viar encode-tokens --data mnist|fashion [--tokenizer PATH] [--threads T] [--val-images N] [--train-images N]
+  encodes the train split (and the validation images) once into the token cache next to the tokenizer`;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Argument parsing
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** node:util parseArgs (strict) with its errors rewritten as CliErrors naming the command and the closest option. */
+function parse(command: string, argv: string[], options: OptionSpec): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const bad = /'([^']+)'/.exec(e.message ?? '')?.[1] ?? '?';
+      const name = bad.replace(/^-+/, '').split('=')[0]!;
+      const best = Object.keys(options).map((o) => [o, editDistance(name, o)] as const).sort((x, y) => x[1] - y[1])[0];
+      const hint = best && best[1] <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean --${best[0]}?)` : '';
+      throw new CliError(`viar ${command}: unknown option ${bad}${hint}; see viar ${command} --help`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const opt = /'(--?[\w-]+)/.exec(e.message ?? '')?.[1];
+      throw new CliError(`viar ${command}: ${opt ? `option ${opt} needs a value` : e.message}`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      throw new CliError(`viar ${command}: unexpected argument ${/'([^']+)'/.exec(e.message ?? '')?.[1] ?? ''}; options take the form --name value`);
+    }
+    throw err;
+  }
+}
+
+const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function intValue(command: string, name: string, v: string | boolean | undefined, min: number): number | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (!/^\s*[+-]?\d+\s*$/.test(s) || Number(s) < min) throw new CliError(`viar ${command}: --${name} must be an integer ≥ ${min}, got '${s}'`);
+  return Number(s);
+}
+
+function numberValue(command: string, name: string, v: string | boolean | undefined, ok: (n: number) => boolean, what: string): number | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (s.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new CliError(`viar ${command}: --${name} must be ${what}, got '${s}'`);
+  return n;
+}
+
+function choice<T extends string>(command: string, name: string, v: string | boolean | undefined, allowed: readonly T[]): T | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(s)) throw new CliError(`viar ${command}: --${name} must be ${allowed.join(' or ')}, got '${s}'`);
+  return s as T;
+}
+
+export interface TrainArgs {
+  help: boolean;
+  model: TransformerKind;
+  data: DataName;
+  config: string;
+  /** Undefined when not given (then: the saved run's on --resume, else the default). */
+  steps?: number;
+  /** Choose the steps from timed steps so that training takes this long (new runs only). */
+  fitMinutes?: number;
+  minutes?: number;
+  batch?: number;
+  lr?: number;
+  warmup?: number;
+  seed?: number;
+  out: string;
+  resume: boolean;
+  threads?: number;
+  sampleEvery: number;
+  logEvery: number;
+  saveEvery: number;
+  tokenizer?: string;
+  trainImages?: number;
+  valImages: number;
+}
+
+const TRAIN_OPTIONS: OptionSpec = {
+  model: { type: 'string' }, data: { type: 'string' }, config: { type: 'string' }, steps: { type: 'string' }, minutes: { type: 'string' }, 'fit-minutes': { type: 'string' },
+  batch: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+  resume: { type: 'boolean' }, threads: { type: 'string' }, 'sample-every': { type: 'string' }, 'log-every': { type: 'string' },
+  'save-every': { type: 'string' }, tokenizer: { type: 'string' }, 'train-images': { type: 'string' }, 'val-images': { type: 'string' },
+  help: { type: 'boolean' },
+};
+
+/** Parses and validates `viar train` arguments; throws CliError with a message naming the option. */
+export function parseTrainArgs(argv: string[]): TrainArgs {
+  const c = 'train';
+  const a = parse(c, argv, TRAIN_OPTIONS);
+  const help = a.help === true;
+  const model = choice(c, 'model', a.model, ['var', 'viar'] as const);
+  const data = choice(c, 'data', a.data, ['mnist', 'fashion'] as const);
+  if (!help && !model) throw new CliError('viar train: --model var|viar is required');
+  if (!help && !data) throw new CliError('viar train: --data mnist|fashion is required');
+  const config = str(a.config) ?? TRAIN_DEFAULTS.config;
+  if (!TRANSFORMER_CONFIGS[config]) throw new CliError(`viar train: --config must be one of ${Object.keys(TRANSFORMER_CONFIGS).join(', ')}, got '${config}'`);
+  const sampleEvery = intValue(c, 'sample-every', a['sample-every'], 0) ?? TRAIN_DEFAULTS.sampleEvery;
+  const out: TrainArgs = {
+    help, model: model ?? 'var', data: data ?? 'mnist', config,
+    out: str(a.out) ?? TRAIN_DEFAULTS.out, resume: a.resume === true,
+    sampleEvery, logEvery: intValue(c, 'log-every', a['log-every'], 1) ?? TRAIN_DEFAULTS.logEvery,
+    saveEvery: intValue(c, 'save-every', a['save-every'], 0) ?? sampleEvery,
+    valImages: intValue(c, 'val-images', a['val-images'], 0) ?? TRAIN_DEFAULTS.valImages,
+  };
+  const optional = {
+    steps: intValue(c, 'steps', a.steps, 1), fitMinutes: numberValue(c, 'fit-minutes', a['fit-minutes'], (n) => n > 0, 'a positive number of minutes'), minutes: numberValue(c, 'minutes', a.minutes, (n) => n > 0, 'a positive number of minutes'),
+    batch: intValue(c, 'batch', a.batch, 1), lr: numberValue(c, 'lr', a.lr, (n) => n > 0 && n < 1, 'a learning rate in (0, 1)'),
+    warmup: intValue(c, 'warmup', a.warmup, 0), seed: intValue(c, 'seed', a.seed, 0), threads: intValue(c, 'threads', a.threads, 1),
+    tokenizer: str(a.tokenizer), trainImages: intValue(c, 'train-images', a['train-images'], 1),
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  if (out.steps !== undefined && out.fitMinutes !== undefined) throw new CliError('viar train: give --steps or --fit-minutes, not both');
+  if (out.fitMinutes !== undefined && out.warmup !== undefined && out.warmup < FIT_STEPS + 1) throw new CliError(`viar train: with --fit-minutes, --warmup must be at least ${FIT_STEPS + 1} (the schedule is chosen after ${FIT_STEPS} timed steps)`);
+  if (out.warmup !== undefined && out.steps !== undefined && out.warmup >= out.steps) throw new CliError(`viar train: --warmup (${out.warmup}) must be below --steps (${out.steps})`);
+  return out;
+}
+
+export interface SampleArgs {
+  help: boolean;
+  checkpoint?: string;
+  model?: TransformerKind;
+  data?: DataName;
+  tokenizer?: string;
+  /** null = all classes. */
+  classes: number[] | null;
+  perClass: number;
+  cfg: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  /** VIAR's per-scale iterations, when given. */
+  schedule?: IterationSchedule;
+  tol?: number;
+  out?: string;
+  threads?: number;
+}
+
+const SAMPLE_OPTIONS: OptionSpec = {
+  checkpoint: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' }, tokenizer: { type: 'string' }, class: { type: 'string' },
+  n: { type: 'string' }, cfg: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
+  iters: { type: 'string' }, schedule: { type: 'string' }, 'schedule-list': { type: 'string' }, tol: { type: 'string' }, out: { type: 'string' },
+  threads: { type: 'string' }, help: { type: 'boolean' },
+};
+
+function intList(command: string, name: string, s: string, min: number): number[] {
+  const parts = s.split(',').map((p) => p.trim());
+  if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p) || Number(p) < min)) {
+    throw new CliError(`viar ${command}: --${name} must be comma-separated integers ≥ ${min}, got '${s}'`);
+  }
+  return parts.map(Number);
+}
+
+/** Parses and validates `viar sample` arguments; throws CliError with a message naming the option. */
+export function parseSampleArgs(argv: string[]): SampleArgs {
+  const c = 'sample';
+  const a = parse(c, argv, SAMPLE_OPTIONS);
+  const given = (['iters', 'schedule', 'schedule-list'] as const).filter((k) => a[k] !== undefined);
+  if (given.length > 1) throw new CliError(`viar sample: give at most one of --iters, --schedule and --schedule-list (got ${given.map((k) => `--${k}`).join(', ')})`);
+  let schedule: IterationSchedule | undefined;
+  if (a.iters !== undefined) schedule = intValue(c, 'iters', a.iters, 0)!;
+  if (a.schedule !== undefined) {
+    const lr = intList(c, 'schedule', str(a.schedule)!, 0);
+    if (lr.length !== 2) throw new CliError(`viar sample: --schedule must be LEFT,RIGHT (two counts), got '${str(a.schedule)}'`);
+    schedule = { left: lr[0]!, right: lr[1]! };
+  }
+  if (a['schedule-list'] !== undefined) schedule = intList(c, 'schedule-list', str(a['schedule-list'])!, 0);
+  const cls = str(a.class);
+  const out: SampleArgs = {
+    help: a.help === true,
+    classes: cls === undefined || cls === 'all' ? null : intList(c, 'class', cls, 0),
+    perClass: intValue(c, 'n', a.n, 1) ?? SAMPLE_DEFAULTS.perClass,
+    cfg: numberValue(c, 'cfg', a.cfg, (n) => n >= 0, 'a non-negative number') ?? SAMPLE_DEFAULTS.cfg,
+    topK: intValue(c, 'top-k', a['top-k'], 0) ?? SAMPLE_DEFAULTS.topK,
+    topP: numberValue(c, 'top-p', a['top-p'], (n) => n >= 0 && n <= 1, 'in [0, 1]') ?? SAMPLE_DEFAULTS.topP,
+    seed: intValue(c, 'seed', a.seed, 0) ?? SAMPLE_DEFAULTS.seed,
+  };
+  const optional = {
+    checkpoint: str(a.checkpoint), model: choice(c, 'model', a.model, ['var', 'viar'] as const), data: choice(c, 'data', a.data, ['mnist', 'fashion'] as const),
+    tokenizer: str(a.tokenizer), schedule, tol: numberValue(c, 'tol', a.tol, (n) => n >= 0, 'a non-negative number'), out: str(a.out),
+    threads: intValue(c, 'threads', a.threads, 1),
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  if (!out.help && !out.checkpoint && !(out.model && out.data)) throw new CliError('viar sample: --checkpoint PATH is required (or --model and --data for checkpoints/<model>-<data>.safetensors)');
+  if (out.model === 'var' && (out.schedule !== undefined || out.tol !== undefined)) throw new CliError('viar sample: --iters, --schedule, --schedule-list and --tol are for VIAR checkpoints only');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared helpers
+
+/** The standard split of MNIST or Fashion-MNIST. */
+export function loadSplit(name: DataName): { train: ImageDataset; test: ImageDataset } {
+  return standardSplit(name === 'mnist' ? loadMnist() : loadFashionMnist());
+}
+
+/** Loads a tokenizer checkpoint, rebuilding the model from the config recorded in its metadata (eval mode). */
+export function loadTokenizer(path: string, data: string): VQVAE {
+  if (!existsSync(path)) throw new CliError(`no tokenizer at ${path}; train one with: npm run viar -- train-tokenizer --data ${data}`);
+  const { tensors, metadata } = loadSafetensors(path);
+  for (const t of tensors.values()) t.dispose();
+  if (!metadata.config) throw new CliError(`${path} does not record its tokenizer config (metadata 'config')`);
+  const vae = new VQVAE(JSON.parse(metadata.config) as VqvaeConfig, new Rng(0));
+  loadModule(path, vae);
+  return vae.eval();
+}
+
+/** `count` evenly spaced images of a set (class-balanced for the class-grouped MNIST / Fashion-MNIST splits). */
+function evenlySpaced(set: ImageDataset, count: number): ImageDataset {
+  const n = Math.min(count, set.count);
+  return set.subset(Array.from({ length: n }, (_, i) => Math.floor((i * set.count) / n)));
+}
+
+/** Quotes an argument for a shell command line when needed. */
+const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+function encodeWithBar(vae: VQVAE, images: ImageDataset, tokenizerPath: string, data: DataName, split: string): { dataset: TokenDataset; cached: boolean; seconds: number; path: string } {
+  const start = performance.now();
+  let bar: cliProgress.SingleBar | null = null;
+  const r = loadOrEncodeTokens(vae, images, {
+    tokenizerPath, data, split,
+    onProgress: (done, total) => {
+      if (!bar) {
+        bar = new cliProgress.SingleBar({ format: `encoding ${data} ${split} |{bar}| {value}/{total} images | ETA {eta_formatted}`, noTTYOutput: true, notTTYSchedule: 30_000 }, cliProgress.Presets.shades_classic);
+        bar.start(total, 0);
+      }
+      bar.update(done);
+    },
+  });
+  (bar as cliProgress.SingleBar | null)?.stop();
+  return { ...r, seconds: (performance.now() - start) / 1000 };
+}
+
+function tokenSets(vae: VQVAE, tokenizerPath: string, data: DataName, trainImages: number | undefined, valImages: number) {
+  const { train, test } = loadSplit(data);
+  const trainSet = trainImages !== undefined && trainImages < train.count ? evenlySpaced(train, trainImages) : train;
+  const trainTokens = encodeWithBar(vae, trainSet, tokenizerPath, data, trainSet === train ? 'train' : `train-${trainSet.count}`);
+  const val = valImages > 0 ? encodeWithBar(vae, evenlySpaced(test, valImages), tokenizerPath, data, `test-${Math.min(valImages, test.count)}`) : null;
+  return { train: trainTokens, val };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// viar encode-tokens
+
+/** `viar encode-tokens`: fills the token cache of a data set (train split and validation images). */
+export function encodeTokensCommand(argv: string[]): void {
+  const c = 'encode-tokens';
+  const a = parse(c, argv, { data: { type: 'string' }, tokenizer: { type: 'string' }, threads: { type: 'string' }, 'val-images': { type: 'string' }, 'train-images': { type: 'string' }, help: { type: 'boolean' } });
+  if (a.help) return void console.log(ENCODE_HELP);
+  const data = choice(c, 'data', a.data, ['mnist', 'fashion'] as const);
+  if (!data) throw new CliError('viar encode-tokens: --data mnist|fashion is required');
+  const threads = intValue(c, 'threads', a.threads, 1);
+  if (threads !== undefined) setNumThreads(threads);
+  const tokenizerPath = str(a.tokenizer) ?? `checkpoints/tokenizer-${data}.safetensors`;
+  const vae = loadTokenizer(tokenizerPath, data);
+  const sets = tokenSets(vae, tokenizerPath, data, intValue(c, 'train-images', a['train-images'], 1), intValue(c, 'val-images', a['val-images'], 0) ?? TRAIN_DEFAULTS.valImages);
+  for (const s of [sets.train, sets.val]) {
+    if (s) console.log(`${s.cached ? 'cached' : `encoded in ${s.seconds.toFixed(1)} s`}: ${s.dataset.count} images → ${s.path}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// viar train
+
+const fmtLr = (lr: number) => lr.toExponential(2);
+
+interface Window {
+  results: TrainStepResult[];
+}
+
+function summarize(w: Window): string {
+  const r = w.results;
+  const avg = (f: (x: TrainStepResult) => number) => r.reduce((s, x) => s + f(x), 0) / r.length;
+  const ms = r.reduce((s, x) => s + x.ms, 0), tokens = r.reduce((s, x) => s + x.tokens, 0);
+  let line = `loss ${avg((x) => x.loss).toFixed(4)}, acc ${(100 * avg((x) => x.accuracy)).toFixed(2)}%, lr ${fmtLr(r.at(-1)!.lr)}, grad ${avg((x) => x.gradNorm).toFixed(2)}, ` +
+    `${Math.round((tokens * 1000) / ms)} tok/s, ${(ms / r.length / 1000).toFixed(2)} s/step`;
+  if (r[0]!.implicit) {
+    const imp = (f: (x: NonNullable<TrainStepResult['implicit']>) => number) => avg((x) => f(x.implicit!));
+    line += `, implicit k ${imp((i) => i.noGradIters).toFixed(1)} m ${imp((i) => i.withGradIters).toFixed(1)} residual ${imp((i) => i.residual).toExponential(2)} (rel ${imp((i) => i.relResidual).toExponential(2)})`;
+  }
+  return line;
+}
+
+function savedNumber(meta: Record<string, string> | null, key: string): number | undefined {
+  const v = meta?.[key];
+  return v === undefined || v === '' || !Number.isFinite(Number(v)) ? undefined : Number(v);
+}
+
+/**
+ * `viar train`: trains VAR or VIAR on a tokenizer's codes of MNIST or Fashion-MNIST, resumable, within an optional
+ * wall-time budget. Writes DIR/<model>-<data>.safetensors (weights + config metadata), .train-state.safetensors,
+ * .log (appended) and sample grids under out/<model>-<data>/.
+ */
+export async function trainCommand(argv: string[]): Promise<void> {
+  const started = performance.now();
+  const args = parseTrainArgs(argv);
+  if (args.help) return void console.log(TRAIN_HELP);
+  if (args.threads !== undefined) setNumThreads(args.threads);
+  const { model: kind, data } = args;
+  const name = `${kind}-${data}`;
+  const weightsPath = join(args.out, `${name}.safetensors`);
+  const statePath = join(args.out, `${name}.train-state.safetensors`);
+  const logPath = join(args.out, `${name}.log`);
+  const gridDir = join('out', name);
+  mkdirSync(args.out, { recursive: true });
+  const log = (line: string) => { console.log(line); appendFileSync(logPath, `${line}\n`); };
+  log(`command: npm run viar -- train ${argv.map(quote).join(' ')}`);
+
+  const saved = args.resume && existsSync(statePath) ? readSafetensorsMetadata(statePath) : null;
+  if (args.resume && !saved) log(`no training state at ${statePath}: starting a new run`);
+  const config = TRANSFORMER_CONFIGS[args.config]![kind];
+  const pick = (given: number | undefined, key: string, fallback: number) => {
+    const old = savedNumber(saved, key);
+    if (given !== undefined && old !== undefined && given !== old) log(`note: --${key === 'totalSteps' ? 'steps' : key === 'batchSize' ? 'batch' : key === 'warmupSteps' ? 'warmup' : key} ${given} replaces the saved run's ${old}`);
+    return given ?? old ?? fallback;
+  };
+  const fitMinutes = args.steps === undefined ? args.fitMinutes ?? savedNumber(saved, 'fitMinutes') : undefined;
+  let fitPending = fitMinutes !== undefined && saved?.fitted !== 'yes';
+  if (args.fitMinutes !== undefined && saved?.fitted === 'yes') log(`note: the saved run already chose its steps (${saved.totalSteps}); --fit-minutes is ignored`);
+  const totalSteps = fitPending ? 1_000_000 : pick(args.steps, 'totalSteps', TRAIN_DEFAULTS.steps[kind]);
+  const batch = pick(args.batch, 'batchSize', TRAIN_DEFAULTS.batch);
+  const lr = pick(args.lr, 'lr', TRAIN_DEFAULTS.lr);
+  const seed = pick(args.seed, 'seed', 0);
+  const warmup = args.warmup ?? (args.steps === undefined ? savedNumber(saved, 'warmupSteps') : undefined) ??
+    (fitMinutes !== undefined ? FIT_WARMUP : Math.min(100, Math.floor(totalSteps / 20)));
+
+  const tokenizerPath = args.tokenizer ?? `checkpoints/tokenizer-${data}.safetensors`;
+  const vae = loadTokenizer(tokenizerPath, data);
+  checkTokenizerFit(config, vae.config, 'viar train');
+  const sets = tokenSets(vae, tokenizerPath, data, args.trainImages, args.valImages);
+  const trainTokens = sets.train.dataset;
+  const model = createModel(kind, config, new Rng(seed));
+  const trainer = new TransformerTrainer(model, vae.quantize, trainTokens, { totalSteps, batchSize: batch, lr, warmupSteps: warmup, seed });
+  if (saved) {
+    trainer.loadState(statePath);
+    log(`resumed from ${statePath} at step ${trainer.step}`);
+  }
+  const tokenizerHash = fileFingerprint(tokenizerPath).sha256;
+  log(`${kind.toUpperCase()} '${args.config}' (${model.numParameters()} parameters; ${model.describe()}) on ${data}: ${trainTokens.count} train images ` +
+    `(tokens ${sets.train.cached ? 'from cache' : `encoded in ${sets.train.seconds.toFixed(0)} s`}), ${fitPending ? `steps fitted to ${fitMinutes} min after ${FIT_STEPS} timed steps` : `${totalSteps} steps`} of ${batch}, AdamW lr ${lr} ` +
+    `(warmup ${warmup}, cosine to ${+(lr * 0.1).toPrecision(3)}), betas 0.9/0.95, wd 0.05, clip 2, seed ${seed}, ${describeCpuKernels()}` +
+    (model instanceof VIAR ? `, implicit k ∈ [${model.config.implicit.noGradIters.join(', ')}], m ∈ [${model.config.implicit.withGradIters.join(', ')}]` : ''));
+
+  const meta = () => ({
+    data, configName: args.config, tokenizer: tokenizerPath, tokenizerSha256: tokenizerHash, step: String(trainer.step), date: new Date().toISOString(),
+    ...(fitMinutes !== undefined ? { fitMinutes: String(fitMinutes), fitted: fitPending ? 'no' : 'yes' } : {}),
+  });
+  let saveSeconds = 2;
+  const save = () => {
+    const t = performance.now();
+    saveTransformer(weightsPath, model, meta());
+    trainer.saveState(statePath, meta());
+    saveSeconds = (performance.now() - t) / 1000;
+  };
+  const grid = () => {
+    const r = sampleByClass(model, vae, { perClass: SAMPLE_DEFAULTS.perClass, cfg: SAMPLE_DEFAULTS.cfg, topK: SAMPLE_DEFAULTS.topK, topP: SAMPLE_DEFAULTS.topP, seed: SAMPLE_DEFAULTS.seed });
+    const file = join(gridDir, `step-${String(trainer.step).padStart(6, '0')}.png`);
+    savePng(file, imageGrid(r.images, { cols: SAMPLE_DEFAULTS.perClass, scale: 2 }));
+    r.images.dispose();
+    const val = sets.val ? trainer.evaluate(sets.val.dataset) : null;
+    log(`step ${trainer.step}: ${val ? `val loss ${val.loss.toFixed(4)}, val acc ${(100 * val.accuracy).toFixed(2)}% (${val.count} test images), ` : ''}samples ${file} (${(r.ms / r.labels.length).toFixed(0)} ms per image)`);
+  };
+
+  const budgetMs = args.minutes !== undefined ? args.minutes * 60_000 : Infinity;
+  let stopReason: string | null = null;
+  const onSigint = () => { stopReason = 'interrupted'; };
+  process.once('SIGINT', onSigint);
+  const bar = new cliProgress.SingleBar({
+    format: `${name} step {value}/{total} |{bar}| loss {loss} | acc {acc} | {tps} tok/s | ETA {eta_formatted}`,
+    noTTYOutput: true, notTTYSchedule: 30_000,
+  }, cliProgress.Presets.shades_classic);
+  bar.start(trainer.totalSteps, trainer.step, { loss: '-', acc: '-', tps: '-' });
+  const window: Window = { results: [] };
+  const timed: number[] = [];
+  let stepMs = 0, slowest = 0, gridSeconds = -1;
+  try {
+    while (trainer.step < trainer.totalSteps) {
+      const elapsed = performance.now() - started;
+      if (elapsed + 1.5 * Math.max(stepMs, slowest * 0.75) + 1000 * (saveSeconds + 1) > budgetMs) { stopReason = `time budget of ${args.minutes} min`; break; }
+      if (stopReason) break;
+      const r = trainer.trainStep();
+      stepMs = stepMs ? 0.9 * stepMs + 0.1 * r.ms : r.ms;
+      slowest = Math.max(slowest * 0.98, r.ms);
+      window.results.push(r);
+      timed.push(r.ms);
+      if (fitPending && timed.length > FIT_STEPS) {
+        // median of this process's timed steps (the first, with its one-off costs, excluded)
+        const sorted = timed.slice(1).sort((x, y) => x - y);
+        const median = sorted[Math.floor(sorted.length / 2)]! / 1000;
+        const gridShare = args.sampleEvery > 0 ? 12 / args.sampleEvery : 0; // a grid + validation pass ≈ 12 steps
+        const fitted = Math.max(trainer.step + 1, warmup + 1, Math.floor((fitMinutes! * 60) / median / (1 + gridShare)));
+        trainer.setTotalSteps(fitted);
+        bar.setTotal(fitted);
+        fitPending = false;
+        log(`fit: ${median.toFixed(2)} s per step → ${fitted} steps for ${fitMinutes} min of training`);
+      }
+      bar.update(trainer.step, { loss: r.loss.toFixed(3), acc: `${(100 * r.accuracy).toFixed(1)}%`, tps: Math.round((r.tokens * 1000) / r.ms) });
+      if (trainer.step % args.logEvery === 0 || trainer.step === trainer.totalSteps) {
+        log(`step ${trainer.step}/${trainer.totalSteps}: ${summarize(window)} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+        window.results = [];
+      }
+      const gridDue = args.sampleEvery > 0 && (trainer.step % args.sampleEvery === 0 || trainer.step === trainer.totalSteps);
+      // leave room for the grid within the budget: skip it (not the step) when it would not fit
+      const gridGuess = gridSeconds >= 0 ? gridSeconds : (12 * stepMs) / 1000; // ~80 samples + the validation pass
+      if (gridDue && performance.now() - started + 1000 * (gridGuess + saveSeconds + 1) < budgetMs) {
+        const t = performance.now();
+        grid();
+        gridSeconds = (performance.now() - t) / 1000;
+      }
+      if ((args.saveEvery > 0 && trainer.step % args.saveEvery === 0) || trainer.step === trainer.totalSteps) save();
+      await new Promise<void>((resolve) => setImmediate(resolve)); // lets SIGINT through between steps
+    }
+  } finally {
+    bar.stop();
+    process.removeListener('SIGINT', onSigint);
+  }
+  if (window.results.length) log(`step ${trainer.step}/${trainer.totalSteps}: ${summarize(window)} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  save();
+  const total = ((performance.now() - started) / 1000).toFixed(0);
+  if (trainer.step >= trainer.totalSteps) log(`done: ${trainer.totalSteps} steps; wrote ${weightsPath} and ${statePath} (${total} s this run)`);
+  else log(`stopped at step ${trainer.step}/${trainer.totalSteps} (${stopReason ?? 'stopped'}); saved ${weightsPath} and ${statePath}; continue with --resume (${total} s this run)`);
+  model.dispose();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// viar sample
+
+/** `viar sample`: class-conditional samples of a VAR / VIAR checkpoint as one PNG grid (one row per class). */
+export function sampleCommand(argv: string[]): void {
+  const args = parseSampleArgs(argv);
+  if (args.help) return void console.log(SAMPLE_HELP);
+  if (args.threads !== undefined) setNumThreads(args.threads);
+  const path = args.checkpoint ?? `checkpoints/${args.model}-${args.data}.safetensors`;
+  const { model, info } = loadTransformer(path, args.model ? { model: args.model } : {});
+  const data = args.data ?? (info.metadata.data as DataName | undefined);
+  if (data !== undefined && data !== 'mnist' && data !== 'fashion') throw new CliError(`${path} records data '${data}'; pass --data mnist|fashion`);
+  const tokenizerPath = args.tokenizer ?? info.metadata.tokenizer ?? (data ? `checkpoints/tokenizer-${data}.safetensors` : undefined);
+  if (!tokenizerPath) throw new CliError(`${path} does not record its tokenizer or data set; pass --tokenizer PATH or --data mnist|fashion`);
+  const vae = loadTokenizer(tokenizerPath, data ?? 'mnist');
+  checkTokenizerFit(model.config, vae.config, 'viar sample');
+  if (info.metadata.tokenizerSha256 && existsSync(tokenizerPath) && fileFingerprint(tokenizerPath).sha256 !== info.metadata.tokenizerSha256) {
+    console.warn(`warning: ${tokenizerPath} is not the tokenizer this model was trained with (its SHA-256 differs)`);
+  }
+  const isViar = model instanceof VIAR;
+  if (!isViar && (args.schedule !== undefined || args.tol !== undefined)) throw new CliError(`viar sample: ${path} is a VAR checkpoint; --iters, --schedule, --schedule-list and --tol are for VIAR`);
+  if (isViar && args.schedule !== undefined) {
+    try {
+      iterationSchedule(args.schedule, model.numScales, 'viar sample');
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+  }
+  const n = model.config.numClasses;
+  const bad = (args.classes ?? []).filter((k) => k >= n);
+  if (bad.length) throw new CliError(`viar sample: --class ${bad.join(', ')} is out of range: the model has classes 0..${n - 1}`);
+  const r = sampleByClass(model, vae, {
+    ...(args.classes ? { classes: args.classes } : {}), perClass: args.perClass, cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed,
+    ...(args.schedule !== undefined ? { iterSchedule: args.schedule } : {}), ...(args.tol !== undefined ? { earlyStopTol: args.tol } : {}),
+  });
+  const file = args.out ?? join('out', `samples-${info.model}-${data ?? 'unknown'}.png`);
+  mkdirSync(dirname(file), { recursive: true });
+  savePng(file, imageGrid(r.images, { cols: args.perClass, scale: 2 }));
+  r.images.dispose();
+  console.log(`${info.model.toUpperCase()} ${path} (step ${info.metadata.step ?? '?'}): ${r.labels.length} images in ${(r.ms / 1000).toFixed(2)} s, ` +
+    `${(r.ms / r.labels.length).toFixed(1)} ms per image (${getNumThreads()} threads; cfg ${args.cfg}, top-k ${args.topK}, top-p ${args.topP}, seed ${args.seed})`);
+  if (r.iterations) {
+    const distinct = [...new Set(r.iterations.map((it) => it.join(', ')))];
+    console.log(`implicit iterations per scale: ${distinct.map((d) => `[${d}]`).join(' / ')}`);
+  }
+  console.log(`wrote ${file}`);
+  model.dispose();
+}
