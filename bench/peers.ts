@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import {
   AdamW, LayerNorm, Linear, Module, MultiheadAttention, Rng, Tensor, add, conv2d, describeCpuKernels, geluTanh,
   getNumThreads, gradients, matmul, mean, mul, noGrad, randn, setNumThreads, softmax, square, sub, sum, tensor, tidy,
-  transpose,
+  transpose, VQVAE, TOKENIZER_SMALL, VIAR_SMALL, createModel, TransformerTrainer,
 } from '../src/index.js';
 
 // The slice of the TF.js API used here, typed locally: importing tfjs's own declarations would pull
@@ -458,17 +458,29 @@ const blockWorkload: Workload = {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// SLOT: one VIAR training step of the shipped config (ours only). The model files are being written in parallel;
-// until they exist this workload is skipped with a note. Wire it here once src/viar exports the model.
-
-const VIAR_MODEL_FILES = ['src/viar/var-model.ts', 'src/viar/viar-model.ts'];
+// One training step of the shipped VIAR (VIAR_SMALL on TOKENIZER_SMALL's 130 tokens, batch 16 as `viar train`
+// uses): ours only (no peer runs this model). Random tokens and a random tokenizer codebook: the cost does not
+// depend on the values. The implicit iteration counts k, m are drawn from the model's seeded RNG, as in training.
 
 function viarShippedStep(): { skip: string } | { case: Case; flops: number; label: string } {
-  const present = VIAR_MODEL_FILES.filter((f) => existsSync(join(repoRoot, f)));
-  if (present.length === 0) return { skip: `skipped: ${VIAR_MODEL_FILES.join(' and ')} not there yet (VIAR model in progress)` };
-  // TODO(viar model): build the shipped config, one batch of token maps and its optimizer here, and return
-  // { case: { run: one forward + backward + optimizer step, dispose }, flops, label }.
-  return { skip: `skipped: ${present.join(' and ')} exist, but viarShippedStep() in bench/peers.ts is not wired yet` };
+  const rng = new Rng(3);
+  const vae = new VQVAE(TOKENIZER_SMALL, rng);
+  const model = createModel('viar', VIAR_SMALL, rng);
+  const L = VIAR_SMALL.patchNums.reduce((s, p) => s + p * p, 0), count = 64;
+  const data = {
+    tokens: Int32Array.from({ length: count * L }, () => rng.int(0, VIAR_SMALL.vocabSize)),
+    labels: Int32Array.from({ length: count }, (_, i) => i % 10), count, patchNums: VIAR_SMALL.patchNums, seqLen: L,
+  };
+  const trainer = new TransformerTrainer(model, vae.quantize, data, { totalSteps: 1000, batchSize: 16, lr: 1e-4 });
+  // FLOPs: 2·(block matmul parameters)·tokens per block evaluation, ×3 for forward + backward (an approximation:
+  // untaped implicit iterations only run forward, attention scores are not counted).
+  const blockParams = 12 * VIAR_SMALL.embedDim ** 2;
+  const flops = 3 * 2 * blockParams * L * 16 * (VIAR_SMALL.nPre + VIAR_SMALL.nPost + 1);
+  return {
+    label: `VIAR train step (VIAR_SMALL, ${model.numParameters().toLocaleString('en')} params, batch 16)`,
+    flops,
+    case: { run: () => { trainer.trainStep(); }, dispose: () => { model.dispose(); vae.dispose(); } },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
