@@ -1,4 +1,4 @@
-// A tiny MLP trained from scratch on two interleaved spirals: the engine's "hello world" (what `npm start` runs for now).
+// A tiny MLP trained from scratch on two interleaved spirals: the engine's "hello world" (`npm run example:mlp`).
 
 import { Rng, randn, zeros, tensor, matmul, tanh, add, sub, mul, logSoftmax, gather, mean, argmax, eq, tidy, noGrad } from '../src/index.js';
 import type { Tensor } from '../src/index.js';

@@ -20,6 +20,7 @@ ${TRAIN_HELP}
 ${SAMPLE_HELP}
 ${ENCODE_HELP}
   inpaint / edit     zero-shot inpainting and class editing (see viar inpaint --help)
+  eval               FID-proxy, class agreement, precision/recall, diversity of a generator (see viar eval --help)
   train-tokenizer --data mnist|fashion [--config small|tiny] [--steps N] [--batch 32] [--lr 0.002] [--seed 0]
                   [--out checkpoints/tokenizer-<data>.safetensors] [--grid-every 250] [--resume]
   eval-tokenizer  --data mnist|fashion [--checkpoint checkpoints/tokenizer-<data>.safetensors] [--count all]
@@ -196,6 +197,7 @@ async function main(argv: string[]): Promise<void> {
       // written by the editing work (src/cli/edit-commands.ts); imported on demand
       case 'inpaint': await (await import('./edit-commands.js')).inpaintCommand(rest); break;
       case 'edit': await (await import('./edit-commands.js')).editCommand(rest); break;
+      case 'eval': await (await import('./eval-command.js')).evalCommand(rest); break;
       default: console.log(HELP); if (command && command !== '--help' && command !== 'help') process.exitCode = 1;
     }
   } catch (err) {

@@ -1,4 +1,4 @@
-// Public surface of src/viar: VAR's multi-scale VQ tokenizer, the VAR / VIAR next-scale transformers and editing.
+// Public surface of src/viar: VAR's multi-scale VQ tokenizer, the VAR / VIAR next-scale transformers, editing and metrics.
 
 export * from './vqvae-blocks.js';
 export * from './quantizer.js';
@@ -13,3 +13,4 @@ export * from './viar-model.js';
 export * from './editing.js';
 export * from './transformer-configs.js';
 export * from './transformer-training.js';
+export * from './metrics.js';

@@ -244,8 +244,11 @@ export class VIAR extends NextScaleTransformer {
           const trace: number[] = [];
           for (let t = 0; t < planned; t++) {
             if (!implicitCaches.has(t)) implicitCaches.set(t, new KVCache());
-            const next = this.implicitStep(z, injection, { modulation: implicitMods, cache: implicitCaches.get(t)! });
+            // each iteration in its own scope: only z (and the KV caches, which keep theirs) outlive it
+            const cache = implicitCaches.get(t)!;
+            const next = tidy(() => this.implicitStep(z, injection, { modulation: implicitMods, cache }));
             trace.push(relativeStep(z, next));
+            if (z !== injection) z.dispose();
             z = next;
             if (tol !== undefined && trace.at(-1)! < tol) {
               if (capAfterStop) cap = t + 1;

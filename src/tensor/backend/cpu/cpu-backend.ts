@@ -46,47 +46,71 @@ const POOL_MAX_BYTES = 256 * 1024 * 1024;
  * Buffers this backend allocated, kept by type and length once released, so a training loop reuses the same
  * arrays every step instead of allocating (and garbage-collecting) fresh ones.
  */
+/** Heap blocks come in size classes (four per power of two), so buffers of nearby sizes share blocks. */
+function heapSizeClass(size: number): number {
+  if (size <= 64) return 64;
+  const quarter = 2 ** Math.floor(Math.log2(size)) / 4;
+  return Math.ceil(size / quarter) * quarter;
+}
+
 class BufferPool {
   private readonly free = new Map<string, TypedArray[]>();
   private readonly owned = new WeakSet<TypedArray>();
-  /** float32 buffers carved from the WebAssembly heap: matmuls use them in place. */
-  private readonly inHeap = new WeakSet<TypedArray>();
+  /** float32 buffers carved from the WebAssembly heap (matmuls use them in place) → the block behind each. */
+  private readonly heapBlock = new WeakMap<TypedArray, Float32Array>();
   private liveHeapBuffers = 0;
   pooledBytes = 0;
   hits = 0;
   misses = 0;
 
   take(dtype: DType, size: number, zeroed: boolean): TypedArray {
+    const heap = dtype === 'float32' && size > 0 && getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
+    if (heap) {
+      const cls = heapSizeClass(size);
+      let block = this.free.get(`heap:${cls}`)?.pop() as Float32Array | undefined;
+      if (block) {
+        this.hits++;
+        this.pooledBytes -= block.byteLength;
+      } else {
+        block = heap.allocArena(cls) ?? undefined;
+        if (block) this.misses++;
+      }
+      if (block) {
+        const view = new Float32Array(block.buffer, block.byteOffset, size);
+        this.heapBlock.set(view, block);
+        this.liveHeapBuffers++;
+        if (zeroed) view.fill(0); // blocks are recycled
+        return view;
+      }
+    }
     const list = this.free.get(`${dtype}:${size}`);
     const reused = list?.pop();
     if (reused) {
       this.hits++;
       this.pooledBytes -= reused.byteLength;
-      if (this.inHeap.has(reused)) this.liveHeapBuffers++;
       if (zeroed) reused.fill(0);
       return reused;
     }
     this.misses++;
-    const heap = dtype === 'float32' && size > 0 && getCpuKernels() === 'fast' ? wasmGemmRuntime()?.allocArena(size) : null;
-    if (heap) {
-      this.owned.add(heap);
-      this.inHeap.add(heap);
-      this.liveHeapBuffers++;
-      if (zeroed) heap.fill(0); // arena memory may be recycled after resetArena
-      return heap;
-    }
     const fresh = allocArray(dtype, size);
     if (size > 0) this.owned.add(fresh);
     return fresh;
   }
 
-  /** Keeps a released buffer if this pool allocated it and there is room (heap buffers are always kept). */
+  /** Keeps a released buffer for reuse if this pool allocated it (heap blocks always; others while there is room). */
   give(values: TypedArray): void {
-    if (!this.owned.has(values)) return;
-    const heap = this.inHeap.has(values);
-    if (heap) this.liveHeapBuffers--;
-    else if (this.pooledBytes + values.byteLength > POOL_MAX_BYTES) return;
-    const key = `${dtypeOfArray(values)}:${values.length}`;
+    const block = this.heapBlock.get(values);
+    if (block) {
+      this.heapBlock.delete(values);
+      this.liveHeapBuffers--;
+      this.push(`heap:${block.length}`, block);
+      return;
+    }
+    if (!this.owned.has(values) || this.pooledBytes + values.byteLength > POOL_MAX_BYTES) return;
+    this.push(`${dtypeOfArray(values)}:${values.length}`, values);
+  }
+
+  private push(key: string, values: TypedArray): void {
     let list = this.free.get(key);
     if (!list) this.free.set(key, (list = []));
     list.push(values);
@@ -102,9 +126,9 @@ class BufferPool {
       return;
     }
     for (const [key, list] of this.free) {
-      const keep = list.filter((v) => this.inHeap.has(v));
-      this.pooledBytes -= list.filter((v) => !this.inHeap.has(v)).reduce((s, v) => s + v.byteLength, 0);
-      if (keep.length) this.free.set(key, keep); else this.free.delete(key);
+      if (key.startsWith('heap:')) continue;
+      this.pooledBytes -= list.reduce((sum, v) => sum + v.byteLength, 0);
+      this.free.delete(key);
     }
   }
 
@@ -118,6 +142,7 @@ export class CpuBackend implements Backend {
   readonly canReadSync = true;
   private numBuffers = 0;
   private numBytes = 0;
+  private peakBytes = 0;
   private readonly pool = new BufferPool();
   /** Contiguous copies made for the kernel running now (see contiguous()). */
   private readonly temporaries: TypedArray[] = [];
@@ -128,6 +153,7 @@ export class CpuBackend implements Backend {
     this.temporaries.length = 0;
     this.numBuffers++;
     this.numBytes += values.byteLength;
+    if (this.numBytes > this.peakBytes) this.peakBytes = this.numBytes;
     return new CpuData(values);
   }
 
@@ -158,8 +184,16 @@ export class CpuBackend implements Backend {
   }
 
   /** Buffer-pool counters: allocations served from the pool (hits) or fresh (misses), bytes held for reuse. */
-  poolStats(): { hits: number; misses: number; pooledBytes: number; heapArenaBytes: number } {
-    return { hits: this.pool.hits, misses: this.pool.misses, pooledBytes: this.pool.pooledBytes, heapArenaBytes: this.pool.heapBytes };
+  poolStats(): { hits: number; misses: number; pooledBytes: number; heapArenaBytes: number; peakLiveBytes: number } {
+    return {
+      hits: this.pool.hits, misses: this.pool.misses, pooledBytes: this.pool.pooledBytes, heapArenaBytes: this.pool.heapBytes,
+      peakLiveBytes: this.peakBytes,
+    };
+  }
+
+  /** Restarts the peak of live bytes that poolStats() reports at the current live bytes. */
+  resetPeak(): void {
+    this.peakBytes = this.numBytes;
   }
 
   /** Drops the buffers kept for reuse (they become garbage). */
