@@ -4,9 +4,10 @@
 
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
+import { CliError } from './transformer-commands.js';
 import {
   Rng, tidy, noGrad, keep, dispose, concat, mul, sub, slice, loadMnist, loadFashionMnist, standardSplit, loadSafetensors,
-  imageGrid, savePng, VQVAE, VAR, VIAR, OFFICIAL_IMPLICIT, varConfig, viarConfig, editMask, inpaint, editClass,
+  imageGrid, savePng, setNumThreads, VQVAE, VAR, VIAR, OFFICIAL_IMPLICIT, varConfig, viarConfig, editMask, inpaint, editClass,
   type EditOptions, type EditResult, type Tensor, type VarConfig, type ViarConfig, type VqvaeConfig,
 } from '../index.js';
 
@@ -21,6 +22,7 @@ const HELP = `viar inpaint — regenerate a masked region of test images (zero-s
   --keep-coarse 3     scales with at most this many tokens always keep the source tokens (official 3; 0 = off)
   --iters N|a,b,..    VIAR only: implicit iterations per scale
   --unconditional     condition on the null class instead of each image's label
+  --threads T         CPU threads of the kernels
   --out out/inpaint-<data>.png
 viar edit — the same, but regenerates the region conditioned on another class:
   ... --to-class c [--cfg 3] [--out out/edit-<data>.png]`;
@@ -33,16 +35,16 @@ type Kind = 'var' | 'viar';
  * The weights must fit the rebuilt model exactly. Returns the model in evaluation mode.
  */
 export function loadNextScaleModel(path: string): { model: VAR | VIAR; kind: Kind; metadata: Record<string, string> } {
-  if (!existsSync(path)) throw new Error(`loadNextScaleModel: no checkpoint at ${path}`);
+  if (!existsSync(path)) throw new CliError(`loadNextScaleModel: no checkpoint at ${path}`);
   const { tensors, metadata } = loadSafetensors(path);
   try {
     const kind = metadata.model;
     if (kind !== 'var' && kind !== 'viar') {
-      throw new Error(`loadNextScaleModel: ${path} must record model = 'var' or 'viar' in its metadata, got ${kind === undefined ? 'none' : `'${kind}'`}`);
+      throw new CliError(`loadNextScaleModel: ${path} must record model = 'var' or 'viar' in its metadata, got ${kind === undefined ? 'none' : `'${kind}'`}`);
     }
-    if (!metadata.config) throw new Error(`loadNextScaleModel: ${path} does not record its model config (metadata 'config')`);
+    if (!metadata.config) throw new CliError(`loadNextScaleModel: ${path} does not record its model config (metadata 'config')`);
     const saved = JSON.parse(metadata.config) as Partial<ViarConfig>;
-    if (!Number.isInteger(saved.depth)) throw new Error(`loadNextScaleModel: the config in ${path} has no integer 'depth'`);
+    if (!Number.isInteger(saved.depth)) throw new CliError(`loadNextScaleModel: the config in ${path} has no integer 'depth'`);
     const base = varConfig(saved.depth!);
     let model: VAR | VIAR;
     if (kind === 'var') {
@@ -60,10 +62,10 @@ export function loadNextScaleModel(path: string): { model: VAR | VIAR; kind: Kin
 
 /** Loads a tokenizer checkpoint, rebuilding the VQVAE from the config recorded in its metadata (evaluation mode). */
 export function loadTokenizerCheckpoint(path: string): VQVAE {
-  if (!existsSync(path)) throw new Error(`no tokenizer at ${path}; train one with: npm run viar -- train-tokenizer`);
+  if (!existsSync(path)) throw new CliError(`no tokenizer at ${path}; train one with: npm run viar -- train-tokenizer`);
   const { tensors, metadata } = loadSafetensors(path);
   try {
-    if (!metadata.config) throw new Error(`${path} does not record its tokenizer config (metadata 'config')`);
+    if (!metadata.config) throw new CliError(`${path} does not record its tokenizer config (metadata 'config')`);
     const vae = new VQVAE(JSON.parse(metadata.config) as VqvaeConfig, new Rng(0));
     vae.loadStateDict(tensors);
     return vae.eval();
@@ -79,7 +81,7 @@ const OPTIONS = {
   'top-p': { type: 'string', default: '0' }, greedy: { type: 'boolean', default: false }, 'more-smooth': { type: 'boolean', default: false },
   threshold: { type: 'string', default: '0.5' }, 'keep-coarse': { type: 'string', default: '3' }, iters: { type: 'string' },
   unconditional: { type: 'boolean', default: false }, out: { type: 'string' }, help: { type: 'boolean', default: false },
-  'to-class': { type: 'string' },
+  'to-class': { type: 'string' }, threads: { type: 'string' },
 } as const;
 
 const parse = (argv: string[]) => parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
@@ -87,7 +89,7 @@ type Values = ReturnType<typeof parse>;
 
 function number(value: string | undefined, flag: string, check: (n: number) => boolean = Number.isFinite): number {
   const n = Number(value);
-  if (value === undefined || value.trim() === '' || !check(n)) throw new Error(`--${flag} must be a valid number, got '${value}'`);
+  if (value === undefined || value.trim() === '' || !check(n)) throw new CliError(`--${flag} must be a valid number, got '${value}'`);
   return n;
 }
 
@@ -95,13 +97,13 @@ const isCount = (n: number) => Number.isInteger(n) && n >= 0;
 
 /** The test images the command edits: [n, C, H, W] in [−1, 1], their labels and test-set indices. */
 function testImages(a: Values, data: string): { images: Tensor; labels: number[]; picked: number[] } {
-  if (data !== 'mnist' && data !== 'fashion') throw new Error(`--data must be mnist or fashion, got ${data}`);
-  if (a.index !== undefined && a.count !== undefined) throw new Error('--index and --count are exclusive');
+  if (data !== 'mnist' && data !== 'fashion') throw new CliError(`--data must be mnist or fashion, got ${data}`);
+  if (a.index !== undefined && a.count !== undefined) throw new CliError('--index and --count are exclusive');
   const { test } = standardSplit(data === 'mnist' ? loadMnist() : loadFashionMnist());
   let picked: number[];
   if (a.index !== undefined) {
     const i = number(a.index, 'index', isCount);
-    if (i >= test.count) throw new Error(`--index must be below ${test.count} (the ${data} test set), got ${i}`);
+    if (i >= test.count) throw new CliError(`--index must be below ${test.count} (the ${data} test set), got ${i}`);
     picked = [i];
   } else {
     const n = number(a.count ?? '8', 'count', (v) => isCount(v) && v >= 1 && v <= test.count);
@@ -124,7 +126,7 @@ function samplingOptions(a: Values, kind: Kind, cfgDefault: number): EditOptions
     threshold, keepCoarse: number(a['keep-coarse'], 'keep-coarse', isCount),
   };
   if (a.iters !== undefined) {
-    if (kind !== 'viar') throw new Error('--iters is for VIAR checkpoints; this one is a VAR');
+    if (kind !== 'viar') throw new CliError('--iters is for VIAR checkpoints; this one is a VAR');
     const parts = a.iters.split(',').map((s) => number(s, 'iters', isCount));
     opts.iterSchedule = parts.length === 1 ? parts[0]! : parts;
   }
@@ -187,9 +189,10 @@ function runCommand(argv: string[], mode: 'inpaint' | 'edit'): void {
     console.log(HELP);
     return;
   }
-  if (!a.checkpoint) throw new Error(`viar ${mode}: --checkpoint PATH is required (a VAR/VIAR checkpoint; see --help)`);
-  if (mode === 'inpaint' && a['to-class'] !== undefined) throw new Error('viar inpaint: --to-class belongs to viar edit');
-  if (mode === 'edit' && a['to-class'] === undefined) throw new Error('viar edit: --to-class c is required (the class to edit towards)');
+  if (a.threads !== undefined) setNumThreads(number(a.threads, 'threads', (n) => Number.isInteger(n) && n >= 1));
+  if (!a.checkpoint) throw new CliError(`viar ${mode}: --checkpoint PATH is required (a VAR/VIAR checkpoint; see --help)`);
+  if (mode === 'inpaint' && a['to-class'] !== undefined) throw new CliError('viar inpaint: --to-class belongs to viar edit');
+  if (mode === 'edit' && a['to-class'] === undefined) throw new CliError('viar edit: --to-class c is required (the class to edit towards)');
   const { model, kind, metadata } = loadNextScaleModel(a.checkpoint);
   let vqvae: VQVAE | null = null;
   let images: Tensor | null = null;

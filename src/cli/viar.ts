@@ -201,8 +201,10 @@ async function main(argv: string[]): Promise<void> {
       default: console.log(HELP); if (command && command !== '--help' && command !== 'help') process.exitCode = 1;
     }
   } catch (err) {
-    if (err instanceof CliError || err instanceof ViarError) {
-      console.error(err.message);
+    // node:util parseArgs rejects unknown or malformed options with codes ERR_PARSE_ARGS_*
+    const parseError = err instanceof Error && String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+    if (err instanceof CliError || err instanceof ViarError || parseError) {
+      console.error((err as Error).message);
       process.exitCode = 2;
     } else {
       throw err;
