@@ -431,3 +431,29 @@ describe('memory retained by the primitive', () => {
     expect(after.numTensors).toBe(before.numTensors);
   });
 });
+
+describe('fixedPoint memory in the number of iterations', () => {
+  // f(z) = tanh(W z + x) through a few intermediate tensors per call; peak live bytes of a JFB training step must
+  // not grow with the untaped iterations (each evaluation's intermediates are freed), while unroll's do.
+  const peakOf = (maxIter: number, gradient: 'jfb' | 'unroll'): number => {
+    const backend = V.getBackend() as unknown as { resetPeak(): void; poolStats(): { peakLiveBytes: number }; memory(): { numBytes: number } };
+    const rng = new V.Rng(0);
+    const W = V.mul(V.randn([64, 64], rng), 0.05).requireGrad();
+    const x = V.randn([32, 64], rng).requireGrad();
+    const f = (z: Tensor, inj: Tensor) => V.tanh(V.add(V.matmul(V.mul(z, 1), W), V.mul(inj, 1)));
+    backend.resetPeak();
+    const base = backend.memory().numBytes;
+    V.tidy(() => {
+      const { z } = V.fixedPoint(f, [x], { maxIter, tol: 0, gradient });
+      V.sum(z).backward();
+    });
+    const peak = backend.poolStats().peakLiveBytes - base;
+    W.dispose(); x.dispose();
+    return peak;
+  };
+
+  test('JFB: flat in the untaped iterations; unroll: grows with them', () => {
+    expect(peakOf(40, 'jfb')).toBeLessThanOrEqual(peakOf(2, 'jfb') * 1.05);
+    expect(peakOf(40, 'unroll')).toBeGreaterThan(peakOf(2, 'unroll') * 5);
+  });
+});

@@ -211,11 +211,13 @@ export function fixedPoint(f: ImplicitFn, inputs: readonly Tensor[], options: Fi
   const batch = perSample ? shape[0]! : 1;
   const dim = batch === 0 ? 0 : shape.reduce((a, b) => a * b, 1) / batch;
   let forwardCalls = 0;
-  const F = (x: Tensor): Tensor => {
+  // Each evaluation in its own scope, so f's intermediates are freed as the solve goes (memory stays flat in the
+  // number of untaped iterations); when taped, the graph keeps what backward needs through its saved tensors.
+  const F = (x: Tensor): Tensor => tidy(() => {
     forwardCalls++;
     const out = callF(f, reshape(x, shape), xs);
     return reshape(out, [batch, dim]);
-  };
+  });
 
   // ---- forward solve (recorded only for unroll) ----
   const taped = rule.mode === 'unroll' && isGradEnabled();
