@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import {
-  Rng, LeNet, LENET_DEFAULTS, loadModule, tidy, noGrad, argmax, add, mul, slice, setNumThreads, describeCpuKernels,
+  Rng, LeNet, LENET_DEFAULTS, loadModule, tidy, noGrad, argmax, add, mul, setNumThreads, describeCpuKernels,
   loadTransformer, sampleByClass, imageGrid, savePng, VIAR, type Tensor,
 } from '../src/index.js';
 import { loadTokenizer } from '../src/cli/transformer-commands.js';
@@ -72,7 +72,7 @@ for (const kind of a.models!.split(',')) {
   console.log(`  per class: ${perClassRight.map((r, c) => `${c} ${((100 * r) / perClass).toFixed(0)}%`).join(', ')}`);
   mkdirSync('docs/images', { recursive: true });
   const image = `docs/images/samples-${kind}-${data}.png`;
-  savePng(image, imageGrid(tidy(() => mul(add(slice(grid!, [[0, 10 * Math.min(chunk, perClass)]]), 1), 0.5)), { cols: Math.min(chunk, perClass), scale: 2 }));
+  savePng(image, imageGrid(grid!, { cols: Math.min(chunk, perClass), scale: 2 })); // the first chunk: 10 per class, values in [−1, 1]
   grid!.dispose();
   results[`${kind}-${data}`] = {
     checkpoint: path, model: kind, parameters: model.numParameters(), trainedSteps: info.metadata.step !== undefined ? Number(info.metadata.step) : null,
