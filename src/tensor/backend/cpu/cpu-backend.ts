@@ -410,7 +410,7 @@ export class CpuBackend implements Backend {
   }
 
   im2col(x: TensorInfo, g: ConvGeometry): DataId {
-    const out = this.alloc(x.dtype, g.n * g.c * g.kh * g.kw * g.outH * g.outW);
+    const out = this.alloc(x.dtype, g.n * g.c * g.kh * g.kw * g.outH * g.outW, false); // im2col writes every element
     im2colKernel(this.contiguous(x), g, out);
     return this.write(out);
   }
