@@ -411,13 +411,15 @@ export class CpuBackend implements Backend {
 
   im2col(x: TensorInfo, g: ConvGeometry): DataId {
     const out = this.alloc(x.dtype, g.n * g.c * g.kh * g.kw * g.outH * g.outW, false); // im2col writes every element
-    im2colKernel(this.contiguous(x), g, out);
+    const runtime = x.dtype === 'float32' && getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
+    if (!runtime?.convLayout('im2col', this.contiguous(x) as Float32Array, g, out as Float32Array)) im2colKernel(this.contiguous(x), g, out);
     return this.write(out);
   }
 
   col2im(cols: TensorInfo, g: ConvGeometry): DataId {
     const out = this.alloc(cols.dtype, g.n * g.c * g.h * g.w);
-    col2imKernel(this.contiguous(cols), g, out);
+    const runtime = cols.dtype === 'float32' && getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
+    if (!runtime?.convLayout('col2im', this.contiguous(cols) as Float32Array, g, out as Float32Array)) col2imKernel(this.contiguous(cols), g, out);
     return this.write(out);
   }
 

@@ -214,7 +214,57 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
       f.get('cT').get('cBatch').i32_add().set('cT');
     });
   }
+  addConvLayoutFunctions(mod);
   return mod.toBytes();
+}
+
+/**
+ * im2col(x, h, w, kh, kw, sh, sw, ph, pw, dh, dw, outH, outW, padBits, cols, plane0, plane1) and
+ * col2im(cols, …, x, plane0, plane1) over the planes [plane0, plane1) of an NCHW image (plane = n·C + c), in the
+ * layout of ../conv-kernels.ts: cols row (plane·kh + i)·kw + j holds the window tap (i, j) at every output
+ * position. Addresses in bytes; padBits is the float32 pad value's bit pattern. Planes are independent, so
+ * threads split them. Out-of-image taps load a clamped address and select the pad value (no branch).
+ */
+function addConvLayoutFunctions(mod: ModuleBuilder): void {
+  const i32 = 'i32' as const;
+  const geometry: [string, 'i32'][] = ['h', 'w', 'kh', 'kw', 'sh', 'sw', 'ph', 'pw', 'dh', 'dw', 'outH', 'outW'].map((n) => [n, i32]);
+  for (const direction of ['im2col', 'col2im'] as const) {
+    const f = mod.func(direction, direction === 'im2col'
+      ? [['x', i32], ...geometry, ['padBits', i32], ['cols', i32], ['plane0', i32], ['plane1', i32]]
+      : [['cols', i32], ...geometry, ['padBits', i32], ['x', i32], ['plane0', i32], ['plane1', i32]]);
+    for (const n of ['p', 'i', 'j', 'oy', 'ox', 'y', 'xx', 'row', 'src', 'dst', 'okY', 'ok', 'addr']) f.local(n, i32);
+    f.local('pad', 'f32');
+    f.get('padBits').f32_reinterpret_i32().set('pad');
+    f.for_('p', 'plane0', 'plane1', 1, () => {
+      f.for_('i', 0, 'kh', 1, () => {
+        f.for_('j', 0, 'kw', 1, () => {
+          // cols byte offset of row (p·kh + i)·kw + j
+          f.get('p').get('kh').i32_mul().get('i').i32_add().get('kw').i32_mul().get('j').i32_add()
+            .get('outH').i32_mul().get('outW').i32_mul().i32(2).i32_shl().get('cols').i32_add().set('dst');
+          f.for_('oy', 0, 'outH', 1, () => {
+            f.get('oy').get('sh').i32_mul().get('ph').i32_sub().get('i').get('dh').i32_mul().i32_add().set('y');
+            f.get('y').get('h').i32_lt_u().set('okY'); // 0 ≤ y < h
+            // row = &x[p, clamp(y), 0]
+            f.get('p').get('h').i32_mul().get('y').i32(0).get('okY').select().i32_add().get('w').i32_mul().i32(2).i32_shl().get('x').i32_add().set('row');
+            f.for_('ox', 0, 'outW', 1, () => {
+              f.get('ox').get('sw').i32_mul().get('pw').i32_sub().get('j').get('dw').i32_mul().i32_add().set('xx');
+              f.get('xx').get('w').i32_lt_u().get('okY').i32_and().set('ok');
+              f.get('row').get('xx').i32(0).get('ok').select().i32(2).i32_shl().i32_add().set('addr');
+              if (direction === 'im2col') {
+                f.get('dst');
+                f.get('addr').f32_load().get('pad').get('ok').select();
+                f.f32_store();
+              } else {
+                f.get('ok');
+                f.if_(() => { f.get('addr').get('addr').f32_load().get('dst').f32_load().f32_add().f32_store(); });
+              }
+              f.get('dst').i32(4).i32_add().set('dst');
+            });
+          });
+        });
+      });
+    });
+  }
 }
 
 /** Pushes min(limit - offset, cap) (the rows or columns left in this tile). */

@@ -87,6 +87,8 @@ export class FunctionBuilder {
   i32_sub(): this { return this.op(0x6b); }
   i32_mul(): this { return this.op(0x6c); }
   i32_shl(): this { return this.op(0x74); }
+  i32_and(): this { return this.op(0x71); }
+  i32_lt_u(): this { return this.op(0x49); }
   i32_eqz(): this { return this.op(0x45); }
   i32_eq(): this { return this.op(0x46); }
   i32_ne(): this { return this.op(0x47); }
@@ -103,6 +105,7 @@ export class FunctionBuilder {
   f32_load(offset = 0): this { return this.op(0x2a, 2, ...uleb(offset)); }
   f32_store(offset = 0): this { return this.op(0x38, 2, ...uleb(offset)); }
   f32_add(): this { return this.op(0x92); }
+  f32_reinterpret_i32(): this { return this.op(0xbe); }
   f32_mul(): this { return this.op(0x94); }
 
   v128_load(offset = 0): this { return this.simd(0x00, 4, ...uleb(offset)); }

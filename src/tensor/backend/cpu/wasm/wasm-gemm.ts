@@ -6,6 +6,7 @@
 import { buildGemmModule, DEFAULT_TILING, packScratchBytes, type GemmTiling } from './gemm-module.js';
 import { CONTROL_BLOCK_BYTES, ThreadPool, type ThreadCall } from './thread-pool.js';
 import { copyKernel } from '../elementwise-kernels.js';
+import type { ConvGeometry } from '../../backend.js';
 
 const PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB: byte addresses stay positive i32s
@@ -13,6 +14,8 @@ const MAX_PAGES = 32768; // 2 GiB: byte addresses stay positive i32s
 const MAX_THREADS = 8;
 /** Tensor buffers are carved from the heap (see allocArena) until it holds this many bytes. */
 const ARENA_LIMIT_BYTES = 1536 * 1024 * 1024;
+/** The module's exports the workers can run, by index (ThreadCall.fn). */
+const EXPORTS = ['gemm', 'im2col', 'col2im'] as const;
 /** Below this many flops a matmul runs on one thread (waking a worker costs more than it saves). */
 const PARALLEL_MIN_FLOPS = 1 << 21;
 
@@ -62,6 +65,7 @@ export class WasmGemmRuntime {
   private pool: ThreadPool | null = null;
   private threads = 1;
   private readonly gemmFn: (...args: number[]) => void;
+  private readonly layoutFns: Record<'im2col' | 'col2im', (...args: number[]) => void>;
   readonly scratchBytes: number;
 
   private constructor(
@@ -71,6 +75,10 @@ export class WasmGemmRuntime {
   ) {
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     this.gemmFn = instance.exports.gemm as (...args: number[]) => void;
+    this.layoutFns = {
+      im2col: instance.exports.im2col as (...args: number[]) => void,
+      col2im: instance.exports.col2im as (...args: number[]) => void,
+    };
     this.heapF32 = new Float32Array(memory.buffer);
     this.heapBuffers.add(memory.buffer);
     this.scratchBytes = packScratchBytes(tiling);
@@ -100,6 +108,34 @@ export class WasmGemmRuntime {
   /** Bytes handed out by allocArena so far. */
   get arenaBytes(): number {
     return this.arenaTop - this.arenaBase;
+  }
+
+  /**
+   * im2col (image [N, C, H, W] → cols [N, C·kh·kw, Ho·Wo]) or col2im (its adjoint, summing into a zeroed image) of
+   * contiguous float32 data, in the layout of ../conv-kernels.ts, split over the threads by image plane. Returns
+   * false when the data does not fit the heap (the caller then runs the TypeScript kernel).
+   */
+  convLayout(direction: 'im2col' | 'col2im', src: Float32Array, g: ConvGeometry, out: Float32Array): boolean {
+    const planes = g.n * g.c;
+    if (planes === 0 || out.length === 0) return true;
+    const srcHome = this.addressOf(src), outHome = this.addressOf(out);
+    const srcAt = this.arenaTop, outStage = srcAt + (srcHome >= 0 ? 0 : align(4 * src.length, 64));
+    if (!this.ensureBytes(outStage + (outHome >= 0 ? 0 : 4 * out.length))) return false;
+    if (srcHome < 0) this.heapF32.set(src, srcAt / 4);
+    const srcAddr = srcHome >= 0 ? srcHome : srcAt, outAddr = outHome >= 0 ? outHome : outStage;
+    if (direction === 'col2im') this.heapF32.fill(0, outAddr / 4, outAddr / 4 + out.length);
+    const padBits = new Int32Array(new Float32Array([g.padValue]).buffer)[0]!;
+    const geometry = [g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.outH, g.outW];
+    const work = planes * g.kh * g.kw * g.outH * g.outW;
+    const parts = this.threads > 1 && work >= 1 << 16 ? Math.min(this.threads, planes) : 1;
+    const fn = EXPORTS.indexOf(direction);
+    const calls: ThreadCall[] = Array.from({ length: parts }, (_, t) => ({
+      fn, args: [srcAddr, ...geometry, padBits, outAddr, Math.floor((planes * t) / parts), Math.floor((planes * (t + 1)) / parts)],
+    }));
+    if (calls.length === 1) this.layoutFns[direction](...calls[0]!.args);
+    else this.pool!.runAll(calls, (call) => this.layoutFns[direction](...call.args));
+    if (outHome < 0) out.set(this.heapF32.subarray(outAddr / 4, outAddr / 4 + out.length));
+    return true;
   }
 
   /** The byte address of x[0] when x lives in this runtime's heap, else -1. */
@@ -139,7 +175,7 @@ export class WasmGemmRuntime {
     this.pool = null;
     this.threads = 1;
     if (n > 1) {
-      this.pool = ThreadPool.create(this.module, this.memory, ['gemm'], n - 1);
+      this.pool = ThreadPool.create(this.module, this.memory, [...EXPORTS], n - 1);
       if (this.pool) this.threads = this.pool.size + 1;
     }
   }
