@@ -1,12 +1,12 @@
 // Op benchmark: the engine's matmul (through the public API) beside a naive triple loop in the same run, plus an
 // attention-sized workload and softmax throughput. Prints a table and writes bench/results/ops.json.
-// Run: npm run bench:ops  (single-threaded; numbers are medians after warm-up)
+// Run: npm run bench:ops  (the engine's default kernels and threads, see describeCpuKernels; medians after warm-up)
 
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
-import { Rng, randn, matmul, softmax, transpose, mul, sum, conv2d, tidy, noGrad, enableGrad, gradients } from '../src/index.js';
+import { describeCpuKernels, Rng, randn, matmul, softmax, transpose, mul, sum, conv2d, tidy, noGrad, enableGrad, gradients } from '../src/index.js';
 import { naiveGemm } from '../src/tensor/backend/cpu/gemm.js';
 
 /** Median milliseconds of `fn` over `samples` samples, each repeating fn until it lasts ≥ minMs. */
@@ -34,7 +34,7 @@ const row = (name: string, ms: number, flops: number, extra: Record<string, unkn
   console.log(`${name.padEnd(44)} ${ms.toFixed(2).padStart(10)} ms ${gflops.toFixed(2).padStart(8)} GFLOP/s${extra.speedup ? `  ×${extra.speedup} vs naive` : ''}`);
 };
 
-console.log(`viar ops benchmark — ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, 1 thread\n`);
+console.log(`viar ops benchmark — ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${describeCpuKernels()}\n`);
 noGrad(() => {
   for (const n of [128, 256, 512, 1024]) {
     const a = randn([n, n], rng), b = randn([n, n], rng);
@@ -71,5 +71,5 @@ noGrad(() => {
 
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'ops.json');
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, threads: 1, results }, null, 2) + '\n');
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, kernels: describeCpuKernels(), results }, null, 2) + '\n');
 console.log(`\nwrote ${out}`);
