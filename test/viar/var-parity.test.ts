@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { join } from 'node:path';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
+import { fixtureGetter, maxDiff, officialWeights } from '../helpers/parity.js';
 
 const fixtures = join(import.meta.dirname, '../fixtures/parity');
 
@@ -13,27 +14,7 @@ let T: Map<string, Tensor>;
 let model: V.VAR;
 let vae: V.VQVAE;
 
-/** The fixture's tensors named weights.<official key>, with the prefix removed. */
-function officialWeights(tensors: Map<string, Tensor>): Map<string, Tensor> {
-  return new Map([...tensors].filter(([k]) => k.startsWith('weights.')).map(([k, t]) => [k.slice('weights.'.length), t]));
-}
-
-const get = (k: string) => {
-  const t = T.get(k);
-  if (!t) throw new Error(`fixture has no '${k}'`);
-  return t;
-};
-
-/** max |a − b| and max |b| (the reference's magnitude). */
-function maxDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): { abs: number; scale: number } {
-  expect(actual.length).toBe(expected.length);
-  let abs = 0, scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    abs = Math.max(abs, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return { abs, scale };
-}
+const get = fixtureGetter(() => T);
 
 beforeAll(() => {
   T = V.loadSafetensors(join(fixtures, 'var-tiny.safetensors')).tensors;

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { join } from 'node:path';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
+import { fixtureGetter, maxDiff, officialWeights } from '../helpers/parity.js';
 
 const fixtures = join(import.meta.dirname, '../fixtures/parity');
 
@@ -14,25 +15,7 @@ let metadata: Record<string, string>;
 let model: V.VIAR;
 let vae: V.VQVAE;
 
-function officialWeights(tensors: Map<string, Tensor>): Map<string, Tensor> {
-  return new Map([...tensors].filter(([k]) => k.startsWith('weights.')).map(([k, t]) => [k.slice('weights.'.length), t]));
-}
-
-const get = (k: string) => {
-  const t = T.get(k);
-  if (!t) throw new Error(`fixture has no '${k}'`);
-  return t;
-};
-
-function maxDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): { abs: number; scale: number } {
-  expect(actual.length).toBe(expected.length);
-  let abs = 0, scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    abs = Math.max(abs, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return { abs, scale };
-}
+const get = fixtureGetter(() => T);
 
 beforeAll(() => {
   const file = V.loadSafetensors(join(fixtures, 'viar-tiny.safetensors'));
