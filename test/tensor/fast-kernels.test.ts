@@ -146,6 +146,22 @@ describe('wasm SIMD matmul vs the reference kernel', () => {
     });
   });
 
+  test('im2col / col2im on the wasm threads: pooling with padding and dilation, and unfold, match the reference', () => {
+    V.tidy(() => {
+      const rng = new V.Rng(13);
+      const x = V.randn([2, 3, 11, 9], rng);
+      const run = () => {
+        const xl = V.detach(x).requireGrad();
+        const pooled = V.maxPool2d(xl, 3, { stride: 2, padding: 1, dilation: 1 });
+        const cols = V.unfold(xl, [3, 2], { padding: [1, 0], dilation: [2, 1], stride: [1, 2] });
+        const [g] = V.gradients(V.add(V.sum(V.mul(pooled, pooled)), V.sum(V.mul(cols, cols))), [xl]);
+        return [pooled.dataSync(), cols.dataSync(), g!.dataSync()];
+      };
+      const fast = run(), ref = withKernels('reference', run);
+      fast.forEach((v, i) => expectClose(v, ref[i]!, { atol: 1e-5, rtol: 1e-5 }, `output ${i}`));
+    });
+  });
+
   test('float64 keeps the reference kernel (exact double accumulation)', () => {
     V.tidy(() => {
       const rng = new V.Rng(5);

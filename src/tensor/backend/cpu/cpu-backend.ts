@@ -409,17 +409,26 @@ export class CpuBackend implements Backend {
     return this.write(out);
   }
 
+  /** im2col / col2im in the WebAssembly module on all threads (float32, fast kernels); false: use the TS kernel. */
+  private fastConvLayout(direction: 'im2col' | 'col2im', src: TypedArray, g: ConvGeometry, out: TypedArray): boolean {
+    if (!(src instanceof Float32Array) || !(out instanceof Float32Array) || getCpuKernels() !== 'fast') return false;
+    return wasmGemmRuntime()?.convLayout(direction, src, g, out) ?? false;
+  }
+
   im2col(x: TensorInfo, g: ConvGeometry): DataId {
     const out = this.alloc(x.dtype, g.n * g.c * g.kh * g.kw * g.outH * g.outW, false); // im2col writes every element
-    const runtime = x.dtype === 'float32' && getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
-    if (!runtime?.convLayout('im2col', this.contiguous(x) as Float32Array, g, out as Float32Array)) im2colKernel(this.contiguous(x), g, out);
+    const src = this.contiguous(x);
+    if (!this.fastConvLayout('im2col', src, g, out)) im2colKernel(src, g, out);
     return this.write(out);
   }
 
   col2im(cols: TensorInfo, g: ConvGeometry): DataId {
-    const out = this.alloc(cols.dtype, g.n * g.c * g.h * g.w);
-    const runtime = cols.dtype === 'float32' && getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
-    if (!runtime?.convLayout('col2im', this.contiguous(cols) as Float32Array, g, out as Float32Array)) col2imKernel(this.contiguous(cols), g, out);
+    const out = this.alloc(cols.dtype, g.n * g.c * g.h * g.w, false); // zeroed by whichever kernel runs
+    const src = this.contiguous(cols);
+    if (!this.fastConvLayout('col2im', src, g, out)) {
+      out.fill(0);
+      col2imKernel(src, g, out);
+    }
     return this.write(out);
   }
 
