@@ -11,6 +11,7 @@ let current: Backend | null = null;
 /** Makes a backend available under `name` (e.g. the gpu.js backend registers itself as 'gpu'). */
 export function registerBackend(name: string, factory: () => Backend): void {
   factories.set(name, factory);
+  instances.delete(name); // a re-registered backend replaces the cached instance
 }
 
 /** Switches the backend for tensors created from now on. */

@@ -1,0 +1,423 @@
+// The gpu backend: the whole backend contract on gpu.js kernels (kernel-sources.ts) through a KernelRunner. Tensors
+// live as float32 device buffers (int32 values are stored as exact floats); views are read in place by the strided
+// kernels, other kernels get contiguous copies. Buffers are refcounted and freed deterministically.
+
+import type {
+  ArgReduceOp, Backend, BinaryOp, ConvGeometry, DataId, MemoryInfo, ReduceOp, TensorInfo, UnaryOp,
+} from '../backend.js';
+import type { DType, TypedArray } from '../../dtype.js';
+import { isContiguous, sizeOf, stridesOf, type Shape } from '../../shape.js';
+import { ArgumentError, DTypeError } from '../../errors.js';
+import { BINARY_CODES, MAX_ELEMENTS, MAX_RANK, REDUCE_CODES, UNARY_CODES, type KernelName } from './kernel-sources.js';
+import type { DeviceArray, KernelRunner, RunnerCounters } from './kernel-runner.js';
+
+class GpuData implements DataId {
+  readonly backend = 'gpu';
+  refCount = 1;
+  constructor(public array: DeviceArray | null, readonly size: number, readonly dtype: DType) {}
+}
+
+/** A view padded to MAX_RANK dims: offset, strides and dims (leading size-1 dims, stride 0). */
+function padded(shape: Shape, strides: readonly number[], offset: number): { o: number; s: number[]; d: number[] } {
+  const pad = MAX_RANK - shape.length;
+  return {
+    o: offset,
+    s: [...new Array<number>(pad).fill(0), ...strides],
+    d: [...new Array<number>(pad).fill(1), ...shape],
+  };
+}
+
+/** Dims of size 1 dropped and neighbours merged where every listed view allows it (fewer dims for the kernels). */
+function simplify(shape: Shape, views: (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = views.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    const size = shape[d]!;
+    if (size === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && views.every((v, i) => outStrides[i]![last] === v[d]! * size)) {
+      outShape[last]! *= size;
+      views.forEach((v, i) => { outStrides[i]![last] = v[d]!; });
+    } else {
+      outShape.push(size);
+      views.forEach((v, i) => outStrides[i]!.push(v[d]!));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+export class GpuBackend implements Backend {
+  readonly name = 'gpu';
+  private numBuffers = 0;
+  private numBytes = 0;
+  private readonly temporaries: DeviceArray[] = [];
+
+  constructor(readonly runner: KernelRunner) {}
+
+  get canReadSync(): boolean {
+    return this.runner.canReadSync;
+  }
+
+  /** Which gpu.js mode and adapter run the kernels. */
+  describe(): string {
+    return this.runner.describe();
+  }
+
+  /** Transfers, dispatches and live device buffers (see RunnerCounters). */
+  counters(): RunnerCounters {
+    return { ...this.runner.counters };
+  }
+
+  private checkSize(op: string, size: number): void {
+    if (size >= MAX_ELEMENTS) {
+      throw new ArgumentError(op, `the gpu backend indexes tensors with float32 arithmetic: ${size} elements exceed its limit of ${MAX_ELEMENTS - 1}`);
+    }
+  }
+
+  private checkDtype(op: string, dtype: DType): void {
+    if (dtype === 'float64') {
+      throw new DTypeError(op, 'the gpu backend has no float64 (WebGPU and WebGL compute in float32); keep float64 work such as gradcheck on the cpu backend');
+    }
+  }
+
+  private own(array: DeviceArray, size: number, dtype: DType): DataId {
+    for (const t of this.temporaries) this.runner.release(t);
+    this.temporaries.length = 0;
+    this.numBuffers++;
+    this.numBytes += size * 4;
+    return new GpuData(array, size, dtype);
+  }
+
+  private data(x: TensorInfo): GpuData {
+    const d = x.dataId as GpuData;
+    if (d.backend !== 'gpu') throw new ArgumentError('gpu backend', `a tensor of the '${d.backend}' backend was passed to the gpu backend; move it with toBackend()`);
+    if (!d.array) throw new ArgumentError('gpu backend', 'a disposed buffer was used');
+    return d;
+  }
+
+  private run(op: string, name: KernelName, length: number, arrays: DeviceArray[], scalars: number[]): DeviceArray {
+    this.checkSize(op, length);
+    return this.runner.run(name, length, arrays, scalars);
+  }
+
+  /** x as a contiguous buffer starting at 0 (its own when already so; else a temporary copy freed after the op). */
+  private contiguous(x: TensorInfo): DeviceArray {
+    const d = this.data(x);
+    const size = sizeOf(x.shape);
+    if (isContiguous(x.shape, x.strides) && x.offset === 0) return d.array!;
+    const copy = this.stridedUnary('contiguous', x, UNARY_CODES.identity, 0, 0, false);
+    this.temporaries.push(copy);
+    void size;
+    return copy;
+  }
+
+  private stridedUnary(op: string, x: TensorInfo, code: number, lo: number, hi: number, toInt: boolean): DeviceArray {
+    const { shape, strides } = simplify(x.shape, [x.strides]);
+    this.checkRank(op, shape);
+    const v = padded(shape, strides[0]!, x.offset);
+    return this.run(op, 'unary', sizeOf(x.shape), [this.data(x).array!], [code, lo, hi, toInt ? 1 : 0, v.o, ...v.s, ...v.d]);
+  }
+
+  private checkRank(op: string, shape: Shape): void {
+    if (shape.length > MAX_RANK) throw new ArgumentError(op, `the gpu backend handles views of up to ${MAX_RANK} dims after merging; got [${shape.join(', ')}]`);
+  }
+
+  write(values: TypedArray): DataId {
+    if (values instanceof Float64Array) this.checkDtype('write', 'float64');
+    this.checkSize('write', values.length);
+    const dtype: DType = values instanceof Int32Array ? 'int32' : 'float32';
+    const f32 = values instanceof Float32Array ? values : Float32Array.from(values);
+    return this.own(this.runner.upload(f32), values.length, dtype);
+  }
+
+  private convert(values: Float32Array, dtype: DType): TypedArray {
+    return dtype === 'int32' ? Int32Array.from(values) : values;
+  }
+
+  async read(id: DataId): Promise<TypedArray> {
+    const d = id as GpuData;
+    return this.convert(await this.runner.read(d.array!), d.dtype);
+  }
+
+  readSync(id: DataId): TypedArray {
+    const d = id as GpuData;
+    return this.convert(this.runner.readSync(d.array!), d.dtype);
+  }
+
+  incRef(id: DataId): void {
+    (id as GpuData).refCount++;
+  }
+
+  decRef(id: DataId): void {
+    const d = id as GpuData;
+    if (--d.refCount === 0 && d.array) {
+      this.runner.release(d.array);
+      d.array = null;
+      this.numBuffers--;
+      this.numBytes -= d.size * 4;
+    }
+  }
+
+  memory(): MemoryInfo {
+    return { numDataBuffers: this.numBuffers, numBytes: this.numBytes };
+  }
+
+  copy(x: TensorInfo, dtype: DType): DataId {
+    this.checkDtype('copy', dtype);
+    const toInt = dtype === 'int32' && x.dtype !== 'int32';
+    return this.own(this.stridedUnary('copy', x, UNARY_CODES.identity, 0, 0, toInt), sizeOf(x.shape), dtype);
+  }
+
+  fill(size: number, value: number, dtype: DType): DataId {
+    this.checkDtype('fill', dtype);
+    return this.own(this.run('fill', 'fill', size, [], [value]), size, dtype);
+  }
+
+  unary(op: UnaryOp, x: TensorInfo): DataId {
+    const toInt = x.dtype === 'int32';
+    return this.own(this.stridedUnary(op, x, UNARY_CODES[op], 0, 0, toInt), sizeOf(x.shape), x.dtype);
+  }
+
+  clamp(x: TensorInfo, lo: number, hi: number): DataId {
+    return this.own(this.stridedUnary('clamp', x, UNARY_CODES.clamp, lo, hi, false), sizeOf(x.shape), x.dtype);
+  }
+
+  binary(op: BinaryOp, a: TensorInfo, b: TensorInfo, outShape: Shape, outDtype: DType): DataId {
+    this.checkDtype(op, outDtype);
+    const { shape, strides } = simplify(outShape, [a.strides, b.strides]);
+    this.checkRank(op, shape);
+    const va = padded(shape, strides[0]!, a.offset), vb = padded(shape, strides[1]!, b.offset);
+    const toInt = outDtype === 'int32' && (op === 'div' || op === 'pow');
+    const size = sizeOf(outShape);
+    const out = this.run(op, 'binary', size, [this.data(a).array!, this.data(b).array!],
+      [BINARY_CODES[op], toInt ? 1 : 0, va.o, ...va.s, vb.o, ...vb.s, ...va.d]);
+    return this.own(out, size, outDtype);
+  }
+
+  where(cond: TensorInfo, a: TensorInfo, b: TensorInfo, outShape: Shape): DataId {
+    const { shape, strides } = simplify(outShape, [cond.strides, a.strides, b.strides]);
+    this.checkRank('where', shape);
+    const vw = padded(shape, strides[0]!, cond.offset), va = padded(shape, strides[1]!, a.offset), vb = padded(shape, strides[2]!, b.offset);
+    const size = sizeOf(outShape);
+    const out = this.run('where', 'where', size, [this.data(cond).array!, this.data(a).array!, this.data(b).array!],
+      [vw.o, ...vw.s, va.o, ...va.s, vb.o, ...vb.s, ...vw.d]);
+    return this.own(out, size, a.dtype);
+  }
+
+  reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
+    const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
+    const out = this.run(op, 'reduce', rows, [this.contiguous(x)], [REDUCE_CODES[op], reduceSize, init]);
+    return this.own(out, rows, x.dtype);
+  }
+
+  argReduce(op: ArgReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
+    const out = this.run(op, 'argReduce', rows, [this.contiguous(x)], [op === 'argmax' ? 0 : 1, reduceSize]);
+    return this.own(out, rows, 'int32');
+  }
+
+  matmul(a: TensorInfo, b: TensorInfo, reduce?: readonly boolean[]): DataId {
+    const rank = a.shape.length;
+    const m = a.shape[rank - 2]!, k = a.shape[rank - 1]!, n = b.shape[rank - 1]!;
+    const batchShape = a.shape.slice(0, rank - 2);
+    const kept: number[] = [], reduced: number[] = [];
+    batchShape.forEach((_, d) => (reduce?.[d] ? reduced : kept).push(d));
+    const group = (dims: number[]) => simplify(dims.map((d) => batchShape[d]!), [dims.map((d) => a.strides[d]!), dims.map((d) => b.strides[d]!)]);
+    const gk = group(kept), gr = group(reduced);
+    if (gk.shape.length > 1 || gr.shape.length > 1) {
+      // batch dims that do not merge into one kept and one summed axis: run on contiguous copies
+      const ac = this.contiguous(a), bc = this.contiguous(b);
+      const full = (x: TensorInfo, array: DeviceArray): TensorInfo => ({ ...x, strides: stridesOf(x.shape), offset: 0, dataId: new GpuData(array, sizeOf(x.shape), x.dtype) });
+      if (gk.shape.length <= 1 && gr.shape.length <= 1) throw new Error('unreachable');
+      const fa = full(a, ac), fb = full(b, bc);
+      if (fa.strides.join() === a.strides.join() && fb.strides.join() === b.strides.join()) {
+        throw new ArgumentError('matmul', `the gpu backend cannot merge batch dims [${batchShape.join(', ')}] (reduce ${JSON.stringify(reduce)})`);
+      }
+      return this.matmul(fa, fb, reduce);
+    }
+    const keptCount = gk.shape[0] ?? 1, redCount = gr.shape[0] ?? 1;
+    const size = keptCount * m * n;
+    const out = this.run('matmul', 'matmul', size, [this.data(a).array!, this.data(b).array!], [
+      m, n, k, redCount,
+      a.offset, gk.strides[0]![0] ?? 0, gr.strides[0]![0] ?? 0, a.strides[rank - 2]!, a.strides[rank - 1]!,
+      b.offset, gk.strides[1]![0] ?? 0, gr.strides[1]![0] ?? 0, b.strides[rank - 2]!, b.strides[rank - 1]!,
+    ]);
+    return this.own(out, size, a.dtype);
+  }
+
+  place(x: TensorInfo, outShape: Shape, offset: number, strides: readonly number[], fillValue: number): DataId {
+    const size = sizeOf(outShape);
+    const xc = this.contiguous(x);
+    const xStrides = stridesOf(x.shape);
+    // a negative stride is walked from the other end: positive stride, offset at that end, x read backwards
+    let start = offset, xStart = 0;
+    const pos = strides.map((s, d) => {
+      if (s >= 0 || x.shape[d]! <= 1) return s;
+      start += (x.shape[d]! - 1) * s;
+      xStart += (x.shape[d]! - 1) * xStrides[d]!;
+      return -s;
+    });
+    const xDir = xStrides.map((s, d) => (strides[d]! < 0 && x.shape[d]! > 1 ? -s : s));
+    // dims by decreasing stride: the greedy decomposition of a position into view coordinates
+    const order = x.shape.map((_, d) => d).filter((d) => x.shape[d]! > 1).sort((p, q) => pos[q]! - pos[p]!);
+    this.checkRank('place', order);
+    for (let i = 0; i < order.length; i++) {
+      const d = order[i]!;
+      const span = order.slice(i + 1).reduce((acc, e) => acc + (x.shape[e]! - 1) * pos[e]!, 0);
+      if (pos[d]! <= span) {
+        throw new ArgumentError('place', `the gpu backend writes only non-overlapping views; got strides [${strides.join(', ')}] for shape [${x.shape.join(', ')}]`);
+      }
+    }
+    const pad = (vals: number[], fill: number) => [...vals, ...new Array<number>(MAX_RANK - vals.length).fill(fill)];
+    const out = this.run('place', 'place', size, [xc], [
+      fillValue, start, xStart,
+      ...pad(order.map((d) => pos[d]!), 0), ...pad(order.map((d) => x.shape[d]!), 1), ...pad(order.map((d) => xDir[d]!), 0),
+    ]);
+    return this.own(out, size, x.dtype);
+  }
+
+  concat(xs: readonly TensorInfo[], axis: number, outShape: Shape): DataId {
+    const outer = sizeOf(outShape.slice(0, axis));
+    const innerOf = (s: Shape) => sizeOf(s.slice(axis));
+    let acc: DeviceArray | null = null;
+    let accInner = 0;
+    const made: DeviceArray[] = [];
+    for (const x of xs) {
+      const inner = innerOf(x.shape);
+      if (inner === 0) continue;
+      const xc = this.contiguous(x);
+      if (acc === null) { acc = xc; accInner = inner; continue; }
+      acc = this.run('concat', 'concat2', outer * (accInner + inner), [acc, xc], [accInner, inner]);
+      made.push(acc);
+      accInner += inner;
+    }
+    const size = sizeOf(outShape);
+    let result: DeviceArray;
+    if (acc === null) result = this.run('concat', 'fill', size, [], [0]);
+    else if (made.length === 0) result = this.run('concat', 'unary', size, [acc], [UNARY_CODES.identity, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, size]);
+    else result = made.pop()!;
+    this.temporaries.push(...made);
+    return this.own(result, size, xs[0]!.dtype);
+  }
+
+  cumsum(x: TensorInfo, axis: number, reverse: boolean): DataId {
+    const size = sizeOf(x.shape);
+    const len = x.shape[axis]!, inner = sizeOf(x.shape.slice(axis + 1));
+    const out = this.run('cumsum', 'cumsum', size, [this.contiguous(x)], [len, inner, reverse ? 1 : 0]);
+    return this.own(out, size, x.dtype);
+  }
+
+  gather(x: TensorInfo, axis: number, index: TensorInfo): DataId {
+    const size = sizeOf(index.shape);
+    const pad = MAX_RANK - x.shape.length;
+    const xs = stridesOf(x.shape);
+    const w = [...new Array<number>(pad).fill(0), ...xs.map((s, d) => (d === axis ? 0 : s))];
+    const d = [...new Array<number>(pad).fill(1), ...index.shape];
+    const out = this.run('gather', 'gather', size, [this.contiguous(x), this.contiguous(index)], [...d, ...w, xs[axis]!]);
+    return this.own(out, size, x.dtype);
+  }
+
+  scatterAdd(x: TensorInfo, axis: number, index: TensorInfo, src: TensorInfo): DataId {
+    const size = sizeOf(x.shape);
+    const pad = MAX_RANK - x.shape.length;
+    const lead = (v: number[], fill: number) => [...new Array<number>(pad).fill(fill), ...v];
+    const is = stridesOf(index.shape), ss = stridesOf(src.shape);
+    const out = this.run('scatterAdd', 'scatterAdd', size, [this.contiguous(x), this.contiguous(index), this.contiguous(src)], [
+      ...lead([...x.shape], 1),
+      ...lead(is.map((s, d) => (d === axis ? 0 : s)), 0), is[axis]!,
+      ...lead(ss.map((s, d) => (d === axis ? 0 : s)), 0), ss[axis]!,
+      ...lead([...index.shape], 1),
+      ...lead(x.shape.map((_, d) => (d === axis ? 1 : 0)), 0),
+      index.shape[axis]!,
+    ]);
+    return this.own(out, size, x.dtype);
+  }
+
+  indexSelect(x: TensorInfo, axis: number, index: TensorInfo): DataId {
+    const nIndex = sizeOf(index.shape);
+    const outer = sizeOf(x.shape.slice(0, axis)), inner = sizeOf(x.shape.slice(axis + 1));
+    const size = outer * nIndex * inner;
+    const out = this.run('indexSelect', 'indexSelect', size, [this.contiguous(x), this.contiguous(index)], [x.shape[axis]!, inner, nIndex]);
+    return this.own(out, size, x.dtype);
+  }
+
+  indexAdd(x: TensorInfo, axis: number, index: TensorInfo, src: TensorInfo): DataId {
+    const nIndex = sizeOf(index.shape);
+    const inner = sizeOf(x.shape.slice(axis + 1));
+    const size = sizeOf(x.shape);
+    const out = this.run('indexAdd', 'indexAdd', size, [this.contiguous(x), this.contiguous(index), this.contiguous(src)], [x.shape[axis]!, inner, nIndex]);
+    return this.own(out, size, x.dtype);
+  }
+
+  topkIndices(x: TensorInfo, k: number, largest: boolean): DataId {
+    const n = x.shape[x.shape.length - 1]!;
+    const rows = sizeOf(x.shape) / Math.max(n, 1);
+    const ranks = this.run('topk', 'topkRank', rows * n, [this.contiguous(x)], [n, largest ? 1 : 0]);
+    this.temporaries.push(ranks);
+    const out = this.run('topk', 'topkPick', rows * k, [ranks], [n, k]);
+    return this.own(out, rows * k, 'int32');
+  }
+
+  private geometry(g: ConvGeometry): number[] {
+    return [g.c, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.outH, g.outW];
+  }
+
+  im2col(x: TensorInfo, g: ConvGeometry): DataId {
+    const size = g.n * g.c * g.kh * g.kw * g.outH * g.outW;
+    const out = this.run('im2col', 'im2col', size, [this.contiguous(x)], [...this.geometry(g), g.padValue]);
+    return this.own(out, size, x.dtype);
+  }
+
+  col2im(cols: TensorInfo, g: ConvGeometry): DataId {
+    const size = g.n * g.c * g.h * g.w;
+    const out = this.run('col2im', 'col2im', size, [this.contiguous(cols)], this.geometry(g));
+    return this.own(out, size, cols.dtype);
+  }
+
+  softmaxRows(x: TensorInfo, rows: number, n: number): DataId {
+    const xc = this.contiguous(x);
+    const mx = this.run('softmax', 'reduce', rows, [xc], [REDUCE_CODES.max, n, -Infinity]);
+    const s = this.run('softmax', 'rowSumExp', rows, [xc, mx], [n]);
+    const out = this.run('softmax', 'softmax', rows * n, [xc, mx, s], [n]);
+    this.temporaries.push(mx, s);
+    return this.own(out, rows * n, x.dtype);
+  }
+
+  softmaxRowsBackward(y: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId {
+    const yc = this.contiguous(y), gc = this.contiguous(gy);
+    const dot = this.run('softmaxBackward', 'rowDot', rows, [yc, gc], [n, 1]);
+    const out = this.run('softmaxBackward', 'softmaxBackward', rows * n, [yc, gc, dot], [n]);
+    this.temporaries.push(dot);
+    return this.own(out, rows * n, y.dtype);
+  }
+
+  normalizeRows(x: TensorInfo, rows: number, n: number, eps: number): [xhat: DataId, rstd: DataId] {
+    const xc = this.contiguous(x);
+    const mean = this.run('normalize', 'rowSum', rows, [xc], [n, 1 / n]);
+    const rstd = this.run('normalize', 'rowRstd', rows, [xc, mean], [n, eps]);
+    const xhat = this.run('normalize', 'normalize', rows * n, [xc, mean, rstd], [n]);
+    this.temporaries.push(mean);
+    const xhatId = this.own(xhat, rows * n, x.dtype);
+    return [xhatId, this.own(rstd, rows, x.dtype)];
+  }
+
+  normalizeRowsBackward(xhat: TensorInfo, rstd: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId {
+    const xc = this.contiguous(xhat), rc = this.contiguous(rstd), gc = this.contiguous(gy);
+    const m1 = this.run('normalizeBackward', 'rowSum', rows, [gc], [n, 1 / n]);
+    const m2 = this.run('normalizeBackward', 'rowDot', rows, [gc, xc], [n, 1 / n]);
+    const out = this.run('normalizeBackward', 'normalizeBackward', rows * n, [xc, rc, gc, m1, m2], [n]);
+    this.temporaries.push(m1, m2);
+    return this.own(out, rows * n, gy.dtype);
+  }
+
+  multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: Float64Array): DataId {
+    if (!replacement && numSamples > 1) {
+      throw new ArgumentError('multinomial', 'the gpu backend draws without replacement only one sample per row; use replacement: true or the cpu backend');
+    }
+    const n = probs.shape[probs.shape.length - 1]!;
+    const rows = sizeOf(probs.shape) / Math.max(n, 1);
+    const u = this.runner.upload(Float32Array.from(uniforms));
+    this.temporaries.push(u);
+    const out = this.run('multinomial', 'multinomial', rows * numSamples, [this.contiguous(probs), u], [n, numSamples]);
+    return this.own(out, rows * numSamples, 'int32');
+  }
+}

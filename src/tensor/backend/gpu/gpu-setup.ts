@@ -1,0 +1,105 @@
+// Choosing and starting the gpu backend: WebGPU (in Node through the `webgpu` package's Dawn, in browsers natively)
+// or a gpu.js CPU mode; `initGpuBackend({ mode: 'auto' })` takes the GPU when an adapter answers, else the CPU backend.
+
+import { registerBackend, setBackend } from '../registry.js';
+import { GpuBackend } from './gpu-backend.js';
+import { HostModeRunner, WebGpuRunner, type GpuMode, type KernelRunner } from './kernel-runner.js';
+
+export interface GpuInitOptions {
+  /** 'auto' (default): webgpu when an adapter answers, else the cpu backend. */
+  mode?: GpuMode | 'auto';
+  /** Make it the current backend (default true). */
+  activate?: boolean;
+  /** Print which backend and mode runs (default true). */
+  log?: boolean;
+}
+
+export interface GpuInitResult {
+  /** 'gpu' or, when mode 'auto' found no adapter, 'cpu'. */
+  backend: 'gpu' | 'cpu';
+  mode: GpuMode | null;
+  description: string;
+}
+
+interface NavigatorWithGpu { gpu?: { requestAdapter(o?: unknown): Promise<unknown> } }
+
+/**
+ * Makes `navigator.gpu` exist in Node from the `webgpu` package (Dawn), with the shim its binding needs: the device
+ * object rejects a plain function assigned to `onuncapturederror` (which gpu.js does), so the property is redefined
+ * on each device as an accessor. Throws an error naming what is missing.
+ */
+export async function installNodeWebGpu(): Promise<void> {
+  const g = globalThis as unknown as { navigator?: NavigatorWithGpu; process?: { versions?: { node?: string } } };
+  if (g.navigator?.gpu) return;
+  if (!g.process?.versions?.node) throw new Error('gpu backend: this environment has no navigator.gpu (no WebGPU)');
+  let dawn: { create(flags: string[]): NavigatorWithGpu['gpu']; globals: Record<string, unknown> };
+  const packageName = 'webgpu';
+  try {
+    dawn = await import(/* @vite-ignore */ packageName) as typeof dawn;
+  } catch (e) {
+    const why = (e as Error).message;
+    throw new Error(`gpu backend: WebGPU for Node comes from the 'webgpu' package (Dawn), which did not load: ${why}` +
+      (/GLIBCXX|libstdc\+\+/.test(why) ? ' — this system\'s libstdc++ is older than Dawn needs' : '') +
+      (/vulkan/i.test(why) ? ' — the Vulkan loader (libvulkan1) is missing' : ''));
+  }
+  Object.assign(globalThis, dawn.globals);
+  const gpu = dawn.create([])!;
+  const requestAdapter = gpu.requestAdapter.bind(gpu);
+  gpu.requestAdapter = async (options?: unknown) => {
+    const adapter = await requestAdapter(options) as { requestDevice(d?: unknown): Promise<object> } | null;
+    if (!adapter) return adapter;
+    const requestDevice = adapter.requestDevice.bind(adapter);
+    adapter.requestDevice = async (descriptor?: unknown) => {
+      const device = await requestDevice(descriptor);
+      let handler: unknown = null;
+      Object.defineProperty(device, 'onuncapturederror', { configurable: true, get: () => handler, set: (f: unknown) => { handler = f; } });
+      return device;
+    };
+    return adapter;
+  };
+  (globalThis as { navigator?: unknown }).navigator = { ...(g.navigator ?? {}), gpu };
+}
+
+/** Whether a WebGPU adapter answers here (installing Node's Dawn binding when needed). */
+export async function isWebGpuAvailable(): Promise<boolean> {
+  try {
+    await installNodeWebGpu();
+    const nav = (globalThis as unknown as { navigator?: NavigatorWithGpu }).navigator;
+    return Boolean(await nav?.gpu?.requestAdapter());
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts the gpu backend in `mode` and registers it as 'gpu' (and makes it current unless `activate: false`).
+ * Mode 'webgpu' builds every kernel up front (a second or two), so that ops then dispatch synchronously.
+ * @example await initGpuBackend({ mode: 'auto' }) // → { backend: 'gpu', mode: 'webgpu', description: ... }
+ */
+export async function initGpuBackend(options: GpuInitOptions = {}): Promise<GpuInitResult> {
+  const requested = options.mode ?? 'auto';
+  let runner: KernelRunner;
+  if (requested === 'auto' || requested === 'webgpu') {
+    if (!(await isWebGpuAvailable())) {
+      if (requested === 'webgpu') {
+        await installNodeWebGpu(); // rethrows the reason when the binding is missing
+        throw new Error('gpu backend: WebGPU is present but no adapter answered (no GPU, or no driver for it)');
+      }
+      if (options.activate !== false) setBackend('cpu');
+      const description = 'no WebGPU adapter answered: using the cpu backend';
+      if (options.log !== false) console.log(`backend: cpu (${description})`);
+      return { backend: 'cpu', mode: null, description };
+    }
+    runner = await WebGpuRunner.create();
+  } else if (requested === 'cpu' || requested === 'webasm') {
+    runner = new HostModeRunner(requested);
+  } else {
+    throw new Error(`gpu backend: mode '${requested}' is not available here (modes: auto, webgpu, cpu, webasm)`);
+  }
+  const backend = new GpuBackend(runner);
+  registerBackend('gpu', () => backend);
+  if (options.activate !== false) setBackend('gpu');
+  const description = backend.describe();
+  if (options.log !== false) console.log(`backend: gpu (${description})`);
+  return { backend: 'gpu', mode: runner.mode, description };
+}
