@@ -6,7 +6,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { tensor } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
-import { argmax, mul, multinomial, reshape, slice, softmax, sub } from '../tensor/ops/index.js';
+import { argmax, cumsum, div, gather, lt, le, min, mul, multinomial, reshape, scatterAdd, slice, softmax, sub, topk, where } from '../tensor/ops/index.js';
+import { zerosLike } from '../tensor/creation.js';
 
 /** CFG strength at scale si of numScales: t = cfg · si/(SN − 1), 0 at the first scale (the official linear ramp). */
 export function cfgStrength(cfg: number, si: number, numScales: number): number {
@@ -84,6 +85,31 @@ export function filterLogits(logits: Tensor, opts: { topK?: number; topP?: numbe
 }
 
 /**
+ * filterLogits written with tensor ops (no read of the logits): the k-th largest value per row from topk, and the
+ * nucleus from an ascending sort (topk of all entries, ties by position), a cumulative softmax, and the drop mask
+ * scattered back to the original positions. Equal to filterLogits up to float32 rounding of the cumulative mass.
+ */
+export function filterLogitsOnDevice(logits: Tensor, opts: { topK?: number; topP?: number; temperature?: number }): Tensor {
+  const v = logits.shape[logits.rank - 1] ?? 0;
+  const { topK, topP, temperature } = checkSamplingOptions(opts, v, 'filterLogits');
+  let x = temperature !== 1 ? div(logits, temperature) : logits;
+  if (topK > 0 && topK < v) {
+    const kth = min(topk(x, topK).values, -1, true);
+    x = where(lt(x, kth), -Infinity, x);
+  }
+  if (topP > 0) {
+    const ascending = topk(x, v, { largest: false }).indices;
+    const mass = cumsum(softmax(gather(x, -1, ascending), -1), -1);
+    // drop where the cumulative mass is ≤ 1 − p, never the last (largest) entry
+    const notLast = tensor(Float32Array.from({ length: v }, (_, j) => (j < v - 1 ? 1 : 0)), { dtype: x.dtype });
+    const dropSorted = mul(where(le(mass, 1 - topP), 1, 0), notLast);
+    const drop = scatterAdd(zerosLike(dropSorted), -1, ascending, dropSorted);
+    x = where(lt(drop, 0.5), x, -Infinity);
+  }
+  return x;
+}
+
+/**
  * Picks one token per position from logits [B, l, V] → int32 [B, l]: greedy argmax, or a draw from
  * softmax(filterLogits(logits)) with the given seeded Rng (rows drawn in row-major order).
  */
@@ -92,7 +118,9 @@ export function sampleTokens(logits: Tensor, opts: TokenSamplingOptions, rng: Rn
   const [b, l, v] = logits.shape as [number, number, number];
   const o = checkSamplingOptions(opts, v, 'sampleTokens');
   if (o.greedy) return argmax(logits, 2);
-  const probs = softmax(reshape(filterLogits(logits, o), [b * l, v]), -1);
+  // on the gpu backend the logits never leave the device: filtering runs as tensor ops
+  const filtered = logits.backend.name === 'gpu' ? filterLogitsOnDevice(logits, o) : filterLogits(logits, o);
+  const probs = softmax(reshape(filtered, [b * l, v]), -1);
   return reshape(multinomial(probs, 1, rng), [b, l]);
 }
 

@@ -129,6 +129,25 @@ export interface SampleOptions extends TokenSamplingOptions {
   knownMask?: readonly Tensor[];
   /** Return the CFG-mixed logits of every scale (before filtering). */
   recordLogits?: boolean;
+  /**
+   * Called after each scale (progressive display): its tensors live only during the call, which runs in its own
+   * tidy scope without gradients, e.g. `({ fHat }) => show(vqvae.fhatToImage(fHat).dataSync())`.
+   */
+  onScale?: (progress: ScaleProgress) => void;
+}
+
+/** What onScale sees after scale `scale` of `numScales`. */
+export interface ScaleProgress {
+  scale: number;
+  numScales: number;
+  /** The scale's chosen code indices, int32 [B, pₖ²]. */
+  indices: Tensor;
+  /** f̂ so far (the sum of the upsampled code maps of scales 0..scale): [B, Cvae, p, p]; decode it to see the image. */
+  fHat: Tensor;
+  /** VIAR only: implicit iterations run at this scale. */
+  iterations?: number;
+  /** VIAR only: the relative step ‖z_{t+1} − z_t‖/‖z_t‖ (max over rows) after each of those iterations. */
+  residuals?: number[];
 }
 
 export interface SampleResult {
@@ -289,7 +308,9 @@ export abstract class NextScaleTransformer extends Module {
     const t = Array.isArray(labels) ? tensor(Int32Array.from(labels as number[]), { shape: [labels.length] }) : (labels as Tensor);
     if (t.dtype !== 'int32') throw new DTypeError(op, `labels must be int32 class indices, got ${t.dtype}`);
     if (t.rank !== 1 || t.shape[0] !== batch) throw new ShapeError(op, `labels must be [${batch}] (one class per image), got ${fmtShape(t.shape)}`);
-    this.checkLabelValues(Array.from(t.dataSync()), op);
+    // values are checked where they are at hand: a label array, or a tensor readable without a device round trip
+    if (Array.isArray(labels)) this.checkLabelValues(labels as number[], op);
+    else if (t.backend.canReadSync && t.backend.name === 'cpu') this.checkLabelValues(Array.from(t.dataSync()), op);
     return t;
   }
 
@@ -315,8 +336,9 @@ export abstract class NextScaleTransformer extends Module {
     let lab = this.labelTensor(labels, b, op);
     if (this.training && condDropRate > 0) {
       const g = rng ?? this.trainingRng;
-      const kept = lab.dataSync();
-      lab = tensor(Int32Array.from({ length: b }, (_, i) => (g.uniform() < condDropRate ? numClasses : kept[i]!)), { shape: [b] });
+      // one uniform per row, as before; the swap to the null class happens on the labels' device
+      const dropped = tensor(Int32Array.from({ length: b }, () => (g.uniform() < condDropRate ? 1 : 0)), { shape: [b] });
+      lab = where(dropped, numClasses, lab);
     }
     const cond = this.class_emb.forward(lab);
     const sos = add(reshape(cond, [b, 1, c]), this.pos_start);
@@ -458,6 +480,7 @@ export abstract class NextScaleTransformer extends Module {
           fHat.dispose();
           fHat = step.updated;
           if (step.nextTokens) tokens = step.nextTokens;
+          if (opts.onScale) tidy(() => opts.onScale!({ scale: si, numScales: sn, indices: step.idx, fHat }));
         });
         const image = mul(add(vqvae.fhatToImage(fHat), 1), 0.5);
         return { labels, indices, image, fHat, logits: opts.recordLogits ? logits : null };

@@ -226,7 +226,11 @@ export class VIAR extends NextScaleTransformer {
     const capAfterStop = opts.capAfterEarlyStop ?? true;
     const iterations: number[] = [];
     const residuals: number[][] = [];
-    const { result } = this.runSampler(vqvae, opts, (cond) => {
+    const onScale = opts.onScale;
+    const withTrace: ViarSampleOptions = onScale
+      ? { ...opts, onScale: (p) => onScale({ ...p, iterations: iterations[p.scale]!, residuals: [...residuals[p.scale]!] }) }
+      : opts;
+    const { result } = this.runSampler(vqvae, withTrace, (cond) => {
       const preMods = this.pre_blocks.map((b) => b.modulation(cond));
       const postMods = this.post_blocks.map((b) => b.modulation(cond));
       const implicitMods = this.implicit_block.modulation(cond);
@@ -247,7 +251,8 @@ export class VIAR extends NextScaleTransformer {
             // each iteration in its own scope: only z (and the KV caches, which keep theirs) outlive it
             const cache = implicitCaches.get(t)!;
             const next = tidy(() => this.implicitStep(z, injection, { modulation: implicitMods, cache }));
-            trace.push(relativeStep(z, next));
+            // the residual is a read of the device: skipped (NaN) where reads are asynchronous (WebGPU)
+            trace.push(z.backend.canReadSync || tol !== undefined ? relativeStep(z, next) : NaN);
             if (z !== injection) z.dispose();
             z = next;
             if (tol !== undefined && trace.at(-1)! < tol) {

@@ -113,6 +113,24 @@ export class Monitor {
     this.zLast = this.replace(this.zLast, x, wasActive);
   }
 
+  /**
+   * Counts an evaluation without measuring its residual (a solve with no tolerance on a device backend, where a
+   * residual would be a read of the device): traces get NaN, x becomes the best and the last iterate.
+   */
+  recordUnmeasured(x: Tensor): void {
+    const active = Array.from({ length: this.batch }, (_, b) => this.isActive(b));
+    active.forEach((a, b) => {
+      if (!a) return;
+      this.bestStep[b] = this.absTrace[b]!.length;
+      this.nFevals[b]!++;
+      this.absTrace[b]!.push(NaN);
+      this.relTrace[b]!.push(NaN);
+      this.lastResidual[b] = NaN;
+    });
+    this.zBest = this.replace(this.zBest, x, active);
+    this.zLast = this.replace(this.zLast, x, active);
+  }
+
   private replace(old: Tensor | null, x: Tensor, mask: readonly boolean[]): Tensor {
     if (!old) return keep(mul(x, 1));
     if (!mask.some(Boolean)) return old;

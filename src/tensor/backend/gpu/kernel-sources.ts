@@ -430,7 +430,7 @@ export const KERNELS = {
   ${divmod('flat', 'numSamples', 'row', 's')}
   let base = row * n;
   let total = 0.0;
-  for (let k = 0; k < n; k++) { total += p[base + k]; }
+  for (let t = 0; t < n; t++) { total += p[base + t]; }
   let target = u[flat] * total;
   let acc = 0.0;
   let pick = -1;
