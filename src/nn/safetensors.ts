@@ -1,13 +1,11 @@
 // Safetensors checkpoints, written from scratch: encoding/decoding the format (with a strict, pollution-free header
 // parser and full validation of untrusted files), atomic saves to disk, and saveModule/loadModule for Module state.
 
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Tensor, fromDataId } from '../tensor/tensor.js';
 import { allocArray, type DType, type TypedArray } from '../tensor/dtype.js';
 import { ArgumentError, DTypeError } from '../tensor/errors.js';
 import { getBackend } from '../tensor/backend/registry.js';
+import { nodeBuiltin } from '../tensor/node-builtins.js';
 import type { LoadOptions, LoadReport, Module } from './module.js';
 
 /** Options for decoding an untrusted safetensors file. */
@@ -514,20 +512,22 @@ export function decodeSafetensors(bytes: Uint8Array, opts?: DecodeOptions): Safe
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Files
+// Files (Node only: node:fs is loaded on first use, so the encoder and decoder above also run in browsers)
 
-function readExact(fd: number, into: Uint8Array, position: number, fail: Fail): void {
+type NodeFs = typeof import('node:fs');
+
+function readExact(fs: NodeFs, fd: number, into: Uint8Array, position: number, fail: Fail): void {
   let done = 0;
   while (done < into.length) {
-    const n = readSync(fd, into, done, into.length - done, position + done);
+    const n = fs.readSync(fd, into, done, into.length - done, position + done);
     if (n === 0) fail(`unexpected end of file at byte ${position + done} (was the file truncated while reading?)`);
     done += n;
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+function writeAll(fs: NodeFs, fd: number, bytes: Uint8Array): void {
   for (let done = 0; done < bytes.length;) {
-    done += writeSync(fd, bytes, done, Math.min(WRITE_CHUNK, bytes.length - done));
+    done += fs.writeSync(fd, bytes, done, Math.min(WRITE_CHUNK, bytes.length - done));
   }
 }
 
@@ -540,42 +540,43 @@ export function loadSafetensors(path: string, opts?: DecodeOptions): Safetensors
   const op = 'loadSafetensors';
   const limit = maxHeader(opts, op);
   const fail = makeFail(op, path);
-  const fd = openSync(path, 'r');
+  const fs = nodeBuiltin('node:fs', op);
+  const fd = fs.openSync(path, 'r');
   try {
-    const fileBytes = fstatSync(fd).size;
+    const fileBytes = fs.fstatSync(fd).size;
     const prefix = new Uint8Array(8);
-    if (fileBytes >= 8) readExact(fd, prefix, 0, fail);
+    if (fileBytes >= 8) readExact(fs, fd, prefix, 0, fail);
     const n = readHeaderLength(prefix, fileBytes, limit, fail);
     const header = new Uint8Array(n);
-    readExact(fd, header, 8, fail);
+    readExact(fs, fd, header, 8, fail);
     const start = 8 + n;
     const { entries, metadata } = parseHeader(header, fileBytes - start, fail);
     const arrays = entries.map((e) => {
       const native = LITTLE_ENDIAN && (e.dtype === 'F32' || e.dtype === 'F64' || e.dtype === 'I32');
       if (native) {
         const out = allocArray(ST_DTYPES[e.dtype].out, e.size);
-        readExact(fd, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), start + e.begin, fail);
+        readExact(fs, fd, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), start + e.begin, fail);
         return out;
       }
       const raw = new Uint8Array(e.end - e.begin);
-      readExact(fd, raw, start + e.begin, fail);
+      readExact(fs, fd, raw, start + e.begin, fail);
       return convert(e, raw, fail);
     });
     return { tensors: makeTensors(entries, arrays), metadata };
   } finally {
-    closeSync(fd);
+    fs.closeSync(fd);
   }
 }
 
-function fsyncDirectory(dir: string): void {
+function fsyncDirectory(fs: NodeFs, dir: string): void {
   let fd: number | undefined;
   try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
   } catch {
     // Directories cannot be opened or fsynced on some platforms (Windows); the rename itself is still atomic.
   } finally {
-    if (fd !== undefined) closeSync(fd);
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -587,28 +588,31 @@ function fsyncDirectory(dir: string): void {
  */
 export function saveSafetensors(path: string, tensors: ReadonlyMap<string, Tensor>, metadata?: Record<string, string>): void {
   const plan = planEncoding(tensors, metadata, 'saveSafetensors');
+  const fs = nodeBuiltin('node:fs', 'saveSafetensors');
+  const { basename, dirname, join } = nodeBuiltin('node:path', 'saveSafetensors');
+  const { randomBytes } = nodeBuiltin('node:crypto', 'saveSafetensors');
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx');
+  const fd = fs.openSync(tmp, 'wx');
   let closed = false;
   try {
-    writeAll(fd, prefixBytes(plan.header.length));
-    writeAll(fd, plan.header);
-    for (const p of plan.tensors) writeAll(fd, tensorBytes(p.tensor));
-    fsyncSync(fd);
-    closeSync(fd);
+    writeAll(fs, fd, prefixBytes(plan.header.length));
+    writeAll(fs, fd, plan.header);
+    for (const p of plan.tensors) writeAll(fs, fd, tensorBytes(p.tensor));
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
     closed = true;
-    renameSync(tmp, path);
+    fs.renameSync(tmp, path);
   } catch (err) {
-    if (!closed) closeSync(fd);
+    if (!closed) fs.closeSync(fd);
     try {
-      unlinkSync(tmp);
+      fs.unlinkSync(tmp);
     } catch {
       // already gone
     }
     throw err;
   }
-  fsyncDirectory(dir);
+  fsyncDirectory(fs, dir);
 }
 
 /**

@@ -1,11 +1,10 @@
 // Image grids as PNG files: tiles a batch of images [N, C, H, W] (C = 1 or 3, values in [−1, 1]) into rows, with
 // optional row labels left to the caller's file names. PNG encoding comes from the pngjs package.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { PNG } from 'pngjs';
+import type { PNG as PngClass } from 'pngjs';
 import type { Tensor } from '../tensor/tensor.js';
 import { ShapeError, fmtShape } from '../tensor/errors.js';
+import { nodeBuiltin, nodeRequire } from '../tensor/node-builtins.js';
 
 export interface Grid {
   width: number;
@@ -44,8 +43,11 @@ export function imageGrid(images: Tensor, opts: { cols?: number; pad?: number; s
   return { width, height, rgba };
 }
 
-/** Writes a grid as a PNG (creating the folder). */
+/** Writes a grid as a PNG (creating the folder). Node only (pngjs and node:fs are loaded on first use). */
 export function savePng(path: string, grid: Grid): void {
+  const { mkdirSync, writeFileSync } = nodeBuiltin('node:fs', 'savePng');
+  const { dirname } = nodeBuiltin('node:path', 'savePng');
+  const { PNG } = nodeRequire('pngjs', 'savePng') as { PNG: typeof PngClass };
   const png = new PNG({ width: grid.width, height: grid.height });
   png.data = Buffer.from(grid.rgba.buffer, grid.rgba.byteOffset, grid.rgba.byteLength);
   mkdirSync(dirname(path), { recursive: true });

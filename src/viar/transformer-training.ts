@@ -2,11 +2,9 @@
 // keyed by the tokenizer file's hash), teacher-forced cross-entropy with AdamW (official betas and decay groups),
 // warmup + cosine, clipping, VIAR solver statistics, bit-identical resume, checkpoints and class-per-row samples.
 
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
 import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError } from '../tensor/errors.js';
+import { nodeBuiltin } from '../tensor/node-builtins.js';
 import { tensor } from '../tensor/creation.js';
 import { Rng } from '../tensor/random.js';
 import { keep, tidy } from '../tensor/memory.js';
@@ -94,6 +92,8 @@ export function subsetTokens(ds: TokenDataset, indices: ArrayLike<number>): Toke
 
 /** SHA-256 (hex) and size of a file: what the token cache and checkpoints record of the tokenizer. */
 export function fileFingerprint(path: string): { sha256: string; bytes: number } {
+  const { readFileSync, statSync } = nodeBuiltin('node:fs', 'fileFingerprint');
+  const { createHash } = nodeBuiltin('node:crypto', 'fileFingerprint');
   return { sha256: createHash('sha256').update(readFileSync(path)).digest('hex'), bytes: statSync(path).size };
 }
 
@@ -111,6 +111,7 @@ export interface TokenCacheOptions {
 
 /** Where the token cache of these options lives: `<dir>/<tokenizer>.tokens-<data>-<split>-<sha12>.safetensors`. */
 export function tokenCachePath(opts: TokenCacheOptions, sha256 = fileFingerprint(opts.tokenizerPath).sha256): string {
+  const { basename, dirname, join } = nodeBuiltin('node:path', 'tokenCachePath');
   const stem = basename(opts.tokenizerPath).replace(/\.safetensors$/, '');
   return join(opts.cacheDir ?? dirname(opts.tokenizerPath), `${stem}.tokens-${opts.data}-${opts.split}-${sha256.slice(0, 12)}.safetensors`);
 }
@@ -126,7 +127,7 @@ export function loadOrEncodeTokens(vae: VQVAE, images: ImageDataset, opts: Token
     format: 'viar-token-cache-v1', tokenizerSha256: print.sha256, tokenizerBytes: print.bytes, data: opts.data, split: opts.split,
     count: images.count, patchNums: vae.config.patchNums,
   });
-  if (existsSync(path)) {
+  if (nodeBuiltin('node:fs', 'loadOrEncodeTokens').existsSync(path)) {
     const { tensors, metadata } = loadSafetensors(path);
     try {
       const t = tensors.get('tokens'), y = tensors.get('labels');
@@ -155,6 +156,7 @@ export function loadOrEncodeTokens(vae: VQVAE, images: ImageDataset, opts: Token
  * @throws ArgumentError for a file that is not safetensors.
  */
 export function readSafetensorsMetadata(path: string): Record<string, string> {
+  const { closeSync, openSync, readSync, statSync } = nodeBuiltin('node:fs', 'readSafetensorsMetadata');
   const fd = openSync(path, 'r');
   try {
     const prefix = Buffer.alloc(8);
@@ -546,7 +548,7 @@ export function saveTransformer(path: string, model: NextScaleModel, metadata: R
  */
 export function loadTransformer(path: string, expect: { model?: TransformerKind; config?: VarConfig | ViarConfig } = {}): { model: NextScaleModel; info: TransformerCheckpointInfo } {
   const op = 'loadTransformer';
-  if (!existsSync(path)) throw new ArgumentError(op, `no checkpoint at ${path}`);
+  if (!nodeBuiltin('node:fs', op).existsSync(path)) throw new ArgumentError(op, `no checkpoint at ${path}`);
   const meta = readSafetensorsMetadata(path);
   if (meta.format === 'viar-training-state-v1') throw new ArgumentError(op, `${path} is a training-state file; pass the weights file (without .train-state)`);
   const recordedKind = meta.model as TransformerKind | undefined;

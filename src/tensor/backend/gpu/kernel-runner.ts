@@ -2,7 +2,7 @@
 // result on the GPU (immutable pipeline buffers, dispatched synchronously once the kernels are built, read back
 // asynchronously), the CPU modes ('cpu', 'webasm') hand back Float32Arrays. Counters say what crossed the bus.
 
-import { createRequire } from 'node:module';
+import { nodeRequire } from '../../node-builtins.js';
 import { kernelFunctionSource, KERNELS, type KernelName } from './kernel-sources.js';
 
 /** gpu.js modes the backend runs in: on the GPU through WebGPU or WebGL2, or on the CPU for testing kernels. */
@@ -80,7 +80,7 @@ interface GpuContextLike {
 let gpuJsModule: { GPU: new (s: Record<string, unknown>) => GpuJs } | null = null;
 /** gpu.js, loaded on first use (it is CommonJS; in a browser bundle the bundler resolves it). */
 function loadGpuJs(): { GPU: new (s: Record<string, unknown>) => GpuJs } {
-  if (!gpuJsModule) gpuJsModule = createRequire(import.meta.url)('gpu.js') as typeof gpuJsModule;
+  if (!gpuJsModule) gpuJsModule = nodeRequire('gpu.js', 'gpu backend') as typeof gpuJsModule;
   return gpuJsModule!;
 }
 
@@ -189,8 +189,7 @@ export class WebGpuRunner implements KernelRunner {
   /** Acquires gpu.js's shared WebGPU device and builds every kernel. */
   static async create(): Promise<WebGpuRunner> {
     const { GPU } = loadGpuJs();
-    const require = createRequire(import.meta.url);
-    const { WebGPUContext } = require('gpu.js/src/backend/web-gpu/context.js') as { WebGPUContext: { acquire(): Promise<GpuContextLike> } };
+    const { WebGPUContext } = nodeRequire('gpu.js/src/backend/web-gpu/context.js', 'gpu backend') as { WebGPUContext: { acquire(): Promise<GpuContextLike> } };
     const context = await WebGPUContext.acquire();
     const runner = new WebGpuRunner(new GPU({ mode: 'webgpu' }), context);
     await runner.buildAll();

@@ -67,6 +67,12 @@ export class WasmGemmRuntime {
   private readonly gemmFn: (...args: number[]) => void;
   private readonly layoutFns: Record<'im2col' | 'col2im', (...args: number[]) => void>;
   readonly scratchBytes: number;
+  /**
+   * Whether tensor buffers may live in the heap (allocArena): only on a shared memory, whose growth leaves existing
+   * views valid. Growing a non-shared memory (a browser page without cross-origin isolation) detaches its buffer and
+   * every view on it, so there tensors stay in ordinary arrays and matmuls stage them through the heap.
+   */
+  readonly heapTensors: boolean;
 
   private constructor(
     readonly tiling: GemmTiling,
@@ -81,6 +87,7 @@ export class WasmGemmRuntime {
     };
     this.heapF32 = new Float32Array(memory.buffer);
     this.heapBuffers.add(memory.buffer);
+    this.heapTensors = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     this.scratchBytes = packScratchBytes(tiling);
     this.arenaBase = this.arenaTop = align(CONTROL_BLOCK_BYTES + MAX_THREADS * this.scratchBytes, 64);
     if (!this.ensureBytes(this.arenaBase)) throw new Error('wasm gemm: cannot reserve the packing scratch');
@@ -89,11 +96,12 @@ export class WasmGemmRuntime {
   /**
    * A Float32Array of `size` elements living in the heap, so matmuls read and write it in place (no staging
    * copy), or null once the arena is full. Its contents are not zeroed. Arena memory is never handed back: the
-   * caller recycles such arrays (the CPU backend's buffer pool), or calls resetArena when none is alive.
+   * caller recycles such arrays (the CPU backend's buffer pool), or calls resetArena when none is alive. Always null
+   * when the heap is not shared memory (see heapTensors).
    */
   allocArena(size: number): Float32Array | null {
     const bytes = align(4 * size, 64);
-    if (size === 0 || this.arenaTop + bytes - this.arenaBase > ARENA_LIMIT_BYTES) return null;
+    if (!this.heapTensors || size === 0 || this.arenaTop + bytes - this.arenaBase > ARENA_LIMIT_BYTES) return null;
     if (!this.ensureBytes(this.arenaTop + bytes)) return null;
     const view = new Float32Array(this.memory.buffer, this.arenaTop, size);
     this.arenaTop += bytes;

@@ -1,0 +1,159 @@
+// The demo's model work, written against the engine's public API only (no DOM, no fetch, no Node): builds the shipped
+// VIAR, its tokenizer and the LeNet classifier from checkpoint bytes, then generates, inpaints and edits one image at a
+// time with per-scale previews, and reads each result with the classifier.
+
+import {
+  decodeSafetensors, createModel, iterationSchedule, inpaint, editClass, noGrad, tidy, tensor, softmax, add, mul, sub, reshape,
+  dispose, VIAR, VQVAE, LeNet, LENET_DEFAULTS, Rng,
+  type LeNetConfig, type ScaleProgress, type Tensor, type ViarConfig, type VqvaeConfig,
+} from '../../src/index.js';
+import type { DoneMessage, EditRequest, GenerateRequest, ProgressMessage, ReadyMessage } from './protocol.js';
+
+/** top-k / top-p of the page's sampler (those of `viar sample` and the main job). */
+export const DEMO_SAMPLER = { topK: 60, topP: 0.96 } as const;
+
+/** The raw checkpoint files the demo needs. */
+export interface DemoCheckpoints {
+  viar: Uint8Array;
+  tokenizer: Uint8Array;
+  classifier: Uint8Array;
+}
+
+/** The loaded models. */
+export interface DemoModels {
+  model: VIAR;
+  vae: VQVAE;
+  classifier: LeNet;
+  /** Image side in pixels (32 for the shipped MNIST models). */
+  side: number;
+  info: ReadyMessage['model'];
+}
+
+/** Decodes a checkpoint and loads it into the module `build` makes from the file's metadata; the tensors are freed. */
+function loadInto<M extends { loadStateDict(t: Map<string, Tensor>): unknown }>(bytes: Uint8Array, what: string, build: (metadata: Record<string, string>) => M): M {
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  try {
+    const module = build(metadata);
+    module.loadStateDict(tensors);
+    return module;
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message}`);
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+}
+
+/**
+ * Builds the models from checkpoint bytes (configs from each file's metadata, as loadTransformer and the CLI do).
+ * @throws Error naming the checkpoint when a file is not what the demo expects.
+ */
+export function loadDemoModels(files: DemoCheckpoints): DemoModels {
+  let steps: number | null = null;
+  const model = loadInto(files.viar, 'viar-mnist.safetensors', (meta) => {
+    if (meta.model !== 'viar' || !meta.config) throw new Error(`not a VIAR checkpoint (model '${meta.model ?? '?'}')`);
+    steps = meta.step !== undefined ? Number(meta.step) : null;
+    const m = createModel('viar', JSON.parse(meta.config) as ViarConfig, new Rng(0));
+    if (!(m instanceof VIAR)) throw new Error('createModel did not build a VIAR');
+    return m;
+  }).eval() as VIAR;
+  const vae = loadInto(files.tokenizer, 'tokenizer-mnist.safetensors', (meta) => {
+    if (!meta.config) throw new Error("does not record its tokenizer config (metadata 'config')");
+    return new VQVAE(JSON.parse(meta.config) as VqvaeConfig, new Rng(0));
+  }).eval() as VQVAE;
+  const classifier = loadInto(files.classifier, 'classifier-mnist.safetensors', (meta) =>
+    new LeNet(meta.config ? (JSON.parse(meta.config) as LeNetConfig) : LENET_DEFAULTS, new Rng(0))).eval() as LeNet;
+  const c = model.config;
+  // the tokenizer halves the resolution between its channel stages: the last scale's side × 2^(stages − 1) pixels
+  const side = c.patchNums[c.patchNums.length - 1]! * 2 ** (vae.config.chMult.length - 1);
+  return {
+    model, vae, classifier, side,
+    info: {
+      description: model.describe(), parameters: model.numParameters(), patchNums: [...c.patchNums], numClasses: c.numClasses,
+      defaultSchedule: iterationSchedule(c.implicit.schedule, model.numScales), trainedSteps: steps,
+    },
+  };
+}
+
+/** One untimed generation with the checkpoint's schedule (the first call JIT-compiles and fills the buffer pool). */
+export function warmUp(models: DemoModels): number {
+  const t0 = performance.now();
+  dispose(models.model.sample(models.vae, { labels: [0], seed: 0, ...DEMO_SAMPLER }));
+  return performance.now() - t0;
+}
+
+/** [1, 1, H, W] in [0, 1] → a plain grey plane. */
+function toPlane(image: Tensor): Float32Array {
+  return Float32Array.from(image.dataSync());
+}
+
+/** The classifier's class and its softmax probability for a grey plane in [0, 1]. */
+export function classifyImage(models: DemoModels, image: Float32Array): { predicted: number; confidence: number } {
+  return tidy(() => noGrad(() => {
+    const x = tensor(image, { shape: [1, 1, models.side, models.side] });
+    const p = Array.from(softmax(models.classifier.forward(x), -1).dataSync());
+    const predicted = p.indexOf(Math.max(...p));
+    return { predicted, confidence: p[predicted]! };
+  }));
+}
+
+type ProgressSink = (progress: Omit<ProgressMessage, 'type' | 'id'>) => void;
+
+/** onScale for the samplers: decodes f̂ after each scale into a preview and accounts the time it took. */
+function previewer(models: DemoModels, sink: ProgressSink, clock: { ms: number }) {
+  return (p: ScaleProgress) => {
+    const t0 = performance.now();
+    const image = toPlane(mul(add(models.vae.fhatToImage(p.fHat), 1), 0.5));
+    clock.ms += performance.now() - t0;
+    sink({ scale: p.scale, numScales: p.numScales, image, iterations: p.iterations ?? 0, residuals: p.residuals ?? [] });
+  };
+}
+
+function samplerOptions(req: GenerateRequest | EditRequest) {
+  return {
+    seed: req.seed, cfg: req.cfg, ...DEMO_SAMPLER, iterSchedule: req.schedule,
+    ...(req.earlyStopTol !== null ? { earlyStopTol: req.earlyStopTol } : {}),
+  };
+}
+
+/** Draws one image of class req.label, reporting each scale to `sink`. */
+export function generateImage(models: DemoModels, req: GenerateRequest, sink: ProgressSink): Omit<DoneMessage, 'type' | 'id'> {
+  const clock = { ms: 0 };
+  const t0 = performance.now();
+  const r = models.model.sample(models.vae, { labels: [req.label], ...samplerOptions(req), onScale: previewer(models, sink, clock) });
+  const ms = performance.now() - t0 - clock.ms;
+  try {
+    const image = toPlane(r.image);
+    return { image, label: req.label, seed: req.seed, ms, previewMs: clock.ms, iterations: r.iterations, residuals: r.residuals, ...classifyImage(models, image), tokensRegenerated: null };
+  } finally {
+    dispose(r);
+  }
+}
+
+/** Regenerates the masked region of req.source (inpainting with its class, or editing towards req.label). */
+export function editImage(models: DemoModels, req: EditRequest, sink: ProgressSink): Omit<DoneMessage, 'type' | 'id'> {
+  const side = models.side;
+  if (req.source.length !== side * side || req.mask.length !== side * side) throw new Error(`source and mask must be ${side}×${side}`);
+  const clock = { ms: 0 };
+  const source = tidy(() => sub(mul(reshape(tensor(req.source), [1, 1, side, side]), 2), 1));
+  const mask = tensor(req.mask, { shape: [side, side] });
+  try {
+    const opts = { ...samplerOptions(req), threshold: 0.5, keepCoarse: 3, onScale: previewer(models, sink, clock) };
+    const t0 = performance.now();
+    const r = req.mode === 'inpaint'
+      ? inpaint(models.model, models.vae, source, mask, { ...opts, labels: [req.label] })
+      : editClass(models.model, models.vae, source, mask, [req.label], opts);
+    const ms = performance.now() - t0 - clock.ms;
+    try {
+      const image = toPlane(r.image);
+      return {
+        image, label: req.label, seed: req.seed, ms, previewMs: clock.ms, iterations: r.iterations ?? [], residuals: r.residuals ?? [],
+        ...classifyImage(models, image), tokensRegenerated: r.masks.map((m) => `${m.side}×${m.side}: ${m.count}/${m.side * m.side}`).join(', '),
+      };
+    } finally {
+      dispose(r);
+    }
+  } finally {
+    source.dispose();
+    mask.dispose();
+  }
+}

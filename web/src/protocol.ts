@@ -1,0 +1,97 @@
+// Messages between the demo page (main thread) and its model worker: requests for generation and region editing,
+// per-scale progress, results and errors. Images travel as 32×32 grey planes in [0, 1] (Float32Array, row-major).
+
+/** Sampler settings shared by every request. */
+export interface SamplerSettings {
+  seed: number;
+  cfg: number;
+  /** Implicit iterations per scale, one count per scale. */
+  schedule: number[];
+  /** Stop a scale's iterations once the relative step falls below this (null: run the whole schedule). */
+  earlyStopTol: number | null;
+}
+
+/** Draw a new image of class `label`. */
+export interface GenerateRequest extends SamplerSettings {
+  type: 'generate';
+  id: number;
+  label: number;
+}
+
+/** Regenerate the masked region of `source`: inpainting (its own class) or editing towards another class. */
+export interface EditRequest extends SamplerSettings {
+  type: 'edit';
+  id: number;
+  /** 'inpaint' keeps the source's class; 'edit' conditions the region on `label`. */
+  mode: 'inpaint' | 'edit';
+  label: number;
+  source: Float32Array;
+  /** 1 = regenerate, same size as `source`. */
+  mask: Float32Array;
+}
+
+/** The page's first message: where the checkpoints are and which CPU kernels to use. */
+export interface InitRequest {
+  type: 'init';
+  /** Absolute URL of the folder holding the .safetensors files (ends with '/'). */
+  checkpointsUrl: string;
+  kernels: 'fast' | 'reference';
+}
+
+export type WorkerRequest = InitRequest | GenerateRequest | EditRequest;
+
+/** What the worker reports once its models are loaded. */
+export interface ReadyMessage {
+  type: 'ready';
+  /** e.g. 'cpu'. */
+  backend: string;
+  /** e.g. 'wasm-simd128+fma, 1 thread'. */
+  mode: string;
+  /** Where the model runs, e.g. 'Web Worker, not cross-origin isolated'. */
+  where: string;
+  model: { description: string; parameters: number; patchNums: number[]; numClasses: number; defaultSchedule: number[]; trainedSteps: number | null };
+  side: number;
+  /** Fetching and loading the checkpoints. */
+  loadMs: number;
+  /** The untimed first generation (compiles the kernels, fills the buffer pool) that makes later times steady. */
+  warmUpMs: number;
+}
+
+/** One scale done: the image decoded from the scales so far. */
+export interface ProgressMessage {
+  type: 'progress';
+  id: number;
+  scale: number;
+  numScales: number;
+  image: Float32Array;
+  iterations: number;
+  residuals: number[];
+}
+
+/** A finished request. */
+export interface DoneMessage {
+  type: 'done';
+  id: number;
+  image: Float32Array;
+  label: number;
+  seed: number;
+  /** Sampler wall time (the per-scale previews excluded). */
+  ms: number;
+  /** Time spent decoding the per-scale previews. */
+  previewMs: number;
+  iterations: number[];
+  residuals: number[][];
+  /** The shipped LeNet's reading of the image. */
+  predicted: number;
+  confidence: number;
+  /** Edits only: regenerated tokens per scale, e.g. '8×8: 16/64'. */
+  tokensRegenerated: string | null;
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  id: number | null;
+  message: string;
+}
+
+export type WorkerMessage = ReadyMessage | ProgressMessage | DoneMessage | ErrorMessage;
