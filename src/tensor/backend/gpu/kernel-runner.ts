@@ -198,7 +198,8 @@ export class WebGpuRunner implements KernelRunner {
 
   private async buildAll(): Promise<void> {
     const dummy = this.upload(new Float32Array(4));
-    await Promise.all((Object.keys(KERNELS) as KernelName[]).map(async (name) => {
+    const names = Object.keys(KERNELS) as KernelName[];
+    const built = await Promise.allSettled(names.map(async (name) => {
       const argumentTypes: Record<string, string> = {};
       for (const a of KERNELS[name].arrays) argumentTypes[a] = 'WebGPUBuffer';
       for (const s of KERNELS[name].scalars) argumentTypes[s] = 'Float';
@@ -207,6 +208,8 @@ export class WebGpuRunner implements KernelRunner {
       first.delete();
       this.kernels.set(name, shortcut.kernel);
     }));
+    const failed = built.flatMap((r, i) => (r.status === 'rejected' ? [`${names[i]}: ${String((r.reason as Error)?.message ?? r.reason).split('\n').slice(0, 3).join(' ')}`] : []));
+    if (failed.length > 0) throw new Error(`gpu backend: ${failed.length} kernels did not build for WebGPU:\n${failed.join('\n')}`);
     this.release(dummy);
     this.counters.uploads = 0;
   }

@@ -236,7 +236,7 @@ export const KERNELS = {
   let base = oo * len * inner + ii;
   let acc = 0.0;
   if (reverse > 0.5) {
-    for (let t = j; t < len; t++) { acc += x[base + t * inner]; }
+    for (let t = 0; t < len; t++) { if (t >= j) { acc += x[base + t * inner]; } }
   } else {
     for (let t = 0; t <= j; t++) { acc += x[base + t * inner]; }
   }
