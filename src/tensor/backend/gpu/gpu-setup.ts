@@ -80,13 +80,19 @@ export async function initGpuBackend(options: GpuInitOptions = {}): Promise<GpuI
   const requested = options.mode ?? 'auto';
   let runner: KernelRunner;
   if (requested === 'auto' || requested === 'webgpu') {
-    if (!(await isWebGpuAvailable())) {
-      if (requested === 'webgpu') {
-        await installNodeWebGpu(); // rethrows the reason when the binding is missing
-        throw new Error('gpu backend: WebGPU is present but no adapter answered (no GPU, or no driver for it)');
-      }
+    let why = 'no adapter answered (no GPU, or no driver for it)';
+    let available = false;
+    try {
+      await installNodeWebGpu();
+      const nav = (globalThis as unknown as { navigator?: NavigatorWithGpu }).navigator;
+      available = Boolean(await nav?.gpu?.requestAdapter());
+    } catch (e) {
+      why = (e as Error).message.replace(/^gpu backend: /, '');
+    }
+    if (!available) {
+      if (requested === 'webgpu') throw new Error(`gpu backend: WebGPU is not available: ${why}`);
       if (options.activate !== false) setBackend('cpu');
-      const description = 'no WebGPU adapter answered: using the cpu backend';
+      const description = `no WebGPU here (${why}): using the cpu backend`;
       if (options.log !== false) console.log(`backend: cpu (${description})`);
       return { backend: 'cpu', mode: null, description };
     }
