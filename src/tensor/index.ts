@@ -12,7 +12,7 @@ export type { Shape } from './shape.js';
 export { broadcastShapes } from './shape.js';
 export { ViarError, ShapeError, ArgumentError, DTypeError, DisposedError, GradError } from './errors.js';
 export { getBackend, getBackendByName, setBackend, registerBackend } from './backend/registry.js';
-export { initGpuBackend, isWebGpuAvailable, installNodeWebGpu, GpuBackend, type GpuInitOptions, type GpuInitResult, type GpuMode, type RunnerCounters } from './backend/gpu/index.js';
+export { initGpuBackend, isWebGpuAvailable, installNodeWebGpu, provideGpuJs, GpuBackend, type GpuInitOptions, type GpuInitResult, type GpuMode, type RunnerCounters } from './backend/gpu/index.js';
 export type { Backend, TensorInfo, DataId } from './backend/backend.js';
 export {
   setCpuKernels, getCpuKernels, setNumThreads, getNumThreads, describeCpuKernels, type CpuKernels,

@@ -2,4 +2,5 @@
 
 export { initGpuBackend, installNodeWebGpu, isWebGpuAvailable, type GpuInitOptions, type GpuInitResult } from './gpu-setup.js';
 export { GpuBackend } from './gpu-backend.js';
+export { provideGpuJs } from './kernel-runner.js';
 export type { GpuMode, RunnerCounters } from './kernel-runner.js';

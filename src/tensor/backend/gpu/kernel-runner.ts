@@ -77,11 +77,24 @@ interface GpuContextLike {
   isLost: boolean;
 }
 
-let gpuJsModule: { GPU: new (s: Record<string, unknown>) => GpuJs } | null = null;
-/** gpu.js, loaded on first use (it is CommonJS; in a browser bundle the bundler resolves it). */
-function loadGpuJs(): { GPU: new (s: Record<string, unknown>) => GpuJs } {
-  if (!gpuJsModule) gpuJsModule = nodeRequire('gpu.js', 'gpu backend') as typeof gpuJsModule;
-  return gpuJsModule!;
+type GpuJsModule = { GPU: new (s: Record<string, unknown>) => GpuJs };
+let gpuJsModule: GpuJsModule | null = null;
+
+/**
+ * Hands the gpu backend the gpu.js module to use. Node needs no call (gpu.js is required on first use); a browser
+ * bundle passes gpu.js's browser build: `provideGpuJs(await import('gpu.js'))`.
+ */
+export function provideGpuJs(module: unknown): void {
+  const m = module as Partial<GpuJsModule> & { default?: Partial<GpuJsModule> };
+  const resolved = m.GPU ? m : m.default;
+  if (!resolved?.GPU) throw new Error('gpu backend: provideGpuJs needs the gpu.js module (an object with a GPU class)');
+  gpuJsModule = resolved as GpuJsModule;
+}
+
+/** gpu.js: the provided module, else required on first use (Node). */
+function loadGpuJs(): GpuJsModule {
+  if (!gpuJsModule) gpuJsModule = nodeRequire('gpu.js', 'gpu backend') as GpuJsModule;
+  return gpuJsModule;
 }
 
 const KERNEL_SETTINGS = {
@@ -186,19 +199,24 @@ export class WebGpuRunner implements KernelRunner {
 
   private constructor(private readonly gpu: GpuJs, private readonly context: GpuContextLike) {}
 
-  /** Acquires gpu.js's shared WebGPU device and builds every kernel. */
+  /** Builds every kernel on gpu.js's shared WebGPU device (the one its kernels acquire). */
   static async create(): Promise<WebGpuRunner> {
     const { GPU } = loadGpuJs();
-    const { WebGPUContext } = nodeRequire('gpu.js/src/backend/web-gpu/context.js', 'gpu backend') as { WebGPUContext: { acquire(): Promise<GpuContextLike> } };
-    const context = await WebGPUContext.acquire();
-    const runner = new WebGpuRunner(new GPU({ mode: 'webgpu' }), context);
+    const gpu = new GPU({ mode: 'webgpu' });
+    // the fill kernel takes no array: building it first yields the device every kernel shares
+    const fill = gpu.createKernel(kernelFunctionSource('fill'), { ...KERNEL_SETTINGS, argumentTypes: { value: 'Float' } });
+    const first = await (fill(0) as Promise<{ delete(): void }>);
+    first.delete();
+    const context = (fill.kernel as unknown as { context: GpuContextLike }).context;
+    const runner = new WebGpuRunner(gpu, context);
+    runner.kernels.set('fill', fill.kernel);
     await runner.buildAll();
     return runner;
   }
 
   private async buildAll(): Promise<void> {
     const dummy = this.upload(new Float32Array(4));
-    const names = Object.keys(KERNELS) as KernelName[];
+    const names = (Object.keys(KERNELS) as KernelName[]).filter((name) => !this.kernels.has(name));
     const built = await Promise.allSettled(names.map(async (name) => {
       const argumentTypes: Record<string, string> = {};
       for (const a of KERNELS[name].arrays) argumentTypes[a] = 'WebGPUBuffer';
