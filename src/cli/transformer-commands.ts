@@ -9,8 +9,8 @@ import cliProgress from 'cli-progress';
 import {
   Rng, VQVAE, loadSafetensors, loadModule, loadMnist, loadFashionMnist, standardSplit, imageGrid, savePng, setNumThreads,
   getNumThreads, describeCpuKernels, TRANSFORMER_CONFIGS, TransformerTrainer, checkTokenizerFit, createModel, fileFingerprint,
-  loadOrEncodeTokens, loadTransformer, readSafetensorsMetadata, sampleByClass, saveTransformer, iterationSchedule, VIAR,
-  type ImageDataset, type IterationSchedule, type TokenDataset, type TrainStepResult, type TransformerKind, type VqvaeConfig,
+  loadOrEncodeTokens, loadTransformer, initGpuBackend, prefetch, withBackend, readSafetensorsMetadata, sampleByClass, saveTransformer, iterationSchedule, VIAR,
+  type GpuMode, type ImageDataset, type IterationSchedule, type TokenDataset, type TrainStepResult, type TransformerKind, type VqvaeConfig,
 } from '../index.js';
 
 /** A command-line mistake: printed as its message alone, exit code 2. */
@@ -51,6 +51,7 @@ export const TRAIN_HELP = `viar train --model var|viar --data mnist|fashion [opt
   --out DIR          writes DIR/<model>-<data>.safetensors, .train-state.safetensors and .log (default ${TRAIN_DEFAULTS.out})
   --resume           continue from DIR/<model>-<data>.train-state.safetensors when it exists (bit-identical)
   --threads T        CPU threads of the kernels
+  --backend cpu|gpu  where tensors live (default cpu); gpu = the gpu.js backend on WebGPU (fails when no adapter answers)
   --sample-every N   sample grid (one row per class) to out/<model>-<data>/ and a validation loss every N steps (default ${TRAIN_DEFAULTS.sampleEvery}; 0 = off)
   --log-every N      log line every N steps (default ${TRAIN_DEFAULTS.logEvery}); --save-every N (default: --sample-every)
   --config NAME      ${Object.keys(TRANSFORMER_CONFIGS).join(' | ')} (default ${TRAIN_DEFAULTS.config}); --tokenizer PATH (default checkpoints/tokenizer-<data>.safetensors)
@@ -152,6 +153,7 @@ export interface TrainArgs {
   tokenizer?: string;
   trainImages?: number;
   valImages: number;
+  backend: 'cpu' | 'gpu';
 }
 
 const TRAIN_OPTIONS: OptionSpec = {
@@ -159,7 +161,7 @@ const TRAIN_OPTIONS: OptionSpec = {
   batch: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
   resume: { type: 'boolean' }, threads: { type: 'string' }, 'sample-every': { type: 'string' }, 'log-every': { type: 'string' },
   'save-every': { type: 'string' }, tokenizer: { type: 'string' }, 'train-images': { type: 'string' }, 'val-images': { type: 'string' },
-  help: { type: 'boolean' },
+  backend: { type: 'string' }, help: { type: 'boolean' },
 };
 
 /** Parses and validates `viar train` arguments; throws CliError with a message naming the option. */
@@ -180,6 +182,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs {
     sampleEvery, logEvery: intValue(c, 'log-every', a['log-every'], 1) ?? TRAIN_DEFAULTS.logEvery,
     saveEvery: intValue(c, 'save-every', a['save-every'], 0) ?? sampleEvery,
     valImages: intValue(c, 'val-images', a['val-images'], 0) ?? TRAIN_DEFAULTS.valImages,
+    backend: choice(c, 'backend', a.backend, ['cpu', 'gpu'] as const) ?? 'cpu',
   };
   const optional = {
     steps: intValue(c, 'steps', a.steps, 1), fitMinutes: numberValue(c, 'fit-minutes', a['fit-minutes'], (n) => n > 0, 'a positive number of minutes'), minutes: numberValue(c, 'minutes', a.minutes, (n) => n > 0, 'a positive number of minutes'),
@@ -374,6 +377,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const args = parseTrainArgs(argv);
   if (args.help) return void console.log(TRAIN_HELP);
   if (args.threads !== undefined) setNumThreads(args.threads);
+  if (args.backend === 'gpu') {
+    // VIAR_GPU_MODE=cpu runs the gpu backend's kernels in gpu.js's CPU mode with WebGPU's asynchronous reads (testing)
+    const mode = (process.env.VIAR_GPU_MODE ?? 'webgpu') as GpuMode;
+    await initGpuBackend({ mode, asyncReads: mode !== 'webgpu' });
+  }
   const { model: kind, data } = args;
   const name = `${kind}-${data}`;
   const weightsPath = join(args.out, `${name}.safetensors`);
@@ -405,7 +413,9 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const tokenizerPath = args.tokenizer ?? `checkpoints/tokenizer-${data}.safetensors`;
   const vae = loadTokenizer(tokenizerPath, data);
   checkTokenizerFit(config, vae.config, 'viar train');
-  const sets = tokenSets(vae, tokenizerPath, data, args.trainImages, args.valImages);
+  // images are tokenized on the CPU (once, then cached); on the gpu backend the model's tokenizer stays on the device
+  const encoder = args.backend === 'gpu' ? withBackend('cpu', () => loadTokenizer(tokenizerPath, data)) : vae;
+  const sets = withBackend('cpu', () => tokenSets(encoder, tokenizerPath, data, args.trainImages, args.valImages));
   const trainTokens = sets.train.dataset;
   const model = createModel(kind, config, new Rng(seed));
   const trainer = new TransformerTrainer(model, vae.quantize, trainTokens, { totalSteps, batchSize: batch, lr, warmupSteps: warmup, seed });
@@ -424,18 +434,21 @@ export async function trainCommand(argv: string[]): Promise<void> {
     ...(fitMinutes !== undefined ? { fitMinutes: String(fitMinutes), fitted: fitPending ? 'no' : 'yes' } : {}),
   });
   let saveSeconds = 2;
-  const save = () => {
+  const save = async () => {
     const t = performance.now();
+    // on an asynchronous backend the weights and optimizer moments come to the host in one batch of reads first
+    await prefetch([...model.stateDict().values(), ...trainer.optimizer.stateDict().tensors.values()]);
     saveTransformer(weightsPath, model, meta());
     trainer.saveState(statePath, meta());
     saveSeconds = (performance.now() - t) / 1000;
   };
-  const grid = () => {
+  const grid = async () => {
     const r = sampleByClass(model, vae, { perClass: SAMPLE_DEFAULTS.perClass, cfg: SAMPLE_DEFAULTS.cfg, topK: SAMPLE_DEFAULTS.topK, topP: SAMPLE_DEFAULTS.topP, seed: SAMPLE_DEFAULTS.seed });
     const file = join(gridDir, `step-${String(trainer.step).padStart(6, '0')}.png`);
+    await r.images.prefetch();
     savePng(file, imageGrid(r.images, { cols: SAMPLE_DEFAULTS.perClass, scale: 2 }));
     r.images.dispose();
-    const val = sets.val ? trainer.evaluate(sets.val.dataset) : null;
+    const val = sets.val ? await trainer.evaluateAsync(sets.val.dataset) : null;
     log(`step ${trainer.step}: ${val ? `val loss ${val.loss.toFixed(4)}, val acc ${(100 * val.accuracy).toFixed(2)}% (${val.count} test images), ` : ''}samples ${file} (${(r.ms / r.labels.length).toFixed(0)} ms per image)`);
   };
 
@@ -456,7 +469,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       const elapsed = performance.now() - started;
       if (elapsed + 1.5 * Math.max(stepMs, slowest * 0.75) + 1000 * (saveSeconds + 1) > budgetMs) { stopReason = `time budget of ${args.minutes} min`; break; }
       if (stopReason) break;
-      const r = trainer.trainStep();
+      const r = await trainer.trainStepAsync();
       stepMs = stepMs ? 0.9 * stepMs + 0.1 * r.ms : r.ms;
       slowest = Math.max(slowest * 0.98, r.ms);
       window.results.push(r);
@@ -482,10 +495,10 @@ export async function trainCommand(argv: string[]): Promise<void> {
       const gridGuess = gridSeconds >= 0 ? gridSeconds : (12 * stepMs) / 1000; // ~80 samples + the validation pass
       if (gridDue && performance.now() - started + 1000 * (gridGuess + saveSeconds + 1) < budgetMs) {
         const t = performance.now();
-        grid();
+        await grid();
         gridSeconds = (performance.now() - t) / 1000;
       }
-      if ((args.saveEvery > 0 && trainer.step % args.saveEvery === 0) || trainer.step === trainer.totalSteps) save();
+      if ((args.saveEvery > 0 && trainer.step % args.saveEvery === 0) || trainer.step === trainer.totalSteps) await save();
       await new Promise<void>((resolve) => setImmediate(resolve)); // lets SIGINT through between steps
     }
   } finally {
@@ -493,7 +506,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     process.removeListener('SIGINT', onSigint);
   }
   if (window.results.length) log(`step ${trainer.step}/${trainer.totalSteps}: ${summarize(window)} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
-  save();
+  await save();
   const total = ((performance.now() - started) / 1000).toFixed(0);
   if (trainer.step >= trainer.totalSteps) log(`done: ${trainer.totalSteps} steps; wrote ${weightsPath} and ${statePath} (${total} s this run)`);
   else log(`stopped at step ${trainer.step}/${trainer.totalSteps} (${stopReason ?? 'stopped'}); saved ${weightsPath} and ${statePath}; continue with --resume (${total} s this run)`);

@@ -5,13 +5,13 @@ import './fluent.js';
 export { Tensor, type NestedArray } from './tensor.js';
 export * from './creation.js';
 export * from './ops/index.js';
-export { tidy, keep, dispose, memory, type MemoryReport } from './memory.js';
+export { tidy, keep, dispose, memory, prefetch, type MemoryReport } from './memory.js';
 export { Rng } from './random.js';
 export type { DType, TypedArray, FloatArray } from './dtype.js';
 export type { Shape } from './shape.js';
 export { broadcastShapes } from './shape.js';
 export { ViarError, ShapeError, ArgumentError, DTypeError, DisposedError, GradError } from './errors.js';
-export { getBackend, getBackendByName, setBackend, registerBackend } from './backend/registry.js';
+export { getBackend, getBackendByName, setBackend, registerBackend, withBackend } from './backend/registry.js';
 export { initGpuBackend, isWebGpuAvailable, installNodeWebGpu, provideGpuJs, GpuBackend, type GpuInitOptions, type GpuInitResult, type GpuMode, type RunnerCounters } from './backend/gpu/index.js';
 export type { Backend, TensorInfo, DataId } from './backend/backend.js';
 export {

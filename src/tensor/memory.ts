@@ -87,3 +87,12 @@ export function memory(): MemoryReport {
   const be = getBackend().memory();
   return { numTensors: liveTensors, numDataBuffers: be.numDataBuffers, numBytes: be.numBytes, numGradNodes: liveGradNodes() };
 }
+
+/**
+ * Fetches the values of every given tensor from an asynchronous backend (WebGPU) to the host at once, so that
+ * synchronous reads of them (dataSync, item, saving a checkpoint) work afterwards; a no-op on the CPU backend.
+ * @example await prefetch(model.parameters()); saveSafetensors(path, model.stateDict());
+ */
+export async function prefetch(tensors: Iterable<Tensor>): Promise<void> {
+  await Promise.all([...tensors].map((t) => t.prefetch()));
+}

@@ -3,7 +3,8 @@
 
 import type { Backend, DataId, TensorInfo } from './backend/backend.js';
 import type { DType, TypedArray } from './dtype.js';
-import { isFloatDType } from './dtype.js';
+import { allocArray, isFloatDType } from './dtype.js';
+import { copyKernel } from './backend/cpu/elementwise-kernels.js';
 import { DisposedError, DTypeError, ArgumentError, fmtShape } from './errors.js';
 import { isContiguous, sizeOf, stridesOf, type Shape } from './shape.js';
 import { trackTensor, untrackTensor } from './memory.js';
@@ -132,7 +133,13 @@ export class Tensor {
   dataSync(): TypedArray {
     this.assertAlive('dataSync');
     if (!this.backend.canReadSync) {
-      throw new ArgumentError('dataSync', `backend '${this.backend.name}' reads asynchronously; use await t.data()`);
+      if (!this.backend.prefetch) throw new ArgumentError('dataSync', `backend '${this.backend.name}' reads asynchronously; use await t.data()`);
+      // a buffer fetched by prefetch() is read from its host copy (the backend throws a clear error otherwise)
+      const base = this.backend.readSync(this.dataId);
+      if (this.isContiguous && this.offset === 0) return base.slice(0, this.size);
+      const out = allocArray(this.dtype, this.size);
+      copyKernel(base, this.shape, this.strides, this.offset, out);
+      return out;
     }
     if (this.isContiguous && this.offset === 0) return this.backend.readSync(this.dataId).slice(0, this.size);
     const id = this.backend.copy(this.info(), this.dtype);
@@ -141,6 +148,16 @@ export class Tensor {
     } finally {
       this.backend.decRef(id);
     }
+  }
+
+  /**
+   * Fetches the values of asynchronous backends (WebGPU) to the host, after which dataSync()/item() work on this
+   * tensor; a no-op on the CPU. See also prefetch() for many tensors at once.
+   */
+  async prefetch(): Promise<this> {
+    this.assertAlive('prefetch');
+    await this.backend.prefetch?.(this.dataId);
+    return this;
   }
 
   /** Nested arrays of numbers (synchronous read). */

@@ -8,10 +8,11 @@ import { nodeBuiltin } from '../tensor/node-builtins.js';
 import { tensor } from '../tensor/creation.js';
 import { Rng } from '../tensor/random.js';
 import { keep, tidy } from '../tensor/memory.js';
-import { argmax, concat, crossEntropy, mul, reshape, sub } from '../tensor/ops/index.js';
+import { withBackend } from '../tensor/backend/registry.js';
+import { argmax, cast, concat, crossEntropy, eq, mul, reshape, stack, sub, sum } from '../tensor/ops/index.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { AdamW, type AdamOptions } from '../nn/optim/adam.js';
-import { clipGradNorm } from '../nn/optim/optimizer.js';
+import { clipGradNorm, clipGradNormOnDevice } from '../nn/optim/optimizer.js';
 import { warmupCosine, type Schedule } from '../nn/optim/schedules.js';
 import { loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
 import { loadTrainingState, saveTrainingState } from '../nn/training-state.js';
@@ -430,6 +431,84 @@ export class TransformerTrainer {
     this.optimizer.zeroGrad();
     this.step++;
     return { step: this.step, loss, accuracy: correct / tokens, tokens, ms: performance.now() - start, lr, gradNorm, implicit: this.implicitStats() };
+  }
+
+  /**
+   * trainStep for any backend: on an asynchronous one (WebGPU) the step runs without reading the device (gradient
+   * clipping as tensor ops) and its loss, accuracy and gradient norm come back in one read at the end; on the CPU it
+   * is trainStep.
+   */
+  async trainStepAsync(): Promise<TrainStepResult> {
+    const first = this.optimizer.params[0];
+    if (!first || first.backend.canReadSync) return this.trainStep();
+    const start = performance.now();
+    const idx = this.batchIndices(this.step);
+    const lr = this.schedule(this.step);
+    this.optimizer.lr = lr;
+    this.model.train();
+    const v = this.model.config.vocabSize;
+    // the whole step runs on the parameters' backend (batches, constants and scalars are created there)
+    const { stats, tokens, norm } = withBackend(first.backend.name, () => {
+      const step = tidy(() => {
+        const { indices, labels, targets } = tokenBatch(this.data, idx);
+        const logits = reshape(this.model.forward(labels, this.teacherInput(indices)), [-1, v]);
+        const l = crossEntropy(logits, targets);
+        l.backward();
+        const correct = noGrad(() => sum(cast(eq(argmax(logits, 1), targets), 'float32')));
+        return { stats: keep(noGrad(() => stack([cast(l, 'float32'), correct]))), tokens: targets.size };
+      });
+      const clipped = this.opts.clipNorm > 0 ? clipGradNormOnDevice(this.optimizer.params, this.opts.clipNorm) : null;
+      this.optimizer.step();
+      this.optimizer.zeroGrad();
+      return { ...step, norm: clipped };
+    });
+    this.step++;
+    try {
+      const [values, normValue] = await Promise.all([stats.data(), norm ? norm.data() : Promise.resolve(null)]);
+      return {
+        step: this.step, loss: values[0]!, accuracy: values[1]! / tokens, tokens, ms: performance.now() - start, lr,
+        gradNorm: normValue ? normValue[0]! : NaN, implicit: this.implicitStats(),
+      };
+    } finally {
+      stats.dispose();
+      norm?.dispose();
+    }
+  }
+
+  /** evaluate for any backend: per-batch sums stay on the device and are read once at the end. */
+  async evaluateAsync(ds: TokenDataset, opts: { batchSize?: number; iterations?: number } = {}): Promise<EvalResult> {
+    const first = this.optimizer.params[0];
+    if (!first || first.backend.canReadSync) return this.evaluate(ds, opts);
+    const b = opts.batchSize ?? 64;
+    const v = this.model.config.vocabSize;
+    const sums: Tensor[] = [];
+    let tokens = 0;
+    const wasTraining = this.model.training;
+    this.model.eval();
+    try {
+      withBackend(first.backend.name, () => {
+        for (let at = 0; at < ds.count; at += b) {
+          const idx = Int32Array.from({ length: Math.min(b, ds.count - at) }, (_, i) => at + i);
+          sums.push(tidy(() => noGrad(() => {
+            const { indices, labels, targets } = tokenBatch(ds, idx);
+            const input = this.quantizer.indicesToVarInput(indices);
+            const logits = reshape(forwardFixed(this.model, labels, input, opts.iterations), [-1, v]);
+            tokens += targets.size;
+            return keep(stack([cast(crossEntropy(logits, targets, { reduction: 'sum' }), 'float32'), sum(cast(eq(argmax(logits, 1), targets), 'float32'))]));
+          })));
+        }
+      });
+      let lossSum = 0, correct = 0;
+      for (const s of sums) {
+        const [l, c] = await s.data();
+        lossSum += l!;
+        correct += c!;
+      }
+      return { loss: lossSum / tokens, accuracy: correct / tokens, count: ds.count };
+    } finally {
+      sums.forEach((s) => s.dispose());
+      this.model.train(wasTraining);
+    }
   }
 
   private implicitStats(): ImplicitStepStats | null {

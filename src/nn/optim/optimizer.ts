@@ -5,7 +5,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { ArgumentError } from '../../tensor/errors.js';
 import { keep, tidy } from '../../tensor/memory.js';
 import { noGrad } from '../../autograd/grad-mode.js';
-import { sum, square, mul, stack } from '../../tensor/ops/index.js';
+import { add, div, minimum, sqrt, sum, square, mul, stack } from '../../tensor/ops/index.js';
 
 export interface OptimizerState {
   /** Per-parameter state tensors, named `<paramIndex>.<slot>` (e.g. `0.exp_avg`). */
@@ -114,5 +114,25 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
       }
     }
     return total;
+  }));
+}
+
+/**
+ * clipGradNorm (2-norm) without reading the device, for asynchronous backends: the factor min(1, maxNorm/(‖g‖ + 1e-6))
+ * is computed and applied as tensor ops (a factor of 1 leaves gradients unchanged). Returns ‖g‖ before clipping as
+ * a kept scalar tensor, to read when convenient (await norm.data()); the caller disposes it.
+ */
+export function clipGradNormOnDevice(params: Iterable<Tensor>, maxNorm: number): Tensor | null {
+  const withGrad = [...params].filter((p) => p.grad);
+  if (withGrad.length === 0) return null;
+  return noGrad(() => tidy(() => {
+    const total = sqrt(sum(stack(withGrad.map((p) => sum(square(p.grad!))))));
+    const coef = minimum(div(maxNorm, add(total, 1e-6)), 1);
+    for (const p of withGrad) {
+      const scaled = keep(mul(p.grad!, coef));
+      p.grad!.dispose();
+      p.grad = scaled;
+    }
+    return keep(total);
   }));
 }

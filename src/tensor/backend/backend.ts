@@ -54,6 +54,8 @@ export interface Backend {
   read(id: DataId): Promise<TypedArray>;
   /** The backing array itself on the CPU: callers must not mutate it. */
   readSync(id: DataId): TypedArray;
+  /** Asynchronous backends: fetch the values now so that a later readSync(id) succeeds (optional). */
+  prefetch?(id: DataId): Promise<void>;
   incRef(id: DataId): void;
   decRef(id: DataId): void;
   memory(): MemoryInfo;

@@ -35,3 +35,14 @@ export function getBackendByName(name: string): Backend {
 export function getBackend(): Backend {
   return current ?? (current = getBackendByName('cpu'));
 }
+
+/** Runs `fn` with `name` as the current backend (tensors it creates live there), then restores the previous one. */
+export function withBackend<T>(name: string, fn: () => T): T {
+  const previous = current;
+  setBackend(name);
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
+}

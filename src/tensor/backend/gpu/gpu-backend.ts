@@ -14,6 +14,8 @@ import type { DeviceArray, KernelRunner, RunnerCounters } from './kernel-runner.
 class GpuData implements DataId {
   readonly backend = 'gpu';
   refCount = 1;
+  /** A host copy fetched by prefetch(): buffers are never written after creation, so it stays valid. */
+  host: Float32Array | null = null;
   constructor(public array: DeviceArray | null, readonly size: number, readonly dtype: DType) {}
 }
 
@@ -136,11 +138,21 @@ export class GpuBackend implements Backend {
 
   async read(id: DataId): Promise<TypedArray> {
     const d = id as GpuData;
-    return this.convert(await this.runner.read(d.array!), d.dtype);
+    return this.convert(d.host ?? await this.runner.read(d.array!), d.dtype);
+  }
+
+  /** Fetches the buffer's values to the host, so that later synchronous reads of it succeed (see prefetch()). */
+  async prefetch(id: DataId): Promise<void> {
+    const d = id as GpuData;
+    if (!d.host && d.array) d.host = await this.runner.read(d.array);
   }
 
   readSync(id: DataId): TypedArray {
     const d = id as GpuData;
+    if (d.host) return this.convert(d.host, d.dtype);
+    if (!this.runner.canReadSync) {
+      throw new ArgumentError('dataSync', `the gpu backend (${this.runner.mode}) reads asynchronously: use await t.data(), or await prefetch([t]) before synchronous reads`);
+    }
     return this.convert(this.runner.readSync(d.array!), d.dtype);
   }
 
@@ -153,6 +165,7 @@ export class GpuBackend implements Backend {
     if (--d.refCount === 0 && d.array) {
       this.runner.release(d.array);
       d.array = null;
+      d.host = null;
       this.numBuffers--;
       this.numBytes -= d.size * 4;
     }

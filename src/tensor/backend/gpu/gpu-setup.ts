@@ -12,6 +12,8 @@ export interface GpuInitOptions {
   activate?: boolean;
   /** Print which backend and mode runs (default true). */
   log?: boolean;
+  /** CPU modes only: read asynchronously like WebGPU (tests the code paths a GPU takes, on any machine). */
+  asyncReads?: boolean;
 }
 
 export interface GpuInitResult {
@@ -98,7 +100,7 @@ export async function initGpuBackend(options: GpuInitOptions = {}): Promise<GpuI
     }
     runner = await WebGpuRunner.create();
   } else if (requested === 'cpu' || requested === 'webasm') {
-    runner = new HostModeRunner(requested);
+    runner = new HostModeRunner(requested, !options.asyncReads);
   } else {
     throw new Error(`gpu backend: mode '${requested}' is not available here (modes: auto, webgpu, cpu, webasm)`);
   }

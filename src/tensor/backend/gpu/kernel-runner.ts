@@ -111,12 +111,12 @@ function newCounters(): RunnerCounters {
 
 /** gpu.js in a synchronous CPU mode: kernels return Float32Arrays (for CI and for testing kernels without a GPU). */
 export class HostModeRunner implements KernelRunner {
-  readonly canReadSync = true;
   readonly counters = newCounters();
   private readonly gpu: GpuJs;
   private readonly kernels = new Map<KernelName, GpuJsKernelShortcut>();
 
-  constructor(readonly mode: 'cpu' | 'webasm') {
+  /** `canReadSync: false` makes it read like WebGPU (asynchronously only), to test asynchronous code paths on a CPU. */
+  constructor(readonly mode: 'cpu' | 'webasm', readonly canReadSync = true) {
     const { GPU } = loadGpuJs();
     this.gpu = new GPU({ mode });
   }
@@ -156,10 +156,12 @@ export class HostModeRunner implements KernelRunner {
   }
 
   read(a: DeviceArray): Promise<Float32Array> {
-    return Promise.resolve(this.readSync(a));
+    this.counters.readbacks++;
+    return Promise.resolve(a as Float32Array);
   }
 
   readSync(a: DeviceArray): Float32Array {
+    if (!this.canReadSync) throw new Error(`gpu backend (${this.mode}, emulating asynchronous reads): results can only be read asynchronously: use await tensor.data()`);
     this.counters.readbacks++;
     return a as Float32Array;
   }
