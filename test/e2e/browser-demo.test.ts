@@ -99,7 +99,7 @@ interface DemoSession {
  * Builds the page into a temporary folder (the Vite CLI in a child process, NODE_ENV=production: vitest's
  * NODE_ENV=test would change the build), serves it, opens it in Chromium and waits for the models.
  */
-async function startDemo(cleanup: (() => Promise<void>)[]): Promise<DemoSession> {
+async function startDemo(cleanup: (() => Promise<void>)[], opts: { query?: string; args?: string[] } = {}): Promise<DemoSession> {
   if (!haveChromium) throw new Error(`VIAR_REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM} (apt-get install chromium, or set VIAR_CHROMIUM)`);
   const dist = mkdtempSync(join(tmpdir(), 'viar-web-'));
   cleanup.push(async () => rmSync(dist, { recursive: true, force: true }));
@@ -109,14 +109,14 @@ async function startDemo(cleanup: (() => Promise<void>)[]): Promise<DemoSession>
   ], { cwd: repo, env: { ...process.env, NODE_ENV: 'production' }, maxBuffer: 16 << 20 });
   const { server, url } = await serve(dist);
   cleanup.push(() => new Promise((ok) => server.close(() => ok())));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: opts.args ?? CHROMIUM_ARGS, timeout: 60_000 });
   cleanup.push(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 960 } });
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(`page error: ${err.message}`));
   page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`); });
-  await page.goto(url);
-  await page.waitForFunction(() => document.body.dataset.state !== 'loading', null, { timeout: 90_000 });
+  await page.goto(url + (opts.query ?? ''));
+  await page.waitForFunction(() => document.body.dataset.state !== 'loading', null, { timeout: 150_000 });
   return { dist, buildLog: stdout + stderr, page, pageErrors };
 }
 
@@ -256,4 +256,31 @@ describe.skipIf(!haveChromium && !requireBrowser)('browser demo in Chromium', ()
     console.log(`browser demo: inpaint ${r.ms.toFixed(0)} ms (LeNet reads ${r.predicted}), edit 3 → 8 ${e.ms.toFixed(0)} ms (LeNet reads ${e.predicted})`);
     expect(pageErrors).toEqual([]);
   }, 120_000);
+});
+
+/**
+ * The gpu backend in the browser: Chromium's WebGPU on its software adapter (SwiftShader, so it runs on any CI
+ * machine; `?backend=gpu` takes a software adapter too, which the default 'auto' would not).
+ */
+describe.skipIf(!haveChromium && !requireBrowser)('browser demo on WebGPU (gpu.js backend, SwiftShader adapter)', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterAll(async () => { for (const step of cleanup.reverse()) await step(); });
+
+  test('?backend=gpu runs the model through gpu.js on WebGPU and generates the requested class', async () => {
+    const args = [...CHROMIUM_ARGS.filter((a) => a !== '--disable-gpu'), '--enable-unsafe-webgpu'];
+    const { page, pageErrors } = await startDemo(cleanup, { query: '?backend=gpu', args });
+    expect(await page.$eval('body', (b) => (b as HTMLElement).dataset.state), await page.textContent('#status') ?? '').toBe('ready');
+    const backend = await page.textContent('#backend');
+    expect(backend, backend ?? '').toMatch(/gpu/);
+    expect(backend).toMatch(/webgpu/);
+    await page.selectOption('#class', '3');
+    await page.fill('#seed', '1');
+    const r = await runRequest(page, '#generate');
+    await screenshot(page, '6-webgpu-generated.png');
+    expect(r.predicted, `LeNet reads ${r.predicted} (${r.confidence}) for requested class 3 on WebGPU`).toBe(3);
+    expect(r.iterations).toEqual([4, 4, 4, 4, 4, 4]);
+    const grey = await canvasPixels(page, '#image');
+    expect(grey.filter((v) => v > 200).length).toBeGreaterThan(20);
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
 });

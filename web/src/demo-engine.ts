@@ -4,7 +4,7 @@
 
 import {
   decodeSafetensors, createModel, iterationSchedule, inpaint, editClass, noGrad, tidy, tensor, softmax, add, mul, sub, reshape,
-  dispose, VIAR, VQVAE, LeNet, LENET_DEFAULTS, Rng,
+  dispose, keep, VIAR, VQVAE, LeNet, LENET_DEFAULTS, Rng,
   type LeNetConfig, type ScaleProgress, type Tensor, type ViarConfig, type VqvaeConfig,
 } from '../../src/index.js';
 import type { DoneMessage, EditRequest, GenerateRequest, ProgressMessage, ReadyMessage } from './protocol.js';
@@ -75,37 +75,65 @@ export function loadDemoModels(files: DemoCheckpoints): DemoModels {
 }
 
 /** One untimed generation with the checkpoint's schedule (the first call JIT-compiles and fills the buffer pool). */
-export function warmUp(models: DemoModels): number {
+export async function warmUp(models: DemoModels): Promise<number> {
   const t0 = performance.now();
-  dispose(models.model.sample(models.vae, { labels: [0], seed: 0, ...DEMO_SAMPLER }));
+  const r = models.model.sample(models.vae, { labels: [0], seed: 0, ...DEMO_SAMPLER });
+  try {
+    await r.image.data(); // on the GPU: wait for the work, not just its dispatch
+  } finally {
+    dispose(r);
+  }
   return performance.now() - t0;
 }
 
-/** [1, 1, H, W] in [0, 1] → a plain grey plane. */
-function toPlane(image: Tensor): Float32Array {
-  return Float32Array.from(image.dataSync());
+/** [1, 1, H, W] in [0, 1] → a plain grey plane (read asynchronously: on the GPU this is the one readback). */
+async function toPlane(image: Tensor): Promise<Float32Array> {
+  return Float32Array.from(await image.data());
 }
 
 /** The classifier's class and its softmax probability for a grey plane in [0, 1]. */
-export function classifyImage(models: DemoModels, image: Float32Array): { predicted: number; confidence: number } {
-  return tidy(() => noGrad(() => {
-    const x = tensor(image, { shape: [1, 1, models.side, models.side] });
-    const p = Array.from(softmax(models.classifier.forward(x), -1).dataSync());
+export async function classifyImage(models: DemoModels, image: Float32Array): Promise<{ predicted: number; confidence: number }> {
+  const probs = tidy(() => noGrad(() => keep(softmax(models.classifier.forward(tensor(image, { shape: [1, 1, models.side, models.side] })), -1))));
+  try {
+    const p = Array.from(await probs.data());
     const predicted = p.indexOf(Math.max(...p));
     return { predicted, confidence: p[predicted]! };
-  }));
+  } finally {
+    probs.dispose();
+  }
 }
 
 type ProgressSink = (progress: Omit<ProgressMessage, 'type' | 'id'>) => void;
 
-/** onScale for the samplers: decodes f̂ after each scale into a preview and accounts the time it took. */
+/**
+ * onScale for the samplers: decodes f̂ after each scale into a preview and accounts the time it took. Where reads
+ * are synchronous (CPU) each preview is posted at once; on the GPU the previews stay on the device and are read
+ * and posted after the sampler returns (flush), so the sampling itself makes no readback.
+ */
 function previewer(models: DemoModels, sink: ProgressSink, clock: { ms: number }) {
-  return (p: ScaleProgress) => {
+  const pending: { p: ScaleProgress; image: Tensor }[] = [];
+  const onScale = (p: ScaleProgress) => {
     const t0 = performance.now();
-    const image = toPlane(mul(add(models.vae.fhatToImage(p.fHat), 1), 0.5));
-    clock.ms += performance.now() - t0;
-    sink({ scale: p.scale, numScales: p.numScales, image, iterations: p.iterations ?? 0, residuals: p.residuals ?? [] });
+    const image = keep(mul(add(models.vae.fhatToImage(p.fHat), 1), 0.5));
+    if (image.backend.canReadSync) {
+      const plane = Float32Array.from(image.dataSync());
+      image.dispose();
+      clock.ms += performance.now() - t0;
+      sink({ scale: p.scale, numScales: p.numScales, image: plane, iterations: p.iterations ?? 0, residuals: p.residuals ?? [] });
+    } else {
+      pending.push({ p: { ...p, residuals: p.residuals ? [...p.residuals] : [] }, image });
+      clock.ms += performance.now() - t0;
+    }
   };
+  const flush = async () => {
+    for (const { p, image } of pending) {
+      const plane = await toPlane(image);
+      image.dispose();
+      sink({ scale: p.scale, numScales: p.numScales, image: plane, iterations: p.iterations ?? 0, residuals: p.residuals ?? [] });
+    }
+    pending.length = 0;
+  };
+  return { onScale, flush };
 }
 
 function samplerOptions(req: GenerateRequest | EditRequest) {
@@ -116,38 +144,43 @@ function samplerOptions(req: GenerateRequest | EditRequest) {
 }
 
 /** Draws one image of class req.label, reporting each scale to `sink`. */
-export function generateImage(models: DemoModels, req: GenerateRequest, sink: ProgressSink): Omit<DoneMessage, 'type' | 'id'> {
+export async function generateImage(models: DemoModels, req: GenerateRequest, sink: ProgressSink): Promise<Omit<DoneMessage, 'type' | 'id'>> {
   const clock = { ms: 0 };
+  const preview = previewer(models, sink, clock);
   const t0 = performance.now();
-  const r = models.model.sample(models.vae, { labels: [req.label], ...samplerOptions(req), onScale: previewer(models, sink, clock) });
-  const ms = performance.now() - t0 - clock.ms;
+  const r = models.model.sample(models.vae, { labels: [req.label], ...samplerOptions(req), onScale: preview.onScale });
   try {
-    const image = toPlane(r.image);
-    return { image, label: req.label, seed: req.seed, ms, previewMs: clock.ms, iterations: r.iterations, residuals: r.residuals, ...classifyImage(models, image), tokensRegenerated: null };
+    const image = await toPlane(r.image); // the time includes this read: on the GPU it waits for the work to finish
+    const ms = performance.now() - t0 - clock.ms;
+    await preview.flush();
+    return { image, label: req.label, seed: req.seed, ms, previewMs: clock.ms, iterations: r.iterations, residuals: r.residuals, ...(await classifyImage(models, image)), tokensRegenerated: null };
   } finally {
     dispose(r);
   }
 }
 
 /** Regenerates the masked region of req.source (inpainting with its class, or editing towards req.label). */
-export function editImage(models: DemoModels, req: EditRequest, sink: ProgressSink): Omit<DoneMessage, 'type' | 'id'> {
+export async function editImage(models: DemoModels, req: EditRequest, sink: ProgressSink): Promise<Omit<DoneMessage, 'type' | 'id'>> {
   const side = models.side;
   if (req.source.length !== side * side || req.mask.length !== side * side) throw new Error(`source and mask must be ${side}×${side}`);
   const clock = { ms: 0 };
   const source = tidy(() => sub(mul(reshape(tensor(req.source), [1, 1, side, side]), 2), 1));
   const mask = tensor(req.mask, { shape: [side, side] });
   try {
-    const opts = { ...samplerOptions(req), threshold: 0.5, keepCoarse: 3, onScale: previewer(models, sink, clock) };
+    await mask.prefetch(); // the editor reads the mask on the host (a no-op on the CPU)
+    const preview = previewer(models, sink, clock);
+    const opts = { ...samplerOptions(req), threshold: 0.5, keepCoarse: 3, onScale: preview.onScale };
     const t0 = performance.now();
     const r = req.mode === 'inpaint'
       ? inpaint(models.model, models.vae, source, mask, { ...opts, labels: [req.label] })
       : editClass(models.model, models.vae, source, mask, [req.label], opts);
-    const ms = performance.now() - t0 - clock.ms;
     try {
-      const image = toPlane(r.image);
+      const image = await toPlane(r.image);
+      const ms = performance.now() - t0 - clock.ms;
+      await preview.flush();
       return {
         image, label: req.label, seed: req.seed, ms, previewMs: clock.ms, iterations: r.iterations ?? [], residuals: r.residuals ?? [],
-        ...classifyImage(models, image), tokensRegenerated: r.masks.map((m) => `${m.side}×${m.side}: ${m.count}/${m.side * m.side}`).join(', '),
+        ...(await classifyImage(models, image)), tokensRegenerated: r.masks.map((m) => `${m.side}×${m.side}: ${m.count}/${m.side * m.side}`).join(', '),
       };
     } finally {
       dispose(r);

@@ -275,5 +275,7 @@ ui.inpaint.addEventListener('click', () => editRegion('inpaint'));
 ui.edit.addEventListener('click', () => editRegion('edit'));
 
 const kernels = new URLSearchParams(location.search).get('kernels') === 'reference' ? 'reference' : 'fast';
-send({ type: 'init', checkpointsUrl: new URL('checkpoints/', document.baseURI).href, kernels });
+const requestedBackend = new URLSearchParams(location.search).get('backend');
+const backend = requestedBackend === 'gpu' || requestedBackend === 'cpu' ? requestedBackend : 'auto';
+send({ type: 'init', checkpointsUrl: new URL('checkpoints/', document.baseURI).href, kernels, backend });
 setStatus('loading the checkpoints…', 'loading');

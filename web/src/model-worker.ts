@@ -27,7 +27,7 @@ async function fetchBytes(base: string, name: string): Promise<Uint8Array> {
 }
 
 async function start(init: InitRequest): Promise<DemoModels> {
-  const choice = chooseBackend({ kernels: init.kernels });
+  const choice = await chooseBackend({ kernels: init.kernels, backend: init.backend });
   const t0 = performance.now();
   const [viar, tokenizer, classifier] = await Promise.all([
     fetchBytes(init.checkpointsUrl, CHECKPOINT_FILES.viar),
@@ -36,11 +36,12 @@ async function start(init: InitRequest): Promise<DemoModels> {
   ]);
   const models = loadDemoModels({ viar, tokenizer, classifier });
   const loadMs = performance.now() - t0;
-  post({ type: 'ready', ...choice, model: models.info, side: models.side, loadMs, warmUpMs: warmUp(models) });
+  post({ type: 'ready', ...choice, model: models.info, side: models.side, loadMs, warmUpMs: await warmUp(models) });
   return models;
 }
 
 let ready: Promise<DemoModels> | null = null;
+let queue: Promise<void> = Promise.resolve();
 
 scope.addEventListener('message', (event) => {
   const req = event.data;
@@ -53,13 +54,14 @@ scope.addEventListener('message', (event) => {
     post({ type: 'error', id: req.id, message: 'the worker was not initialised' });
     return;
   }
-  ready.then((models) => {
+  // requests run one after another (each waits for the previous one's reads)
+  queue = queue.then(() => ready!.then(async (models) => {
     try {
       const progress: Parameters<typeof generateImage>[2] = (p) => post({ type: 'progress', id: req.id, ...p });
-      const done = req.type === 'generate' ? generateImage(models, req, progress) : editImage(models, req, progress);
+      const done = req.type === 'generate' ? await generateImage(models, req, progress) : await editImage(models, req, progress);
       post({ type: 'done', id: req.id, ...done });
     } catch (err) {
       post({ type: 'error', id: req.id, message: (err as Error).message });
     }
-  }, () => post({ type: 'error', id: req.id, message: 'the models did not load' }));
+  }, () => post({ type: 'error', id: req.id, message: 'the models did not load' })));
 });

@@ -36,6 +36,8 @@ export interface InitRequest {
   /** Absolute URL of the folder holding the .safetensors files (ends with '/'). */
   checkpointsUrl: string;
   kernels: 'fast' | 'reference';
+  /** 'auto' (default): the GPU when a hardware WebGPU adapter answers, else the CPU; 'gpu' / 'cpu' force one. */
+  backend: 'auto' | 'gpu' | 'cpu';
 }
 
 export type WorkerRequest = InitRequest | GenerateRequest | EditRequest;

@@ -24,7 +24,10 @@ export function drawResidualPlot(svg: SVGSVGElement, residuals: readonly (readon
   const values = residuals.flat().filter((v) => v > 0 && Number.isFinite(v));
   const maxIter = Math.max(1, ...residuals.map((r) => r.length));
   if (values.length === 0) {
-    el('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle' }, svg, 'no implicit iterations yet');
+    // iterations whose residuals are all NaN ran on the gpu backend, which does not read residuals back
+    const unmeasured = residuals.some((r) => r.length > 0 && r.every((v) => Number.isNaN(v)));
+    el('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle' }, svg,
+      unmeasured ? 'residuals not measured on the GPU (they would be readbacks)' : 'no implicit iterations yet');
     return;
   }
   const lo = Math.floor(Math.log10(Math.min(...values))), hi = Math.max(lo + 1, Math.ceil(Math.log10(Math.max(...values))));
