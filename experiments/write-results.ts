@@ -343,14 +343,26 @@ if (matched) {
       (matched.paired as J[]).map((x) => [String(x.seed), fmt(x.fidProxy, 1), `${fmt(100 * x.agreement, 1)} pt`, fmtRatio(x.msPerImageRatio, 2)]), ['r', 'r', 'r', 'r']));
   }
   p(`Command: ${cmd(matched)} (${when(matched)}; ${fmt(matched.seconds / 60, 1)} min).`);
+  const shorter = load(`${dir}/matched-budget-7min.json`);
+  if (shorter) {
+    const sk = (k: string, key: string) => shorter.byKind[k]?.stats[key] as J | null;
+    p('An earlier, shorter budget (7 minutes per model on 2 threads of the H200 host\'s CPU, `experiments/results/matched-budget-7min.json`, ' +
+      'logs in `checkpoints/matched/`): neither model draws its class yet, so it only compares how far each got in the same time:',
+      mdTable(['kind', 'models', 'steps', 'last val loss', 'FID-proxy', 'agreement %'],
+        Object.keys(shorter.byKind).map((k) => [k.toUpperCase(), String(shorter.byKind[k].models), fmtSpread(sk(k, 'trainedSteps') as never, 0), fmtSpread(sk(k, 'valLoss') as never, 3),
+          fmtSpread(sk(k, 'fidProxy') as never, 1), sk(k, 'agreement') ? fmtSpread({ mean: 100 * sk(k, 'agreement')!.mean, min: 100 * sk(k, 'agreement')!.min, max: 100 * sk(k, 'agreement')!.max } as never, 1) : '–']),
+        ['l', 'r', 'r', 'r', 'r', 'r']));
+  }
   if (kinds.includes('var') && kinds.includes('viar')) {
     const fv = st('viar', 'fidProxy')!, fa = st('var', 'fidProxy')!, av = st('viar', 'agreement')!, aa = st('var', 'agreement')!;
     const overlap = fv.min <= fa.max && fa.min <= fv.max;
     const viarBetter = fv.mean <= fa.mean;
     const pct = (x: J) => ({ mean: 100 * x.mean, min: 100 * x.min, max: 100 * x.max });
+    // models that do not yet draw their class (agreement near the 10 % of chance) say nothing about the claim
+    const untrained = av.mean < 0.5 && aa.mean < 0.5;
     verdicts.push({
       claim: 'VIAR matches or beats VAR at a matched training budget (over seeds)', section: '#8-viar-versus-var-at-a-matched-training-budget-over-seeds',
-      verdict: !overlap && viarBetter ? '**holds** (beats)' : overlap ? (viarBetter ? '**holds** (matches within the seed spread)' : '**holds partly** (worse on average, within the seed spread)') : '**does not hold here**',
+      verdict: untrained ? '**inconclusive at this budget**' : !overlap && viarBetter ? '**holds** (beats)' : overlap ? (viarBetter ? '**holds** (matches within the seed spread)' : '**holds partly** (worse on average, within the seed spread)') : '**does not hold here**',
       why: `over ${matched.byKind.viar.models} VIAR and ${matched.byKind.var.models} VAR models, FID-proxy VIAR ${fmtSpread(fv as never, 1)} vs VAR ${fmtSpread(fa as never, 1)}${overlap ? ' (ranges overlap)' : ''}, ` +
         `agreement ${fmtSpread(pct(av), 1)} % vs ${fmtSpread(pct(aa), 1)} %`,
     });

@@ -114,15 +114,15 @@ export class Monitor {
   }
 
   /**
-   * Counts an evaluation without measuring its residual (a solve with no tolerance on a device backend, where a
-   * residual would be a read of the device): traces get NaN, x becomes the best and the last iterate.
+   * Records iterate x without measuring its residual (a solve with no tolerance on a device backend, where a residual
+   * would be a read of the device): traces get NaN, x becomes the best and the last iterate; `evaluated` counts f(x).
    */
-  recordUnmeasured(x: Tensor): void {
+  recordUnmeasured(x: Tensor, evaluated = true): void {
     const active = Array.from({ length: this.batch }, (_, b) => this.isActive(b));
     active.forEach((a, b) => {
       if (!a) return;
       this.bestStep[b] = this.absTrace[b]!.length;
-      this.nFevals[b]!++;
+      if (evaluated) this.nFevals[b]!++;
       this.absTrace[b]!.push(NaN);
       this.relTrace[b]!.push(NaN);
       this.lastResidual[b] = NaN;

@@ -37,12 +37,24 @@ export function solveFixedPoint(F: BatchMap, x0: Tensor, s: ResolvedSolve): Moni
 /** Damped Picard: evaluating f(x_k) gives x_k's residual and the next iterate at once. */
 function picard(F: BatchMap, x0: Tensor, s: ResolvedSolve, monitor: Monitor): void {
   let x = keep(mul(x0, 1));
-  // With no tolerance nothing depends on the residuals: on a device backend they are not read back at all.
+  // With no tolerance nothing depends on the residuals: on a device backend they are not read back at all, and the
+  // evaluation at the returned iterate (which only measures its residual) is skipped.
   const unmeasured = x0.backend.name !== 'cpu' && !(s.tol > 0) && !(s.relTol > 0);
+  if (unmeasured) {
+    for (let k = 0; k < s.maxIter; k++) {
+      monitor.recordUnmeasured(x, k < s.maxIter - 1);
+      if (k === s.maxIter - 1) break;
+      const fx = F(x);
+      const next = tidy(() => damped(x, fx, s.damping));
+      fx.dispose();
+      x = swap(x, next);
+    }
+    x.dispose();
+    return;
+  }
   for (let k = 0; k < s.maxIter; k++) {
     const fx = F(x);
-    if (unmeasured) monitor.recordUnmeasured(x);
-    else monitor.record(x, residuals(x, fx, s.norm));
+    monitor.record(x, residuals(x, fx, s.norm));
     if (!monitor.anyActive() || k === s.maxIter - 1) { fx.dispose(); break; }
     const next = tidy(() => where(monitor.activeMask(x), damped(x, fx, s.damping), x));
     fx.dispose();
