@@ -658,7 +658,7 @@ def measure_training(cfg, device, batch, steps, seed=0):
         loss = step()
     sync(device)
     ms = (time.perf_counter() - t0) * 1e3 / steps
-    return {'batch': batch, 'steps': steps, 'msPerStep': ms, 'loss': float(loss),
+    return {'batch': batch, 'steps': steps, 'msPerStep': ms, 'loss': float(loss.detach()),
             'meanNoGradIters': sum(k for k, _ in drawn) / len(drawn), 'meanWithGradIters': sum(m for _, m in drawn) / len(drawn),
             'parameters': sum(p.numel() for p in model.parameters())}
 
