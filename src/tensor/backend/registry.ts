@@ -24,7 +24,10 @@ export function getBackendByName(name: string): Backend {
   let be = instances.get(name);
   if (!be) {
     const factory = factories.get(name);
-    if (!factory) throw new ArgumentError('setBackend', `unknown backend '${name}' (registered: ${[...factories.keys()].join(', ')})`);
+    if (!factory) {
+      const hint = name === 'gpu' ? ": start it with await initGpuBackend({ mode: 'auto' | 'webgpu' | 'cpu' }) (WebGPU needs an asynchronous start)" : '';
+      throw new ArgumentError('setBackend', `unknown backend '${name}' (registered: ${[...factories.keys()].join(', ')})${hint}`);
+    }
     be = factory();
     instances.set(name, be);
   }
