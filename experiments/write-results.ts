@@ -342,7 +342,19 @@ if (matched) {
     p(mdTable(['seed', 'FID-proxy VIAR − VAR', 'agreement VIAR − VAR', 'ms/image VIAR / VAR'],
       (matched.paired as J[]).map((x) => [String(x.seed), fmt(x.fidProxy, 1), `${fmt(100 * x.agreement, 1)} pt`, fmtRatio(x.msPerImageRatio, 2)]), ['r', 'r', 'r', 'r']));
   }
-  p(`Command: ${cmd(matched)} (${when(matched)}; ${fmt(matched.seconds / 60, 1)} min).`);
+  p(`Command: ${cmd(matched)} (${when(matched)}; ${fmt(matched.seconds / 60, 1)} min). The models were trained with ` +
+    '`bash experiments/matched-budget-train.sh ROOT MINUTES` (per seed, VAR and VIAR side by side on one core each for the same wall time, ' +
+    '`viar train --fit-minutes`; logs beside the weights, weights not committed).');
+  const paired = matched.paired as J[];
+  if (paired.length) {
+    const fidWins = paired.filter((x) => x.fidProxy < 0).length, agreeWins = paired.filter((x) => x.agreement > 0).length;
+    const stepsRatio = (st('viar', 'trainedSteps')?.mean ?? NaN) / (st('var', 'trainedSteps')?.mean ?? NaN);
+    p(`Reading: in the same wall time VIAR took ${fmt(stepsRatio, 2)}× as many steps (its step is cheaper), and is ahead of VAR on FID-proxy in ` +
+      `${fidWins} of ${paired.length} seeds and on class agreement in ${agreeWins} of ${paired.length}. ` +
+      (st('viar', 'agreement')!.mean < 0.5 && st('var', 'agreement')!.mean < 0.5
+        ? 'But neither kind draws its class reliably yet (chance is 10 %), so this compares learning speed at a tiny budget, not the converged quality the paper claims; the single-seed 72-minute models of section 2 are the converged comparison.'
+        : ''));
+  }
   const shorter = load(`${dir}/matched-budget-7min.json`);
   if (shorter) {
     const sk = (k: string, key: string) => shorter.byKind[k]?.stats[key] as J | null;
