@@ -411,19 +411,30 @@ export class TransformerTrainer {
     return noGrad(() => this.quantizer.indicesToVarInput(indices));
   }
 
-  /** One optimizer step on the next batch. */
-  trainStep(): TrainStepResult {
-    const start = performance.now();
+  /** Sets the learning rate of the current step and puts the model in training mode; the step's batch rows. */
+  private beginStep(): { idx: Int32Array; lr: number } {
     const idx = this.batchIndices(this.step);
     const lr = this.schedule(this.step);
     this.optimizer.lr = lr;
     this.model.train();
-    const v = this.model.config.vocabSize;
+    return { idx, lr };
+  }
+
+  /** Forward and backward on the batch rows `idx` (call inside a tidy): the loss, flat logits [B·L, V] and targets. */
+  private backwardOnBatch(idx: Int32Array): { loss: Tensor; logits: Tensor; targets: Tensor } {
+    const { indices, labels, targets } = tokenBatch(this.data, idx);
+    const logits = reshape(this.model.forward(labels, this.teacherInput(indices)), [-1, this.model.config.vocabSize]);
+    const loss = crossEntropy(logits, targets);
+    loss.backward();
+    return { loss, logits, targets };
+  }
+
+  /** One optimizer step on the next batch. */
+  trainStep(): TrainStepResult {
+    const start = performance.now();
+    const { idx, lr } = this.beginStep();
     const { loss, correct, tokens } = tidy(() => {
-      const { indices, labels, targets } = tokenBatch(this.data, idx);
-      const logits = reshape(this.model.forward(labels, this.teacherInput(indices)), [-1, v]);
-      const l = crossEntropy(logits, targets);
-      l.backward();
+      const { loss: l, logits, targets } = this.backwardOnBatch(idx);
       return { loss: l.item(), correct: countEqual(noGrad(() => argmax(logits, 1)), targets), tokens: targets.size };
     });
     const gradNorm = this.opts.clipNorm > 0 ? clipGradNorm(this.optimizer.params, this.opts.clipNorm) : NaN;
@@ -442,18 +453,11 @@ export class TransformerTrainer {
     const first = this.optimizer.params[0];
     if (!first || first.backend.canReadSync) return this.trainStep();
     const start = performance.now();
-    const idx = this.batchIndices(this.step);
-    const lr = this.schedule(this.step);
-    this.optimizer.lr = lr;
-    this.model.train();
-    const v = this.model.config.vocabSize;
+    const { idx, lr } = this.beginStep();
     // the whole step runs on the parameters' backend (batches, constants and scalars are created there)
     const { stats, tokens, norm } = withBackend(first.backend.name, () => {
       const step = tidy(() => {
-        const { indices, labels, targets } = tokenBatch(this.data, idx);
-        const logits = reshape(this.model.forward(labels, this.teacherInput(indices)), [-1, v]);
-        const l = crossEntropy(logits, targets);
-        l.backward();
+        const { loss: l, logits, targets } = this.backwardOnBatch(idx);
         const correct = noGrad(() => sum(cast(eq(argmax(logits, 1), targets), 'float32')));
         return { stats: keep(noGrad(() => stack([cast(l, 'float32'), correct]))), tokens: targets.size };
       });
