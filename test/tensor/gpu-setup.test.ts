@@ -24,6 +24,10 @@ describe('gpu backend start-up', () => {
     }
   });
 
+  test('provideGpuJs wants the gpu.js module', () => {
+    expect(() => V.provideGpuJs({})).toThrow(/provideGpuJs needs the gpu.js module \(an object with a GPU class\)/);
+  });
+
   test('unknown modes and float64 tensors are refused with clear errors', async () => {
     await expect(V.initGpuBackend({ mode: 'webgl9' as V.GpuMode, log: false })).rejects.toThrow(/mode 'webgl9' is not available here \(modes: auto, webgpu, cpu, webasm\)/);
     await V.initGpuBackend({ mode: 'cpu', log: false });

@@ -241,6 +241,9 @@ describe('command line', () => {
     const a = parseTrainArgs(['--model', 'viar', '--data', 'fashion', '--steps', '500', '--minutes', '8.5', '--resume', '--threads', '4']);
     expect(a).toMatchObject({ model: 'viar', data: 'fashion', steps: 500, minutes: 8.5, resume: true, threads: 4, out: 'checkpoints', config: 'small' });
     expect(a.batch).toBeUndefined(); // taken from the saved run on --resume, else the default
+    expect(a.backend).toBe('cpu');
+    expect(parseTrainArgs(['--model', 'var', '--data', 'mnist', '--backend', 'gpu']).backend).toBe('gpu');
+    expect(() => parseTrainArgs(['--model', 'var', '--data', 'mnist', '--backend', 'tpu'])).toThrow(/--backend must be cpu or gpu, got 'tpu'/);
     expect(() => parseTrainArgs(['--data', 'mnist'])).toThrow(/^viar train: --model var\|viar is required$/);
     expect(() => parseTrainArgs(['--model', 'vit', '--data', 'mnist'])).toThrow(/--model must be var or viar, got 'vit'/);
     expect(() => parseTrainArgs(['--model', 'var', '--data', 'cifar'])).toThrow(/--data must be mnist or fashion, got 'cifar'/);
