@@ -59,7 +59,10 @@ function compare(got: number[], want: number[], what: string): string | null {
 export async function checkParity(backend: string, entry: OpEntry, c: OpCase, seed: number): Promise<ParityResult> {
   const want = await evaluate('cpu', entry, c, seed);
   const other = V.getBackendByName(backend);
+  // the engine's buffer count and, for the gpu backend, the device buffers its runner holds (a double free shows here)
+  const deviceBuffers = () => (other as Partial<V.GpuBackend>).counters?.().liveBuffers ?? 0;
   const before = other.memory().numDataBuffers;
+  const deviceBefore = deviceBuffers();
   let got: Outcome;
   try {
     got = await evaluate(backend, entry, c, seed);
@@ -67,6 +70,8 @@ export async function checkParity(backend: string, entry: OpEntry, c: OpCase, se
     return { ok: false, message: `threw: ${(e as Error).message}`, leakedBuffers: other.memory().numDataBuffers - before };
   }
   const leakedBuffers = other.memory().numDataBuffers - before;
+  const deviceDelta = deviceBuffers() - deviceBefore;
+  if (deviceDelta !== leakedBuffers) return { ok: false, message: `device buffers changed by ${deviceDelta}, engine buffers by ${leakedBuffers}`, leakedBuffers };
   if (got.shape.join() !== want.shape.join()) return { ok: false, message: `shape [${got.shape}] vs [${want.shape}]`, leakedBuffers };
   for (let k = 0; k < want.values.length; k++) {
     const problem = compare(got.values[k]!, want.values[k]!, k === 0 ? 'output' : `gradient ${k - 1}`);

@@ -92,7 +92,7 @@ export class GpuBackend implements Backend {
 
   private data(x: TensorInfo): GpuData {
     const d = x.dataId as GpuData;
-    if (d.backend !== 'gpu') throw new ArgumentError('gpu backend', `a tensor of the '${d.backend}' backend was passed to the gpu backend; move it with toBackend()`);
+    if (d.backend !== 'gpu') throw new ArgumentError('gpu backend', `a tensor of the '${d.backend}' backend was passed to the gpu backend; create tensors on one backend (setBackend('gpu') or withBackend('gpu', fn)) or copy the values over (tensor(await t.data()))`);
     if (!d.array) throw new ArgumentError('gpu backend', 'a disposed buffer was used');
     return d;
   }
@@ -105,11 +105,9 @@ export class GpuBackend implements Backend {
   /** x as a contiguous buffer starting at 0 (its own when already so; else a temporary copy freed after the op). */
   private contiguous(x: TensorInfo): DeviceArray {
     const d = this.data(x);
-    const size = sizeOf(x.shape);
     if (isContiguous(x.shape, x.strides) && x.offset === 0) return d.array!;
     const copy = this.stridedUnary('contiguous', x, UNARY_CODES.identity, 0, 0, false);
     this.temporaries.push(copy);
-    void size;
     return copy;
   }
 
@@ -240,7 +238,6 @@ export class GpuBackend implements Backend {
       // batch dims that do not merge into one kept and one summed axis: run on contiguous copies
       const ac = this.contiguous(a), bc = this.contiguous(b);
       const full = (x: TensorInfo, array: DeviceArray): TensorInfo => ({ ...x, strides: stridesOf(x.shape), offset: 0, dataId: new GpuData(array, sizeOf(x.shape), x.dtype) });
-      if (gk.shape.length <= 1 && gr.shape.length <= 1) throw new Error('unreachable');
       const fa = full(a, ac), fb = full(b, bc);
       if (fa.strides.join() === a.strides.join() && fb.strides.join() === b.strides.join()) {
         throw new ArgumentError('matmul', `the gpu backend cannot merge batch dims [${batchShape.join(', ')}] (reduce ${JSON.stringify(reduce)})`);
@@ -290,26 +287,21 @@ export class GpuBackend implements Backend {
 
   concat(xs: readonly TensorInfo[], axis: number, outShape: Shape): DataId {
     const outer = sizeOf(outShape.slice(0, axis));
-    const innerOf = (s: Shape) => sizeOf(s.slice(axis));
-    let acc: DeviceArray | null = null;
-    let accInner = 0;
-    const made: DeviceArray[] = [];
-    for (const x of xs) {
-      const inner = innerOf(x.shape);
-      if (inner === 0) continue;
-      const xc = this.contiguous(x);
-      if (acc === null) { acc = xc; accInner = inner; continue; }
-      acc = this.run('concat', 'concat2', outer * (accInner + inner), [acc, xc], [accInner, inner]);
-      made.push(acc);
+    const size = sizeOf(outShape);
+    const parts = xs.filter((x) => sizeOf(x.shape.slice(axis)) > 0);
+    if (parts.length === 0) return this.own(this.run('concat', 'fill', size, [], [0]), size, xs[0]!.dtype);
+    if (parts.length === 1) return this.own(this.stridedUnary('concat', parts[0]!, UNARY_CODES.identity, 0, 0, false), size, xs[0]!.dtype);
+    // pairwise: [acc | next] along the axis, the intermediate results freed after the op
+    let acc = this.contiguous(parts[0]!); // the input's own buffer or a temporary copy (freed by contiguous's bookkeeping)
+    let accInner = sizeOf(parts[0]!.shape.slice(axis));
+    for (const [i, x] of parts.slice(1).entries()) {
+      const inner = sizeOf(x.shape.slice(axis));
+      const next = this.run('concat', 'concat2', outer * (accInner + inner), [acc, this.contiguous(x)], [accInner, inner]);
+      if (i > 0) this.temporaries.push(acc); // an intermediate concat2 result
+      acc = next;
       accInner += inner;
     }
-    const size = sizeOf(outShape);
-    let result: DeviceArray;
-    if (acc === null) result = this.run('concat', 'fill', size, [], [0]);
-    else if (made.length === 0) result = this.run('concat', 'unary', size, [acc], [UNARY_CODES.identity, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, size]);
-    else result = made.pop()!;
-    this.temporaries.push(...made);
-    return this.own(result, size, xs[0]!.dtype);
+    return this.own(acc, size, xs[0]!.dtype);
   }
 
   cumsum(x: TensorInfo, axis: number, reverse: boolean): DataId {
