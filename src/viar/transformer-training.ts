@@ -187,7 +187,7 @@ export function readSafetensorsMetadata(path: string): Record<string, string> {
 
 /** Parameters the official trainer exempts from weight decay: 1-D tensors (biases) and the position/level/temperature ones. */
 export function isNoDecayParameter(name: string, p: Tensor): boolean {
-  return p.rank <= 1 || /(^|\.)(pos_1LC|pos_start|lvl_embed|scale_mul_1H11)($|\.)/.test(name);
+  return p.rank <= 1 || /(^|\.)(pos_1LC|pos_start|lvl_embed|scale_mul_1H11|ada_gss)($|\.)/.test(name);
 }
 
 /**

@@ -1,10 +1,10 @@
 // VAR's transformer blocks (models/basic_var.py): AdaLN self-attention blocks with l2-normalized q/k and a learned,
-// capped per-head temperature, an optional per-layer KV cache, the AdaLN layer before the head, and drop-path.
-// Field names reproduce the official state-dict keys (attn.mat_qkv, attn.scale_mul_1H11, ffn.fc1, ada_lin.1, …).
+// capped per-head temperature, an optional per-layer KV cache, per-block or shared (ada_gss) AdaLN, the AdaLN layer
+// before the head, and drop-path. Field names reproduce the official state-dict keys (attn.mat_qkv, ada_lin.1, …).
 
 import { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
-import { full, tensor, zeros } from '../tensor/creation.js';
+import { full, randn, tensor, zeros } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
 import {
   add, cast, clamp, concat, detach, div, exp, geluTanh, layerNorm, matmul, maximum, mul, permute, reshape, slice, sqrt,
@@ -30,6 +30,11 @@ export interface BlockConfig {
   attnL2Norm: boolean;
   /** Drop-path (stochastic depth) probability of this block, active only in training mode. */
   dropPath: number;
+  /**
+   * The official shared_aln: the block has no ada_lin but a parameter ada_gss [1, 1, 6, C] added to the model's
+   * shared_ada_lin output (default false).
+   */
+  sharedAln?: boolean;
 }
 
 /** The official `max_scale_mul`: the attention temperature exp(scale_mul) is capped at 100. */
@@ -140,40 +145,60 @@ function checkCond(cond: Tensor, condDim: number, b: number | null, op: string):
   }
 }
 
+/** With shared AdaLN the blocks' cond is the shared_ada_lin output [B (or 1), 1, 6, C]; b = null skips the batch check. */
+function checkSharedCond(cond: Tensor, c: number, b: number | null): void {
+  const [cb, one, six, cc] = cond.shape;
+  if (cond.rank !== 4 || one !== 1 || six !== 6 || cc !== c || (b !== null && cb !== b && cb !== 1)) {
+    throw new ShapeError('AdaLNSelfAttn', `with sharedAln, cond must be the shared_ada_lin output [${b ?? 'B'}, 1, 6, ${c}], got ${fmtShape(cond.shape)}`);
+  }
+}
+
 export interface BlockForwardOptions extends SelfAttentionOptions {
   /** Precomputed `modulation(cond)` [B, 1, 6, C] (saves recomputing it when the same block runs many times). */
   modulation?: Tensor | null;
 }
 
 /**
- * Pre-norm transformer block with adaptive LayerNorm (the official AdaLNSelfAttn, shared_aln = False):
- *   (γ₁, γ₂, s₁, s₂, b₁, b₂) = ada_lin(cond)
+ * Pre-norm transformer block with adaptive LayerNorm (the official AdaLNSelfAttn):
+ *   (γ₁, γ₂, s₁, s₂, b₁, b₂) = ada_lin(cond)          (per block, shared_aln = False)
+ *                            = ada_gss + cond          (sharedAln: cond is the model's shared_ada_lin output)
  *   x ← x + drop_path(γ₁ · Attn(LN(x)·(1 + s₁) + b₁))
  *   x ← x + drop_path(γ₂ · FFN(LN(x)·(1 + s₂) + b₂))
- * with LN a LayerNorm without affine parameters. Shapes: x [B, L, C], cond [B, D] → [B, L, C].
+ * with LN a LayerNorm without affine parameters. Shapes: x [B, L, C], cond [B, D] (sharedAln: [B, 1, 6, C]) → [B, L, C].
  */
 export class AdaLNSelfAttn extends Module {
   attn: SelfAttention;
   ffn: FeedForward;
-  ada_lin: Sequential;
+  /** Per-block AdaLN (null with sharedAln). */
+  ada_lin: Sequential | null;
+  /** sharedAln only: this block's offset [1, 1, 6, C] to the shared modulation (official init randn/√C). */
+  ada_gss: Tensor | null;
 
   constructor(readonly config: BlockConfig, rng: Rng, private readonly dropRng: Rng) {
     super();
     const { embedDim: c, condDim, numHeads, mlpRatio, attnL2Norm } = config;
     this.attn = new SelfAttention(c, numHeads, { rng, attnL2Norm });
     this.ffn = new FeedForward(c, Math.round(c * mlpRatio), rng);
-    this.ada_lin = adaLin(condDim, 6 * c, rng);
+    this.ada_lin = config.sharedAln ? null : adaLin(condDim, 6 * c, rng);
+    this.ada_gss = config.sharedAln ? randn([1, 1, 6, c], rng, { std: 1 / Math.sqrt(c) }).requireGrad() : null;
   }
 
-  /** The Linear inside ada_lin (rows: γ₁, γ₂, s₁, s₂, b₁, b₂, each C wide). */
-  get adaLinear(): Linear {
-    return this.ada_lin.at(1) as Linear;
+  /** The Linear inside ada_lin (rows: γ₁, γ₂, s₁, s₂, b₁, b₂, each C wide); null with sharedAln. */
+  get adaLinear(): Linear | null {
+    return this.ada_lin ? (this.ada_lin.at(1) as Linear) : null;
   }
 
-  /** The six modulation vectors from cond [B, D]: [B, 1, 6, C], in the order γ₁, γ₂, s₁, s₂, b₁, b₂. */
+  /**
+   * The six modulation vectors [B, 1, 6, C] in the order γ₁, γ₂, s₁, s₂, b₁, b₂: ada_lin(cond) from cond [B, D], or
+   * with sharedAln ada_gss + cond from the shared_ada_lin output cond [B, 1, 6, C].
+   */
   modulation(cond: Tensor): Tensor {
+    if (this.ada_gss) {
+      checkSharedCond(cond, this.config.embedDim, null);
+      return add(this.ada_gss, cond);
+    }
     checkCond(cond, this.config.condDim, null, 'AdaLNSelfAttn');
-    return reshape(this.ada_lin.forward(cond), [cond.shape[0]!, 1, 6, this.config.embedDim]);
+    return reshape(this.ada_lin!.forward(cond), [cond.shape[0]!, 1, 6, this.config.embedDim]);
   }
 
   /** cond may be null when opts.modulation is given. */
@@ -183,7 +208,8 @@ export class AdaLNSelfAttn extends Module {
     let mods = opts.modulation ?? null;
     if (!mods) {
       if (!cond) throw new ArgumentError('AdaLNSelfAttn', 'needs cond or opts.modulation');
-      checkCond(cond, this.config.condDim, x.shape[0]!, 'AdaLNSelfAttn');
+      if (this.ada_gss) checkSharedCond(cond, c, x.shape[0]!);
+      else checkCond(cond, this.config.condDim, x.shape[0]!, 'AdaLNSelfAttn');
       mods = this.modulation(cond);
     }
     const part = (i: number) => slice(mods!, [null, null, i]); // [B, 1, C]

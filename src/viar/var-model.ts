@@ -12,7 +12,7 @@ import {
 } from '../tensor/ops/index.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { Module, type LoadOptions, type LoadReport } from '../nn/module.js';
-import { Embedding, Linear } from '../nn/layers.js';
+import { Act, Embedding, Linear, Sequential } from '../nn/layers.js';
 import { KVCache } from '../nn/attention.js';
 import { truncatedNormal } from '../nn/init.js';
 import { AdaLNBeforeHead, AdaLNSelfAttn, type BlockConfig } from './var-blocks.js';
@@ -56,6 +56,11 @@ export interface VarConfig {
   normEps: number;
   /** Cosine attention with learned temperatures (official true). */
   attnL2Norm: boolean;
+  /**
+   * The official shared_aln (default false): one shared_ada_lin (SiLU, Linear C → 6C) for all blocks, each block
+   * adding its own ada_gss [1, 1, 6, C] instead of having an ada_lin; the head keeps its own.
+   */
+  sharedAln?: boolean;
   init: VarInitOptions;
 }
 
@@ -93,6 +98,7 @@ function checkConfig(c: VarConfig, op: string): void {
   }
   if (!(c.condDropRate >= 0 && c.condDropRate < 1)) throw new ArgumentError(op, `config.condDropRate must be in [0, 1), got ${c.condDropRate}`);
   if (!(c.dropPathRate >= 0 && c.dropPathRate < 1)) throw new ArgumentError(op, `config.dropPathRate must be in [0, 1), got ${c.dropPathRate}`);
+  if (c.sharedAln !== undefined && typeof c.sharedAln !== 'boolean') throw new ArgumentError(op, `config.sharedAln must be a boolean, got ${String(c.sharedAln)}`);
 }
 
 /** The official drop-path schedule linspace(0, rate, depth). */
@@ -172,8 +178,8 @@ export interface SamplingSession {
 
 /**
  * What VAR and VIAR share (models/var.py outside the blocks): class_emb (numClasses + 1 rows, the last is the null
- * class), pos_start [1, p₀², C], pos_1LC [1, L, C], lvl_embed [SN, C], word_embed (Cvae → C), head_nm and head
- * (C → V), the block-causal mask, label dropout, the official init and the sampler loop.
+ * class), pos_start [1, p₀², C], pos_1LC [1, L, C], lvl_embed [SN, C], word_embed (Cvae → C), shared_ada_lin (with
+ * sharedAln), head_nm and head (C → V), the block-causal mask, label dropout, the official init and the sampler loop.
  */
 export abstract class NextScaleTransformer extends Module {
   class_emb: Embedding;
@@ -181,6 +187,8 @@ export abstract class NextScaleTransformer extends Module {
   pos_1LC: Tensor;
   lvl_embed: Embedding;
   word_embed: Linear;
+  /** sharedAln only: SiLU then Linear(C → 6C), keys shared_ada_lin.1.weight / .bias; null otherwise. */
+  shared_ada_lin: Sequential | null;
   head_nm: AdaLNBeforeHead;
   head: Linear;
   /** Tokens in the whole sequence, L = Σ pₖ². */
@@ -208,6 +216,7 @@ export abstract class NextScaleTransformer extends Module {
     this.pos_1LC = truncatedNormal([1, this.seqLen, c], rng, { std }).requireGrad();
     this.lvl_embed = new Embedding(config.patchNums.length, c, { rng });
     this.word_embed = new Linear(config.vaeChannels, c, { rng });
+    this.shared_ada_lin = config.sharedAln ? new Sequential(new Act('silu'), new Linear(c, 6 * c, { rng })) : null;
     this.head_nm = new AdaLNBeforeHead(c, c, config.normEps, rng);
     this.head = new Linear(c, config.vocabSize, { rng });
   }
@@ -222,13 +231,26 @@ export abstract class NextScaleTransformer extends Module {
   /** Block settings for a block with the given drop-path rate. */
   protected blockConfig(dropPath: number): BlockConfig {
     const c = this.config;
-    return { embedDim: c.embedDim, condDim: c.embedDim, numHeads: c.numHeads, mlpRatio: c.mlpRatio, normEps: c.normEps, attnL2Norm: c.attnL2Norm, dropPath };
+    return {
+      embedDim: c.embedDim, condDim: c.embedDim, numHeads: c.numHeads, mlpRatio: c.mlpRatio, normEps: c.normEps, attnL2Norm: c.attnL2Norm,
+      dropPath, sharedAln: c.sharedAln ?? false,
+    };
+  }
+
+  /**
+   * What the blocks receive as their condition (the official cond_BD_or_gss): cond [B, C] itself, or with sharedAln
+   * shared_ada_lin(cond) viewed as [B, 1, 6, C]. The head always gets cond.
+   */
+  protected blockCond(cond: Tensor): Tensor {
+    if (!this.shared_ada_lin) return cond;
+    return reshape(this.shared_ada_lin.forward(cond), [cond.shape[0]!, 1, 6, this.config.embedDim]);
   }
 
   /**
    * The official init_weights: trunc_normal(std) on every Linear and Embedding weight, zero biases; head.weight ×=
    * init.head; head_nm's ada_lin weight ×= init.adaln; per block proj and fc2 weights ÷= √(2·depth), ada_lin rows
-   * [0, 2C) (the gammas) ×= init.adalnGamma and rows [2C, 6C) ×= init.adaln, zero ada_lin bias.
+   * [0, 2C) (the gammas) ×= init.adalnGamma and rows [2C, 6C) ×= init.adaln, zero ada_lin bias; with sharedAln the
+   * same factors on ada_gss[:, :, 0:2] and [:, :, 2:6] (shared_ada_lin is an ordinary Linear).
    */
   protected initWeights(rng: Rng): void {
     const { init, depth, embedDim: c } = this.config;
@@ -250,12 +272,16 @@ export abstract class NextScaleTransformer extends Module {
       if (headAda.bias) set(headAda.bias, zeros(headAda.bias.shape));
       const divisor = Math.sqrt(2 * depth);
       const rowFactor = tensor(Float32Array.from({ length: 6 * c }, (_, r) => (r < 2 * c ? init.adalnGamma : init.adaln)), { shape: [6 * c, 1] });
+      const gssFactor = tensor(Float32Array.from({ length: 6 }, (_, r) => (r < 2 ? init.adalnGamma : init.adaln)), { shape: [1, 1, 6, 1] });
       for (const block of this.allBlocks()) {
         set(block.attn.proj.weight, mul(block.attn.proj.weight, 1 / divisor));
         set(block.ffn.fc2.weight, mul(block.ffn.fc2.weight, 1 / divisor));
         const ada = block.adaLinear;
-        set(ada.weight, mul(ada.weight, rowFactor));
-        if (ada.bias) set(ada.bias, zeros(ada.bias.shape));
+        if (ada) {
+          set(ada.weight, mul(ada.weight, rowFactor));
+          if (ada.bias) set(ada.bias, zeros(ada.bias.shape));
+        }
+        if (block.ada_gss) set(block.ada_gss, mul(block.ada_gss, gssFactor));
       }
     }));
   }
@@ -368,7 +394,7 @@ export abstract class NextScaleTransformer extends Module {
   /** A one-line summary of the configuration (used in error messages). */
   describe(): string {
     const c = this.config;
-    return `depth ${c.depth}, C ${c.embedDim}, ${c.numHeads} heads, ${c.numClasses} classes, patchNums [${c.patchNums.join(', ')}], Cvae ${c.vaeChannels}, V ${c.vocabSize}`;
+    return `depth ${c.depth}, C ${c.embedDim}, ${c.numHeads} heads, ${c.numClasses} classes, patchNums [${c.patchNums.join(', ')}], Cvae ${c.vaeChannels}, V ${c.vocabSize}${c.sharedAln ? ', shared AdaLN' : ''}`;
   }
 
   override dispose(): void {
@@ -527,8 +553,9 @@ export class VAR extends NextScaleTransformer {
   forward(labels: Tensor | readonly number[], xBLCwoFirst: Tensor, opts: { rng?: Rng } = {}): Tensor {
     const { tokens, cond } = this.embedTeacherForced(labels, xBLCwoFirst, 'VAR.forward', opts.rng);
     const mask = this.blockCausalMask(tokens.dtype === 'float64' ? 'float64' : 'float32');
+    const blockCond = this.blockCond(cond);
     let h = tokens;
-    for (const block of this.blocks) h = block.forward(h, cond, { mask });
+    for (const block of this.blocks) h = block.forward(h, blockCond, { mask });
     return this.logitsOf(h, cond);
   }
 
@@ -538,7 +565,8 @@ export class VAR extends NextScaleTransformer {
    */
   sample(vqvae: VQVAE, opts: SampleOptions = {}): SampleResult {
     return this.runSampler(vqvae, opts, (cond) => {
-      const mods = this.blocks.map((blk) => blk.modulation(cond));
+      const blockCond = this.blockCond(cond);
+      const mods = this.blocks.map((blk) => blk.modulation(blockCond));
       const caches = this.blocks.map(() => new KVCache());
       return {
         step: (tokens: Tensor) => {

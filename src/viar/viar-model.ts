@@ -168,7 +168,8 @@ export class VIAR extends NextScaleTransformer {
    * The implicit layer over the whole teacher-forced sequence (block-causal mask): z₀ = x, then k + m iterations
    * through fixedPoint. 'truncated' solves k iterations untaped (maxIter k + 1: fixedPoint also evaluates f at its
    * returned iterate to report the residual, the one extra untaped call) and differentiates m iterations from the
-   * detached state (phantom steps with λ = 1; JFB when m = 1). x, cond: [B, L, C], [B, C] → z [B, L, C].
+   * detached state (phantom steps with λ = 1; JFB when m = 1). x [B, L, C] and the blocks' cond ([B, C], or with
+   * sharedAln [B, 1, 6, C]) → z [B, L, C].
    */
   private solveImplicit(x: Tensor, cond: Tensor, mask: Tensor, opts: ViarForwardOptions): Tensor {
     const { k, m } = this.drawIterations(opts);
@@ -203,10 +204,11 @@ export class VIAR extends NextScaleTransformer {
   forward(labels: Tensor | readonly number[], xBLCwoFirst: Tensor, opts: ViarForwardOptions = {}): Tensor {
     const { tokens, cond } = this.embedTeacherForced(labels, xBLCwoFirst, 'VIAR.forward', opts.rng);
     const mask = this.blockCausalMask(tokens.dtype === 'float64' ? 'float64' : 'float32');
+    const blockCond = this.blockCond(cond);
     let h = tokens;
-    for (const block of this.pre_blocks) h = block.forward(h, cond, { mask });
-    h = this.solveImplicit(h, cond, mask, opts);
-    for (const block of this.post_blocks) h = block.forward(h, cond, { mask });
+    for (const block of this.pre_blocks) h = block.forward(h, blockCond, { mask });
+    h = this.solveImplicit(h, blockCond, mask, opts);
+    for (const block of this.post_blocks) h = block.forward(h, blockCond, { mask });
     return this.logitsOf(h, cond);
   }
 
@@ -231,9 +233,10 @@ export class VIAR extends NextScaleTransformer {
       ? { ...opts, onScale: (p) => onScale({ ...p, iterations: iterations[p.scale]!, residuals: [...residuals[p.scale]!] }) }
       : opts;
     const { result } = this.runSampler(vqvae, withTrace, (cond) => {
-      const preMods = this.pre_blocks.map((b) => b.modulation(cond));
-      const postMods = this.post_blocks.map((b) => b.modulation(cond));
-      const implicitMods = this.implicit_block.modulation(cond);
+      const blockCond = this.blockCond(cond);
+      const preMods = this.pre_blocks.map((b) => b.modulation(blockCond));
+      const postMods = this.post_blocks.map((b) => b.modulation(blockCond));
+      const implicitMods = this.implicit_block.modulation(blockCond);
       const preCaches = this.pre_blocks.map(() => new KVCache());
       const postCaches = this.post_blocks.map(() => new KVCache());
       const implicitCaches = new Map<number, KVCache>();
