@@ -10,3 +10,4 @@ export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult
 export { defineOp, type OpDefinition } from './define-op.js';
 export type { VjpContext, Vjp } from './node.js';
 export * from './fixed-point/index.js';
+export * from './deq/index.js';

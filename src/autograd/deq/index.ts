@@ -1,0 +1,4 @@
+// Public surface of the DEQ toolkit: spectral radius, Jacobian regularization and their options.
+
+export { estimateSpectralRadius, type SpectralRadiusOptions } from './spectral-radius.js';
+export type { ProbeOptions } from './probes.js';

@@ -1,0 +1,60 @@
+// Spectral radius of ∂f/∂z at a point, per sample, by power iteration on vector-Jacobian products. Only tensor ops
+// run (no reads), so it works unchanged on backends that read asynchronously; await the result's data() to see it.
+
+import type { Tensor } from '../../tensor/tensor.js';
+import { tidy } from '../../tensor/memory.js';
+import { detach, div, maximum, mul, reshape, sqrt } from '../../tensor/ops/index.js';
+import { noGrad } from '../grad-mode.js';
+import { vjp } from '../functional.js';
+import { checkStatePoint, countOption, normalProbe, perSampleSquaredNorm, probeRng, type ProbeOptions } from './probes.js';
+
+export interface SpectralRadiusOptions extends ProbeOptions {
+  /** Power iterations (VJPs of f at z; default 20). f itself is evaluated once. */
+  iterations?: number;
+}
+
+/** Below this per-sample norm a vector counts as zero (the map sent it to 0). */
+const TINY = 1e-30;
+
+/** v / ‖v‖ per sample, where ‖·‖ is over every axis but the first. */
+function normalizePerSample(v: Tensor, norms: Tensor): Tensor {
+  const b = v.shape[0]!;
+  const shape = [b, ...v.shape.slice(1).map(() => 1)];
+  return div(v, reshape(maximum(norms, TINY), shape));
+}
+
+/**
+ * Estimates ρ(∂f/∂z) at z for each sample: power iteration v ← Jᵀv/‖Jᵀv‖ from a seeded normal start, returning
+ * ‖Jᵀv‖ at the last step. It converges to the largest |eigenvalue| when that eigenvalue is real and unique in
+ * modulus, or when J is symmetric; for complex-dominant spectra it is an estimate that oscillates around ρ.
+ * A DEQ's solver converges locally when ρ < 1 (Picard needs it; Anderson and Broyden tolerate more).
+ *
+ * Shapes: z [B, ...] with the first axis the batch; f(z) must keep z's shape and treat samples independently
+ * (no batch statistics), so each sample's Jacobian is its own block. Returns a detached [B] tensor of z's dtype.
+ * @example const rho = await estimateSpectralRadius((z) => tanh(add(matmul(z, W), x)), zStar).data();
+ */
+export function estimateSpectralRadius(f: (z: Tensor) => Tensor, z: Tensor, options: SpectralRadiusOptions = {}): Tensor {
+  const op = 'estimateSpectralRadius';
+  const point = checkStatePoint(op, f, z);
+  const iterations = countOption(op, 'iterations', options.iterations, 20);
+  const rng = probeRng(op, options);
+  return tidy(() => {
+    const { output, pullback } = vjp(f, detach(point));
+    try {
+      return noGrad(() => {
+        const start = normalProbe(point, rng);
+        let v = normalizePerSample(start, sqrt(perSampleSquaredNorm(start)));
+        let radius = mul(perSampleSquaredNorm(v), 0);
+        if (!output.requiresGrad) return radius; // f does not depend on z: J = 0
+        for (let k = 0; k < iterations; k++) {
+          const w = pullback(v)[0]!;
+          radius = sqrt(perSampleSquaredNorm(w));
+          v = normalizePerSample(w, radius);
+        }
+        return radius;
+      });
+    } finally {
+      output.dispose();
+    }
+  });
+}
