@@ -7,8 +7,8 @@ import { shapesEqual } from '../tensor/shape.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { add } from '../tensor/ops/elementwise.js';
 import { onesLike, zerosLike } from '../tensor/creation.js';
-import { enableGrad, noGrad } from './grad-mode.js';
-import type { GradNode } from './node.js';
+import { enableGrad, noGrad } from '../tensor/graph/grad-mode.js';
+import type { GradNode } from '../tensor/graph/node.js';
 
 export interface BackwardOptions {
   /** Keep saved tensors so the graph can be differentiated again (default false: freed as backward walks). */

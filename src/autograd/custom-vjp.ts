@@ -6,7 +6,7 @@ import { makeSavedAlias } from '../tensor/tensor.js';
 import { GradError, fmtShape } from '../tensor/errors.js';
 import { tidy } from '../tensor/memory.js';
 import { checkTensor } from '../tensor/ops/operands.js';
-import { defineOp } from './define-op.js';
+import { defineOp } from '../tensor/graph/define-op.js';
 
 export interface CustomVjpContext {
   /** Tensors the forward returned in `saved` (constants for the backward: not differentiated again). */

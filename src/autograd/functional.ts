@@ -5,7 +5,7 @@ import { GradError, fmtShape } from '../tensor/errors.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { detach } from '../tensor/ops/movement.js';
 import { checkTensor } from '../tensor/ops/operands.js';
-import { enableGrad } from './grad-mode.js';
+import { enableGrad } from '../tensor/graph/grad-mode.js';
 import { gradients, type BackwardOptions } from './backward.js';
 
 type TensorFn = (...xs: Tensor[]) => Tensor;

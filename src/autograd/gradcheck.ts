@@ -7,7 +7,7 @@ import { tidy } from '../tensor/memory.js';
 import { tensor } from '../tensor/creation.js';
 import { Rng } from '../tensor/random.js';
 import { mul, sum } from '../tensor/ops/index.js';
-import { noGrad } from './grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { gradients } from './backward.js';
 import { detach } from '../tensor/ops/movement.js';
 

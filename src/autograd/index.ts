@@ -2,12 +2,12 @@
 
 import '../tensor/fluent.js';
 
-export { noGrad, enableGrad, isGradEnabled } from './grad-mode.js';
+export { noGrad, enableGrad, isGradEnabled } from '../tensor/graph/grad-mode.js';
 export { backward, gradients, type BackwardOptions } from './backward.js';
 export { grad, valueAndGrad, vjp, type VjpResult } from './functional.js';
 export { customVjp, type CustomVjpDefinition, type CustomVjpContext } from './custom-vjp.js';
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
-export { defineOp, type OpDefinition } from './define-op.js';
-export type { VjpContext, Vjp } from './node.js';
+export { defineOp, type OpDefinition } from '../tensor/graph/define-op.js';
+export type { VjpContext, Vjp } from '../tensor/graph/node.js';
 export * from './fixed-point/index.js';
 export * from './deq/index.js';

@@ -4,7 +4,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { shapesEqual } from '../tensor/shape.js';
-import { noGrad } from '../autograd/grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { cast } from '../tensor/ops/index.js';
 
 export interface LoadOptions {

@@ -2,7 +2,7 @@
 
 import type { Tensor } from './tensor.js';
 import { getBackend } from './backend/registry.js';
-import { liveGradNodes } from '../autograd/node.js';
+import { liveGradNodes } from './graph/node.js';
 
 const scopes: Set<Tensor>[] = [];
 let liveTensors = 0;

@@ -8,7 +8,7 @@ import { copyKernel } from './backend/cpu/elementwise-kernels.js';
 import { DisposedError, DTypeError, ArgumentError, fmtShape } from './errors.js';
 import { isContiguous, sizeOf, stridesOf, type Shape } from './shape.js';
 import { trackTensor, untrackTensor } from './memory.js';
-import type { GradNode } from '../autograd/node.js';
+import type { GradNode } from './graph/node.js';
 
 let nextTensorId = 0;
 

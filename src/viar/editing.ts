@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, DTypeError, ShapeError, ViarError, fmtShape } from '../tensor/errors.js';
 import { tensor } from '../tensor/creation.js';
 import { tidy } from '../tensor/memory.js';
-import { noGrad } from '../autograd/grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { NextScaleTransformer, type SampleResult, type VAR } from './var-model.js';
 import { VIAR, type ViarSampleOptions } from './viar-model.js';
 import type { VQVAE } from './vqvae.js';

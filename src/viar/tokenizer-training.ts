@@ -5,7 +5,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
 import { keep, tidy } from '../tensor/memory.js';
-import { noGrad } from '../autograd/grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { abs, add, detach, mean, permute, reshape, square, sub } from '../tensor/ops/index.js';
 import { AdamW } from '../nn/optim/adam.js';
 import { clipGradNorm } from '../nn/optim/optimizer.js';

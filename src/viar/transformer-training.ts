@@ -10,7 +10,7 @@ import { Rng } from '../tensor/random.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { withBackend } from '../tensor/backend/registry.js';
 import { argmax, cast, concat, crossEntropy, eq, mul, reshape, stack, sub, sum } from '../tensor/ops/index.js';
-import { noGrad } from '../autograd/grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { AdamW, type AdamOptions } from '../nn/optim/adam.js';
 import { clipGradNorm, clipGradNormOnDevice } from '../nn/optim/optimizer.js';
 import { warmupCosine, type Schedule } from '../nn/optim/schedules.js';

@@ -10,7 +10,7 @@ import {
   add, cast, clamp, concat, detach, div, exp, geluTanh, layerNorm, matmul, maximum, mul, permute, reshape, slice, sqrt,
   square, sum, transpose,
 } from '../tensor/ops/index.js';
-import { noGrad } from '../autograd/grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { Module } from '../nn/module.js';
 import { Act, Linear, Sequential } from '../nn/layers.js';
 import { KVCache, scaledDotProductAttention } from '../nn/attention.js';

@@ -10,7 +10,7 @@ import { Rng } from '../tensor/random.js';
 import {
   add, clone, concat, embedding, matmul, mul, permute, reshape, slice, transpose, where,
 } from '../tensor/ops/index.js';
-import { noGrad } from '../autograd/grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { Module, type LoadOptions, type LoadReport } from '../nn/module.js';
 import { Act, Embedding, Linear, Sequential } from '../nn/layers.js';
 import { KVCache } from '../nn/attention.js';

@@ -18,10 +18,10 @@ import { add, detach, mul, reshape } from '../../tensor/ops/index.js';
 import { zeros, zerosLike } from '../../tensor/creation.js';
 import { shapesEqual } from '../../tensor/shape.js';
 import { checkTensor } from '../../tensor/ops/operands.js';
-import { defineOp } from '../define-op.js';
-import { enableGrad, isGradEnabled, noGrad } from '../grad-mode.js';
+import { defineOp } from '../../tensor/graph/define-op.js';
+import { enableGrad, isGradEnabled, noGrad } from '../../tensor/graph/grad-mode.js';
 import { gradients } from '../backward.js';
-import { gradNodeWatermark, type GradNode } from '../node.js';
+import { gradNodeWatermark, type GradNode } from '../../tensor/graph/node.js';
 import { Monitor, type SampleStatus } from './monitor.js';
 import { solveFixedPoint } from './solvers.js';
 import {

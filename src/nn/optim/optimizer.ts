@@ -4,7 +4,7 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { ArgumentError } from '../../tensor/errors.js';
 import { keep, tidy } from '../../tensor/memory.js';
-import { noGrad } from '../../autograd/grad-mode.js';
+import { noGrad } from '../../tensor/graph/grad-mode.js';
 import { add, div, minimum, sqrt, sum, square, mul, stack } from '../../tensor/ops/index.js';
 
 export interface OptimizerState {

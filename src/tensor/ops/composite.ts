@@ -1,7 +1,7 @@
 // Composite ops: built from primitives, so their gradients come for free from the primitives' VJPs.
 // A hand-written VJP appears only where the composite would be unstable (norm at the zero vector).
 
-import { defineOp } from '../../autograd/define-op.js';
+import { defineOp } from '../graph/define-op.js';
 import type { Tensor } from '../tensor.js';
 import { ArgumentError } from '../errors.js';
 import { tidy } from '../memory.js';

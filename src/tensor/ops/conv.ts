@@ -1,7 +1,7 @@
 // Convolution and pooling through im2col: conv2d is a (grouped, batched) matmul of the weights with the unfolded
 // input; pooling is a reduction over the unfolded windows. im2col and col2im are primitives, each other's adjoint.
 
-import { defineOp, type AppliedOp } from '../../autograd/define-op.js';
+import { defineOp, type AppliedOp } from '../graph/define-op.js';
 import type { ConvGeometry } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';

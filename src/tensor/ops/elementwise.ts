@@ -1,7 +1,7 @@
 // Primitive elementwise ops: unary math, broadcasting binary arithmetic, comparisons, where, clamp, cast.
 // Each op is one defineOp: the forward calls a backend kernel; the VJP (with its derivation) uses differentiable ops.
 
-import { defineOp } from '../../autograd/define-op.js';
+import { defineOp } from '../graph/define-op.js';
 import type { BinaryOp, UnaryOp } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import type { DType } from '../dtype.js';

@@ -1,7 +1,7 @@
 // Index-driven ops: gather ↔ scatterAdd and indexSelect ↔ indexAdd (each pair is the other's adjoint),
 // oneHot, and the triangular masks tril/triu.
 
-import { defineOp } from '../../autograd/define-op.js';
+import { defineOp } from '../graph/define-op.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis, type Shape } from '../shape.js';

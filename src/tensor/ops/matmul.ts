@@ -1,7 +1,7 @@
 // Matrix product with NumPy semantics: 1-D operands are promoted and squeezed, batch dims broadcast.
 // The primitive works on rank ≥ 2; its VJP is two more matmuls (with transposed views, so no copies).
 
-import { defineOp } from '../../autograd/define-op.js';
+import { defineOp } from '../graph/define-op.js';
 import type { TensorInfo } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ShapeError, fmtShape } from '../errors.js';

@@ -1,7 +1,7 @@
 // Movement ops: views that only change (shape, strides, offset) — reshape, permute, expand, slice, flip —
 // plus the copies concat and pad. Each view's VJP is its adjoint movement (slice ↔ pad-with-zeros, expand ↔ sum).
 
-import { defineOp, type AppliedOp } from '../../autograd/define-op.js';
+import { defineOp, type AppliedOp } from '../graph/define-op.js';
 import { Tensor, fromDataId, makeView } from '../tensor.js';
 import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import {

@@ -1,7 +1,7 @@
 // Primitive reductions over any set of axes (sum, max, min, argmax, argmin) and sumToShape, the un-broadcast helper.
 // Reduced axes are permuted to the end (a view), so the backend only ever reduces trailing rows.
 
-import { defineOp } from '../../autograd/define-op.js';
+import { defineOp } from '../graph/define-op.js';
 import type { ArgReduceOp, DataId, TensorInfo } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';

@@ -2,8 +2,8 @@
 // and tanh-GELU. Each forward is one kernel; each VJP is one fused kernel, except while a graph of the
 // gradient itself is being built (createGraph), when it is written with differentiable ops instead.
 
-import { defineOp } from '../../autograd/define-op.js';
-import { isGradEnabled } from '../../autograd/grad-mode.js';
+import { defineOp } from '../graph/define-op.js';
+import { isGradEnabled } from '../graph/grad-mode.js';
 import { Tensor, fromDataId, makeSavedAlias } from '../tensor.js';
 import { add, mul, rsqrt, sub, tanh } from './elementwise.js';
 import { sum } from './reduce.js';

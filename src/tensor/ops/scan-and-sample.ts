@@ -1,7 +1,7 @@
 // Ordering and sampling ops: cumsum (with its reverse-scan VJP), topk (values differentiable through gather),
 // and multinomial sampling from an explicit Rng.
 
-import { defineOp } from '../../autograd/define-op.js';
+import { defineOp } from '../graph/define-op.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis } from '../shape.js';
