@@ -3,7 +3,7 @@
 // asynchronously), the CPU modes ('cpu', 'webasm') hand back Float32Arrays. Counters say what crossed the bus.
 
 import { nodeRequire } from '../../node-builtins.js';
-import { kernelFunctionSource, KERNELS, type KernelName } from './kernel-sources.js';
+import { kernelFunctionSource, KERNELS, type KernelName, type KernelSource } from './kernel-sources.js';
 
 /** gpu.js modes the backend runs in: on the GPU through WebGPU or WebGL2, or on the CPU for testing kernels. */
 export type GpuMode = 'webgpu' | 'webgl2' | 'cpu' | 'webasm';
@@ -32,8 +32,10 @@ export interface KernelRunner {
   readonly canReadSync: boolean;
   readonly counters: RunnerCounters;
   upload(values: Float32Array): DeviceArray;
-  /** Runs `name` for `length` threads; arrays first, then the scalars, in the kernel's order. */
-  run(name: KernelName, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray;
+  /** Adds a kernel generated at run time (fused elementwise programs); idempotent per name. Optional until every runner has it. */
+  define?(name: string, source: KernelSource): void;
+  /** Runs `name` (a built-in or a defined kernel) for `length` threads; arrays first, then the scalars, in the kernel's order. */
+  run(name: KernelName | string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray;
   read(a: DeviceArray): Promise<Float32Array>;
   readSync(a: DeviceArray): Float32Array;
   release(a: DeviceArray): void;
@@ -113,7 +115,8 @@ function newCounters(): RunnerCounters {
 export class HostModeRunner implements KernelRunner {
   readonly counters = newCounters();
   private readonly gpu: GpuJs;
-  private readonly kernels = new Map<KernelName, GpuJsKernelShortcut>();
+  private readonly kernels = new Map<string, GpuJsKernelShortcut>();
+  private readonly defined = new Map<string, KernelSource>();
 
   /** `canReadSync: false` makes it read like WebGPU (asynchronously only), to test asynchronous code paths on a CPU. */
   constructor(readonly mode: 'cpu' | 'webasm', readonly canReadSync = true) {
@@ -121,13 +124,19 @@ export class HostModeRunner implements KernelRunner {
     this.gpu = new GPU({ mode });
   }
 
-  private kernel(name: KernelName): GpuJsKernelShortcut {
+  define(name: string, source: KernelSource): void {
+    if (!this.defined.has(name)) this.defined.set(name, source);
+  }
+
+  private kernel(name: string): GpuJsKernelShortcut {
     let k = this.kernels.get(name);
     if (!k) {
+      const source = this.defined.get(name) ?? KERNELS[name as KernelName];
+      if (!source) throw new Error(`gpu backend: no kernel named '${name}' (runtime kernels need runner.define first)`);
       const argumentTypes: Record<string, string> = {};
-      for (const a of KERNELS[name].arrays) argumentTypes[a] = 'Array';
-      for (const s of KERNELS[name].scalars) argumentTypes[s] = 'Float';
-      k = this.gpu.createKernel(kernelFunctionSource(name), { ...KERNEL_SETTINGS, argumentTypes });
+      for (const a of source.arrays) argumentTypes[a] = 'Array';
+      for (const s of source.scalars) argumentTypes[s] = 'Float';
+      k = this.gpu.createKernel(kernelFunctionSource(name, source), { ...KERNEL_SETTINGS, argumentTypes });
       this.kernels.set(name, k);
     }
     return k;
@@ -145,7 +154,7 @@ export class HostModeRunner implements KernelRunner {
     return this.track(values);
   }
 
-  run(name: KernelName, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
+  run(name: KernelName | string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
     if (length === 0) return this.track(new Float32Array(0));
     const k = this.kernel(name);
     k.setOutput([length]);

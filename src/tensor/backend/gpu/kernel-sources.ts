@@ -23,7 +23,7 @@ const names = (prefix: string) => range(MAX_RANK).map((k) => `${prefix}${k}`);
  * Exact q = ⌊num/den⌋ and r = num − q·den for non-negative integers below 2^24 held in floats: WGSL's float division
  * may be off by 2.5 ulp, so the quotient is corrected twice.
  */
-function divmod(num: string, den: string, q: string, r: string): string {
+export function divmod(num: string, den: string, q: string, r: string): string {
   return `let ${q} = Math.floor(${num} / ${den});
   let ${r} = ${num} - ${q} * ${den};
   if (${r} < 0) { ${q} = ${q} - 1; ${r} = ${r} + ${den}; }
@@ -34,7 +34,7 @@ function divmod(num: string, den: string, q: string, r: string): string {
 }
 
 /** The thread's flat index as a float, decomposed into coordinates c0..c5 of dims d0..d5 (d5 innermost). */
-function coordinates(index = 'flat'): string {
+export function coordinates(index = 'flat'): string {
   let s = `let rem6 = ${index};\n`;
   for (let k = MAX_RANK - 1; k >= 0; k--) {
     s += divmod(`rem${k + 1}`, `d${k}`, `rem${k}`, `c${k}`);
@@ -43,11 +43,11 @@ function coordinates(index = 'flat'): string {
 }
 
 /** offset + Σ ck·stride_k for a view named `v` (scalars vo, vs0..vs5). */
-function viewIndex(v: string): string {
+export function viewIndex(v: string): string {
   return `${v}o + ${range(MAX_RANK).map((k) => `c${k} * ${v}s${k}`).join(' + ')}`;
 }
 
-const flatIndex = 'let flat = this.thread.x + 0.5 - 0.5;\n';
+export const flatIndex = 'let flat = this.thread.x + 0.5 - 0.5;\n';
 const viewScalars = (v: string) => [`${v}o`, ...names(`${v}s`)];
 
 /** Op codes shared by the host side and the kernels (unary ops and clamp). */
@@ -449,8 +449,7 @@ export const KERNELS = {
 
 export type KernelName = keyof typeof KERNELS;
 
-/** The kernel as the source text of a named JavaScript function, which gpu.js parses. */
-export function kernelFunctionSource(name: KernelName): string {
-  const k: KernelSource = KERNELS[name];
+/** The kernel as the source text of a named JavaScript function, which gpu.js parses (runtime kernels pass their source). */
+export function kernelFunctionSource(name: string, k: KernelSource = KERNELS[name as KernelName]): string {
   return `function ${name}Kernel(${[...k.arrays, ...k.scalars].join(', ')}) {\n  ${k.body}\n}`;
 }
