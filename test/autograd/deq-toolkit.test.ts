@@ -61,3 +61,98 @@ describe('estimateSpectralRadius', () => {
     expect(() => V.estimateSpectralRadius((x) => x, V.scalar(1))).toThrow(/leading batch axis/);
   });
 });
+
+/** Exact ‖A‖²_F and ‖AAᵀ‖²_F (the Hutchinson variance is 2‖AAᵀ‖²_F per Gaussian probe). */
+function frobenius(a: C.Mat): { fro2: number; gram2: number } {
+  const g = C.matmul(a, C.transpose(a));
+  return { fro2: a.flat().reduce((s, x) => s + x * x, 0), gram2: g.flat().reduce((s, x) => s + x * x, 0) };
+}
+
+describe('jacobianFrobeniusSq / jacobianRegularization (Hutchinson)', () => {
+  test('the mean over many probes → the exact Frobenius norm of a linear map (within 5 standard errors)', () => {
+    prop(fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.nat(), (d, out, seed) => V.tidy(() => {
+      const rng = new V.Rng(seed);
+      const a = Array.from({ length: out }, () => Array.from({ length: d }, () => rng.normal()));
+      // f: R^d → R^d must keep z's shape, so embed A (out × d) in a square map padded with zero rows/columns
+      const n = Math.max(d, out);
+      const sq = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i < out && j < d ? a[i]![j]! : 0)));
+      const W = C.f64(sq);
+      const batch = 400, probes = 5;
+      const f = (z: Tensor) => V.matmul(z, V.transpose(W));
+      const z = V.randn([batch, n], rng, { dtype: 'float64' }); // a linear map: J is A at every z
+      const est = V.jacobianFrobeniusSq(f, z, { probes, seed });
+      expect(est.shape).toEqual([batch]);
+      const { fro2, gram2 } = frobenius(sq);
+      const mean = V.mean(est).item();
+      const stderr = Math.sqrt((2 * gram2) / (batch * probes));
+      expect(Math.abs(mean - fro2)).toBeLessThanOrEqual(5 * stderr + 1e-12);
+      // the 'mean' loss is that estimate averaged over samples and divided by the state size
+      expect(V.jacobianRegularization(f, z, { probes, seed }).item()).toBeCloseTo(mean / n, 12);
+      expect(V.jacobianRegularization(f, z, { probes, seed, reduction: 'sum' }).item()).toBeCloseTo(mean * batch, 8);
+    })), 20);
+  });
+
+  test('one probe is exactly ‖εᵀJ‖² for the drawn ε (the estimator, not just its mean)', () => {
+    V.tidy(() => {
+      const W = V.tensor([[0.5, -1, 2], [0, 0.3, 0], [1, 1, -0.7]], { dtype: 'float64' });
+      const z = V.randn([2, 3], new V.Rng(5), { dtype: 'float64' });
+      const est = V.jacobianFrobeniusSq((x) => V.matmul(x, V.transpose(W)), z, { seed: 9 }).dataSync();
+      const eps = V.randn([2, 3], new V.Rng(9), { dtype: 'float64' }); // the same draw
+      const want = V.sum(V.square(V.matmul(eps, W)), 1).dataSync();
+      expect(Array.from(est).map((x) => x.toFixed(12))).toEqual(Array.from(want).map((x) => x.toFixed(12)));
+    });
+  });
+
+  test('its gradient with respect to the weights and the injected input matches finite differences (float64)', () => {
+    const rng = new V.Rng(11);
+    const d = 4;
+    const W = V.mul(V.randn([d, d], rng, { dtype: 'float64' }), 0.4);
+    const x = V.randn([3, d], rng, { dtype: 'float64' });
+    const zStar = V.randn([3, d], rng, { dtype: 'float64', std: 0.5 });
+    const loss = (w: Tensor, inj: Tensor) =>
+      V.jacobianRegularization((z) => V.tanh(V.add(V.matmul(z, V.transpose(w)), inj)), zStar, { seed: 3, probes: 2 });
+    V.assertGradcheck(loss, [W, x], { atol: 1e-7, rtol: 1e-5 });
+    // and the gradient is not trivially zero
+    const [gw] = V.grad(loss)(W, x);
+    expect(V.norm(gw!).item()).toBeGreaterThan(1e-3);
+  });
+
+  test('a map that ignores z gives 0; bad options name themselves', () => {
+    const z = V.ones([2, 3]);
+    expect(Array.from(V.jacobianFrobeniusSq(() => V.ones([2, 3]), z).dataSync())).toEqual([0, 0]);
+    expect(() => V.jacobianFrobeniusSq((x) => x, z, { probes: 1.5 })).toThrow(/'probes'/);
+    expect(() => V.jacobianRegularization((x) => x, z, { reduction: 'avg' as 'mean' })).toThrow(/'reduction'/);
+    expect(() => V.jacobianFrobeniusSq((x) => x, z, { seed: 0.5 })).toThrow(/'seed'/);
+  });
+});
+
+describe('the toolkit on the gpu backend with asynchronous reads (gpu.js cpu mode)', () => {
+  beforeAll(async () => {
+    await V.initGpuBackend({ mode: 'cpu', asyncReads: true, activate: false, log: false });
+  });
+  afterAll(() => { V.setBackend('cpu'); });
+
+  async function run(backend: string) {
+    V.setBackend(backend);
+    try {
+      const rng = new V.Rng(21);
+      const W = V.mul(V.randn([6, 6], rng), 0.3).requireGrad();
+      const x = V.randn([4, 6], rng);
+      const z = V.randn([4, 6], rng);
+      const f = (s: Tensor) => V.tanh(V.add(V.matmul(s, V.transpose(W)), x));
+      const rho = V.estimateSpectralRadius(f, z, { iterations: 15, seed: 2 });
+      const reg = V.jacobianRegularization(f, z, { probes: 2, seed: 4 });
+      const [gW] = V.gradients(reg, [W]);
+      return [await rho.data(), await reg.data(), await gW!.data()].map((a) => Array.from(a));
+    } finally {
+      V.setBackend('cpu');
+    }
+  }
+
+  test('estimateSpectralRadius, jacobianRegularization and its gradient match the cpu backend without synchronous reads', async () => {
+    const want = await run('cpu');
+    const got = await run('gpu');
+    got.forEach((values, k) => values.forEach((v, i) => expect(Math.abs(v - want[k]![i]!)).toBeLessThanOrEqual(2e-4 + 2e-3 * Math.abs(want[k]![i]!))));
+    expect(want[0]!.every((r) => r > 0.05)).toBe(true);
+  });
+});

@@ -2,3 +2,4 @@
 
 export { estimateSpectralRadius, type SpectralRadiusOptions } from './spectral-radius.js';
 export type { ProbeOptions } from './probes.js';
+export { jacobianFrobeniusSq, jacobianRegularization, type JacobianNormOptions, type JacobianRegOptions } from './jacobian-reg.js';
