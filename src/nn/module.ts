@@ -123,7 +123,18 @@ export class Module {
     noGrad(() => {
       for (const [name, target] of own) {
         const value = incoming.get(name);
-        if (value) target.assign(value.dtype === target.dtype ? value : cast(value, target.dtype));
+        if (!value) continue;
+        if (value.dtype === target.dtype) {
+          target.assign(value);
+          continue;
+        }
+        // assign copies, so the cast copy is freed here (also when assign throws)
+        const converted = cast(value, target.dtype);
+        try {
+          target.assign(converted);
+        } finally {
+          converted.dispose();
+        }
       }
     });
     return { missing, unexpected };

@@ -12,6 +12,23 @@ import type { LoadOptions, LoadReport, Module } from './module.js';
 export interface DecodeOptions {
   /** Largest JSON header accepted, in bytes (default 100 MiB). */
   maxHeaderBytes?: number;
+  /**
+   * Refuse a file whose floating-point tensors hold NaN or ±Infinity, naming the tensor and the flat index (default
+   * false here; loadModule and the model loaders turn it on). Checked on the decoded arrays, before any tensor exists.
+   */
+  checkFinite?: boolean;
+}
+
+/** One tensor's entry in a safetensors header: its on-disk dtype (F32, BF16, I64, …) and shape. */
+export interface HeaderTensorInfo {
+  dtype: string;
+  shape: readonly number[];
+}
+
+/** What readSafetensorsHeader returns: the validated header without any tensor data. */
+export interface SafetensorsHeader {
+  tensors: Map<string, HeaderTensorInfo>;
+  metadata: Record<string, string>;
 }
 
 /** What decodeSafetensors / loadSafetensors return. Metadata is a null-prototype object. */
@@ -479,6 +496,15 @@ function convert(e: HeaderEntry, raw: Uint8Array, fail: Fail): TypedArray {
   return out;
 }
 
+/** Throws unless every value of a floating-point array is finite (integer arrays always are). */
+function checkFiniteArray(e: HeaderEntry, values: TypedArray, fail: Fail): void {
+  if (!(values instanceof Float32Array || values instanceof Float64Array)) return;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) fail(`tensor '${e.key}' holds a non-finite value (${v}) at flat index ${i}; pass checkFinite: false to load it anyway`);
+  }
+}
+
 /** Wraps validated, converted arrays as tensors (each array is handed over without a copy). */
 function makeTensors(entries: HeaderEntry[], arrays: TypedArray[]): Map<string, Tensor> {
   const backend = getBackend();
@@ -507,7 +533,11 @@ export function decodeSafetensors(bytes: Uint8Array, opts?: DecodeOptions): Safe
   const n = readHeaderLength(bytes, bytes.length, maxHeader(opts, op), fail);
   const start = 8 + n;
   const { entries, metadata } = parseHeader(bytes.subarray(8, start), bytes.length - start, fail);
-  const arrays = entries.map((e) => convert(e, bytes.subarray(start + e.begin, start + e.end), fail));
+  const arrays = entries.map((e) => {
+    const values = convert(e, bytes.subarray(start + e.begin, start + e.end), fail);
+    if (opts?.checkFinite) checkFiniteArray(e, values, fail);
+    return values;
+  });
   return { tensors: makeTensors(entries, arrays), metadata };
 }
 
@@ -532,35 +562,90 @@ function writeAll(fs: NodeFs, fd: number, bytes: Uint8Array): void {
 }
 
 /**
+ * Opens a file for reading without blocking (a FIFO would otherwise wait for a writer) and refuses anything but a
+ * regular file: directories, FIFOs, sockets and devices get a one-line error naming the path.
+ */
+function openRegularFile(fs: NodeFs, path: string, fail: Fail): number {
+  if (typeof path !== 'string' || path === '') fail('the path is empty');
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : 'cannot open it';
+    return fail(`${why} (${e.code ?? e.message})`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+      fail(`is ${kind}, not a safetensors file`);
+    }
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** Reads and validates the prefix and header of an open file. */
+function readHeaderOf(fs: NodeFs, fd: number, limit: number, fail: Fail): { entries: HeaderEntry[]; metadata: Record<string, string>; start: number } {
+  const fileBytes = fs.fstatSync(fd).size;
+  const prefix = new Uint8Array(8);
+  if (fileBytes >= 8) readExact(fs, fd, prefix, 0, fail);
+  const n = readHeaderLength(prefix, fileBytes, limit, fail);
+  const header = new Uint8Array(n);
+  readExact(fs, fd, header, 8, fail);
+  const start = 8 + n;
+  return { ...parseHeader(header, fileBytes - start, fail), start };
+}
+
+/**
+ * Reads and validates a safetensors file's header alone (no tensor data is read): each tensor's dtype and shape and
+ * the metadata, so that a loader can check what a file asks for before it builds or allocates anything.
+ * @throws ArgumentError('readSafetensorsHeader', '<path>: …') for a malformed file or one that is not a regular file.
+ */
+export function readSafetensorsHeader(path: string, opts?: DecodeOptions): SafetensorsHeader {
+  const op = 'readSafetensorsHeader';
+  const limit = maxHeader(opts, op);
+  const fail = makeFail(op, path);
+  const fs = nodeBuiltin('node:fs', op);
+  const fd = openRegularFile(fs, path, fail);
+  try {
+    const { entries, metadata } = readHeaderOf(fs, fd, limit, fail);
+    return { tensors: new Map(entries.map((e) => [e.key, { dtype: e.dtype, shape: e.shape }])), metadata };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
  * Reads a safetensors file: the header is read and validated first (against the real file size), then each tensor
- * is read straight into its own array. Same validation and dtype rules as decodeSafetensors.
- * @throws ArgumentError('loadSafetensors', '<path>: …') for a malformed file; fs errors (ENOENT…) as they are.
+ * is read straight into its own array. Same validation and dtype rules as decodeSafetensors; only regular files are
+ * opened (a directory or FIFO is refused without blocking).
+ * @throws ArgumentError('loadSafetensors', '<path>: …') for a malformed, missing or unreadable file.
  */
 export function loadSafetensors(path: string, opts?: DecodeOptions): SafetensorsContents {
   const op = 'loadSafetensors';
   const limit = maxHeader(opts, op);
   const fail = makeFail(op, path);
   const fs = nodeBuiltin('node:fs', op);
-  const fd = fs.openSync(path, 'r');
+  const fd = openRegularFile(fs, path, fail);
   try {
-    const fileBytes = fs.fstatSync(fd).size;
-    const prefix = new Uint8Array(8);
-    if (fileBytes >= 8) readExact(fs, fd, prefix, 0, fail);
-    const n = readHeaderLength(prefix, fileBytes, limit, fail);
-    const header = new Uint8Array(n);
-    readExact(fs, fd, header, 8, fail);
-    const start = 8 + n;
-    const { entries, metadata } = parseHeader(header, fileBytes - start, fail);
+    const { entries, metadata, start } = readHeaderOf(fs, fd, limit, fail);
     const arrays = entries.map((e) => {
       const native = LITTLE_ENDIAN && (e.dtype === 'F32' || e.dtype === 'F64' || e.dtype === 'I32');
+      let values: TypedArray;
       if (native) {
-        const out = allocArray(ST_DTYPES[e.dtype].out, e.size);
-        readExact(fs, fd, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), start + e.begin, fail);
-        return out;
+        values = allocArray(ST_DTYPES[e.dtype].out, e.size);
+        readExact(fs, fd, new Uint8Array(values.buffer, values.byteOffset, values.byteLength), start + e.begin, fail);
+      } else {
+        const raw = new Uint8Array(e.end - e.begin);
+        readExact(fs, fd, raw, start + e.begin, fail);
+        values = convert(e, raw, fail);
       }
-      const raw = new Uint8Array(e.end - e.begin);
-      readExact(fs, fd, raw, start + e.begin, fail);
-      return convert(e, raw, fail);
+      if (opts?.checkFinite) checkFiniteArray(e, values, fail);
+      return values;
     });
     return { tensors: makeTensors(entries, arrays), metadata };
   } finally {
@@ -580,10 +665,53 @@ function fsyncDirectory(fs: NodeFs, dir: string): void {
   }
 }
 
+/** Whether a process with this id is running (EPERM: it exists but belongs to someone else). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files earlier saves of the same target left behind when they were killed: names
+ * `.<name>.<pid>.<12 hex>.tmp` whose writer is this process (saves are synchronous, so none of its own is in flight)
+ * or a process that no longer runs. Temporaries of other live writers are left alone. Returns the names removed.
+ */
+export function removeStaleTemporaries(path: string): string[] {
+  const fs = nodeBuiltin('node:fs', 'removeStaleTemporaries');
+  const { basename, dirname, join } = nodeBuiltin('node:path', 'removeStaleTemporaries');
+  const dir = dirname(path), prefix = `.${basename(path)}.`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    try {
+      fs.unlinkSync(join(dir, name));
+      removed.push(name);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
+}
+
 /**
  * Writes tensors to `path` atomically: everything is validated first, then streamed to a uniquely named temporary
  * file in the same directory, fsynced, renamed over `path`, and the directory is fsynced. A crash at any point
- * leaves either the previous file or the complete new one (a stray `.<name>.<pid>.<random>.tmp` may remain).
+ * leaves either the previous file or the complete new one; the stray `.<name>.<pid>.<random>.tmp` of a killed save
+ * is removed by the next save of the same target (removeStaleTemporaries).
  * @example saveSafetensors('ckpt.safetensors', model.stateDict(), { step: '1000' });
  */
 export function saveSafetensors(path: string, tensors: ReadonlyMap<string, Tensor>, metadata?: Record<string, string>): void {
@@ -592,6 +720,7 @@ export function saveSafetensors(path: string, tensors: ReadonlyMap<string, Tenso
   const { basename, dirname, join } = nodeBuiltin('node:path', 'saveSafetensors');
   const { randomBytes } = nodeBuiltin('node:crypto', 'saveSafetensors');
   const dir = dirname(path);
+  removeStaleTemporaries(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, 'wx');
   let closed = false;
@@ -626,11 +755,11 @@ export function saveModule(path: string, module: Module, metadata?: Record<strin
 /**
  * Loads a checkpoint into a module with Module.loadStateDict (values cast to each parameter's dtype; shapes must
  * match; missing/unexpected keys throw when strict, the default, and are reported otherwise). The decoded tensors
- * are disposed before returning, also when loading fails.
+ * are disposed before returning, also when loading fails. Non-finite weights are refused unless `checkFinite: false`.
  * @returns the missing and unexpected keys, and the file's metadata.
  */
 export function loadModule(path: string, module: Module, opts: LoadModuleOptions = {}): LoadReport & { metadata: Record<string, string> } {
-  const { tensors, metadata } = loadSafetensors(path, opts);
+  const { tensors, metadata } = loadSafetensors(path, { ...opts, checkFinite: opts.checkFinite ?? true });
   try {
     const report = module.loadStateDict(tensors, opts.strict === undefined ? {} : { strict: opts.strict });
     return { ...report, metadata };

@@ -676,11 +676,11 @@ describe('atomic saves', () => {
     expectSameTensors(tensors, small);
     expect({ ...metadata }).toEqual({ version: 'old' });
     disposeAll(tensors);
-    // The orphan does not get in the way of the next save.
+    // The orphan does not get in the way of the next save (which removes it once its writer, tsx's child, is gone).
     saveSafetensors(target, new Map([['w', tensor([5])]]), { version: 'new' });
     const next = loadSafetensors(target);
     expect({ ...next.metadata }).toEqual({ version: 'new' });
     disposeAll(next.tensors);
-    rmSync(join(dir, tmpName!));
+    rmSync(join(dir, tmpName!), { force: true });
   }, 30_000);
 });
