@@ -30,6 +30,26 @@ export function clone(x: Tensor): Tensor {
   return copyOp([checkTensor(x, 'clone')], undefined);
 }
 
+// ---------- fresh ----------
+
+const freshOp = defineOp<undefined>({
+  name: 'fresh',
+  // defineOp records on a new view when a forward hands back its input, so nothing is copied
+  forward: ([x]) => x!,
+  // d x = dx
+  vjp: (gy) => [gy],
+});
+
+/**
+ * A new reference to x's values that the caller owns: a view sharing x's buffer (no copy), differentiable as
+ * the identity. Disposing one leaves the other alive, so it is the idiom wherever a tensor gets a second owner:
+ * an accumulator keeping a gradient a VJP passed through, a cache or optimizer state keeping a value the
+ * caller may dispose. (Buffers are never written in place, so sharing one is safe.)
+ */
+export function fresh(x: Tensor): Tensor {
+  return freshOp([checkTensor(x, 'fresh')], undefined);
+}
+
 // ---------- reshape ----------
 
 const reshapeOp = defineOp<{ shape: number[] }>({
