@@ -51,6 +51,7 @@ export function normalizeAxis(axis: number, rank: number, op: string, arg = 'axi
 /** Normalizes a list of axes (undefined = all), sorted ascending, rejecting duplicates. */
 export function normalizeAxes(axes: number | readonly number[] | undefined, rank: number, op: string): number[] {
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
+  if (typeof axes !== 'number' && !Array.isArray(axes)) throw new ArgumentError(op, `axes must be an integer, an array of integers or undefined, got ${describe(axes)}`);
   const list = typeof axes === 'number' ? [axes] : axes;
   const out = list.map((a) => normalizeAxis(a, rank, op));
   const sorted = [...out].sort((x, y) => x - y);
@@ -98,7 +99,17 @@ export function reductionAxes(shape: Shape, target: Shape): number[] {
   return axes;
 }
 
-export function assertValidShape(shape: readonly number[], op: string): void {
+/** A short description of a value of the wrong kind, for error messages. */
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `an array [${v.map((e) => (typeof e === 'number' ? String(e) : typeof e)).join(', ')}]`;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return `'${v}'`;
+  return typeof v;
+}
+
+export function assertValidShape(shape: readonly number[], op: string, arg = 'shape'): void {
+  if (!Array.isArray(shape)) throw new ShapeError(op, `${arg} must be an array of non-negative integers, got ${describe(shape)}`);
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new ShapeError(op, `invalid shape ${fmtShape(shape)}: dims must be non-negative integers`);
   }

@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor.js';
 import { ArgumentError } from '../errors.js';
 import { tidy } from '../memory.js';
 import { normalizeAxes, sizeOf } from '../shape.js';
-import { checkFloat, checkTensor } from './operands.js';
+import { checkFloat, checkNumber, checkTensor } from './operands.js';
 import {
   abs, add, div, eq, erf, exp, log, mul, pow, sigmoid, softplus, sqrt, sub, where, neg, sign,
 } from './elementwise.js';
@@ -44,19 +44,41 @@ export function variance(x: Tensor, axes?: number | readonly number[], opts: Var
   return div(sum(mul(centered, centered), axes, opts.keepdims ?? false), Math.max(0, n - (opts.correction ?? 1)));
 }
 
-/** Standard deviation: √variance. */
+/** √v whose gradient is 0 where v = 0 (PyTorch's std rule: there the spread is constant, not infinitely steep). */
+const stdSqrtOp = defineOp<undefined>({
+  name: 'std',
+  forward: ([v]) => sqrt(v!),
+  saveOutput: true,
+  // d√v = dv / (2√v), masked to 0 where √v = 0; the denominator is made safe too so second derivatives stay finite
+  vjp: (gy, { output }) => {
+    const zero = eq(output!, 0);
+    return [where(zero, 0, div(gy, mul(where(zero, 1, output!), 2)))];
+  },
+});
+
+/** Standard deviation: √variance (gradient 0 where it is 0). */
 export function std(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
-  return sqrt(variance(floatArg(x, 'std'), axes, opts));
+  return stdSqrtOp([variance(floatArg(x, 'std'), axes, opts)], undefined);
+}
+
+/**
+ * The max of x over `axes` as a constant shift for exp (0 where it is ±∞ or where an axis is empty), so that
+ * log Σ exp(x − m) neither overflows nor turns a row of −∞ into NaN.
+ */
+function stableShift(t: Tensor, axes: number[], op: string): Tensor | null {
+  if (axes.some((a) => t.shape[a] === 0)) return null;
+  const m = detach(max(t, axes, true, op));
+  return where(eq(abs(m), Infinity), 0, m);
 }
 
 /** log Σ exp(x) over `axes`, stable: the max is subtracted first (as a constant, so the gradient is softmax). */
 export function logSumExp(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   const t = floatArg(x, 'logSumExp');
-  const m = detach(max(t, axes, true));
-  // NOTE: a row of all -Infinity has max -Infinity; shift by 0 there so the result is -Infinity, not NaN.
-  const shift = where(eq(abs(m), Infinity), 0, m);
-  const lse = add(log(sum(exp(sub(t, shift)), axes, true)), shift);
-  return keepdims ? lse : reshape(lse, lse.shape.filter((_, i) => !normalizeAxes(axes, t.rank, 'logSumExp').includes(i)));
+  const list = normalizeAxes(axes, t.rank, 'logSumExp');
+  const shift = stableShift(t, list, 'logSumExp');
+  // an empty axis sums to 0: log 0 = −∞, as PyTorch
+  const lse = shift ? add(log(sum(exp(sub(t, shift)), list, true)), shift) : log(sum(exp(t), list, true));
+  return keepdims ? lse : reshape(lse, lse.shape.filter((_, i) => !list.includes(i)));
 }
 
 /** exp(x) / Σ exp(x) along `axis` (rows sum to 1). */
@@ -67,15 +89,31 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   return transpose(softmaxLastAxis([transpose(t, a, -1)], undefined), a, -1);
 }
 
-/** x − logSumExp(x) along `axis`. */
+/**
+ * x − logSumExp(x) along `axis`, computed as (x − m) − log Σ exp(x − m) so that large x keep their absolute
+ * precision (x − logSumExp(x) rounds both terms at the scale of x first).
+ */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   const t = floatArg(x, 'logSoftmax');
-  return sub(t, logSumExp(t, axis, true));
+  const list = normalizeAxes(checkNumber(axis, 'logSoftmax', 'axis', true), t.rank, 'logSoftmax');
+  const shift = stableShift(t, list, 'logSoftmax');
+  if (!shift) return t; // an empty axis: the result is empty too
+  const shifted = sub(t, shift);
+  return sub(shifted, log(sum(exp(shifted), list, true)));
 }
 
 const pNormOp = defineOp<{ p: number; axes: number[]; keepdims: boolean }>({
   name: 'norm',
-  forward: ([x], { p, axes, keepdims }) => tidy(() => pow(sum(pow(abs(x!), p), axes, keepdims), 1 / p)),
+  // ‖x‖ₚ = s·‖x/s‖ₚ with s = max|x| (1 where that is 0 or ∞), so |x|ᵖ neither overflows nor underflows
+  forward: ([x], { p, axes, keepdims }) => tidy(() => {
+    const a = abs(x!);
+    if (axes.some((ax) => x!.shape[ax] === 0)) return pow(sum(pow(a, p), axes, keepdims), 1 / p);
+    const m = max(a, axes, true);
+    const s = where(eq(m, 0), 1, where(eq(m, Infinity), 1, m));
+    const scaled = pow(sum(pow(div(a, s), p), axes, true), 1 / p);
+    const n = mul(scaled, s);
+    return keepdims ? n : reshape(n, n.shape.filter((_, i) => !axes.includes(i)));
+  }),
   saveInputs: true,
   saveOutput: true,
   // d‖x‖ₚ = sign(x)|x|^(p−1) / ‖x‖ₚ^(p−1) dx; NOTE: 0 at the zero vector (as PyTorch), where the formula is 0/0
@@ -95,8 +133,9 @@ const pNormOp = defineOp<{ p: number; axes: number[]; keepdims: boolean }>({
  */
 export function norm(x: Tensor, p = 2, axes?: number | readonly number[], keepdims = false): Tensor {
   const t = floatArg(x, 'norm');
+  checkNumber(p, 'norm', 'p');
   const list = normalizeAxes(axes, t.rank, 'norm');
-  if (p === Infinity) return max(abs(t), list, keepdims);
+  if (p === Infinity) return max(abs(t), list, keepdims, 'norm');
   if (!(p >= 1)) throw new ArgumentError('norm', `p must be ≥ 1 or Infinity, got ${p}`);
   if (p === 1) return sum(abs(t), list, keepdims);
   return pNormOp([t], { p, axes: list, keepdims });

@@ -4,10 +4,12 @@
 import { defineOp } from '../graph/define-op.js';
 import type { BinaryOp, UnaryOp } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
-import type { DType } from '../dtype.js';
+import { DTYPES, type DType } from '../dtype.js';
 import { ArgumentError } from '../errors.js';
 import { broadcastShapes, broadcastStrides } from '../shape.js';
-import { binaryOperands, checkFloat, checkTensor, scalarTensor, type TensorOrNumber } from './operands.js';
+import {
+  binaryOperands, checkChoice, checkFloat, checkNumber, checkTensor, scalarTensor, type TensorOrNumber,
+} from './operands.js';
 import { sumToShape } from './reduce.js';
 
 // ---------- unary ----------
@@ -61,12 +63,15 @@ export const erf = defineUnary('erf', (gy, x) => mul(gy, mul(exp(neg(mul(x, x)))
 export const square = defineUnary('square', (gy, x) => mul(gy, mul(x, 2)), 'x', false);
 /** 1/x. d(1/x) = -1/x² dx = -y² dx */
 export const reciprocal = defineUnary('reciprocal', (gy, _x, y) => neg(mul(gy, mul(y, y))), 'y');
-/** -1, 0 or 1 (NaN stays NaN). Piecewise constant: zero gradient. */
-export const sign = defineUnary('sign', (gy) => mul(gy, 0), 'none', false);
+/** A zero gradient of gy's shape (not gy·0, which is NaN where gy is ±∞ or NaN; PyTorch gives 0 too). */
+const zeroGradient = (gy: Tensor): Tensor => fromDataId(gy.backend, gy.backend.fill(gy.size, 0, gy.dtype), gy.shape, gy.dtype);
+
+/** -1, 0 or 1 (NaN stays NaN; PyTorch gives 0). Piecewise constant: zero gradient. */
+export const sign = defineUnary('sign', zeroGradient, 'none', false);
 /** Largest integer ≤ x. Piecewise constant: zero gradient. */
-export const floor = defineUnary('floor', (gy) => mul(gy, 0), 'none', false);
+export const floor = defineUnary('floor', zeroGradient, 'none', false);
 /** 1 where x > 0 else 0. Piecewise constant: zero gradient. */
-export const step = defineUnary('step', (gy) => mul(gy, 0), 'none', false);
+export const step = defineUnary('step', zeroGradient, 'none', false);
 
 // ---------- binary with broadcasting ----------
 
@@ -117,12 +122,15 @@ export const div = defineBinary(
   (gy, _a, b, out, needs) => [needs[0] ? div(gy, b) : null, needs[1] ? neg(mul(gy, div(out, b))) : null],
   { inputs: true, output: true },
 );
-/** aᵇ. d aᵇ = b aᵇ⁻¹ da + aᵇ log(a) db (the db term is 0 where a = 0) */
+/**
+ * aᵇ. d aᵇ = b aᵇ⁻¹ da + aᵇ log(a) db, with PyTorch's masks: the da term is 0 where b = 0 (b·aᵇ⁻¹ is 0·∞ at
+ * a = 0), the db term is 0 where a = 0 and b ≥ 0 (aᵇ·log a is 0·−∞ there).
+ */
 export const pow = defineBinary(
   'pow',
   (gy, a, b, out, needs) => [
-    needs[0] ? mul(gy, mul(b, pow(a, sub(b, 1)))) : null,
-    needs[1] ? mul(gy, mul(out, where(eq(a, 0), 0, log(a)))) : null,
+    needs[0] ? where(eq(b, 0), 0, mul(gy, mul(b, pow(a, sub(b, 1))))) : null,
+    needs[1] ? where(mul(eq(a, 0), ge(b, 0)), 0, mul(gy, mul(out, log(a)))) : null,
   ],
   { inputs: true, output: true },
 );
@@ -190,6 +198,8 @@ const clampOp = defineOp<{ lo: number; hi: number }>({
 /** Limits x to [lo, hi]; either bound may be omitted (±Infinity). */
 export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
   const t = checkTensor(x, 'clamp');
+  checkNumber(lo, 'clamp', 'lo');
+  checkNumber(hi, 'clamp', 'hi');
   if (lo > hi) throw new ArgumentError('clamp', `lo (${lo}) must not exceed hi (${hi})`);
   return clampOp([t], { lo, hi });
 }
@@ -197,13 +207,20 @@ export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
 const castOp = defineOp<{ dtype: DType }>({
   name: 'cast',
   forward: ([x], { dtype }) => fromDataId(x!.backend, x!.backend.copy(x!.info(), dtype), x!.shape, dtype),
-  // d cast(x) = cast back of the gradient (int inputs never require grad)
+  // d cast(x) = cast back of the gradient between float dtypes (int inputs never require grad)
   vjp: (gy, { needs, inputDtypes }) => [needs[0] ? cast(gy, inputDtypes[0]!) : null],
 });
 
-/** Converts to another dtype (a copy; floats → int32 truncate toward zero). */
+/** A cast to int32 is piecewise constant and records no gradient (as PyTorch, where integer tensors have none). */
+const castToIntOp = defineOp<{ dtype: DType }>({
+  name: 'cast',
+  forward: ([x], { dtype }) => fromDataId(x!.backend, x!.backend.copy(x!.info(), dtype), x!.shape, dtype),
+});
+
+/** Converts to another dtype (a copy; floats → int32 truncate toward zero, and no gradient flows through that). */
 export function cast(x: Tensor, dtype: DType): Tensor {
   const t = checkTensor(x, 'cast');
+  checkChoice(dtype, DTYPES, 'cast', 'dtype');
   if (t.dtype === dtype) return t;
-  return castOp([t], { dtype });
+  return (dtype === 'int32' ? castToIntOp : castOp)([t], { dtype });
 }

@@ -5,8 +5,8 @@ import { defineOp } from '../graph/define-op.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis, type Shape } from '../shape.js';
-import { checkInt, checkTensor } from './operands.js';
-import { cast, eq, mul } from './elementwise.js';
+import { checkInt, checkNumber, checkTensor } from './operands.js';
+import { cast, eq, where } from './elementwise.js';
 import { pad, unsqueeze } from './movement.js';
 import { arange, tensor, zeros } from '../creation.js';
 
@@ -145,13 +145,15 @@ export function oneHot(indices: Tensor, numClasses: number, dtype: 'float32' | '
 
 function triangle(op: 'tril' | 'triu', x: Tensor, k: number): Tensor {
   const t = checkTensor(x, op);
+  checkNumber(k, op, 'k', true);
   if (t.rank < 2) throw new ShapeError(op, `needs rank ≥ 2, got shape ${fmtShape(t.shape)}`);
   const rows = t.shape[t.rank - 2]!, cols = t.shape[t.rank - 1]!;
-  const mask = new (t.dtype === 'float64' ? Float64Array : t.dtype === 'int32' ? Int32Array : Float32Array)(rows * cols);
+  const mask = new Int32Array(rows * cols);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) mask[i * cols + j] = (op === 'tril' ? j - i <= k : j - i >= k) ? 1 : 0;
   }
-  return mul(t, tensor(mask, { shape: [rows, cols] }));
+  // a select, not a product with the mask: ∞ and NaN in the zeroed triangle become 0, not 0·∞ = NaN
+  return where(tensor(mask, { shape: [rows, cols] }), t, 0);
 }
 
 /** Keeps the lower triangle of the last two dims (j ≤ i + k), zeroing the rest. */

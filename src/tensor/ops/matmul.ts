@@ -5,7 +5,7 @@ import { defineOp } from '../graph/define-op.js';
 import type { TensorInfo } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ShapeError, fmtShape } from '../errors.js';
-import { broadcastShapes, broadcastStrides } from '../shape.js';
+import { broadcastShapes, broadcastStrides, sizeOf } from '../shape.js';
 import { checkFloat, checkTensor, binaryOperands } from './operands.js';
 import { sumToShape } from './reduce.js';
 import { reshape, transpose } from './movement.js';
@@ -84,7 +84,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   // [..., m, k] @ [k, n] is one [(…·m), k] @ [k, n] product (one packing of b instead of one per batch entry)
   if (a2.rank > 2 && b2.rank === 2) {
-    const flat = matmulOp([reshape(a2, [-1, k1]), b2], undefined);
+    const flat = matmulOp([reshape(a2, [sizeOf(a2.shape.slice(0, -1)), k1]), b2], undefined);
     const out = reshape(flat, [...a2.shape.slice(0, -1), b2.shape[1]!]);
     return tb.rank === 1 ? reshape(out, out.shape.slice(0, -1)) : out;
   }

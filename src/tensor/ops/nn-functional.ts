@@ -3,6 +3,7 @@
 
 import type { Tensor } from '../tensor.js';
 import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { sizeOf } from '../shape.js';
 import { rand } from '../creation.js';
 import type { Rng } from '../random.js';
 import { checkFloat, checkInt, checkTensor } from './operands.js';
@@ -29,7 +30,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
       throw new ShapeError('layerNorm', `${name} must have shape ${fmtShape(normalizedShape)}, got ${fmtShape(p.shape)}`);
     }
   }
-  const rows = reshape(t, [...t.shape.slice(0, t.rank - k), -1]);
+  const rows = reshape(t, [...t.shape.slice(0, t.rank - k), sizeOf(normalizedShape)]);
   let y = reshape(normalizeLastAxis([rows], { eps }), t.shape);
   if (weight) y = mul(y, weight);
   if (bias) y = add(y, bias);
@@ -45,7 +46,7 @@ export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, 
   if (!Number.isInteger(numGroups) || numGroups < 1 || c % numGroups !== 0) {
     throw new ArgumentError('groupNorm', `numGroups = ${numGroups} must divide the ${c} channels`);
   }
-  const grouped = reshape(t, [n, numGroups, -1]);
+  const grouped = reshape(t, [n, numGroups, sizeOf(t.shape.slice(1)) / numGroups]);
   const normed = reshape(layerNorm(grouped, [grouped.shape[2]!], null, null, eps), t.shape);
   const affineShape = [1, c, ...t.shape.slice(2).map(() => 1)];
   let y = normed;
@@ -111,8 +112,10 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   }
   // classes last: [N, ..., C]
   const order = [0, ...Array.from({ length: z.rank - 2 }, (_, i) => i + 2), 1];
-  const logp = logSoftmax(permute(z, order), -1);
   const valid = ne(y, ignore);
+  // ignored rows are replaced by zeros before the softmax: their logits (padding, often −∞) must not reach the
+  // loss or its gradient, not even as 0·NaN
+  const logp = logSoftmax(where(unsqueeze(valid, -1), permute(z, order), 0), -1);
   const safeTarget = where(valid, y, 0);
   const nll = mul(squeeze(gather(logp, -1, unsqueeze(safeTarget, -1)), -1), -1);
   let perTarget = eps > 0 ? add(mul(nll, 1 - eps), mul(mean(logp, -1), -eps)) : nll;

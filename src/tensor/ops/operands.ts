@@ -4,6 +4,7 @@ import { Tensor, fromDataId } from '../tensor.js';
 import type { DType } from '../dtype.js';
 import { ArgumentError, DTypeError } from '../errors.js';
 import { getBackend } from '../backend/registry.js';
+import { describe } from '../shape.js';
 
 export type TensorOrNumber = Tensor | number;
 
@@ -44,4 +45,37 @@ export function checkFloat(x: Tensor, op: string, arg = 'x'): void {
 
 export function checkInt(x: Tensor, op: string, arg = 'index'): void {
   if (x.dtype !== 'int32') throw new DTypeError(op, `argument '${arg}' must be int32, got ${x.dtype}`);
+}
+
+// ---------- plain-JavaScript argument checks (TypeScript callers get these from the types) ----------
+
+/** A number (NaN rejected); `integer` also rejects fractions and ±∞. */
+export function checkNumber(v: unknown, op: string, arg: string, integer = false): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || (integer && !Number.isInteger(v))) {
+    throw new ArgumentError(op, `${arg} must be ${integer ? 'an integer' : 'a number'}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+/** An array of integers (e.g. a shape, dims or axes list). */
+export function checkIntArray(v: unknown, op: string, arg: string): readonly number[] {
+  if (!Array.isArray(v) || v.some((d) => typeof d !== 'number' || !Number.isInteger(d))) {
+    throw new ArgumentError(op, `${arg} must be an array of integers, got ${describe(v)}`);
+  }
+  return v as readonly number[];
+}
+
+/** An options object (or undefined, when `required` is false). */
+export function checkOptions<T extends object>(v: T | undefined, op: string, required = false, arg = 'options'): T {
+  if (v === undefined && !required) return {} as T;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new ArgumentError(op, `${arg} must be an object${required ? '' : ' or undefined'}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+/** One of the allowed string values. */
+export function checkChoice<T extends string>(v: unknown, allowed: readonly T[], op: string, arg: string): T {
+  if (!allowed.includes(v as T)) throw new ArgumentError(op, `${arg} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(v)}`);
+  return v as T;
 }

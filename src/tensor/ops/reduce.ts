@@ -5,8 +5,10 @@ import { defineOp } from '../graph/define-op.js';
 import type { ArgReduceOp, DataId, TensorInfo } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
-import { normalizeAxes, normalizeAxis, reductionAxes, shapesEqual, sizeOf, type Shape } from '../shape.js';
-import { checkTensor } from './operands.js';
+import {
+  describe, normalizeAxes, normalizeAxis, reductionAxes, shapesEqual, sizeOf, type Shape,
+} from '../shape.js';
+import { checkNumber, checkTensor } from './operands.js';
 import { div, eq, mul } from './elementwise.js';
 import { expand, reshape } from './movement.js';
 
@@ -71,6 +73,7 @@ const sumOp = defineOp<ReduceAttrs>({
 
 function reduceArgs(x: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean, op: string): ReduceAttrs {
   const t = checkTensor(x, op);
+  if (typeof keepdims !== 'boolean') throw new ArgumentError(op, `keepdims must be a boolean, got ${describe(keepdims)}`);
   return { axes: normalizeAxes(axes, t.rank, op), keepdims };
 }
 
@@ -82,25 +85,40 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepdims = fal
   return sumOp([x], reduceArgs(x, axes, keepdims, 'sum'));
 }
 
+/**
+ * A max/min-like reduction has no identity, so reducing over a zero-size axis is an error (as in PyTorch); an empty
+ * tensor reduced over non-empty axes gives an empty result. `caller` is the public op the user called.
+ */
+export function assertReducible(x: Tensor, axes: readonly number[], caller: string): void {
+  const empty = axes.find((a) => x.shape[a] === 0);
+  if (empty !== undefined) {
+    throw new ArgumentError(caller, `cannot reduce over axis ${empty} of size 0 (shape ${fmtShape(x.shape)}): the reduction has no identity`);
+  }
+}
+
 /** Maximum over `axes` (all by default). */
-export function max(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
-  const attrs = reduceArgs(x, axes, keepdims, 'max');
-  if (x.size === 0) throw new ArgumentError('max', `cannot reduce an empty tensor of shape ${fmtShape(x.shape)}`);
+export function max(x: Tensor, axes?: number | readonly number[], keepdims = false, caller = 'max'): Tensor {
+  const attrs = reduceArgs(x, axes, keepdims, caller);
+  assertReducible(x, attrs.axes, caller);
   return maxOp([x], attrs);
 }
 
 /** Minimum over `axes` (all by default). */
-export function min(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
-  const attrs = reduceArgs(x, axes, keepdims, 'min');
-  if (x.size === 0) throw new ArgumentError('min', `cannot reduce an empty tensor of shape ${fmtShape(x.shape)}`);
+export function min(x: Tensor, axes?: number | readonly number[], keepdims = false, caller = 'min'): Tensor {
+  const attrs = reduceArgs(x, axes, keepdims, caller);
+  assertReducible(x, attrs.axes, caller);
   return minOp([x], attrs);
 }
 
 function argReduce(op: ArgReduceOp, x: Tensor, axis: number | undefined, keepdims: boolean): Tensor {
   const t = checkTensor(x, op);
-  if (t.size === 0) throw new ArgumentError(op, `cannot reduce an empty tensor of shape ${fmtShape(t.shape)}`);
-  if (axis === undefined) return argReduce(op, reshape(t, [t.size]), 0, false);
+  if (axis !== undefined) checkNumber(axis, op, 'axis', true);
+  if (axis === undefined) {
+    if (t.size === 0) throw new ArgumentError(op, `cannot reduce an empty tensor of shape ${fmtShape(t.shape)} over all axes`);
+    return argReduce(op, reshape(t, [t.size]), 0, false);
+  }
   const a = normalizeAxis(axis, t.rank, op);
+  assertReducible(t, [a], op);
   const id = reduceForward(t, [a], (rows, n, info) => t.backend.argReduce(op, info, rows, n));
   return fromDataId(t.backend, id, outShape(t.shape, { axes: [a], keepdims }), 'int32');
 }

@@ -1,13 +1,15 @@
 // interpolate: nearest, bilinear, bicubic and area resampling of NCHW images, defined exactly as PyTorch defines
-// them. Every mode is separable and linear, so it is built as two small matrices Mh [Ho, H] and Mw [Wo, W] and
-// applied as Mh·X·Mwᵀ — the gradient is then the transposed resampling, for free.
+// them. Every mode is separable and linear: each axis is a few weighted taps per output (gather, weight, sum), so
+// the gradient is the transposed resampling, for free.
 
 import type { Tensor } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { tensor } from '../creation.js';
 import { checkFloat, checkTensor } from './operands.js';
-import { matmul } from './matmul.js';
-import { transpose } from './movement.js';
+import { mul, where } from './elementwise.js';
+import { indexSelect } from './indexing.js';
+import { reshape } from './movement.js';
+import { sum } from './reduce.js';
 
 export type InterpolateMode = 'nearest' | 'bilinear' | 'bicubic' | 'area';
 
@@ -27,14 +29,25 @@ const A = -0.75;
 const cc1 = (x: number) => ((A + 2) * x - (A + 3)) * x * x + 1;
 const cc2 = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
 
+/** One axis's resampling as taps: output o reads in[index[o·T + t]] with weight[o·T + t], t < T. */
+interface Taps {
+  /** Taps per output (the widest window for 'area'). */
+  perOutput: number;
+  index: Int32Array;
+  weight: Float64Array;
+  /** 'area' only, when windows differ in width: 1 for a real tap, 0 for padding (read nowhere, not even as 0·x). */
+  real: Float64Array | null;
+}
+
 /**
- * The [out, in] matrix of one axis's resampling. Source coordinates are computed in the data's precision, as
+ * The taps of one axis's resampling, exactly PyTorch's (zero-weight taps included: bilinear and bicubic read them,
+ * so a NaN there reaches the output in PyTorch too). Source coordinates are computed in the data's precision, as
  * PyTorch does (float32 arithmetic for float32 images, float64 for float64).
  */
-export function resampleMatrix(mode: InterpolateMode, inSize: number, outSize: number, alignCorners = false, precision: 'float32' | 'float64' = 'float32'): Float64Array {
+export function resampleTaps(mode: InterpolateMode, inSize: number, outSize: number, alignCorners = false, precision: 'float32' | 'float64' = 'float32'): Taps {
   const f32 = precision === 'float32' ? Math.fround : (v: number) => v;
-  const m = new Float64Array(outSize * inSize);
-  const put = (o: number, i: number, w: number) => { m[o * inSize + Math.min(Math.max(i, 0), inSize - 1)]! += w; };
+  const lists: [number, number][][] = Array.from({ length: outSize }, () => []);
+  const put = (o: number, i: number, w: number) => { lists[o]!.push([Math.min(Math.max(i, 0), inSize - 1), w]); };
   // source coordinate of an output index (area_pixel_compute_source_index)
   const source = (o: number, cubic: boolean): number => {
     if (alignCorners) return outSize > 1 ? (o * (inSize - 1)) / (outSize - 1) : 0;
@@ -75,7 +88,41 @@ export function resampleMatrix(mode: InterpolateMode, inSize: number, outSize: n
       }
     }
   }
+  const perOutput = Math.max(...lists.map((l) => l.length));
+  const index = new Int32Array(outSize * perOutput), weight = new Float64Array(outSize * perOutput);
+  const ragged = lists.some((l) => l.length < perOutput);
+  const real = ragged ? new Float64Array(outSize * perOutput) : null;
+  lists.forEach((l, o) => l.forEach(([i, w], t) => {
+    index[o * perOutput + t] = i;
+    weight[o * perOutput + t] = w;
+    if (real) real[o * perOutput + t] = 1;
+  }));
+  return { perOutput, index, weight, real };
+}
+
+/** The [out, in] matrix of one axis's resampling (the taps summed into a dense matrix). */
+export function resampleMatrix(mode: InterpolateMode, inSize: number, outSize: number, alignCorners = false, precision: 'float32' | 'float64' = 'float32'): Float64Array {
+  const { perOutput, index, weight } = resampleTaps(mode, inSize, outSize, alignCorners, precision);
+  const m = new Float64Array(outSize * inSize);
+  for (let j = 0; j < index.length; j++) m[Math.floor(j / perOutput) * inSize + index[j]!]! += weight[j]!;
   return m;
+}
+
+/**
+ * Resamples `axis` of x (2 or 3 of [N, C, H, W]) through its taps: gather the taps, weight them, sum them.
+ * NOTE: not a product with the dense resampling matrix, whose zeros would spread a NaN or ∞ (as 0·NaN) to every
+ * output of its row or column.
+ */
+function resampleAxis(x: Tensor, axis: 2 | 3, taps: Taps): Tensor {
+  const outSize = taps.index.length / taps.perOutput;
+  const picked = indexSelect(x, axis, tensor(taps.index, { dtype: 'int32' }));
+  if (taps.perOutput === 1 && taps.weight.every((w) => w === 1)) return picked;
+  const split = [...x.shape];
+  split.splice(axis, 1, outSize, taps.perOutput);
+  const tapShape = axis === 2 ? [outSize, taps.perOutput, 1] : [outSize, taps.perOutput];
+  let g = reshape(picked, split);
+  if (taps.real) g = where(tensor(taps.real, { shape: tapShape, dtype: x.dtype }), g, 0);
+  return sum(mul(g, tensor(taps.weight, { shape: tapShape, dtype: x.dtype })), axis + 1);
 }
 
 /**
@@ -102,7 +149,6 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   }
   if (!size.every((v) => Number.isInteger(v) && v >= 1)) throw new ArgumentError('interpolate', `output size must be positive integers, got [${size.join(', ')}]`);
   const precision = t.dtype === 'float64' ? 'float64' : 'float32';
-  const mh = tensor(resampleMatrix(mode, h, size[0], opts.alignCorners, precision), { shape: [size[0], h], dtype: t.dtype });
-  const mw = tensor(resampleMatrix(mode, w, size[1], opts.alignCorners, precision), { shape: [size[1], w], dtype: t.dtype });
-  return matmul(matmul(mh, t), transpose(mw));
+  const rows = resampleAxis(t, 2, resampleTaps(mode, h, size[0], opts.alignCorners, precision));
+  return resampleAxis(rows, 3, resampleTaps(mode, w, size[1], opts.alignCorners, precision));
 }

@@ -48,9 +48,12 @@ export const normalizeLastAxis = defineOp<{ eps: number }>({
     const xhat = output!, rstd = saved[0]!;
     if (isGradEnabled()) {
       // Building a graph of the gradient: recompute μ, r and x̂ from x with differentiable ops.
+      // r = 1/√(σ² + ε) = rstd·(s/s) with s = 1/rstd held constant: the squares are taken of (x − μ)·rstd, which
+      // cannot overflow where σ² would (the forward kernel's scaled moments), and the value is unchanged
       const x = inputs[0]!, n = x.shape[x.rank - 1]!;
       const centered = sub(x, mul(sum(x, -1, true), 1 / n));
-      const r = rsqrt(add(mul(sum(mul(centered, centered), -1, true), 1 / n), attrs.eps));
+      const scaled = mul(centered, rstd);
+      const r = mul(rsqrt(add(mul(sum(mul(scaled, scaled), -1, true), 1 / n), mul(mul(rstd, rstd), attrs.eps))), rstd);
       const xh = mul(centered, r);
       const meanG = mul(sum(gy, -1, true), 1 / n);
       const meanGX = mul(sum(mul(gy, xh), -1, true), 1 / n);

@@ -292,7 +292,8 @@ export class CpuBackend implements Backend {
       cStrides[d] = reduce?.[d] ? 0 : kept * m * n;
       if (!reduce?.[d]) kept *= batchShape[d]!;
     }
-    const reducing = reduce?.some((r, d) => r && batchShape[d]! > 1) ?? false;
+    // C starts at zero when a summed dim has 0 entries (nothing is written) or several (each adds onto it)
+    const reducing = reduce?.some((r, d) => r && batchShape[d]! !== 1) ?? false;
     const out = this.alloc(a.dtype, kept * m * n, reducing) as FloatArray;
     const av = this.values(a) as FloatArray, bv = this.values(b) as FloatArray;
     if (a.dtype === 'float32' && getCpuKernels() === 'fast') {

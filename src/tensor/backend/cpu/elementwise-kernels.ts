@@ -20,7 +20,8 @@ const UNARY_EXPRESSIONS: Record<UnaryOp, string> = {
   cos: 'Math.cos(x)',
   tanh: 'Math.tanh(x)',
   sigmoid: 'sigmoid(x)',
-  relu: 'x > 0 ? x : 0',
+  // NaN and −0 pass through, as in PyTorch (clamp_min(x, 0))
+  relu: 'x < 0 ? 0 : x',
   sign: 'x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN',
   floor: 'Math.floor(x)',
   erf: 'erf(x)',
@@ -28,8 +29,9 @@ const UNARY_EXPRESSIONS: Record<UnaryOp, string> = {
   step: 'x > 0 ? 1 : 0',
   square: 'x * x',
   reciprocal: '1 / x',
-  // ½x(1 + tanh u) = x − x/(e^(2u) + 1), u = c(x + 0.044715x³), c = √(2/π) (one exp is cheaper than Math.tanh)
-  geluTanh: 'x - x / (Math.exp(2 * GELU_C * (x + 0.044715 * x * x * x)) + 1)',
+  // ½x(1 + tanh u) = x/(1 + e^(−2u)), u = c(x + 0.044715x³), c = √(2/π) (one exp is cheaper than Math.tanh;
+  // this form gives +∞ at +∞, where x − x/(e^(2u) + 1) gave ∞ − ∞)
+  geluTanh: 'x / (1 + Math.exp(-2 * GELU_C * (x + 0.044715 * x * x * x)))',
   // d/dx: ½(1 + t) + ½x(1 − t²)·c(1 + 3·0.044715x²), t = tanh u = 1 − 2/(e^(2u) + 1)
   geluTanhGrad: '(t = 1 - 2 / (Math.exp(2 * GELU_C * (x + 0.044715 * x * x * x)) + 1), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 0.134145 * x * x))',
 };

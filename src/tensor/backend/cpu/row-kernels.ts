@@ -26,18 +26,37 @@ export function softmaxRowsBackwardKernel(y: TypedArray, gy: TypedArray, rows: n
   }
 }
 
-/** xhat = (x − μ)·rstd with rstd = 1/√(σ² + eps) (population variance), per row; rstd written per row. */
+/**
+ * xhat = (x − μ)·rstd with rstd = 1/√(σ² + eps) (population variance), per row; rstd written per row.
+ * A row whose squared deviations overflow (|x| beyond ~1e154) is redone on x/max|x| (scaledMoments), so it does
+ * not normalize to 0 (PyTorch gives NaN there).
+ */
 export function normalizeRowsKernel(x: TypedArray, rows: number, n: number, eps: number, xhat: TypedArray, rstd: TypedArray): void {
   for (let r = 0, base = 0; r < rows; r++, base += n) {
     let sum = 0;
     for (let i = 0; i < n; i++) sum += x[base + i]!;
-    const mu = sum / n;
+    let mu = sum / n;
     let sq = 0;
     for (let i = 0; i < n; i++) { const d = x[base + i]! - mu; sq += d * d; }
-    const rs = 1 / Math.sqrt(sq / n + eps);
+    let rs = 1 / Math.sqrt(sq / n + eps);
+    if (sq === Infinity || mu === Infinity || mu === -Infinity) [mu, rs] = scaledMoments(x, base, n, eps);
     rstd[r] = rs;
     for (let i = 0; i < n; i++) xhat[base + i] = (x[base + i]! - mu) * rs;
   }
+}
+
+/** [μ, rstd] of a row whose sums overflowed (every value finite): the same moments computed on x/s, s = max|x|. */
+function scaledMoments(x: TypedArray, base: number, n: number, eps: number): [number, number] {
+  let s = 0;
+  for (let i = 0; i < n; i++) s = Math.max(s, Math.abs(x[base + i]!));
+  if (!(s < Infinity)) return [NaN, NaN]; // an infinite or NaN entry: no finite answer
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += x[base + i]! / s;
+  const m = sum / n;
+  let sq = 0;
+  for (let i = 0; i < n; i++) { const d = x[base + i]! / s - m; sq += d * d; }
+  // σ² + eps = s²·(Σ(d/s)²/n + eps/s²), rooted without forming s²
+  return [m * s, 1 / (s * Math.sqrt(sq / n + eps / s / s))];
 }
 
 /** dx = rstd·(gy − mean(gy) − xhat·mean(gy·xhat)) per row (the VJP of normalizeRows). */
