@@ -9,7 +9,7 @@ import { forEachRow } from './strided-loop.js';
 import { erf, expForFloat32, sigmoid, softplus } from './special-functions.js';
 
 /** The scalar definition of every unary op, in terms of `x`. */
-const UNARY_EXPRESSIONS: Record<UnaryOp, string> = {
+export const UNARY_EXPRESSIONS: Record<UnaryOp, string> = {
   neg: '-x',
   abs: 'Math.abs(x)',
   exp: 'Math.exp(x)',
@@ -37,7 +37,7 @@ const UNARY_EXPRESSIONS: Record<UnaryOp, string> = {
 };
 
 /** The scalar definition of every binary op, in terms of `a` and `b`. Comparisons give 1 or 0. */
-const BINARY_EXPRESSIONS: Record<BinaryOp, string> = {
+export const BINARY_EXPRESSIONS: Record<BinaryOp, string> = {
   add: 'a + b',
   sub: 'a - b',
   mul: 'a * b',
