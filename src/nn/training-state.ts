@@ -14,6 +14,17 @@ export interface TrainingState {
   rng?: Rng;
   /** Free-form string metadata (epoch, step, config...). */
   metadata?: Record<string, string>;
+  /** loadTrainingState: refuse NaN / ±Infinity in the file, naming the tensor (default true). */
+  checkFinite?: boolean;
+}
+
+/** A JSON value recorded under a metadata key; a malformed one is an error naming the file and the key. */
+function recordedJson(path: string, metadata: Record<string, string>, key: string): unknown {
+  try {
+    return JSON.parse(metadata[key]!);
+  } catch {
+    throw new ArgumentError('loadTrainingState', `${path}: metadata '${key}' is not valid JSON`);
+  }
 }
 
 /** Writes model (`model.*`), optimizer (`optimizer.*`, step and hyperparameters) and RNG state to one file. */
@@ -35,18 +46,25 @@ export function saveTrainingState(path: string, state: TrainingState): void {
  * @returns the user metadata.
  */
 export function loadTrainingState(path: string, state: TrainingState): Record<string, string> {
-  const { tensors, metadata } = loadSafetensors(path);
+  const { tensors, metadata } = loadSafetensors(path, { checkFinite: state.checkFinite ?? true });
   try {
     if (metadata.format !== 'viar-training-state-v1') throw new ArgumentError('loadTrainingState', `${path} is not a training-state file (format '${metadata.format ?? 'missing'}')`);
     const part = (prefix: string) => new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
     state.model.loadStateDict(part('model.'));
     if (state.optimizer) {
       if (!metadata.optimizer) throw new ArgumentError('loadTrainingState', `${path} holds no optimizer state`);
-      state.optimizer.loadStateDict({ tensors: part('optimizer.'), meta: JSON.parse(metadata.optimizer) as Record<string, number> });
+      const meta = recordedJson(path, metadata, 'optimizer');
+      if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new ArgumentError('loadTrainingState', `${path}: metadata 'optimizer' must be a JSON object`);
+      state.optimizer.loadStateDict({ tensors: part('optimizer.'), meta: meta as Record<string, number> });
     }
     if (state.rng) {
       if (!metadata.rng) throw new ArgumentError('loadTrainingState', `${path} holds no RNG state`);
-      state.rng.setState(JSON.parse(metadata.rng) as number[]);
+      const words = recordedJson(path, metadata, 'rng');
+      const isWord = (w: unknown) => Number.isInteger(w) && (w as number) >= 0 && (w as number) < 2 ** 32;
+      if (!Array.isArray(words) || words.length < 4 || words.length > 5 || !words.slice(0, 4).every(isWord) || !(words[4] == null || typeof words[4] === 'number')) {
+        throw new ArgumentError('loadTrainingState', `${path}: metadata 'rng' must be 4 unsigned 32-bit integers and an optional spare normal`);
+      }
+      state.rng.setState(words as number[]);
     }
     const { optimizer: _o, rng: _r, format: _f, ...user } = metadata;
     return user;

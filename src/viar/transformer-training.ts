@@ -14,12 +14,13 @@ import { noGrad } from '../tensor/graph/grad-mode.js';
 import { AdamW, type AdamOptions } from '../nn/optim/adam.js';
 import { clipGradNorm, clipGradNormOnDevice } from '../nn/optim/optimizer.js';
 import { warmupCosine, type Schedule } from '../nn/optim/schedules.js';
-import { loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
+import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../nn/safetensors.js';
 import { loadTrainingState, saveTrainingState } from '../nn/training-state.js';
 import { shuffleInPlace, type ImageDataset } from '../nn/data/dataset.js';
 import { VAR, type VarConfig } from './var-model.js';
 import { VIAR, type ViarConfig } from './viar-model.js';
 import { iterationSchedule, type IterationSchedule } from './sampling.js';
+import { checkTransformerHeader, loadCheckedModule, parseConfigJson, validateTransformerConfig } from './config-validation.js';
 import type { VectorQuantizer } from './quantizer.js';
 import type { VQVAE } from './vqvae.js';
 import type { TransformerKind } from './transformer-configs.js';
@@ -154,32 +155,10 @@ export function loadOrEncodeTokens(vae: VQVAE, images: ImageDataset, opts: Token
 
 /**
  * The `__metadata__` of a safetensors file, read from its header only (no tensor data).
- * @throws ArgumentError for a file that is not safetensors.
+ * @throws ArgumentError for a file that is not safetensors (or not a regular file).
  */
 export function readSafetensorsMetadata(path: string): Record<string, string> {
-  const { closeSync, openSync, readSync, statSync } = nodeBuiltin('node:fs', 'readSafetensorsMetadata');
-  const fd = openSync(path, 'r');
-  try {
-    const prefix = Buffer.alloc(8);
-    const size = statSync(path).size;
-    if (readSync(fd, prefix, 0, 8, 0) !== 8) throw new ArgumentError('readSafetensorsMetadata', `${path} is too short to be a safetensors file`);
-    const n = Number(prefix.readBigUInt64LE(0));
-    if (n > size - 8 || n > 100 * 2 ** 20) throw new ArgumentError('readSafetensorsMetadata', `${path} is not a safetensors file (header length ${n})`);
-    const header = Buffer.alloc(n);
-    readSync(fd, header, 0, n, 8);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(header.toString('utf8'));
-    } catch {
-      throw new ArgumentError('readSafetensorsMetadata', `${path} is not a safetensors file (unreadable header)`);
-    }
-    const meta = (parsed as Record<string, unknown> | null)?.['__metadata__'];
-    const out: Record<string, string> = Object.create(null) as Record<string, string>;
-    if (meta && typeof meta === 'object') for (const [k, v] of Object.entries(meta)) if (typeof v === 'string') out[k] = v;
-    return out;
-  } finally {
-    closeSync(fd);
-  }
+  return readSafetensorsHeader(path).metadata;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -578,7 +557,8 @@ export class TransformerTrainer {
     const kind = modelKind(this.model);
     if (meta.model !== undefined && meta.model !== kind) throw new ArgumentError('TransformerTrainer.loadState', `${path} is the training state of a ${meta.model.toUpperCase()} model, not ${kind.toUpperCase()}`);
     if (meta.config !== undefined && meta.config !== JSON.stringify(this.model.config)) {
-      throw new ArgumentError('TransformerTrainer.loadState', `${path} was trained with another config (${describeConfigDiff(JSON.parse(meta.config) as VarConfig, this.model.config)})`);
+      const saved = parseConfigJson(meta.config, path, 'TransformerTrainer.loadState') as unknown as VarConfig;
+      throw new ArgumentError('TransformerTrainer.loadState', `${path} was trained with another config (${describeConfigDiff(saved, this.model.config)})`);
     }
     const user = loadTrainingState(path, { model: this.model, optimizer: this.optimizer, rng: modelTrainingRng(this.model) });
     this.step = Number(user.step ?? this.optimizer.stepCount);
@@ -624,18 +604,32 @@ export function saveTransformer(path: string, model: NextScaleModel, metadata: R
   saveSafetensors(path, model.stateDict(), { ...metadata, format: 'viar-transformer-v1', model: modelKind(model), config: JSON.stringify(model.config) });
 }
 
+/** Options of loadTransformer. */
+export interface LoadTransformerOptions {
+  /** The kind the file must hold (needed when it records none). */
+  model?: TransformerKind;
+  /** The config the file must record (used when it records none). */
+  config?: VarConfig | ViarConfig;
+  /** Refuse NaN / ±Infinity weights, naming the tensor (default true; false skips the scan). */
+  checkFinite?: boolean;
+}
+
 /**
  * Loads a checkpoint written by saveTransformer, rebuilding the model from its recorded kind and config.
  * `expect.model` / `expect.config` (when given) must match what the file records, else a clear error; a file without
- * recorded kind or config needs them given.
+ * recorded kind or config needs them given. Before anything is built, the config is validated (types, ranges, caps:
+ * validateTransformerConfig) and checked against the tensor shapes in the file's header; a failed load frees
+ * everything it allocated.
  */
-export function loadTransformer(path: string, expect: { model?: TransformerKind; config?: VarConfig | ViarConfig } = {}): { model: NextScaleModel; info: TransformerCheckpointInfo } {
+export function loadTransformer(path: string, expect: LoadTransformerOptions = {}): { model: NextScaleModel; info: TransformerCheckpointInfo } {
   const op = 'loadTransformer';
   if (!nodeBuiltin('node:fs', op).existsSync(path)) throw new ArgumentError(op, `no checkpoint at ${path}`);
-  const meta = readSafetensorsMetadata(path);
+  const header = readSafetensorsHeader(path);
+  const meta = header.metadata;
   if (meta.format === 'viar-training-state-v1') throw new ArgumentError(op, `${path} is a training-state file; pass the weights file (without .train-state)`);
-  const recordedKind = meta.model as TransformerKind | undefined;
-  if (recordedKind !== undefined && recordedKind !== 'var' && recordedKind !== 'viar') throw new ArgumentError(op, `${path} records an unknown model kind '${recordedKind}'`);
+  const recorded = meta.model;
+  if (recorded !== undefined && recorded !== 'var' && recorded !== 'viar') throw new ArgumentError(op, `${path} records an unknown model kind '${recorded.slice(0, 40)}'`);
+  const recordedKind = recorded as TransformerKind | undefined;
   if (expect.model && recordedKind && expect.model !== recordedKind) {
     throw new ArgumentError(op, `${path} holds a ${recordedKind.toUpperCase()} model, but ${expect.model.toUpperCase()} was asked for`);
   }
@@ -643,25 +637,17 @@ export function loadTransformer(path: string, expect: { model?: TransformerKind;
   if (!kind) throw new ArgumentError(op, `${path} does not record its model kind (metadata 'model'); say which with --model var|viar`);
   let config: VarConfig | ViarConfig;
   if (meta.config !== undefined) {
-    config = JSON.parse(meta.config) as VarConfig;
+    config = validateTransformerConfig(kind, parseConfigJson(meta.config, path, op), path, op);
     if (expect.config && JSON.stringify(expect.config) !== meta.config) {
       throw new ArgumentError(op, `${path} was saved with another config (${describeConfigDiff(config, expect.config)})`);
     }
   } else if (expect.config) {
-    config = expect.config;
+    config = validateTransformerConfig(kind, { ...expect.config } as unknown as Record<string, unknown>, path, op);
   } else {
     throw new ArgumentError(op, `${path} does not record its config (metadata 'config'); pass one`);
   }
-  const model = createModel(kind, config, new Rng(0));
-  const { tensors } = loadSafetensors(path);
-  try {
-    model.loadStateDict(tensors);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
+  checkTransformerHeader(kind, config, header.tensors, path, op);
+  const { module: model } = loadCheckedModule(path, () => createModel(kind, config, new Rng(0)), { checkFinite: expect.checkFinite ?? true });
   return { model: model.eval(), info: { model: kind, config, metadata: { ...meta } } };
 }
 
