@@ -13,4 +13,5 @@ export * from './viar-model.js';
 export * from './editing.js';
 export * from './transformer-configs.js';
 export * from './transformer-training.js';
+export * from './config-validation.js';
 export * from './metrics.js';
