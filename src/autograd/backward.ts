@@ -7,8 +7,9 @@ import { shapesEqual } from '../tensor/shape.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { add } from '../tensor/ops/elementwise.js';
 import { onesLike, zerosLike } from '../tensor/creation.js';
+import { fresh } from '../tensor/ops/movement.js';
 import { enableGrad, noGrad } from '../tensor/graph/grad-mode.js';
-import type { GradNode } from '../tensor/graph/node.js';
+import { GradNode } from '../tensor/graph/node.js';
 
 export interface BackwardOptions {
   /** Keep saved tensors so the graph can be differentiated again (default false: freed as backward walks). */
@@ -22,15 +23,64 @@ interface Root {
   grad: Tensor;
 }
 
-/** Reverse post-order of the nodes reachable from the roots (parents after children). */
-function topologicalOrder(roots: readonly Root[]): GradNode[] {
+/** Where a gradient is summed: the node that produced a tensor, or the leaf itself. */
+type GradKey = GradNode | Tensor;
+
+/** Saved aliases of a leaf (higher-order graphs) send their gradient to the leaf itself. */
+function keyOf(t: Tensor): GradKey {
+  return t.node ?? t.gradTarget ?? t;
+}
+
+/**
+ * The running sums ∂L/∂(each key). It owns every tensor handed to it: add() takes ownership, take() gives it
+ * back to the caller, and dispose() frees whatever nobody took. Sums are recorded only under createGraph.
+ */
+class GradientSums {
+  private readonly sums = new Map<GradKey, Tensor>();
+
+  constructor(private readonly record: boolean) {}
+
+  add(key: GradKey, g: Tensor): void {
+    const old = this.sums.get(key);
+    if (!old) {
+      this.sums.set(key, g);
+      return;
+    }
+    this.sums.set(key, (this.record ? enableGrad : noGrad)(() => add(old, g)));
+    old.dispose();
+    g.dispose();
+  }
+
+  peek(key: GradKey): Tensor | undefined {
+    return this.sums.get(key);
+  }
+
+  take(key: GradKey): Tensor | undefined {
+    const g = this.sums.get(key);
+    this.sums.delete(key);
+    return g;
+  }
+
+  /** The leaves that received a gradient, each with it (still owned by this object until taken). */
+  leaves(): Tensor[] {
+    return [...this.sums.keys()].filter((k): k is Tensor => !(k instanceof GradNode));
+  }
+
+  dispose(): void {
+    for (const g of this.sums.values()) g.dispose();
+    this.sums.clear();
+  }
+}
+
+/** Reverse post-order of the nodes reachable from the roots (every node before the nodes it was computed from). */
+function topologicalOrder(roots: readonly Tensor[]): GradNode[] {
   const visited = new Set<GradNode>();
   const order: GradNode[] = [];
   const stack: [GradNode, number][] = [];
   for (const r of roots) {
-    if (!r.tensor.node || visited.has(r.tensor.node)) continue;
-    visited.add(r.tensor.node);
-    stack.push([r.tensor.node, 0]);
+    if (!r.node || visited.has(r.node)) continue;
+    visited.add(r.node);
+    stack.push([r.node, 0]);
     while (stack.length) {
       const top = stack[stack.length - 1]!;
       const [node, i] = top;
@@ -50,121 +100,66 @@ function topologicalOrder(roots: readonly Root[]): GradNode[] {
   return order.reverse();
 }
 
-/** Saved aliases of a leaf (higher-order graphs) send their gradient to the leaf itself. */
-function leafOf(t: Tensor): Tensor {
-  return t.gradTarget ?? t;
+/** The nodes of `order` from which a wanted key is reachable: gradients() runs no VJP whose result nobody asked for. */
+function pruneTo(order: readonly GradNode[], wanted: ReadonlySet<GradKey>): GradNode[] {
+  const useful = new Set<GradKey>(wanted);
+  for (let k = order.length - 1; k >= 0; k--) {
+    const node = order[k]!;
+    if (node.inputs.some((x, i) => node.needs[i] && useful.has(keyOf(x)))) useful.add(node);
+  }
+  return order.filter((node) => useful.has(node));
 }
 
-function accumulate<K>(map: Map<K, Tensor>, key: K, g: Tensor): void {
-  const old = map.get(key);
-  if (!old) {
-    map.set(key, g);
-    return;
+function checkGradients(node: GradNode, grads: unknown): asserts grads is readonly (Tensor | null | undefined)[] {
+  if (!Array.isArray(grads) || grads.length !== node.inputs.length) {
+    throw new GradError('backward', `the VJP of '${node.op}' returned ${Array.isArray(grads) ? grads.length : typeof grads} gradients for ${node.inputs.length} inputs`);
   }
-  map.set(key, add(old, g));
-  old.dispose();
-  g.dispose();
-}
-
-function checkGradient(node: GradNode, i: number, g: unknown): asserts g is Tensor {
-  const input = node.inputs[i]!;
-  if (!g || typeof g !== 'object' || !(g as Tensor).isTensor) {
-    throw new GradError('backward', `the VJP of '${node.op}' returned ${String(g)} for input ${i}; expected a Tensor or null`);
-  }
-  const t = g as Tensor;
-  if (!shapesEqual(t.shape, input.shape)) {
-    throw new GradError('backward', `the VJP of '${node.op}' returned a gradient of shape ${fmtShape(t.shape)} for input ${i} of shape ${fmtShape(input.shape)}`);
-  }
-  if (t.dtype !== input.dtype) {
-    throw new GradError('backward', `the VJP of '${node.op}' returned a ${t.dtype} gradient for input ${i} of dtype ${input.dtype}`);
-  }
+  grads.forEach((g: unknown, i) => {
+    if (g === null || g === undefined) return;
+    const input = node.inputs[i]!;
+    if (typeof g !== 'object' || !(g as Tensor).isTensor) {
+      throw new GradError('backward', `the VJP of '${node.op}' returned ${String(g)} for input ${i}; expected a Tensor or null`);
+    }
+    const t = g as Tensor;
+    if (!shapesEqual(t.shape, input.shape)) {
+      throw new GradError('backward', `the VJP of '${node.op}' returned a gradient of shape ${fmtShape(t.shape)} for input ${i} of shape ${fmtShape(input.shape)}`);
+    }
+    if (t.dtype !== input.dtype) {
+      throw new GradError('backward', `the VJP of '${node.op}' returned a ${t.dtype} gradient for input ${i} of dtype ${input.dtype}`);
+    }
+  });
 }
 
 /**
- * The engine. Propagates `roots` gradients back through the graph. Gradients of `targets` are returned
- * (keyed by tensor); when `intoLeaves` is set, every leaf that requires grad also accumulates into .grad.
+ * The engine: the chain rule over the recorded graph. Seeds each root with its gradient, then visits `order`
+ * (children before parents) and sends each node's summed output gradient through its VJP to its inputs.
+ * Returns the sums left at the leaves and at the `kept` nodes (whose gradients the caller wants).
  */
-export function runBackward(
-  roots: readonly Root[], targets: readonly Tensor[], intoLeaves: boolean, opts: BackwardOptions,
-): Map<Tensor, Tensor> {
+function runBackward(roots: readonly Root[], order: readonly GradNode[], kept: ReadonlySet<GradKey>, opts: BackwardOptions): GradientSums {
   const createGraph = opts.createGraph ?? false;
   const retainGraph = opts.retainGraph ?? createGraph;
-  const order = topologicalOrder(roots);
-  const nodeGrads = new Map<GradNode, Tensor>();
-  const leafGrads = new Map<Tensor, Tensor>();
-  const targetByNode = new Map<GradNode, Tensor[]>();
-  const leafTargets = new Set<Tensor>();
-  for (const t of targets) {
-    if (t.node) targetByNode.set(t.node, [...(targetByNode.get(t.node) ?? []), t]);
-    else leafTargets.add(leafOf(t));
-  }
-  const results = new Map<Tensor, Tensor>();
-
-  // When only targets are wanted, skip nodes from which no target is reachable.
-  let useful: Set<GradNode> | null = null;
-  if (!intoLeaves) {
-    useful = new Set();
-    for (let k = order.length - 1; k >= 0; k--) {
-      const node = order[k]!;
-      const reaches = targetByNode.has(node) || node.inputs.some((inp, i) =>
-        node.needs[i] && (node.parents[i] ? useful!.has(node.parents[i]!) : leafTargets.has(leafOf(inp))));
-      if (reaches) useful.add(node);
-    }
-  }
-
-  const run = createGraph ? enableGrad : noGrad;
-  run(() => {
-    for (const r of roots) {
-      if (r.tensor.node) accumulate(nodeGrads, r.tensor.node, r.grad);
-      else accumulate(leafGrads, leafOf(r.tensor), r.grad);
-    }
+  const sums = new GradientSums(createGraph);
+  (createGraph ? enableGrad : noGrad)(() => {
+    for (const r of roots) sums.add(keyOf(r.tensor), r.grad);
     for (const node of order) {
-      const g = nodeGrads.get(node);
-      if (!g) continue;
-      nodeGrads.delete(node);
-      const asTarget = targetByNode.get(node);
-      if (asTarget) for (const t of asTarget) results.set(t, g);
-      if (useful && !useful.has(node)) {
-        if (!asTarget) g.dispose();
-        continue;
-      }
+      const gy = kept.has(node) ? sums.peek(node) : sums.take(node);
+      if (!gy) continue;
       if (node.freed) {
         throw new GradError('backward', `the graph through '${node.op}' was already freed by an earlier backward; pass { retainGraph: true } to the first call to differentiate twice`);
       }
       // tidy: the VJP's temporaries die here, only the returned gradients survive
-      const grads = tidy(() => node.vjp(g, node.context()));
-      if (!Array.isArray(grads) || grads.length !== node.inputs.length) {
-        throw new GradError('backward', `the VJP of '${node.op}' returned ${Array.isArray(grads) ? grads.length : typeof grads} gradients for ${node.inputs.length} inputs`);
-      }
-      grads.forEach((gi, i) => {
-        if (gi === null || gi === undefined) return;
-        checkGradient(node, i, gi);
-        if (!node.needs[i]) {
-          if (gi !== g) gi.dispose();
-          return;
-        }
-        const parent = node.parents[i];
-        // A VJP may pass g itself through (add, copy); take a fresh reference so disposals stay balanced.
-        const owned = gi === g ? add(g, 0) : gi;
-        if (parent) accumulate(nodeGrads, parent, owned);
-        else accumulate(leafGrads, leafOf(node.inputs[i]!), owned);
+      const grads = tidy(() => node.pullback(gy));
+      checkGradients(node, grads);
+      grads.forEach((g, i) => {
+        // a VJP may pass gy itself through (add, reshape of the same shape): the sum gets its own reference
+        if (g && node.needs[i]) sums.add(keyOf(node.inputs[i]!), g === gy ? fresh(gy) : g);
+        else if (g && g !== gy) g.dispose();
       });
-      if (!asTarget) g.dispose();
+      if (!kept.has(node)) gy.dispose();
       if (!retainGraph) node.releaseSaved();
     }
-    for (const [leaf, g] of leafGrads) {
-      if (leafTargets.has(leaf)) results.set(leaf, g);
-      if (intoLeaves && leaf.requiresGrad && !leaf.isDisposed) {
-        const acc = leaf.grad ? add(leaf.grad, g) : leafTargets.has(leaf) ? add(g, 0) : g;
-        if (leaf.grad && acc !== leaf.grad) leaf.grad.dispose();
-        leaf.grad = keep(acc);
-        if (acc !== g && !leafTargets.has(leaf)) g.dispose();
-      } else if (!leafTargets.has(leaf)) {
-        g.dispose();
-      }
-    }
   });
-  return results;
+  return sums;
 }
 
 function seedFor(y: Tensor, gy: Tensor | undefined, op: string): Tensor {
@@ -181,7 +176,7 @@ function seedFor(y: Tensor, gy: Tensor | undefined, op: string): Tensor {
   gy.assertAlive(op, 'gradient');
   if (!shapesEqual(gy.shape, y.shape)) throw new GradError(op, `gradient has shape ${fmtShape(gy.shape)}, output has ${fmtShape(y.shape)}`);
   if (gy.dtype !== y.dtype) throw new GradError(op, `gradient has dtype ${gy.dtype}, output has ${y.dtype}`);
-  return add(gy, 0);
+  return fresh(gy);
 }
 
 /**
@@ -191,7 +186,13 @@ function seedFor(y: Tensor, gy: Tensor | undefined, op: string): Tensor {
  */
 export function backward(y: Tensor, gradient?: Tensor, opts: BackwardOptions = {}): void {
   const seed = noGrad(() => seedFor(y, gradient, 'backward'));
-  runBackward([{ tensor: y, grad: seed }], [], true, opts);
+  const sums = runBackward([{ tensor: y, grad: seed }], topologicalOrder([y]), new Set(), opts);
+  for (const leaf of sums.leaves()) {
+    if (!leaf.requiresGrad || leaf.isDisposed) continue;
+    if (leaf.grad) sums.add(leaf, leaf.grad);
+    leaf.grad = keep(sums.take(leaf)!);
+  }
+  sums.dispose();
 }
 
 /**
@@ -204,14 +205,17 @@ export function gradients(
   const outs = Array.isArray(ys) ? (ys as Tensor[]) : [ys as Tensor];
   xs.forEach((x) => x.assertAlive('gradients', 'xs'));
   const roots = outs.map((y, i) => ({ tensor: y, grad: noGrad(() => seedFor(y, gradOutputs?.[i], 'gradients')) }));
-  const results = runBackward(roots, xs, false, opts);
-  const seen = new Set<Tensor>();
-  return xs.map((x) => {
-    const g = results.get(x.node ? x : leafOf(x));
-    if (!g) return zerosLike(x);
+  const wanted = new Set(xs.map(keyOf));
+  const sums = runBackward(roots, pruneTo(topologicalOrder(outs), wanted), wanted, opts);
+  const given = new Map<GradKey, Tensor>();
+  const results = xs.map((x) => {
+    const key = keyOf(x);
     // the same tensor listed twice gets two independent results
-    if (seen.has(x)) return add(g, 0);
-    seen.add(x);
+    const first = given.get(key);
+    const g = first ? fresh(first) : (sums.take(key) ?? zerosLike(x));
+    given.set(key, g);
     return g;
   });
+  sums.dispose();
+  return results;
 }

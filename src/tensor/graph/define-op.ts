@@ -37,11 +37,16 @@ export function defineOp<A = undefined>(def: OpDefinition<A>): AppliedOp<A> {
       return out;
     }
     const save = def.saveInputs ?? false;
-    const savedInputs = inputs.map((t, i) =>
-      save === true || (Array.isArray(save) && save.includes(i)) ? makeSavedAlias(t, t.node) : null);
-    const node = new GradNode<A>(
-      def.name, inputs, inputs.map((t) => t.node), needs, def.vjp, attrs, savedInputs, null, extra, out.shape, out.dtype,
-    ) as unknown as GradNode;
+    const vjp = def.vjp;
+    const node = new GradNode({
+      op: def.name,
+      inputs,
+      needs,
+      attrs,
+      vjp: (gy, ctx) => vjp(gy, { ...ctx, attrs }),
+      savedInputs: inputs.map((t, i) => (save === true || (Array.isArray(save) && save.includes(i)) ? makeSavedAlias(t, t.node) : null)),
+      savedExtra: extra,
+    });
     // The output becomes a recorded result: attach the node (the output tensor holds one reference).
     out.node = node;
     node.incRef();

@@ -23,6 +23,23 @@ export interface VjpContext<A> {
 /** Maps the output gradient to one gradient (or null) per input, using differentiable tensor ops. */
 export type Vjp<A> = (gy: Tensor, ctx: VjpContext<A>) => readonly (Tensor | null)[];
 
+/** What defineOp records for one op application. */
+export interface GradNodeFields {
+  op: string;
+  /** The input tensors as given (leaves receive their gradient in .grad through these). */
+  inputs: readonly Tensor[];
+  /** needs[i]: inputs[i] required grad when the op ran. */
+  needs: readonly boolean[];
+  /** The op's attributes (what printers show; the VJP receives its own typed copy). */
+  attrs: unknown;
+  /** The op's VJP, bound to its typed attributes by defineOp. */
+  vjp: Vjp<unknown>;
+  /** Graph-internal aliases of the inputs the VJP reads (null for the others). */
+  savedInputs: (Tensor | null)[];
+  /** Graph-internal aliases of extra tensors the forward saved. */
+  savedExtra: Tensor[];
+}
+
 let liveNodes = 0;
 let nextNodeId = 0;
 
@@ -35,35 +52,40 @@ export function gradNodeWatermark(): number {
   return nextNodeId;
 }
 
-export class GradNode<A = unknown> {
+export class GradNode {
   readonly id = nextNodeId++;
-  /** Number of tensors and child nodes referencing this node. */
-  private refs = 0;
+  readonly op: string;
+  readonly inputs: readonly Tensor[];
+  /** inputs[i].node at record time (held with a reference). */
+  readonly parents: readonly (GradNode | null)[];
+  readonly needs: readonly boolean[];
+  readonly attrs: unknown;
   /** Set once the saved tensors were released (after a backward without retainGraph). */
   freed = false;
+  /** Number of tensors and child nodes referencing this node. */
+  private refs = 0;
   private released = false;
+  private readonly vjp: Vjp<unknown>;
+  private savedInputs: (Tensor | null)[];
+  private savedOutput: Tensor | null = null;
+  private savedExtra: Tensor[];
 
-  constructor(
-    readonly op: string,
-    /** The input tensors as given (leaves receive their gradient in .grad through these). */
-    readonly inputs: readonly Tensor[],
-    /** inputs[i].node at record time (held with a reference). */
-    readonly parents: readonly (GradNode | null)[],
-    readonly needs: readonly boolean[],
-    readonly vjp: Vjp<A>,
-    readonly attrs: A,
-    private savedInputs: (Tensor | null)[],
-    private savedOutput: Tensor | null,
-    private savedExtra: Tensor[],
-    readonly outShape: Shape,
-    readonly outDtype: DType,
-  ) {
+  constructor(fields: GradNodeFields) {
+    this.op = fields.op;
+    this.inputs = fields.inputs;
+    this.parents = fields.inputs.map((t) => t.node);
+    this.needs = fields.needs;
+    this.attrs = fields.attrs;
+    this.vjp = fields.vjp;
+    this.savedInputs = fields.savedInputs;
+    this.savedExtra = fields.savedExtra;
     liveNodes++;
-    for (const p of parents) p?.incRef();
+    for (const p of this.parents) p?.incRef();
   }
 
-  context(): VjpContext<A> {
-    return {
+  /** The chain rule at this node: the output gradient gy → one gradient (or null) per input. */
+  pullback(gy: Tensor): readonly (Tensor | null)[] {
+    return this.vjp(gy, {
       inputs: this.savedInputs,
       output: this.savedOutput,
       saved: this.savedExtra,
@@ -71,7 +93,7 @@ export class GradNode<A = unknown> {
       needs: this.needs,
       inputShapes: this.inputs.map((t) => t.shape),
       inputDtypes: this.inputs.map((t) => t.dtype),
-    };
+    });
   }
 
   /** Saves the op's own output (a weak alias: it holds no reference to this node). */
@@ -79,20 +101,21 @@ export class GradNode<A = unknown> {
     this.savedOutput = t;
   }
 
-  /** Bytes of tensor data this node keeps alive for its backward (views count their whole buffer once each). */
+  /** The tensors this node keeps alive for its backward (saved inputs, output, extras). */
+  savedTensors(): Tensor[] {
+    return [...this.savedInputs, this.savedOutput, ...this.savedExtra].filter((t): t is Tensor => t !== null);
+  }
+
+  /** Bytes of tensor data this node keeps alive for its backward (each saved view counts its own elements). */
   savedBytes(): number {
-    let bytes = 0;
-    for (const t of [...this.savedInputs, this.savedOutput, ...this.savedExtra]) if (t) bytes += t.size * (t.dtype === 'float64' ? 8 : 4);
-    return bytes;
+    return this.savedTensors().reduce((bytes, t) => bytes + t.size * (t.dtype === 'float64' ? 8 : 4), 0);
   }
 
   /** Releases saved tensors; the node stays in the graph but can no longer run its VJP. */
   releaseSaved(): void {
     if (this.freed) return;
     this.freed = true;
-    for (const t of this.savedInputs) t?.dispose();
-    this.savedOutput?.dispose();
-    for (const t of this.savedExtra) t.dispose();
+    for (const t of this.savedTensors()) t.dispose();
     this.savedExtra = [];
     this.savedInputs = [];
     this.savedOutput = null;
