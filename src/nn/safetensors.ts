@@ -422,7 +422,7 @@ function toPlain(v: Json | undefined): unknown {
 // Element conversion
 
 /** IEEE binary16 bits → the float32 bits of the same value (exact; NaN payloads kept). */
-function halfBitsToFloat32Bits(h: number): number {
+export function halfBitsToFloat32Bits(h: number): number {
   const sign = (h & 0x8000) << 16;
   const exp = (h >> 10) & 0x1f;
   let mant = h & 0x3ff;
