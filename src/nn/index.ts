@@ -11,3 +11,5 @@ export * from './safetensors.js';
 export * from './data/index.js';
 export * from './lenet.js';
 export * from './training-state.js';
+export * from './reparameterizations.js';
+export * from './variational-dropout.js';
