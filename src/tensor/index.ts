@@ -5,6 +5,7 @@ import './fluent.js';
 export { Tensor, type NestedArray } from './tensor.js';
 export * from './creation.js';
 export * from './ops/index.js';
+export * from './fusion/index.js';
 export { tidy, keep, dispose, memory, prefetch, type MemoryReport } from './memory.js';
 export { Rng } from './random.js';
 export type { DType, TypedArray, FloatArray } from './dtype.js';

@@ -3,6 +3,7 @@
 
 import type { DType, TypedArray } from '../dtype.js';
 import type { Shape } from '../shape.js';
+import type { FusedProgram } from '../fusion/program.js';
 
 /** Opaque handle to a buffer owned by a backend. */
 export interface DataId {
@@ -70,6 +71,11 @@ export interface Backend {
   binary(op: BinaryOp, a: TensorInfo, b: TensorInfo, outShape: Shape, outDtype: DType): DataId;
   /** cond ≠ 0 ? a : b, all three already broadcast to `outShape`. */
   where(cond: TensorInfo, a: TensorInfo, b: TensorInfo, outShape: Shape): DataId;
+  /**
+   * A fused elementwise program (src/tensor/fusion) in one pass: inputs already carry broadcast strides for
+   * `outShape`; the result is what the program's chain of unary/binary/where/clamp kernels would give.
+   */
+  fusedElementwise(program: FusedProgram, inputs: readonly TensorInfo[], outShape: Shape, outDtype: DType): DataId;
   /** Reduces each row of x viewed (row-major) as [rows, reduceSize]; max/min of an empty row are ∓Infinity. */
   reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId;
   /** Index (int32) of the max/min in each row of x viewed as [rows, reduceSize]; first occurrence wins. */

@@ -14,6 +14,8 @@ import {
 import { concatKernel, gatherKernel, indexAddKernel, indexSelectKernel, scatterAddKernel } from './index-kernels.js';
 import { gemm } from './gemm.js';
 import { getCpuKernels } from './kernel-settings.js';
+import { fusedKernel } from './fused-kernels.js';
+import type { FusedProgram } from '../../fusion/program.js';
 import { wasmGemmRuntime, type MatrixOperand } from './wasm/wasm-gemm.js';
 import { col2imKernel, im2colKernel } from './conv-kernels.js';
 import {
@@ -250,6 +252,12 @@ export class CpuBackend implements Backend {
   binary(op: BinaryOp, a: TensorInfo, b: TensorInfo, outShape: Shape, outDtype: DType): DataId {
     const out = this.alloc(outDtype, sizeOf(outShape), false);
     binaryKernel(op, this.values(a), a.strides, a.offset, this.values(b), b.strides, b.offset, outShape, out);
+    return this.write(out);
+  }
+
+  fusedElementwise(program: FusedProgram, inputs: readonly TensorInfo[], outShape: Shape, outDtype: DType): DataId {
+    const out = this.alloc(outDtype, sizeOf(outShape), false);
+    fusedKernel(program, inputs, inputs.map((x) => this.values(x)), outShape, outDtype, out);
     return this.write(out);
   }
 

@@ -10,6 +10,9 @@ import { isContiguous, sizeOf, stridesOf, type Shape } from '../../shape.js';
 import { ArgumentError, DTypeError } from '../../errors.js';
 import { BINARY_CODES, MAX_ELEMENTS, MAX_RANK, REDUCE_CODES, UNARY_CODES, type KernelName } from './kernel-sources.js';
 import type { DeviceArray, KernelRunner, RunnerCounters } from './kernel-runner.js';
+import { runFusedKernel } from './fused-kernels.js';
+import { evaluateWithPrimitives } from '../../fusion/primitive-lowering.js';
+import type { FusedProgram } from '../../fusion/program.js';
 
 class GpuData implements DataId {
   readonly backend = 'gpu';
@@ -203,6 +206,14 @@ export class GpuBackend implements Backend {
     const out = this.run(op, 'binary', size, [this.data(a).array!, this.data(b).array!],
       [BINARY_CODES[op], toInt ? 1 : 0, va.o, ...va.s, vb.o, ...vb.s, ...va.d]);
     return this.own(out, size, outDtype);
+  }
+
+  fusedElementwise(program: FusedProgram, inputs: readonly TensorInfo[], outShape: Shape, outDtype: DType): DataId {
+    this.checkDtype('fused', outDtype);
+    const size = sizeOf(outShape);
+    this.checkSize('fused', size);
+    const out = runFusedKernel(this.runner, program, inputs, inputs.map((x) => this.data(x).array!), outShape, size, outDtype === 'int32');
+    return out ? this.own(out, size, outDtype) : evaluateWithPrimitives(this, program, inputs, outShape, outDtype);
   }
 
   where(cond: TensorInfo, a: TensorInfo, b: TensorInfo, outShape: Shape): DataId {

@@ -1,0 +1,10 @@
+// Fusion of elementwise chains: the program description and builder, the differentiable fused op, the composites.
+
+export {
+  trace, select, FusedValue, ProgramBuilder, type FusedProgram, type FusedInstr,
+} from './program.js';
+export { gradientProgram } from './derivative.js';
+export { applyProgram, setFusionEnabled, isFusionEnabled } from './fused-op.js';
+export {
+  fusedFunction, modulate, gatedResidual, maskedGatedResidual, cfgMix, biasGeluTanh, scaleAndMask, l2Scale, dropoutMask,
+} from './composites.js';
