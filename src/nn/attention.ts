@@ -4,7 +4,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { keep } from '../tensor/memory.js';
 import type { Rng } from '../tensor/random.js';
-import { add, concat, matmul, mul, permute, reshape, softmax, split, transpose } from '../tensor/ops/index.js';
+import { add, concat, matmul, mul, permute, reshape, softmax, split, transpose, fresh } from '../tensor/ops/index.js';
 import { Module } from './module.js';
 import { Linear } from './layers.js';
 
@@ -26,8 +26,8 @@ export class KVCache {
     const fullV = this.v ? concat([this.v, v], 2) : v;
     this.k?.dispose();
     this.v?.dispose();
-    this.k = keep(mul(fullK, 1));
-    this.v = keep(mul(fullV, 1));
+    this.k = keep(fresh(fullK));
+    this.v = keep(fresh(fullV));
     return { k: fullK, v: fullV };
   }
 

@@ -5,7 +5,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { ArgumentError } from '../../tensor/errors.js';
 import { keep, tidy } from '../../tensor/memory.js';
 import { noGrad } from '../../tensor/graph/grad-mode.js';
-import { add, div, minimum, sqrt, sum, square, mul, stack } from '../../tensor/ops/index.js';
+import { add, div, minimum, sqrt, sum, square, mul, stack, fresh } from '../../tensor/ops/index.js';
 
 export interface OptimizerState {
   /** Per-parameter state tensors, named `<paramIndex>.<slot>` (e.g. `0.exp_avg`). */
@@ -77,7 +77,7 @@ export abstract class Optimizer {
       const p = this.params[index];
       if (!p || !slot) throw new ArgumentError('Optimizer.loadStateDict', `state '${name}' does not belong to any of the ${this.params.length} parameters`);
       if (t.shape.join() !== p.shape.join()) throw new ArgumentError('Optimizer.loadStateDict', `state '${name}' has shape [${t.shape.join(', ')}], parameter ${index} has [${p.shape.join(', ')}]`);
-      this.setState(this.state[index]!, slot, mul(t, 1));
+      this.setState(this.state[index]!, slot, fresh(t));
     }
     this.stepCount = saved.meta.step ?? 0;
     if (saved.meta.lr !== undefined) this.lr = saved.meta.lr;

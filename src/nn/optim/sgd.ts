@@ -2,7 +2,7 @@
 
 import type { Tensor } from '../../tensor/tensor.js';
 import { ArgumentError } from '../../tensor/errors.js';
-import { add, mul, sub } from '../../tensor/ops/index.js';
+import { add, mul, sub, fresh } from '../../tensor/ops/index.js';
 import { Optimizer } from './optimizer.js';
 
 export interface SgdOptions {
@@ -35,7 +35,7 @@ export class SGD extends Optimizer {
     let d = this.weightDecay ? add(g, mul(p, this.weightDecay)) : g;
     if (this.momentum) {
       const prev = state.get('momentum_buffer');
-      const buf = prev ? add(mul(prev, this.momentum), mul(d, 1 - this.dampening)) : mul(d, 1);
+      const buf = prev ? add(mul(prev, this.momentum), mul(d, 1 - this.dampening)) : fresh(d);
       this.setState(state, 'momentum_buffer', buf);
       d = this.nesterov ? add(d, mul(buf, this.momentum)) : buf;
     }
