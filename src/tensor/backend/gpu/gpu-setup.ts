@@ -3,7 +3,8 @@
 
 import { registerBackend, setBackend } from '../registry.js';
 import { GpuBackend } from './gpu-backend.js';
-import { HostModeRunner, WebGpuRunner, type GpuMode, type KernelRunner } from './kernel-runner.js';
+import { HostModeRunner, type GpuMode, type KernelRunner } from './kernel-runner.js';
+import { WebGpuRunner } from './webgpu-runner.js';
 
 export interface GpuInitOptions {
   /** 'auto' (default): webgpu when an adapter answers, else the cpu backend. */
@@ -40,7 +41,7 @@ export async function installNodeWebGpu(): Promise<void> {
     dawn = await import(/* @vite-ignore */ packageName) as typeof dawn;
   } catch (e) {
     const why = (e as Error).message;
-    throw new Error(`gpu backend: WebGPU for Node comes from the 'webgpu' package (Dawn), which did not load: ${why}` +
+    throw new Error(`gpu backend: WebGPU for Node comes from the 'webgpu' package (Dawn), which did not load (install it with \`npm install webgpu\`): ${why}` +
       (/GLIBCXX|libstdc\+\+/.test(why) ? ' — this system\'s libstdc++ is older than Dawn needs' : '') +
       (/vulkan/i.test(why) ? ' — the Vulkan loader (libvulkan1) is missing' : ''));
   }
@@ -59,7 +60,27 @@ export async function installNodeWebGpu(): Promise<void> {
     };
     return adapter;
   };
-  (globalThis as { navigator?: unknown }).navigator = { ...(g.navigator ?? {}), gpu };
+  attachNavigatorGpu(gpu);
+}
+
+/**
+ * Makes `navigator.gpu` answer with `gpu`. Since Node 21 `globalThis.navigator` is a getter-only property (plain
+ * assignment throws), so `gpu` is defined on the navigator object Node gives, or the property is redefined.
+ */
+export function attachNavigatorGpu(gpu: unknown): void {
+  const g = globalThis as unknown as { navigator?: Record<string, unknown> };
+  const nav = g.navigator;
+  if (nav) {
+    try {
+      Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true, writable: true });
+    } catch { /* a frozen navigator: replaced below */ }
+    if (g.navigator?.gpu === gpu) return;
+  }
+  const replacement: Record<string, unknown> = { gpu };
+  if (nav) for (const key of Object.getOwnPropertyNames(Object.getPrototypeOf(nav) ?? {}).concat(Object.keys(nav))) {
+    if (key !== 'constructor' && key !== 'gpu') { try { replacement[key] = nav[key]; } catch { /* an accessor that throws */ } }
+  }
+  Object.defineProperty(globalThis, 'navigator', { value: replacement, configurable: true, writable: true, enumerable: true });
 }
 
 /** Whether a WebGPU adapter answers here (installing Node's Dawn binding when needed). */

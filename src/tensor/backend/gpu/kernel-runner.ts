@@ -1,85 +1,92 @@
-// Runs the gpu.js kernels of kernel-sources.ts in one gpu.js mode and owns their device buffers: 'webgpu' keeps every
-// result on the GPU (immutable pipeline buffers, dispatched synchronously once the kernels are built, read back
-// asynchronously), the CPU modes ('cpu', 'webasm') hand back Float32Arrays. Counters say what crossed the bus.
+// The contract between the gpu backend and what runs its gpu.js kernels: record a dispatch, upload, read, release,
+// define a kernel at run time, capture and replay a plan. Here also the host runner (gpu.js 'cpu'/'webasm' modes, for
+// CI), which pools and batches exactly as the WebGPU runner (webgpu-runner.ts) so that CI tests the same bookkeeping.
 
 import { nodeRequire } from '../../node-builtins.js';
+import { BufferPool, Pins, type PoolStats } from './buffer-pool.js';
 import { kernelFunctionSource, KERNELS, type KernelName, type KernelSource } from './kernel-sources.js';
 
-/** gpu.js modes the backend runs in: on the GPU through WebGPU or WebGL2, or on the CPU for testing kernels. */
+/** gpu.js modes the backend runs in: on the GPU through WebGPU, or on the CPU for testing kernels. */
 export type GpuMode = 'webgpu' | 'webgl2' | 'cpu' | 'webasm';
 
-/** A buffer of float32 values owned by a runner (a GPU buffer or a Float32Array). */
+/** A buffer of float32 values owned by a runner: `length` values at the start of a (pooled, maybe larger) buffer. */
 export interface DeviceArray {
   readonly length: number;
 }
 
 export interface RunnerCounters {
-  /** Kernel dispatches. */
+  /** Kernel dispatches recorded. */
   dispatches: number;
+  /** Queue submissions (command buffers handed to the GPU; in host modes, what would have been submitted). */
+  submissions: number;
   /** Host → device transfers (writes of tensor data). */
   uploads: number;
   /** Device → host transfers (reads). */
   readbacks: number;
-  /** Device buffers alive now and the most there were. */
+  /** Device buffers held by tensors now, their bytes, and the most there were. */
   liveBuffers: number;
   liveBytes: number;
   peakBuffers: number;
+  /** Dispatches replayed from captured plans (not counted in `dispatches`). */
+  replayedDispatches: number;
+}
+
+/** A recorded sequence of dispatches over fixed buffers, replayed without re-running the ops that recorded it. */
+export interface CapturedPlan {
+  /** Dispatches in the plan. */
+  readonly steps: number;
+  /** Frees the plan's pinned buffers (those no tensor holds go back to the pool). */
+  dispose(): void;
 }
 
 export interface KernelRunner {
   readonly mode: GpuMode;
-  /** Whether results can be read synchronously (CPU modes). */
+  /** Whether results can be read synchronously (CPU modes without asyncReads). */
   readonly canReadSync: boolean;
   readonly counters: RunnerCounters;
+  /** Adds a kernel generated at run time (fused elementwise programs); synchronous, idempotent per name. */
+  define(name: string, source: KernelSource): void;
   upload(values: Float32Array): DeviceArray;
-  /** Adds a kernel generated at run time (fused elementwise programs); idempotent per name. Optional until every runner has it. */
-  define?(name: string, source: KernelSource): void;
-  /** Runs `name` (a built-in or a defined kernel) for `length` threads; arrays first, then the scalars, in the kernel's order. */
+  /** Records `name` (built-in or defined) for `length` threads; arrays first, then the scalars, in the kernel's order. */
   run(name: KernelName | string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray;
+  /** Copies `from` into `to` (both `length` values), in order with the recorded dispatches. */
+  copyInto(from: DeviceArray, to: DeviceArray): void;
   read(a: DeviceArray): Promise<Float32Array>;
   readSync(a: DeviceArray): Float32Array;
   release(a: DeviceArray): void;
+  /** Submits what was recorded (reads and the batch bound do this themselves). */
+  flush(): void;
+  /** Starts recording a plan: every dispatch until `endCapture` is kept; buffers it touches are pinned. */
+  beginCapture(): void;
+  endCapture(): CapturedPlan;
+  /** Records the plan's dispatches again, over the same buffers. */
+  replay(plan: CapturedPlan): void;
+  /** Buffer-pool bookkeeping (for tests and leak checks). */
+  poolStats(): PoolStats;
   /** Human-readable adapter / mode description. */
   describe(): string;
 }
 
-// gpu.js is CommonJS; its types describe the public API only, so the parts used here are typed locally.
-interface GpuJsKernelShortcut {
-  (...args: unknown[]): unknown;
-  kernel: GpuJsKernel;
-  setOutput(output: number[]): void;
-}
-interface GpuJsKernel {
-  run(...args: unknown[]): unknown;
-  setOutput(output: number[]): void;
-  outputBuffer: GpuBufferLike | null;
-  built: boolean;
-}
-interface GpuJs {
-  createKernel(source: string, settings: Record<string, unknown>): GpuJsKernelShortcut;
-  destroy(): void;
-}
-interface GpuBufferLike {
-  size: number;
-  _refs?: number;
-  destroy(): void;
-  mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
-  getMappedRange(offset?: number, size?: number): ArrayBuffer;
-  unmap(): void;
-}
-interface GpuDeviceLike {
-  createBuffer(d: { size: number; usage: number; mappedAtCreation?: boolean }): GpuBufferLike;
-  createCommandEncoder(): { copyBufferToBuffer(a: GpuBufferLike, ao: number, b: GpuBufferLike, bo: number, n: number): void; finish(): unknown };
-  queue: { writeBuffer(b: GpuBufferLike, offset: number, data: ArrayBufferView): void; submit(c: unknown[]): void };
-  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
-}
-interface GpuContextLike {
-  adapter: { info?: { vendor?: string; architecture?: string; description?: string } };
-  device: GpuDeviceLike;
-  isLost: boolean;
+/** Dispatches recorded before the runner submits on its own (bounds the uniform arena and keeps the GPU fed). */
+export const MAX_BATCH = 512;
+
+export function newCounters(): RunnerCounters {
+  return { dispatches: 0, submissions: 0, uploads: 0, readbacks: 0, liveBuffers: 0, liveBytes: 0, peakBuffers: 0, replayedDispatches: 0 };
 }
 
-type GpuJsModule = { GPU: new (s: Record<string, unknown>) => GpuJs };
+// gpu.js is CommonJS; its types describe the public API only, so the parts used here are typed locally.
+export interface GpuJsKernelShortcut {
+  (...args: unknown[]): unknown;
+  setOutput(output: number[]): void;
+}
+export interface GpuJs {
+  createKernel(source: string, settings: Record<string, unknown>): GpuJsKernelShortcut;
+}
+export interface GpuJsModule {
+  GPU: new (s: Record<string, unknown>) => GpuJs;
+  WebGPUKernel: new (source: string, settings: Record<string, unknown>) => unknown;
+  WebGPUContext: { acquire(): Promise<unknown> };
+}
 let gpuJsModule: GpuJsModule | null = null;
 
 /**
@@ -94,45 +101,106 @@ export function provideGpuJs(module: unknown): void {
 }
 
 /** gpu.js: the provided module, else required on first use (Node). */
-function loadGpuJs(): GpuJsModule {
+export function loadGpuJs(): GpuJsModule {
   if (!gpuJsModule) gpuJsModule = nodeRequire('gpu.js', 'gpu backend') as GpuJsModule;
   return gpuJsModule;
 }
 
-const KERNEL_SETTINGS = {
+/** gpu.js settings shared by every kernel. */
+export const KERNEL_SETTINGS = {
   output: [1], dynamicOutput: true, dynamicArguments: true, pipeline: true, immutable: true, precision: 'single',
   // loops run to the data's length (matmul's k, reductions): WGSL/GLSL loops are capped at this count
   loopMaxIterations: 1 << 24, tactic: 'precision',
 };
 
-const STORAGE = 0x0080, COPY_SRC = 0x0004, COPY_DST = 0x0008, MAP_READ = 0x0001;
+/** The kernel sources a runner knows: the built-ins plus those defined at run time. */
+export class KernelTable {
+  private readonly defined = new Map<string, KernelSource>();
 
-function newCounters(): RunnerCounters {
-  return { dispatches: 0, uploads: 0, readbacks: 0, liveBuffers: 0, liveBytes: 0, peakBuffers: 0 };
+  define(name: string, source: KernelSource): boolean {
+    if (this.defined.has(name) || name in KERNELS) return false;
+    this.defined.set(name, source);
+    return true;
+  }
+
+  source(name: string): KernelSource {
+    const source = this.defined.get(name) ?? KERNELS[name as KernelName];
+    if (!source) throw new Error(`gpu backend: no kernel named '${name}' (kernels generated at run time need runner.define first)`);
+    return source;
+  }
 }
 
-/** gpu.js in a synchronous CPU mode: kernels return Float32Arrays (for CI and for testing kernels without a GPU). */
+/** Dispatches recorded since the last submission; a submission happens at a read, at `flush`, or at MAX_BATCH. */
+export class Batch {
+  recorded = 0;
+  constructor(private readonly counters: RunnerCounters, private readonly submit: () => void) {}
+
+  /** Counts one recorded command; submits when the batch is full. */
+  add(): void {
+    if (++this.recorded >= MAX_BATCH) this.flush();
+  }
+
+  flush(): void {
+    if (this.recorded === 0) return;
+    this.submit();
+    this.counters.submissions++;
+    this.recorded = 0;
+  }
+}
+
+/** One recorded command of a captured plan (a dispatch or a copy), with the buffers it reads. */
+interface HostStep {
+  execute(): void;
+  reads: Float32Array[];
+}
+
+class HostArray implements DeviceArray {
+  released = false;
+  constructor(readonly buffer: Float32Array, readonly length: number) {}
+  get values(): Float32Array {
+    return this.buffer.subarray(0, this.length);
+  }
+}
+
+class HostPlan implements CapturedPlan {
+  constructor(readonly recorded: HostStep[], private readonly pins: Pins<Float32Array>, private readonly pool: BufferPool<Float32Array>) {}
+  get steps(): number {
+    return this.recorded.length;
+  }
+  dispose(): void {
+    this.pool.unpin(this.pins);
+    this.recorded.length = 0;
+  }
+}
+
+/**
+ * gpu.js in a CPU mode: kernels run in JavaScript when recorded. Buffers are pooled and released buffers wait for the
+ * next (counted) submission, as on the GPU, so a use-after-release shows up here as wrong values in CI.
+ */
 export class HostModeRunner implements KernelRunner {
   readonly counters = newCounters();
   private readonly gpu: GpuJs;
+  private readonly table = new KernelTable();
   private readonly kernels = new Map<string, GpuJsKernelShortcut>();
-  private readonly defined = new Map<string, KernelSource>();
+  private readonly pool = new BufferPool<Float32Array>((bytes) => new Float32Array(bytes / 4), () => {});
+  private readonly batch: Batch;
+  private capture: { steps: HostStep[]; pins: Pins<Float32Array> } | null = null;
 
   /** `canReadSync: false` makes it read like WebGPU (asynchronously only), to test asynchronous code paths on a CPU. */
   constructor(readonly mode: 'cpu' | 'webasm', readonly canReadSync = true) {
     const { GPU } = loadGpuJs();
     this.gpu = new GPU({ mode });
+    this.batch = new Batch(this.counters, () => this.pool.submitted());
   }
 
   define(name: string, source: KernelSource): void {
-    if (!this.defined.has(name)) this.defined.set(name, source);
+    this.table.define(name, source);
   }
 
   private kernel(name: string): GpuJsKernelShortcut {
     let k = this.kernels.get(name);
     if (!k) {
-      const source = this.defined.get(name) ?? KERNELS[name as KernelName];
-      if (!source) throw new Error(`gpu backend: no kernel named '${name}' (runtime kernels need runner.define first)`);
+      const source = this.table.source(name);
       const argumentTypes: Record<string, string> = {};
       for (const a of source.arrays) argumentTypes[a] = 'Array';
       for (const s of source.scalars) argumentTypes[s] = 'Float';
@@ -142,42 +210,118 @@ export class HostModeRunner implements KernelRunner {
     return k;
   }
 
-  private track(a: Float32Array): Float32Array {
+  private allocate(length: number): HostArray {
     this.counters.liveBuffers++;
-    this.counters.liveBytes += a.byteLength;
+    this.counters.liveBytes += length * 4;
     this.counters.peakBuffers = Math.max(this.counters.peakBuffers, this.counters.liveBuffers);
-    return a;
+    return new HostArray(this.pool.acquire(Math.max(4, length * 4)), length);
+  }
+
+  private array(a: DeviceArray, what: string): HostArray {
+    const h = a as HostArray;
+    if (h.released) throw new Error(`gpu backend: ${what} reads a released buffer`);
+    return h;
   }
 
   upload(values: Float32Array): DeviceArray {
     this.counters.uploads++;
-    return this.track(values);
+    const out = this.allocate(values.length);
+    out.buffer.set(values);
+    return out;
   }
 
   run(name: KernelName | string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
-    if (length === 0) return this.track(new Float32Array(0));
-    const k = this.kernel(name);
-    k.setOutput([length]);
+    const out = this.allocate(length);
+    if (length === 0) return out;
+    const kernel = this.kernel(name);
+    const inputs = arrays.map((a) => this.array(a, name).buffer);
+    const values = [...scalars], target = out.buffer;
+    this.record({
+      reads: inputs,
+      execute: () => {
+        kernel.setOutput([length]);
+        // gpu.js rejects zero-length arrays: a placeholder stands in for an empty argument
+        const args = inputs.map((a) => (a.length === 0 ? PLACEHOLDER : a));
+        target.set((kernel(...args, ...values) as Float32Array).subarray(0, length));
+      },
+    });
     this.counters.dispatches++;
-    // a kernel may hand back its own buffer on the next run: copy out
-    const out = k(...arrays.map((a) => ((a as Float32Array).length === 0 ? PLACEHOLDER : a)), ...scalars) as Float32Array;
-    return this.track(Float32Array.from(out));
+    return out;
+  }
+
+  /** Runs a command now (host modes compute eagerly), keeps it when capturing, counts it in the batch. */
+  private record(step: HostStep): void {
+    step.execute();
+    this.capture?.steps.push(step);
+    this.batch.add();
+  }
+
+  copyInto(from: DeviceArray, to: DeviceArray): void {
+    const f = this.array(from, 'copyInto'), t = this.array(to, 'copyInto');
+    const source = f.buffer, target = t.buffer, length = f.length;
+    this.record({ reads: [source], execute: () => target.set(source.subarray(0, length)) });
+  }
+
+  private readValues(a: DeviceArray): Float32Array {
+    if (this.capture) throw new Error('gpu backend: a captured function cannot read values (reads end the recording); read after replay');
+    this.counters.readbacks++;
+    this.batch.flush();
+    return Float32Array.from(this.array(a, 'read').values);
   }
 
   read(a: DeviceArray): Promise<Float32Array> {
-    this.counters.readbacks++;
-    return Promise.resolve(a as Float32Array);
+    try {
+      return Promise.resolve(this.readValues(a));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
   }
 
   readSync(a: DeviceArray): Float32Array {
     if (!this.canReadSync) throw new Error(`gpu backend (${this.mode}, emulating asynchronous reads): results can only be read asynchronously: use await tensor.data()`);
-    this.counters.readbacks++;
-    return a as Float32Array;
+    return this.readValues(a);
   }
 
   release(a: DeviceArray): void {
+    const h = a as HostArray;
+    if (h.released) return;
+    h.released = true;
     this.counters.liveBuffers--;
-    this.counters.liveBytes -= (a as Float32Array).byteLength;
+    this.counters.liveBytes -= h.length * 4;
+    this.pool.release(h.buffer);
+  }
+
+  flush(): void {
+    this.batch.flush();
+  }
+
+  beginCapture(): void {
+    if (this.capture) throw new Error('gpu backend: a capture is already recording');
+    this.batch.flush();
+    const pins = new Pins<Float32Array>();
+    this.capture = { steps: [], pins };
+    this.pool.beginPinning(pins);
+  }
+
+  endCapture(): CapturedPlan {
+    const capture = this.capture;
+    if (!capture) throw new Error('gpu backend: endCapture without beginCapture');
+    this.capture = null;
+    this.pool.endPinning();
+    for (const step of capture.steps) for (const a of step.reads) this.pool.pin(capture.pins, a);
+    return new HostPlan(capture.steps, capture.pins, this.pool);
+  }
+
+  replay(plan: CapturedPlan): void {
+    for (const step of (plan as HostPlan).recorded) {
+      step.execute();
+      this.counters.replayedDispatches++;
+      this.batch.add();
+    }
+  }
+
+  poolStats(): PoolStats {
+    return this.pool.stats(this.counters.liveBuffers);
   }
 
   describe(): string {
@@ -187,123 +331,3 @@ export class HostModeRunner implements KernelRunner {
 
 /** Stands in for an empty array argument (gpu.js rejects zero-length arrays). */
 const PLACEHOLDER = new Float32Array(1);
-
-/** A GPU-resident result, shaped as gpu.js's own pipeline handles so that kernels accept it as an argument. */
-interface GpuHandle extends DeviceArray {
-  readonly type: 'WebGPUBuffer';
-  readonly buffer: GpuBufferLike;
-  readonly output: number[];
-  readonly componentCount: 1;
-  readonly context: GpuContextLike;
-  _deleted: boolean;
-}
-
-/**
- * gpu.js in WebGPU mode. gpu.js builds a kernel asynchronously on its first run; `create` builds them all up front, so
- * every later dispatch is synchronous (queue.submit) and results never leave the GPU until read.
- */
-export class WebGpuRunner implements KernelRunner {
-  readonly mode = 'webgpu' as const;
-  readonly canReadSync = false;
-  readonly counters = newCounters();
-  private readonly kernels = new Map<KernelName, GpuJsKernel>();
-
-  private constructor(private readonly gpu: GpuJs, private readonly context: GpuContextLike) {}
-
-  /** Builds every kernel on gpu.js's shared WebGPU device (the one its kernels acquire). */
-  static async create(): Promise<WebGpuRunner> {
-    const { GPU } = loadGpuJs();
-    const gpu = new GPU({ mode: 'webgpu' });
-    // the fill kernel takes no array: building it first yields the device every kernel shares
-    const fill = gpu.createKernel(kernelFunctionSource('fill'), { ...KERNEL_SETTINGS, argumentTypes: { value: 'Float' } });
-    const first = await (fill(0) as Promise<{ delete(): void }>);
-    first.delete();
-    const context = (fill.kernel as unknown as { context: GpuContextLike }).context;
-    const runner = new WebGpuRunner(gpu, context);
-    runner.kernels.set('fill', fill.kernel);
-    await runner.buildAll();
-    return runner;
-  }
-
-  private async buildAll(): Promise<void> {
-    const dummy = this.upload(new Float32Array(4));
-    const names = (Object.keys(KERNELS) as KernelName[]).filter((name) => !this.kernels.has(name));
-    const built = await Promise.allSettled(names.map(async (name) => {
-      const argumentTypes: Record<string, string> = {};
-      for (const a of KERNELS[name].arrays) argumentTypes[a] = 'WebGPUBuffer';
-      for (const s of KERNELS[name].scalars) argumentTypes[s] = 'Float';
-      const shortcut = this.gpu.createKernel(kernelFunctionSource(name), { ...KERNEL_SETTINGS, argumentTypes });
-      const first = await (shortcut(...KERNELS[name].arrays.map(() => dummy), ...KERNELS[name].scalars.map(() => 1)) as Promise<{ delete(): void }>);
-      first.delete();
-      this.kernels.set(name, shortcut.kernel);
-    }));
-    const failed = built.flatMap((r, i) => (r.status === 'rejected' ? [`${names[i]}: ${String((r.reason as Error)?.message ?? r.reason).split('\n').slice(0, 3).join(' ')}`] : []));
-    if (failed.length > 0) throw new Error(`gpu backend: ${failed.length} kernels did not build for WebGPU:\n${failed.join('\n')}`);
-    this.release(dummy);
-    this.counters.uploads = 0;
-  }
-
-  private wrap(buffer: GpuBufferLike, length: number): GpuHandle {
-    this.counters.liveBuffers++;
-    this.counters.liveBytes += length * 4;
-    this.counters.peakBuffers = Math.max(this.counters.peakBuffers, this.counters.liveBuffers);
-    return { type: 'WebGPUBuffer', buffer, output: [Math.max(length, 1)], componentCount: 1, context: this.context, _deleted: false, length };
-  }
-
-  upload(values: Float32Array): DeviceArray {
-    this.counters.uploads++;
-    const { device } = this.context;
-    const buffer = device.createBuffer({ size: Math.max(4, Math.ceil(values.byteLength / 4) * 4), usage: STORAGE | COPY_SRC | COPY_DST });
-    buffer._refs = 1;
-    if (values.length > 0) device.queue.writeBuffer(buffer, 0, values);
-    return this.wrap(buffer, values.length);
-  }
-
-  run(name: KernelName, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
-    if (length === 0) return this.upload(new Float32Array(0));
-    if (this.context.isLost) throw new Error('gpu backend: the WebGPU device was lost; restart the process (or call initGpuBackend again)');
-    const k = this.kernels.get(name)!;
-    k.setOutput([length]);
-    this.counters.dispatches++;
-    // The run submits synchronously; its promise only wraps the result in a handle that takes one reference on the
-    // fresh output buffer (immutable mode). That reference becomes ours: the handle object itself is not needed.
-    void k.run(...arrays, ...scalars);
-    return this.wrap(k.outputBuffer!, length);
-  }
-
-  async read(a: DeviceArray): Promise<Float32Array> {
-    const h = a as GpuHandle;
-    this.counters.readbacks++;
-    if (h.length === 0) return new Float32Array(0);
-    const { device } = this.context;
-    const bytes = h.length * 4;
-    const staging = device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST });
-    const encoder = device.createCommandEncoder();
-    encoder.copyBufferToBuffer(h.buffer, 0, staging, 0, bytes);
-    device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(1, 0, bytes);
-    const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
-    staging.unmap();
-    staging.destroy();
-    return out;
-  }
-
-  readSync(): Float32Array {
-    throw new Error('gpu backend (webgpu): results can only be read asynchronously: use await tensor.data() instead of dataSync()/item()');
-  }
-
-  release(a: DeviceArray): void {
-    const h = a as GpuHandle;
-    if (h._deleted) return;
-    h._deleted = true;
-    this.counters.liveBuffers--;
-    this.counters.liveBytes -= h.length * 4;
-    if (h.buffer._refs !== undefined && --h.buffer._refs > 0) return;
-    h.buffer.destroy();
-  }
-
-  describe(): string {
-    const info = this.context.adapter.info;
-    return `gpu.js webgpu mode on ${[info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'an unnamed adapter'}`;
-  }
-}

@@ -1,0 +1,133 @@
+// Device buffers recycled by size class, with the release rule deferred submission needs: a released buffer waits until
+// the work recorded so far has been submitted before another op may take it; a captured plan pins the buffers it uses.
+
+/** Rounds a byte count up to its size class (≤ 12.5 % slack above 4 KiB, 256-byte steps below), so loops reuse buffers. */
+export function sizeClass(bytes: number): number {
+  if (bytes <= 4096) return Math.max(256, Math.ceil(bytes / 256) * 256);
+  const step = 2 ** (Math.ceil(Math.log2(bytes)) - 3);
+  return Math.ceil(bytes / step) * step;
+}
+
+/** What a pool knows of its buffers. */
+export interface PoolStats {
+  /** Buffers handed out and not yet released. */
+  inUse: number;
+  /** Released, waiting for the recorded work to be submitted. */
+  pending: number;
+  /** Free for reuse, and their bytes. */
+  free: number;
+  freeBytes: number;
+  /** Buffers ever created (reuse keeps this flat in a steady loop). */
+  created: number;
+  /** Buffers held by captured plans. */
+  pinned: number;
+}
+
+/** A set of buffers a captured plan keeps alive: none returns to the pool while the plan lives. */
+export class Pins<B> {
+  readonly buffers = new Set<B>();
+  /** Pinned buffers whose owners released them (the pool takes them back when the plan is disposed). */
+  readonly released = new Set<B>();
+}
+
+/**
+ * Buffers of type B (GPUBuffers, or Float32Arrays in the host modes) by size class. `acquire` takes a free one or
+ * creates one; `release` parks it until `submitted()` says the work that may read it has been handed to the queue.
+ */
+export class BufferPool<B> {
+  private readonly free = new Map<number, B[]>();
+  private readonly pending: [B, number][] = [];
+  private readonly classOf = new Map<B, number>();
+  private readonly pinnedBy = new Map<B, Pins<B>>();
+  private capturing: Pins<B> | null = null;
+  private freeBytes = 0;
+  private created = 0;
+
+  constructor(
+    private readonly create: (bytes: number) => B,
+    private readonly destroy: (buffer: B) => void,
+    /** Free bytes kept for reuse; beyond this, released buffers are destroyed. */
+    private readonly maxFreeBytes = 2 ** 31,
+  ) {}
+
+  /** A buffer of at least `bytes` bytes. */
+  acquire(bytes: number): B {
+    const size = sizeClass(bytes);
+    const list = this.free.get(size);
+    let buffer = list?.pop();
+    if (buffer !== undefined) this.freeBytes -= size;
+    else {
+      buffer = this.create(size);
+      this.created++;
+      this.classOf.set(buffer, size);
+    }
+    if (this.capturing) {
+      this.capturing.buffers.add(buffer);
+      this.pinnedBy.set(buffer, this.capturing);
+    }
+    return buffer;
+  }
+
+  /** Gives a buffer back; it becomes reusable after the next `submitted()` (or when its plan is disposed). */
+  release(buffer: B): void {
+    const pins = this.pinnedBy.get(buffer);
+    if (pins) { pins.released.add(buffer); return; }
+    this.pending.push([buffer, this.classOf.get(buffer)!]);
+  }
+
+  /** The recorded work was submitted: released buffers may be written by later work. */
+  submitted(): void {
+    for (const [buffer, size] of this.pending) {
+      if (this.freeBytes + size > this.maxFreeBytes) {
+        this.classOf.delete(buffer);
+        this.destroy(buffer);
+        continue;
+      }
+      let list = this.free.get(size);
+      if (!list) this.free.set(size, list = []);
+      list.push(buffer);
+      this.freeBytes += size;
+    }
+    this.pending.length = 0;
+  }
+
+  /** From now on every acquired buffer is pinned to `pins` (and so is any later-acquired one until `endPinning`). */
+  beginPinning(pins: Pins<B>): void {
+    this.capturing = pins;
+  }
+
+  endPinning(): void {
+    this.capturing = null;
+  }
+
+  /** Pins a buffer acquired before the capture began (an input or a weight the plan reads). */
+  pin(pins: Pins<B>, buffer: B): void {
+    if (this.pinnedBy.has(buffer)) return;
+    pins.buffers.add(buffer);
+    this.pinnedBy.set(buffer, pins);
+  }
+
+  /** Unpins a disposed plan's buffers: those already released return to the pool, the rest to their owners. */
+  unpin(pins: Pins<B>): void {
+    for (const buffer of pins.buffers) {
+      if (this.pinnedBy.get(buffer) !== pins) continue;
+      this.pinnedBy.delete(buffer);
+      if (pins.released.has(buffer)) this.pending.push([buffer, this.classOf.get(buffer)!]);
+    }
+    pins.buffers.clear();
+    pins.released.clear();
+  }
+
+  /** Destroys every free buffer (memory pressure, shutdown). */
+  trim(): void {
+    for (const list of this.free.values()) for (const b of list) { this.classOf.delete(b); this.destroy(b); }
+    this.free.clear();
+    this.freeBytes = 0;
+  }
+
+  stats(inUse: number): PoolStats {
+    let free = 0;
+    for (const list of this.free.values()) free += list.length;
+    return { inUse, pending: this.pending.length, free, freeBytes: this.freeBytes, created: this.created, pinned: this.pinnedBy.size };
+  }
+}

@@ -1,0 +1,414 @@
+// The WebGPU runner: gpu.js compiles each kernel to WGSL (wgsl-kernels.ts), this file owns the dispatch. Ops are
+// recorded into one open compute pass; their parameters go to one uniform arena (dynamic offsets), bind groups are
+// cached per (kernel, buffers); the queue is submitted at a read, at `flush`, or every MAX_BATCH dispatches.
+
+import { BufferPool, Pins, type PoolStats } from './buffer-pool.js';
+import {
+  Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, newCounters,
+  type CapturedPlan, type DeviceArray, type GpuJsModule, type KernelRunner,
+} from './kernel-runner.js';
+import { KERNELS, type KernelSource } from './kernel-sources.js';
+import { compileWgsl, workgroups, writeParams, type WgslKernel } from './wgsl-kernels.js';
+
+// The parts of WebGPU used here, typed locally (no DOM types in a Node build).
+interface GpuBuffer {
+  readonly size: number;
+  destroy(): void;
+  mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
+  getMappedRange(offset?: number, size?: number): ArrayBuffer;
+  unmap(): void;
+}
+interface GpuComputePass {
+  setPipeline(p: unknown): void;
+  setBindGroup(index: number, group: unknown, dynamicOffsets?: number[]): void;
+  dispatchWorkgroups(x: number, y?: number, z?: number): void;
+  end(): void;
+}
+interface GpuCommandEncoder {
+  beginComputePass(): GpuComputePass;
+  copyBufferToBuffer(a: GpuBuffer, ao: number, b: GpuBuffer, bo: number, n: number): void;
+  finish(): unknown;
+}
+interface GpuDevice {
+  createBuffer(d: { size: number; usage: number; mappedAtCreation?: boolean }): GpuBuffer;
+  createCommandEncoder(): GpuCommandEncoder;
+  createShaderModule(d: { code: string }): unknown;
+  createBindGroupLayout(d: unknown): unknown;
+  createPipelineLayout(d: unknown): unknown;
+  createComputePipeline(d: unknown): unknown;
+  createComputePipelineAsync(d: unknown): Promise<unknown>;
+  createBindGroup(d: unknown): unknown;
+  pushErrorScope(filter: string): void;
+  popErrorScope(): Promise<{ message: string } | null>;
+  queue: { writeBuffer(b: GpuBuffer, offset: number, data: ArrayBufferView | ArrayBuffer, dataOffset?: number, size?: number): void; submit(c: unknown[]): void };
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; minUniformBufferOffsetAlignment: number; maxComputeWorkgroupsPerDimension: number };
+}
+interface GpuContext {
+  adapter: { info?: { vendor?: string; architecture?: string; description?: string } };
+  device: GpuDevice;
+  isLost: boolean;
+}
+
+const USAGE = { MAP_READ: 0x0001, COPY_SRC: 0x0004, COPY_DST: 0x0008, UNIFORM: 0x0040, STORAGE: 0x0080 };
+const COMPUTE = 4;
+/** Largest uniform block of any kernel, rounded to the offset alignment, times the batch bound. */
+const SLOT_BYTES = 512;
+
+interface Kernel extends WgslKernel {
+  id: number;
+  pipeline: unknown;
+  layout: unknown;
+}
+
+class GpuArray implements DeviceArray {
+  released = false;
+  constructor(readonly buffer: GpuBuffer, readonly length: number) {}
+}
+
+/** A dispatch kept by a capture: its pipeline, bind group over the plan's own uniform buffer, and workgroups. */
+interface PlanStep {
+  kernel: Kernel;
+  buffers: GpuBuffer[];
+  params: Uint8Array;
+  groups: { x: number; y: number };
+  bindGroup?: unknown;
+  offset?: number;
+}
+type PlanCommand = PlanStep | { copy: [from: GpuBuffer, to: GpuBuffer, bytes: number] };
+
+class GpuPlan implements CapturedPlan {
+  uniforms: GpuBuffer | null = null;
+  constructor(readonly commands: PlanCommand[], readonly pins: Pins<GpuBuffer>, private readonly runner: WebGpuRunner) {}
+  get steps(): number {
+    return this.commands.length;
+  }
+  dispose(): void {
+    this.runner.disposePlan(this);
+  }
+}
+
+/** gpu.js's WebGPU device, its kernels compiled to pipelines, and the recording state of the current batch. */
+export class WebGpuRunner implements KernelRunner {
+  readonly mode = 'webgpu' as const;
+  readonly canReadSync = false;
+  readonly counters = newCounters();
+  private readonly table = new KernelTable();
+  private readonly kernels = new Map<string, Kernel>();
+  private readonly pool: BufferPool<GpuBuffer>;
+  private readonly batch: Batch;
+  private readonly device: GpuDevice;
+  private readonly align: number;
+  private readonly arena: GpuBuffer;
+  private readonly arenaBytes: ArrayBuffer;
+  private readonly arenaView: DataView;
+  private arenaUsed = 0;
+  private encoder: GpuCommandEncoder | null = null;
+  private pass: GpuComputePass | null = null;
+  private readonly bindGroups = new Map<string, unknown>();
+  private readonly bufferIds = new WeakMap<GpuBuffer, number>();
+  private nextBufferId = 0;
+  private flushScheduled = false;
+  private submitted: Promise<void> = Promise.resolve();
+  private resolveSubmitted: (() => void) | null = null;
+  private deviceError: string | null = null;
+  private capture: { commands: PlanCommand[]; pins: Pins<GpuBuffer> } | null = null;
+  /** Bind-group cache hits and misses (a steady loop hits). */
+  readonly bindGroupStats = { hits: 0, misses: 0 };
+
+  private constructor(private readonly gpuJs: GpuJsModule, private readonly context: GpuContext) {
+    this.device = context.device;
+    this.align = Math.max(256, this.device.limits.minUniformBufferOffsetAlignment);
+    const arenaSize = MAX_BATCH * SLOT_BYTES;
+    this.arena = this.device.createBuffer({ size: arenaSize, usage: USAGE.UNIFORM | USAGE.COPY_DST });
+    this.arenaBytes = new ArrayBuffer(arenaSize);
+    this.arenaView = new DataView(this.arenaBytes);
+    this.pool = new BufferPool<GpuBuffer>(
+      (bytes) => this.device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST }),
+      (b) => b.destroy(),
+    );
+    this.batch = new Batch(this.counters, () => this.submit());
+  }
+
+  /** Acquires gpu.js's shared WebGPU device and builds every built-in kernel's pipeline (in parallel). */
+  static async create(): Promise<WebGpuRunner> {
+    const gpuJs = loadGpuJs();
+    const context = await gpuJs.WebGPUContext.acquire() as GpuContext;
+    const runner = new WebGpuRunner(gpuJs, context);
+    const names = Object.keys(KERNELS);
+    const built = await Promise.allSettled(names.map((name) => runner.build(name, true)));
+    const failed = built.flatMap((r, i) => (r.status === 'rejected' ? [`${names[i]}: ${String((r.reason as Error)?.message ?? r.reason).split('\n').slice(0, 3).join(' ')}`] : []));
+    if (failed.length > 0) throw new Error(`gpu backend: ${failed.length} kernels did not build for WebGPU:\n${failed.join('\n')}`);
+    return runner;
+  }
+
+  private pipelineDescriptor(wgsl: WgslKernel): { layout: unknown; descriptor: unknown } {
+    const arrays = wgsl.arrayDimsOffsets.length;
+    const entries = [{ binding: 0, visibility: COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: wgsl.paramBytes } }];
+    for (let i = 0; i < arrays; i++) entries.push({ binding: 1 + i, visibility: COMPUTE, buffer: { type: 'read-only-storage' } } as typeof entries[0]);
+    entries.push({ binding: 1 + arrays, visibility: COMPUTE, buffer: { type: 'storage' } } as typeof entries[0]);
+    const layout = this.device.createBindGroupLayout({ entries });
+    const module = this.device.createShaderModule({ code: wgsl.code });
+    return { layout, descriptor: { layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } } };
+  }
+
+  /** Compiles a kernel; at start-up asynchronously (errors reported by name), at run time synchronously. */
+  private build(name: string, async: true): Promise<void>;
+  private build(name: string, async: false): Kernel;
+  private build(name: string, async: boolean): Promise<void> | Kernel {
+    const wgsl = compileWgsl(this.gpuJs, name, this.table.source(name), KERNEL_SETTINGS);
+    if (wgsl.paramBytes > SLOT_BYTES) throw new Error(`gpu backend: kernel '${name}' has ${wgsl.paramBytes} bytes of parameters (the runner's slots hold ${SLOT_BYTES})`);
+    const { layout, descriptor } = this.pipelineDescriptor(wgsl);
+    const finish = (pipeline: unknown): Kernel => {
+      const kernel = { ...wgsl, id: this.kernels.size, pipeline, layout };
+      this.kernels.set(name, kernel);
+      return kernel;
+    };
+    if (!async) return finish(this.device.createComputePipeline(descriptor));
+    return this.device.createComputePipelineAsync(descriptor).then((p) => { finish(p); });
+  }
+
+  define(name: string, source: KernelSource): void {
+    this.table.define(name, source);
+  }
+
+  private kernel(name: string): Kernel {
+    return this.kernels.get(name) ?? this.build(name, false);
+  }
+
+  private check(): void {
+    if (this.context.isLost) throw new Error('gpu backend: the WebGPU device was lost; restart the process (or call initGpuBackend again)');
+    if (this.deviceError) throw new Error(`gpu backend: WebGPU reported an error in recorded work: ${this.deviceError}`);
+  }
+
+  private allocate(length: number): GpuArray {
+    this.counters.liveBuffers++;
+    this.counters.liveBytes += length * 4;
+    this.counters.peakBuffers = Math.max(this.counters.peakBuffers, this.counters.liveBuffers);
+    const bytes = Math.max(4, length * 4);
+    const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
+    if (bytes > limit) throw new Error(`gpu backend: a buffer of ${length} values exceeds this device's storage-buffer limit of ${limit} bytes`);
+    return new GpuArray(this.pool.acquire(bytes), length);
+  }
+
+  private array(a: DeviceArray, what: string): GpuArray {
+    const g = a as GpuArray;
+    if (g.released) throw new Error(`gpu backend: ${what} reads a released buffer`);
+    return g;
+  }
+
+  private id(b: GpuBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, id = this.nextBufferId++);
+    return id;
+  }
+
+  /** The open encoder and compute pass (a new batch pushes an error scope that its submission pops). */
+  private openPass(): GpuComputePass {
+    if (!this.encoder) {
+      this.device.pushErrorScope('validation');
+      this.encoder = this.device.createCommandEncoder();
+    }
+    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  private openEncoder(): GpuCommandEncoder {
+    if (this.pass) { this.pass.end(); this.pass = null; }
+    if (!this.encoder) {
+      this.device.pushErrorScope('validation');
+      this.encoder = this.device.createCommandEncoder();
+    }
+    return this.encoder;
+  }
+
+  private bindGroup(k: Kernel, uniforms: GpuBuffer, buffers: readonly GpuBuffer[]): unknown {
+    let key = `${k.id}`;
+    for (const b of buffers) key += `,${this.id(b)}`;
+    if (uniforms !== this.arena) key += `;${this.id(uniforms)}`;
+    let group = this.bindGroups.get(key);
+    if (group) { this.bindGroupStats.hits++; return group; }
+    this.bindGroupStats.misses++;
+    if (this.bindGroups.size > 50_000) this.bindGroups.clear();
+    group = this.device.createBindGroup({
+      layout: k.layout,
+      entries: [{ binding: 0, resource: { buffer: uniforms, offset: 0, size: k.paramBytes } }, ...buffers.map((buffer, i) => ({ binding: 1 + i, resource: { buffer } }))],
+    });
+    this.bindGroups.set(key, group);
+    return group;
+  }
+
+  upload(values: Float32Array): DeviceArray {
+    this.check();
+    this.counters.uploads++;
+    const out = this.allocate(values.length);
+    // a pooled buffer is free only once all recorded work that used it was submitted, so this write cannot overtake it
+    if (values.length > 0) this.device.queue.writeBuffer(out.buffer, 0, values);
+    return out;
+  }
+
+  run(name: string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
+    this.check();
+    const k = this.kernel(name);
+    const out = this.allocate(length);
+    if (length === 0) return out;
+    const inputs = arrays.map((a) => this.array(a, name));
+    const groups = workgroups(length, k.workgroupSize, this.device.limits.maxComputeWorkgroupsPerDimension);
+    if (this.arenaUsed + SLOT_BYTES > this.arenaBytes.byteLength) this.batch.flush();
+    const offset = this.arenaUsed;
+    writeParams(this.arenaView, offset, k, length, groups.dispatchWidth, inputs.map((a) => a.length), scalars);
+    this.arenaUsed += Math.ceil(k.paramBytes / this.align) * this.align;
+    const buffers = [...inputs.map((a) => a.buffer), out.buffer];
+    if (this.capture) {
+      this.capture.commands.push({ kernel: k, buffers, params: new Uint8Array(this.arenaBytes.slice(offset, offset + k.paramBytes)), groups });
+    }
+    const pass = this.openPass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, this.bindGroup(k, this.arena, buffers), [offset]);
+    pass.dispatchWorkgroups(groups.x, groups.y);
+    this.counters.dispatches++;
+    this.batch.add();
+    return out;
+  }
+
+  copyInto(from: DeviceArray, to: DeviceArray): void {
+    this.check();
+    const f = this.array(from, 'copyInto'), t = this.array(to, 'copyInto');
+    if (f.length === 0) return;
+    const bytes = f.length * 4;
+    this.capture?.commands.push({ copy: [f.buffer, t.buffer, bytes] });
+    this.openEncoder().copyBufferToBuffer(f.buffer, 0, t.buffer, 0, bytes);
+    this.batch.add();
+  }
+
+  /** Ends the pass, writes the batch's parameters, submits; released buffers become reusable. */
+  private submit(): void {
+    const encoder = this.openEncoder();
+    this.pass = null;
+    this.encoder = null;
+    if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaBytes, 0, this.arenaUsed);
+    this.arenaUsed = 0;
+    this.device.queue.submit([encoder.finish()]);
+    void this.device.popErrorScope().then((e) => { if (e && !this.deviceError) this.deviceError = e.message; });
+    this.pool.submitted();
+    this.resolveSubmitted?.();
+    this.resolveSubmitted = null;
+  }
+
+  /** Submits at the end of the current synchronous stretch of work (so that several reads share one submission). */
+  private submitSoon(): Promise<void> {
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.submitted = new Promise<void>((resolve) => { this.resolveSubmitted = resolve; });
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        if (this.batch.recorded > 0) this.batch.flush();
+        else { this.resolveSubmitted?.(); this.resolveSubmitted = null; }
+      });
+    }
+    return this.submitted;
+  }
+
+  async read(a: DeviceArray): Promise<Float32Array> {
+    this.check();
+    if (this.capture) throw new Error('gpu backend: a captured function cannot read values (reads end the recording); read after replay');
+    const g = this.array(a, 'read');
+    this.counters.readbacks++;
+    if (g.length === 0) return new Float32Array(0);
+    const bytes = g.length * 4;
+    const staging = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    this.openEncoder().copyBufferToBuffer(g.buffer, 0, staging, 0, bytes);
+    this.batch.recorded++;
+    await this.submitSoon();
+    try {
+      await staging.mapAsync(1, 0, bytes);
+    } catch (e) {
+      staging.destroy();
+      this.check();
+      throw e;
+    }
+    const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+    staging.unmap();
+    staging.destroy();
+    this.check();
+    return out;
+  }
+
+  readSync(): Float32Array {
+    throw new Error('gpu backend (webgpu): results can only be read asynchronously: use await tensor.data() instead of dataSync()/item()');
+  }
+
+  release(a: DeviceArray): void {
+    const g = a as GpuArray;
+    if (g.released) return;
+    g.released = true;
+    this.counters.liveBuffers--;
+    this.counters.liveBytes -= g.length * 4;
+    this.pool.release(g.buffer);
+  }
+
+  flush(): void {
+    this.batch.flush();
+  }
+
+  beginCapture(): void {
+    if (this.capture) throw new Error('gpu backend: a capture is already recording');
+    const pins = new Pins<GpuBuffer>();
+    this.capture = { commands: [], pins };
+    this.pool.beginPinning(pins);
+  }
+
+  endCapture(): CapturedPlan {
+    const capture = this.capture;
+    if (!capture) throw new Error('gpu backend: endCapture without beginCapture');
+    this.capture = null;
+    this.pool.endPinning();
+    const plan = new GpuPlan(capture.commands, capture.pins, this);
+    const steps = capture.commands.filter((c): c is PlanStep => 'kernel' in c);
+    let size = 0;
+    for (const s of steps) { s.offset = size; size += Math.ceil(s.kernel.paramBytes / this.align) * this.align; }
+    for (const c of capture.commands) for (const b of 'kernel' in c ? c.buffers : c.copy.slice(0, 2) as GpuBuffer[]) this.pool.pin(capture.pins, b);
+    if (size > 0) {
+      plan.uniforms = this.device.createBuffer({ size, usage: USAGE.UNIFORM | USAGE.COPY_DST });
+      const bytes = new Uint8Array(size);
+      for (const s of steps) bytes.set(s.params, s.offset);
+      this.device.queue.writeBuffer(plan.uniforms, 0, bytes);
+      for (const s of steps) s.bindGroup = this.bindGroup(s.kernel, plan.uniforms, s.buffers);
+    }
+    return plan;
+  }
+
+  replay(plan: CapturedPlan): void {
+    this.check();
+    for (const c of (plan as GpuPlan).commands) {
+      if ('copy' in c) {
+        this.openEncoder().copyBufferToBuffer(c.copy[0], 0, c.copy[1], 0, c.copy[2]);
+      } else {
+        const pass = this.openPass();
+        pass.setPipeline(c.kernel.pipeline);
+        pass.setBindGroup(0, c.bindGroup, [c.offset!]);
+        pass.dispatchWorkgroups(c.groups.x, c.groups.y);
+      }
+      this.counters.replayedDispatches++;
+      this.batch.add();
+    }
+  }
+
+  /** Frees a plan: its uniform buffer, its bind groups (by clearing the cache) and its pins. */
+  disposePlan(plan: GpuPlan): void {
+    this.batch.flush();
+    plan.uniforms?.destroy();
+    plan.uniforms = null;
+    this.bindGroups.clear();
+    this.pool.unpin(plan.pins);
+    plan.commands.length = 0;
+  }
+
+  poolStats(): PoolStats {
+    return this.pool.stats(this.counters.liveBuffers);
+  }
+
+  describe(): string {
+    const info = this.context.adapter.info;
+    return `gpu.js webgpu mode on ${[info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'an unnamed adapter'}`;
+  }
+}
