@@ -1,4 +1,4 @@
-// The viar engine: tensors, autograd and (later) nn and the VIAR model, from one import.
+// The viar engine: tensors (with the graph recorder), autograd, nn and the VAR/VIAR models, from one import.
 
 export * from './tensor/index.js';
 export * from './autograd/index.js';

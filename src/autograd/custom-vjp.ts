@@ -1,4 +1,4 @@
-// customVjp: a user-defined differentiable function with a hand-written backward rule (the door fixedPoint uses).
+// customVjp: a user-defined differentiable function with a hand-written backward rule (JAX's custom_vjp).
 // The contract is checked: one gradient (or null) per input, each of its input's shape and dtype.
 
 import type { Tensor } from '../tensor/tensor.js';
