@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # PyTorch companion of bench/gpu.ts: the shipped MNIST VIAR (checkpoints/viar-mnist.safetensors) and the parts of our
 # VQ tokenizer that turn sampled indices into images (checkpoints/tokenizer-mnist.safetensors), re-implemented here
-# from our architecture (src/viar/*.ts, ../shared/docs/var-spec.md) in plain eager PyTorch, float32, TF32 off.
+# from our architecture (src/viar/*.ts, docs/notes/var-spec.md) in plain eager PyTorch, float32, TF32 off.
 # This file owns: a tiny safetensors reader, the VIAR transformer (AdaLN blocks, implicit layer, KV-cached next-scale
 # sampler with the iteration-keyed implicit cache, CFG ramp, top-k/top-p), the quantizer's f-hat accumulation (Phi
 # convs) and the VQVAE decoder, the two measurements bench/gpu.ts compares against (sampling ms/image, training

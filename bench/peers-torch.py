@@ -75,7 +75,7 @@ def child(threads, samples_override, only):
         print(f'  torch-T{threads} {name}: {ms:.3f} ms', file=sys.stderr)
 
     # matmul first: besides the numbers, freeing its large buffers raises glibc's mmap threshold, which the
-    # attention timing depends on (perf-anchors note 5)
+    # attention timing depends on (docs/notes/benchmarks.md, allocator effects)
     for n in (256, 512, 1024):
         if selected(f'matmul{n}', only):
             a, b = torch.randn(n, n), torch.randn(n, n)

@@ -1,6 +1,6 @@
 // Side-by-side peer benchmark: the same workloads on this engine and on TF.js (cpu and wasm backends) in one process,
 // plus PyTorch figures read from bench/results/peers-torch.json (written by bench/peers-torch.py) when present.
-// Run: npm run bench:peers -- [--only matmul,block] [--samples N] [--skip-slow] [--json path]   (method: docs in perf-anchors)
+// Run: npm run bench:peers -- [--only matmul,block] [--samples N] [--skip-slow] [--json path]   (method: docs/notes/benchmarks.md)
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,4 +1,4 @@
-// The efficiency headline read both ways (docs/model-anchors.md): sampling peak memory (live tensor bytes, process RSS)
+// The efficiency headline read both ways (docs/notes/official-measurements.md): sampling peak memory (live tensor bytes, process RSS)
 // and throughput of the shipped VIAR at 10/10 vs lowered schedules, and of VAR vs VIAR, at several batch sizes, each
 // setting in a fresh process. Writes experiments/results/efficiency.{json,svg}. Run: npx tsx experiments/efficiency.ts [--help]
 

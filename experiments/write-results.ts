@@ -203,7 +203,7 @@ if (efficiency) {
   const bHead = `B = ${batches.join(' / ')}`;
   p(`![throughput and peak memory versus batch size](${fig('efficiency.svg')})`,
     `The paper: "by controlling the per-scale knob, VIAR can reduce peak memory from ${paper.memoryGB[0]} GB to ${paper.memoryGB[1]} GB (${fmtRatio(paper.memoryRatio, 2)}) and doubles throughput from ${paper.imagesPerSecond[0]} to ${paper.imagesPerSecond[1]} images/s (${fmtRatio(paper.throughputRatio, 2)})". ` +
-    'docs/model-anchors.md found with the official code that lowering one VIAR from (10,10) gives far less than that, while VAR-d30 → VIAR at a lowered schedule gives about those ratios. Both readings are measured here, ' +
+    'docs/notes/official-measurements.md found with the official code that lowering one VIAR from (10,10) gives far less than that, while VAR-d30 → VIAR at a lowered schedule gives about those ratios. Both readings are measured here, ' +
     `every setting in a fresh process, ${efficiency.imagesPerSetting} images per setting (the median batch's time). \`VIAR N\` samples with N iterations at every scale, \`VIAR 10/1\` with the official floor-linspace from 10 to 1 (10, 9, 8, 7, 6, 5 over the 6 scales); VIAR has ${fmtInt(efficiency.parameters.viar)} parameters, VAR ${fmtInt(efficiency.parameters.var)}.`,
     'Memory: *peak live* = the CPU backend\'s peak of live tensor bytes while sampling, weights and tokenizer included (the analogue of a GPU\'s peak allocation); *transformer* = that peak above the weights, up to the last scale\'s tokens (before the tokenizer decodes pixels); ' +
     '*RSS* = the process\'s peak resident set (Node and the WebAssembly heap, which never shrinks). ' +
@@ -241,7 +241,7 @@ if (efficiency) {
     `*VAR → VIAR* (${crossKey}): throughput ${span(crossThr)}; peak live memory ${variants.map((v) => `${span(crossPeak[v]!)} (${v})`).join(', ')}. ` +
     `The shipped VAR sampler keeps every block's temporaries until a scale ends, which is what makes VIAR look ${fmtRatio(Math.min(...(crossPeak[variants[0]!] ?? [NaN])), 2)} as large; with per-block scopes the gap mostly closes, and ${ref} needs ` +
     `${refVsVar.map(([v, xs]) => `${span(xs)} of VAR's transformer memory (${v})`).join(', ')}. ` +
-    'As with the official code (docs/model-anchors.md), a memory reduction of the headline\'s size appears only in the VAR → VIAR comparison, and here only because of how the samplers scope their temporaries; throughput doubling is real for the knob.');
+    'As with the official code (docs/notes/official-measurements.md), a memory reduction of the headline\'s size appears only in the VAR → VIAR comparison, and here only because of how the samplers scope their temporaries; throughput doubling is real for the knob.');
   const thrHolds = Math.min(...sameThr) >= 1.8, memHolds = Math.max(...allPeak(lowest)) <= 0.6;
   verdicts.push({
     claim: 'Turning the per-scale knob roughly halves peak memory and doubles throughput (19.24 → 8.53 GB, 15.16 → 32.08 img/s)', section: '#5-the-efficiency-headline-read-both-ways',

@@ -1,4 +1,4 @@
-// Zero-shot editing with the next-scale samplers (VAR's demo_zero_shot_edit procedure, var-spec §4): pixel edit masks
+// Zero-shot editing with the next-scale samplers (VAR's demo_zero_shot_edit procedure, docs/notes/var-spec.md): pixel edit masks
 // and their per-scale token masks, and inpaint / outpaint / editClass for VAR and VIAR, which re-impose the source
 // image's tokens outside the mask at every scale of the KV-cached sampler and sample only the masked ones.
 

@@ -81,7 +81,7 @@ export function varConfig(depth: number, overrides: Partial<VarConfig> = {}): Va
   };
 }
 
-/** The configuration of ../shared/parity/var-tiny: depth 2, C 128, 2 heads, 10 classes, scales 1-2-3-4-6-8, Cvae 8, V 64, alng 1. */
+/** The configuration of test/fixtures/parity/var-tiny (docs/notes/parity.md): depth 2, C 128, 2 heads, 10 classes, scales 1-2-3-4-6-8, Cvae 8, V 64, alng 1. */
 export const VAR_TINY: VarConfig = varConfig(2, {
   numClasses: 10, patchNums: [1, 2, 3, 4, 6, 8], vaeChannels: 8, vocabSize: 64, init: { ...OFFICIAL_VAR_INIT, adalnGamma: 1 },
 });
@@ -106,7 +106,7 @@ export function dropPathRates(rate: number, depth: number): number[] {
   return Array.from({ length: depth }, (_, i) => (depth > 1 ? (rate * i) / (depth - 1) : 0));
 }
 
-/** State-dict entries the official checkpoints hold that are recomputed here (var-spec Appendix A). */
+/** State-dict entries the official checkpoints hold that are recomputed here (docs/notes/var-spec.md, 'Recomputed buffers'). */
 function isRecomputedBuffer(key: string): boolean {
   return key === 'lvl_1L' || key === 'attn_bias_for_masking' || key.endsWith('.attn.zero_k_bias');
 }

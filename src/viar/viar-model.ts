@@ -1,4 +1,4 @@
-// VIAR (mobiushy/VIAR models/var.py, var-spec §6): VAR with its middle blocks replaced by one implicit block iterated
+// VIAR (mobiushy/VIAR models/var.py, docs/notes/var-spec.md): VAR with its middle blocks replaced by one implicit block iterated
 // to a fixed point, z ← Block(P(concat(z, x)), cond), between pre- and post-blocks. Training runs the iteration
 // through fixedPoint; sampling runs it explicitly per scale with the official iteration-keyed KV cache.
 
@@ -56,7 +56,7 @@ export function viarConfig(overrides: Partial<ViarConfig> = {}): ViarConfig {
   return { ...varConfig(30), nPre: 5, nPost: 5, implicit: OFFICIAL_IMPLICIT, ...overrides };
 }
 
-/** The configuration of ../shared/parity/viar-tiny: VAR_TINY's sizes with 1 pre, 1 implicit and 1 post block. */
+/** The configuration of test/fixtures/parity/viar-tiny (docs/notes/parity.md): VAR_TINY's sizes with 1 pre, 1 implicit and 1 post block. */
 export const VIAR_TINY: ViarConfig = { ...VAR_TINY, nPre: 1, nPost: 1, implicit: OFFICIAL_IMPLICIT };
 
 export interface ViarForwardOptions {

@@ -14,7 +14,7 @@ export interface VqvaeConfig extends AutoencoderConfig, Omit<QuantizerConfig, 'c
   quantConvKernel: number;
 }
 
-/** The configuration of ../shared/parity/vqvae-tiny: 32×32 RGB, ×4 downsampling, Cvae 8, V 64. */
+/** The configuration of test/fixtures/parity/vqvae-tiny (docs/notes/parity.md): 32×32 RGB, ×4 downsampling, Cvae 8, V 64. */
 export const VQVAE_TINY: VqvaeConfig = {
   ch: 32, chMult: [1, 2, 2], numResBlocks: 2, inChannels: 3, zChannels: 8, usingSa: true, usingMidSa: true,
   vocabSize: 64, patchNums: [1, 2, 3, 4, 6, 8], beta: 0.25, quantResi: 0.5, shareQuantResi: 4, quantConvKernel: 3,

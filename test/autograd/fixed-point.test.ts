@@ -1,5 +1,5 @@
 // fixedPoint: convergence oracles (Banach contraction), solver comparisons, every gradient rule against exact
-// answers, failure statuses, options, batching and memory. float64 throughout; deq.md §3 gives the facts used.
+// answers, failure statuses, options, batching and memory. float64 throughout; docs/notes/deq.md gives the facts used.
 
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
@@ -372,7 +372,7 @@ describe('options, stats and batching', () => {
     expect(again.stats.nFevals).toEqual([1, 1]);
   });
 
-  test('warm starts are not monotone in general: W = diag(0.9, 0.1) (deq.md F9, a documented non-property)', () => {
+  test('warm starts are not monotone in general: W = diag(0.9, 0.1) (docs/notes/deq.md F9, a documented non-property)', () => {
     const W = C.f64([[0.9, 0], [0, 0.1]]);
     const b = C.f64([0, 0], [1, 2]);
     const run = (z0: number[]) => V.fixedPoint(C.linearMap(W), [b], { z0: C.f64(z0, [1, 2]), tol: 1e-8, maxIter: 1000, norm: 'max', stagnationWindow: 0 }).stats.nFevals[0]!;

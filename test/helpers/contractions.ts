@@ -1,4 +1,4 @@
-// Generators of maps with known Lipschitz constants (deq.md §3.2) and small dense linear algebra for closed forms.
+// Generators of maps with known Lipschitz constants (docs/notes/deq.md, generators) and small dense linear algebra for closed forms.
 
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';

@@ -68,7 +68,7 @@ describe('nn ops match PyTorch (forward and gradients)', () => {
     });
   });
 
-  test('official VAR area and bicubic resampling (../shared/parity/interp.safetensors, float32)', () => {
+  test('official VAR area and bicubic resampling (test/fixtures/parity/interp.safetensors, float32)', () => {
     const interp = loadSafetensors(join(import.meta.dirname, '../fixtures/parity/interp.safetensors')).tensors;
     let checked = 0;
     for (const [key, input] of interp) {
@@ -80,7 +80,7 @@ describe('nn ops match PyTorch (forward and gradients)', () => {
       });
       checked++;
     }
-    expect(checked).toBe(36); // 18 area + 18 bicubic cases (see ../shared/parity/README.md)
+    expect(checked).toBe(36); // 18 area + 18 bicubic cases (docs/notes/parity.md)
   });
 });
 

@@ -357,7 +357,7 @@ describe('decoding other dtypes from hand-built files', () => {
     disposeAll(tensors);
   });
 
-  // the copy committed under test/fixtures (source: ../shared/parity, the official VAR harness)
+  // the copy committed under test/fixtures (made by the official VAR code: docs/notes/parity.md)
   const parity = resolve(repoRoot, 'test/fixtures/parity/interp.safetensors');
   test('reads a real checkpoint written by the Python safetensors library (parity/interp)', () => {
     const { tensors, metadata } = loadSafetensors(parity);

@@ -1,5 +1,5 @@
-// VAR against the official code on seeded weights (test/fixtures/parity/var-tiny.safetensors, copied from
-// ../shared/parity; see its README there): state-dict keys, teacher-forced logits, and the greedy CFG sample
+// VAR against the official code on seeded weights (test/fixtures/parity/var-tiny.safetensors, see
+// docs/notes/parity.md): state-dict keys, teacher-forced logits, and the greedy CFG sample
 // (indices of every scale exactly, the CFG-mixed logits and the decoded image), which also needs vqvae-tiny.
 
 import { beforeAll, describe, expect, test } from 'vitest';

@@ -1,5 +1,5 @@
-// VIAR against the official code on seeded weights (test/fixtures/parity/viar-tiny.safetensors, copied from
-// ../shared/parity; see its README there): 1 pre + 1 implicit + 1 post block; teacher-forced logits after 3, 1 and
+// VIAR against the official code on seeded weights (test/fixtures/parity/viar-tiny.safetensors, see
+// docs/notes/parity.md): 1 pre + 1 implicit + 1 post block; teacher-forced logits after 3, 1 and
 // 0 implicit iterations, and the greedy CFG sample with the official iteration schedule 3→1 (also needs vqvae-tiny).
 
 import { beforeAll, describe, expect, test } from 'vitest';

@@ -1,5 +1,5 @@
 // The tokenizer against the official VAR code on seeded weights (test/fixtures/parity/vqvae-tiny.safetensors,
-// copied from ../shared/parity; see its README there): encoder features, indices per scale (exactly), f̂ per scale,
+// see docs/notes/parity.md): encoder features, indices per scale (exactly), f̂ per scale,
 // decoder output and reconstruction, teacher-forcing input, train-mode VQ loss and straight-through decode.
 
 import { beforeAll, describe, expect, test } from 'vitest';
