@@ -3,17 +3,19 @@
 // reconstruction, and the image decoded from scales 1..k), and the VAR / VIAR commands train, sample, encode-tokens.
 // Usage: npm run viar -- <command> --help
 
-import { parseArgs } from 'node:util';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import {
   Rng, tidy, noGrad, keep, concat, mul, sub, slice, saveSafetensors, saveTrainingState, loadTrainingState, VQVAE, TOKENIZER_CONFIGS,
-  TokenizerTrainer, codebookStats, psnr, imageGrid, savePng, warmupCosine, ViarError, type ImageDataset, type Tensor,
+  TokenizerTrainer, codebookStats, psnr, imageGrid, savePng, warmupCosine, type ImageDataset, type Tensor,
 } from '../index.js';
 import {
   CliError, ENCODE_HELP, SAMPLE_HELP, TRAIN_HELP, encodeTokensCommand, loadSplit, loadTokenizer, sampleCommand, trainCommand,
 } from './transformer-commands.js';
+import {
+  LIMITS, checkInputFile, choice, flag, int, num, parseOptions, prepareOutputDir, prepareOutputFile, runCommandLine, seed, text, writeResultJson,
+} from './options.js';
 
 const HELP = `viar — commands:
 ${TRAIN_HELP}
@@ -59,122 +61,143 @@ function evaluate(vae: VQVAE, set: ImageDataset, count: number): { psnr: number;
   return { psnr: 10 * Math.log10(4 / (se / n)), ...codebookStats(hits) };
 }
 
+const TOKENIZER_DATA = choice('mnist', 'fashion');
+
 function trainTokenizer(argv: string[]): void {
-  const { values: a } = parseArgs({
-    args: argv,
-    options: {
-      data: { type: 'string', default: 'mnist' }, config: { type: 'string', default: 'small' }, steps: { type: 'string', default: '1000' },
-      batch: { type: 'string', default: '32' }, lr: { type: 'string', default: '0.002' }, seed: { type: 'string', default: '0' },
-      out: { type: 'string' }, 'grid-every': { type: 'string', default: '250' }, resume: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
+  const c = 'viar train-tokenizer';
+  const a = parseOptions(c, argv, {
+    data: TOKENIZER_DATA, config: choice(...Object.keys(TOKENIZER_CONFIGS)), steps: int(1, LIMITS.steps), batch: int(1, LIMITS.batch),
+    lr: num((n) => n > 0 && n < 1, 'a learning rate in (0, 1)'), seed: seed(), out: text, 'grid-every': int(1, LIMITS.steps), resume: flag, help: flag,
   });
   if (a.help) return console.log(HELP);
-  const config = TOKENIZER_CONFIGS[a.config!];
-  if (!config) throw new Error(`--config must be one of ${Object.keys(TOKENIZER_CONFIGS).join(', ')}`);
-  if (config.inChannels !== 1) throw new Error(`config '${a.config}' is for ${config.inChannels}-channel images; the data sets are grayscale`);
-  const data = a.data!, steps = Number(a.steps), batch = Number(a.batch), lr = Number(a.lr), gridEvery = Number(a['grid-every']);
+  const configName = a.config ?? 'small';
+  const config = TOKENIZER_CONFIGS[configName]!;
+  if (config.inChannels !== 1) throw new CliError(`${c}: --config '${configName}' is for ${config.inChannels}-channel images; the data sets are grayscale`);
+  const data = a.data ?? 'mnist', steps = a.steps ?? 1000, batch = a.batch ?? 32, lr = a.lr ?? 0.002, gridEvery = a['grid-every'] ?? 250;
   const out = a.out ?? `checkpoints/tokenizer-${data}.safetensors`;
+  if (!out.endsWith('.safetensors')) throw new CliError(`${c}: --out must name a .safetensors file, got '${out}'`);
   const statePath = out.replace(/\.safetensors$/, '.train-state.safetensors');
   const logPath = out.replace(/\.safetensors$/, '.log');
   const gridDir = join('out', `tokenizer-${data}`);
-  mkdirSync(dirname(out), { recursive: true });
+  const resultFile = `docs/tokenizer-${data}.json`;
+  for (const f of [out, statePath, logPath]) prepareOutputFile(c, '--out', f);
+  prepareOutputDir(c, 'the reconstruction-grid folder', gridDir);
+  prepareOutputFile(c, 'the result file', resultFile);
   const log = (line: string) => { console.log(line); appendFileSync(logPath, `${line}\n`); };
 
   const { train, test } = dataset(data);
-  const rng = new Rng(Number(a.seed));
+  const rng = new Rng(a.seed ?? 0);
   const vae = new VQVAE(config, rng);
   const trainer = new TokenizerTrainer(vae, { rng, lr, deadCodeSteps: 50 });
   const schedule = warmupCosine(lr, Math.min(100, Math.floor(steps / 10)), steps, lr * 0.05);
   let step = 0;
   if (a.resume && existsSync(statePath)) {
     step = Number(loadTrainingState(statePath, { model: vae, optimizer: trainer.optimizer, rng }).step);
+    if (!Number.isInteger(step) || step < 0) throw new CliError(`${c}: ${statePath} records no valid step`);
     trainer.stepCount = step;
     log(`resumed from ${statePath} at step ${step}`);
   } else {
     log(`command: npm run viar -- train-tokenizer ${argv.join(' ')}`);
   }
-  log(`tokenizer '${a.config}' (${vae.numParameters()} parameters) on ${data}: ${train.count} train images, ${steps} steps of ${batch}, AdamW lr ${lr}`);
+  log(`tokenizer '${configName}' (${vae.numParameters()} parameters) on ${data}: ${train.count} train images, ${steps} steps of ${batch}, AdamW lr ${lr}`);
+  if (batch > train.count) throw new CliError(`${c}: --batch ${batch} is larger than the ${train.count} training images`);
   const probe = fixedImages(test, 8);
-  const meta = () => ({ data, config: JSON.stringify(config), configName: a.config!, step: String(step) });
+  const meta = () => ({ data, config: JSON.stringify(config), configName, step: String(step) });
   const bar = new cliProgress.SingleBar({
     format: 'step {value}/{total} |{bar}| loss {loss} | psnr {psnr} dB | codes {codes} | ETA {eta_formatted}',
     noTTYOutput: true, notTTYSchedule: 30_000, // also report every 30 s when piped to a file
   }, cliProgress.Presets.shades_classic);
   bar.start(steps, step, { loss: '-', psnr: '-', codes: '-' });
-  while (step < steps) {
-    for (const { x, y } of train.batches(batch, { shuffle: true, rng, dropLast: true, augment: { translate: 1 } })) {
-      if (step >= steps) { x.dispose(); y.dispose(); break; }
-      trainer.optimizer.lr = schedule(step);
-      const img = tidy(() => keep(toSigned(x)));
-      const r = trainer.step(img);
-      img.dispose(); x.dispose(); y.dispose();
-      step++;
-      bar.update(step, { loss: r.loss.toFixed(4), psnr: (10 * Math.log10(4 / r.pixelLoss)).toFixed(1), codes: `${(r.stats.usedFraction * 100).toFixed(0)}%` });
-      if (step % gridEvery === 0 || step === steps) {
-        const grid = tidy(() => noGrad(() => concat([probe, vae.eval().indicesToImage(vae.imageToIndices(probe))], 0)));
-        savePng(join(gridDir, `step-${String(step).padStart(6, '0')}.png`), imageGrid(grid, { cols: 8, scale: 2 }));
-        grid.dispose();
-        saveSafetensors(out, vae.stateDict(), meta());
-        saveTrainingState(statePath, { model: vae, optimizer: trainer.optimizer, rng, metadata: meta() });
-        log(`step ${step}: loss ${r.loss.toFixed(4)}, pixel mse ${r.pixelLoss.toFixed(5)}, vq ${r.vqLoss.toFixed(5)}, batch code usage ${(r.stats.usedFraction * 100).toFixed(1)}%, restarted ${r.restartedCodes}`);
+  try {
+    while (step < steps) {
+      for (const { x, y } of train.batches(batch, { shuffle: true, rng, dropLast: true, augment: { translate: 1 } })) {
+        if (step >= steps) { x.dispose(); y.dispose(); break; }
+        trainer.optimizer.lr = schedule(step);
+        const img = tidy(() => keep(toSigned(x)));
+        const r = trainer.step(img);
+        img.dispose(); x.dispose(); y.dispose();
+        step++;
+        bar.update(step, { loss: r.loss.toFixed(4), psnr: (10 * Math.log10(4 / r.pixelLoss)).toFixed(1), codes: `${(r.stats.usedFraction * 100).toFixed(0)}%` });
+        if (step % gridEvery === 0 || step === steps) {
+          const grid = tidy(() => noGrad(() => concat([probe, vae.eval().indicesToImage(vae.imageToIndices(probe))], 0)));
+          savePng(join(gridDir, `step-${String(step).padStart(6, '0')}.png`), imageGrid(grid, { cols: 8, scale: 2 }));
+          grid.dispose();
+          saveSafetensors(out, vae.stateDict(), meta());
+          saveTrainingState(statePath, { model: vae, optimizer: trainer.optimizer, rng, metadata: meta() });
+          log(`step ${step}: loss ${r.loss.toFixed(4)}, pixel mse ${r.pixelLoss.toFixed(5)}, vq ${r.vqLoss.toFixed(5)}, batch code usage ${(r.stats.usedFraction * 100).toFixed(1)}%, restarted ${r.restartedCodes}`);
+        }
       }
     }
+  } finally {
+    bar.stop();
+    probe.dispose();
   }
-  bar.stop();
-  const result = evaluate(vae, test, 1000);
-  log(`test (first 1000 images): PSNR ${result.psnr.toFixed(2)} dB, perplexity ${result.perplexity.toFixed(1)}, codes used ${(100 * result.usedFraction).toFixed(1)}%`);
-  mkdirSync('docs', { recursive: true });
-  writeFileSync(`docs/tokenizer-${data}.json`, JSON.stringify({ date: new Date().toISOString(), data, config: a.config, steps, batch, parameters: vae.numParameters(), test: { images: Math.min(1000, test.count), ...result } }, null, 2) + '\n');
-  probe.dispose();
+  const images = Math.min(1000, test.count);
+  const result = evaluate(vae, test, images);
+  log(`test (first ${images} images): PSNR ${result.psnr.toFixed(2)} dB, perplexity ${result.perplexity.toFixed(1)}, codes used ${(100 * result.usedFraction).toFixed(1)}%`);
+  writeResultJson(c, resultFile, { date: new Date().toISOString(), data, config: configName, steps, batch, parameters: vae.numParameters(), test: { images, ...result } }, { 'test images': images });
 }
 
 function evalTokenizer(argv: string[]): void {
-  const { values: a } = parseArgs({
-    args: argv,
-    options: { data: { type: 'string', default: 'mnist' }, checkpoint: { type: 'string' }, count: { type: 'string', default: 'all' }, help: { type: 'boolean', default: false } },
-  });
+  const c = 'viar eval-tokenizer';
+  const a = parseOptions(c, argv, { data: TOKENIZER_DATA, checkpoint: text, count: text, help: flag });
   if (a.help) return console.log(HELP);
-  const path = a.checkpoint ?? `checkpoints/tokenizer-${a.data}.safetensors`;
-  const vae = loadTokenizer(path, a.data!);
-  const { test } = dataset(a.data!);
-  const count = a.count === 'all' ? test.count : Number(a.count);
-  const start = performance.now();
-  const result = evaluate(vae, test, count);
-  console.log(`${a.data}: PSNR ${result.psnr.toFixed(2)} dB, perplexity ${result.perplexity.toFixed(1)}, codes used ${(100 * result.usedFraction).toFixed(1)}% on ${count} test images (${((performance.now() - start) / 1000).toFixed(0)} s)`);
-  const file = `docs/tokenizer-${a.data}.json`;
-  const previous = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
-  writeFileSync(file, JSON.stringify({ ...previous, evaluated: new Date().toISOString(), checkpoint: path, parameters: vae.numParameters(), test: { images: count, ...result } }, null, 2) + '\n');
-  console.log(`wrote ${file}`);
+  const data = a.data ?? 'mnist';
+  const path = checkInputFile(c, 'checkpoint', a.checkpoint ?? `checkpoints/tokenizer-${data}.safetensors`);
+  const file = prepareOutputFile(c, 'the result file', `docs/tokenizer-${data}.json`);
+  const vae = loadTokenizer(path, data);
+  try {
+    const { test } = dataset(data);
+    const count = a.count === undefined || a.count === 'all' ? test.count : parseOptions(c, ['--count', a.count], { count: int(1, test.count, `'all' or an integer in [1, ${test.count}]`) }).count!;
+    const start = performance.now();
+    const result = evaluate(vae, test, count);
+    console.log(`${data}: PSNR ${result.psnr.toFixed(2)} dB, perplexity ${result.perplexity.toFixed(1)}, codes used ${(100 * result.usedFraction).toFixed(1)}% on ${count} test images (${((performance.now() - start) / 1000).toFixed(0)} s)`);
+    let previous: Record<string, unknown> = {};
+    if (existsSync(file)) {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+        if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) previous = parsed as Record<string, unknown>;
+      } catch {
+        throw new CliError(`${c}: ${file} is not valid JSON; move it away to write a new one`);
+      }
+    }
+    writeResultJson(c, file, { ...previous, evaluated: new Date().toISOString(), checkpoint: path, parameters: vae.numParameters(), test: { images: count, ...result } }, { 'test images': count });
+    console.log(`wrote ${file}`);
+  } finally {
+    vae.dispose();
+  }
 }
 
 function reconstruct(argv: string[]): void {
-  const { values: a } = parseArgs({
-    args: argv,
-    options: {
-      data: { type: 'string', default: 'mnist' }, checkpoint: { type: 'string' }, count: { type: 'string', default: '8' },
-      'out-dir': { type: 'string', default: 'out' }, help: { type: 'boolean', default: false },
-    },
-  });
+  const c = 'viar reconstruct';
+  const a = parseOptions(c, argv, { data: TOKENIZER_DATA, checkpoint: text, count: int(1, LIMITS.gridImages), 'out-dir': text, help: flag });
   if (a.help) return console.log(HELP);
-  const vae = loadTokenizer(a.checkpoint ?? `checkpoints/tokenizer-${a.data}.safetensors`, a.data!);
-  const { test } = dataset(a.data!);
-  const images = fixedImages(test, Number(a.count));
-  tidy(() => noGrad(() => {
-    const indices = vae.imageToIndices(images);
-    const recon = vae.indicesToImage(indices);
-    const pairs = savePair(a['out-dir']!, `reconstruct-${a.data}.png`, concat([images, recon], 0), images.shape[0]!);
-    // per-scale grid: one row per image, column k shows the image decoded from scales 1..k, then the input
-    const sn = indices.length;
-    const rows: Tensor[] = [];
-    for (let i = 0; i < images.shape[0]!; i++) {
-      const one = indices.map((t) => slice(t, [[i, i + 1]]));
-      for (let k = 1; k <= sn; k++) rows.push(vae.indicesToImage(one, k));
-      rows.push(slice(images, [[i, i + 1]]));
-    }
-    const scales = savePair(a['out-dir']!, `scales-${a.data}.png`, concat(rows, 0), sn + 1);
-    console.log(`PSNR ${psnr(recon, images).toFixed(2)} dB on ${images.shape[0]} test images\nwrote ${pairs}\nwrote ${scales}`);
-  }));
+  const data = a.data ?? 'mnist';
+  const path = checkInputFile(c, 'checkpoint', a.checkpoint ?? `checkpoints/tokenizer-${data}.safetensors`);
+  const outDir = prepareOutputDir(c, '--out-dir', a['out-dir'] ?? 'out');
+  const vae = loadTokenizer(path, data);
+  const { test } = dataset(data);
+  const images = fixedImages(test, Math.min(a.count ?? 8, test.count));
+  try {
+    tidy(() => noGrad(() => {
+      const indices = vae.imageToIndices(images);
+      const recon = vae.indicesToImage(indices);
+      const pairs = savePair(outDir, `reconstruct-${data}.png`, concat([images, recon], 0), images.shape[0]!);
+      // per-scale grid: one row per image, column k shows the image decoded from scales 1..k, then the input
+      const sn = indices.length;
+      const rows: Tensor[] = [];
+      for (let i = 0; i < images.shape[0]!; i++) {
+        const one = indices.map((t) => slice(t, [[i, i + 1]]));
+        for (let k = 1; k <= sn; k++) rows.push(vae.indicesToImage(one, k));
+        rows.push(slice(images, [[i, i + 1]]));
+      }
+      const scales = savePair(outDir, `scales-${data}.png`, concat(rows, 0), sn + 1);
+      console.log(`PSNR ${psnr(recon, images).toFixed(2)} dB on ${images.shape[0]} test images\nwrote ${pairs}\nwrote ${scales}`);
+    }));
+  } finally {
+    images.dispose();
+    vae.dispose();
+  }
 }
 
 function savePair(dir: string, name: string, images: Tensor, cols: number): string {
@@ -183,33 +206,22 @@ function savePair(dir: string, name: string, images: Tensor, cols: number): stri
   return path;
 }
 
-/** Runs one command; argument mistakes are printed without a stack trace (exit code 2). */
+/** Runs one command; every error is one line on stderr with exit code 2 (known) or 1 (see runCommandLine). */
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  try {
-    switch (command) {
-      case 'train-tokenizer': trainTokenizer(rest); break;
-      case 'eval-tokenizer': evalTokenizer(rest); break;
-      case 'reconstruct': reconstruct(rest); break;
-      case 'train': await trainCommand(rest); break;
-      case 'sample': sampleCommand(rest); break;
-      case 'encode-tokens': encodeTokensCommand(rest); break;
-      // written by the editing work (src/cli/edit-commands.ts); imported on demand
-      case 'inpaint': await (await import('./edit-commands.js')).inpaintCommand(rest); break;
-      case 'edit': await (await import('./edit-commands.js')).editCommand(rest); break;
-      case 'eval': await (await import('./eval-command.js')).evalCommand(rest); break;
-      default: console.log(HELP); if (command && command !== '--help' && command !== 'help') process.exitCode = 1;
-    }
-  } catch (err) {
-    // node:util parseArgs rejects unknown or malformed options with codes ERR_PARSE_ARGS_*
-    const parseError = err instanceof Error && String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
-    if (err instanceof CliError || err instanceof ViarError || parseError) {
-      console.error((err as Error).message);
-      process.exitCode = 2;
-    } else {
-      throw err;
-    }
+  switch (command) {
+    case 'train-tokenizer': trainTokenizer(rest); break;
+    case 'eval-tokenizer': evalTokenizer(rest); break;
+    case 'reconstruct': reconstruct(rest); break;
+    case 'train': await trainCommand(rest); break;
+    case 'sample': sampleCommand(rest); break;
+    case 'encode-tokens': encodeTokensCommand(rest); break;
+    // written by the editing work (src/cli/edit-commands.ts); imported on demand
+    case 'inpaint': await (await import('./edit-commands.js')).inpaintCommand(rest); break;
+    case 'edit': await (await import('./edit-commands.js')).editCommand(rest); break;
+    case 'eval': await (await import('./eval-command.js')).evalCommand(rest); break;
+    default: console.log(HELP); if (command && command !== '--help' && command !== 'help') process.exitCode = 1;
   }
 }
 
-await main(process.argv.slice(2));
+await runCommandLine(() => main(process.argv.slice(2)));

@@ -8,6 +8,7 @@ export * from './attention.js';
 export * as init from './init.js';
 export * from './optim/index.js';
 export * from './safetensors.js';
+export { loadPth, decodePth, type PthContents, type PthOptions } from './pth/load-pth.js';
 export * from './data/index.js';
 export * from './lenet.js';
 export * from './training-state.js';

@@ -7,6 +7,7 @@ import { ArgumentError, DTypeError } from '../tensor/errors.js';
 import { getBackend } from '../tensor/backend/registry.js';
 import { nodeBuiltin } from '../tensor/node-builtins.js';
 import type { LoadOptions, LoadReport, Module } from './module.js';
+import { loadPth } from './pth/load-pth.js';
 
 /** Options for decoding an untrusted safetensors file. */
 export interface DecodeOptions {
@@ -753,13 +754,15 @@ export function saveModule(path: string, module: Module, metadata?: Record<strin
 }
 
 /**
- * Loads a checkpoint into a module with Module.loadStateDict (values cast to each parameter's dtype; shapes must
- * match; missing/unexpected keys throw when strict, the default, and are reported otherwise). The decoded tensors
+ * Loads a checkpoint (safetensors, or a PyTorch state dict read by loadPth when the path ends in .pth / .pt) into
+ * a module with Module.loadStateDict (values cast to each parameter's dtype; shapes must match; missing/unexpected keys throw when strict, the default, and are reported otherwise). The decoded tensors
  * are disposed before returning, also when loading fails. Non-finite weights are refused unless `checkFinite: false`.
  * @returns the missing and unexpected keys, and the file's metadata.
  */
 export function loadModule(path: string, module: Module, opts: LoadModuleOptions = {}): LoadReport & { metadata: Record<string, string> } {
-  const { tensors, metadata } = loadSafetensors(path, { ...opts, checkFinite: opts.checkFinite ?? true });
+  const checkFinite = opts.checkFinite ?? true;
+  // PyTorch checkpoints (.pth / .pt) go through the restricted unpickler; they carry no metadata
+  const { tensors, metadata } = /\.pth?$/i.test(path) ? { tensors: loadPth(path, { checkFinite }).tensors, metadata: {} } : loadSafetensors(path, { ...opts, checkFinite });
   try {
     const report = module.loadStateDict(tensors, opts.strict === undefined ? {} : { strict: opts.strict });
     return { ...report, metadata };
