@@ -7,10 +7,10 @@ import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { full, randn, tensor, zeros } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
 import {
-  add, cast, clamp, concat, detach, div, exp, geluTanh, layerNorm, matmul, maximum, mul, permute, reshape, slice, sqrt,
-  square, sum, transpose,
+  add, cast, clamp, concat, detach, exp, geluTanh, layerNorm, matmul, mul, permute, reshape, slice, square, sum, transpose,
 } from '../tensor/ops/index.js';
 import { noGrad } from '../tensor/graph/grad-mode.js';
+import { biasGeluTanh, gatedResidual, l2Scale, maskedGatedResidual, modulate } from '../tensor/fusion/index.js';
 import { Module } from '../nn/module.js';
 import { Act, Linear, Sequential } from '../nn/layers.js';
 import { KVCache, scaledDotProductAttention } from '../nn/attention.js';
@@ -45,16 +45,28 @@ export const MAX_LOG_TEMPERATURE = Math.log(100);
  * by 1/(1 − p) (the official DropPath). Identity in eval mode or when p = 0. x: [B, ...].
  */
 export function dropPath(x: Tensor, p: number, training: boolean, rng: Rng): Tensor {
-  if (!training || p <= 0) return x;
+  const mask = dropPathMask(x, p, training, rng);
+  return mask ? mul(x, mask) : x;
+}
+
+/** The per-sample keep mask of dropPath ([B, 1, ...], values 0 or 1/(1 − p)), or null where it is the identity. */
+function dropPathMask(x: Tensor, p: number, training: boolean, rng: Rng): Tensor | null {
+  if (!training || p <= 0) return null;
   const keepProb = 1 - p;
   const b = x.shape[0]!;
   const mask = Float64Array.from({ length: b }, () => (rng.uniform() < keepProb ? 1 / keepProb : 0));
-  return mul(x, tensor(mask, { dtype: x.dtype, shape: [b, ...x.shape.slice(1).map(() => 1)] }));
+  return tensor(mask, { dtype: x.dtype, shape: [b, ...x.shape.slice(1).map(() => 1)] });
 }
 
-/** x / max(‖x‖₂, 1e-12) over the last axis (torch.nn.functional.normalize). */
-function l2Normalize(x: Tensor): Tensor {
-  return div(x, maximum(sqrt(sum(square(x), -1, true)), 1e-12));
+/** x + drop_path(y·γ), one fused pass. */
+function residual(x: Tensor, gamma: Tensor, y: Tensor, p: number, training: boolean, rng: Rng): Tensor {
+  const mask = dropPathMask(y, p, training, rng);
+  return mask ? maskedGatedResidual(x, gamma, y, mask) : gatedResidual(x, gamma, y);
+}
+
+/** x / max(‖x‖₂, 1e-12) · factor over the last axis (torch.nn.functional.normalize, then a scale). */
+function l2Normalize(x: Tensor, factor: Tensor | number = 1): Tensor {
+  return l2Scale(x, sum(square(x), -1, true), 1e-12, factor);
 }
 
 export interface SelfAttentionOptions {
@@ -108,7 +120,7 @@ export class SelfAttention extends Module {
     let q = slice(heads, [0]), k = slice(heads, [1]);
     const v = slice(heads, [2]);
     if (this.scale_mul_1H11) {
-      q = mul(l2Normalize(q), exp(clamp(this.scale_mul_1H11, -Infinity, MAX_LOG_TEMPERATURE)));
+      q = l2Normalize(q, exp(clamp(this.scale_mul_1H11, -Infinity, MAX_LOG_TEMPERATURE)));
       k = l2Normalize(k);
     }
     const all = opts.cache ? opts.cache.append(k, v) : { k, v };
@@ -129,7 +141,10 @@ export class FeedForward extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.fc2.forward(geluTanh(this.fc1.forward(x)));
+    const { weight, bias } = this.fc1;
+    // fc1's bias add and the activation in one pass
+    const hidden = bias ? biasGeluTanh(matmul(x, transpose(weight)), bias) : geluTanh(this.fc1.forward(x));
+    return this.fc2.forward(hidden);
   }
 }
 
@@ -216,10 +231,10 @@ export class AdaLNSelfAttn extends Module {
     const [gamma1, gamma2, scale1, scale2, shift1, shift2] = [0, 1, 2, 3, 4, 5].map(part) as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
     const { normEps, dropPath: p } = this.config;
     const ln = (t: Tensor) => layerNorm(t, [c], null, null, normEps);
-    const attnOut = this.attn.forward(add(mul(ln(x), add(scale1, 1)), shift1), { mask: opts.mask ?? null, cache: opts.cache ?? null });
-    const h = add(x, dropPath(mul(attnOut, gamma1), p, this.training, this.dropRng));
-    const ffnOut = this.ffn.forward(add(mul(ln(h), add(scale2, 1)), shift2));
-    return add(h, dropPath(mul(ffnOut, gamma2), p, this.training, this.dropRng));
+    const attnOut = this.attn.forward(modulate(ln(x), scale1, shift1), { mask: opts.mask ?? null, cache: opts.cache ?? null });
+    const h = residual(x, gamma1, attnOut, p, this.training, this.dropRng);
+    const ffnOut = this.ffn.forward(modulate(ln(h), scale2, shift2));
+    return residual(h, gamma2, ffnOut, p, this.training, this.dropRng);
   }
 }
 
@@ -245,7 +260,7 @@ export class AdaLNBeforeHead extends Module {
     checkCond(cond, this.condDim, x.shape[0]!, 'AdaLNBeforeHead');
     const mods = reshape(this.ada_lin.forward(cond), [cond.shape[0]!, 1, 2, c]);
     const scale = slice(mods, [null, null, 0]), shift = slice(mods, [null, null, 1]);
-    return add(mul(layerNorm(x, [c], null, null, this.normEps), add(scale, 1)), shift);
+    return modulate(layerNorm(x, [c], null, null, this.normEps), scale, shift);
   }
 }
 
