@@ -7,6 +7,7 @@ export * from './creation.js';
 export * from './ops/index.js';
 export * from './fusion/index.js';
 export { tidy, keep, dispose, memory, prefetch, type MemoryReport } from './memory.js';
+export { captureGraph, type CapturedGraph } from './capture.js';
 export { Rng } from './random.js';
 export type { DType, TypedArray, FloatArray } from './dtype.js';
 export type { Shape } from './shape.js';

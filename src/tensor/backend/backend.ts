@@ -45,6 +45,25 @@ export interface MemoryInfo {
   numBytes: number;
 }
 
+/** A recorded sequence of kernels over fixed buffers (see GraphCapture). */
+export interface ReplayPlan {
+  /** Commands in the plan. */
+  readonly steps: number;
+  dispose(): void;
+}
+
+/**
+ * Optional capability: record the kernels an ordinary run issues into a plan, then replay the plan without running
+ * the ops again (the gpu backend; CUDA graphs are the analogue). captureGraph() in src/tensor/capture.ts uses it.
+ */
+export interface GraphCapture {
+  begin(): void;
+  end(): ReplayPlan;
+  replay(plan: ReplayPlan): void;
+  /** Copies the (contiguous, equally long) values of `from` into `to`, in order with the recorded work. */
+  copyInto(from: DataId, to: DataId): void;
+}
+
 export interface Backend {
   readonly name: string;
   /** Whether readSync is available (CPU: yes; asynchronous GPU modes: no). */
@@ -55,6 +74,8 @@ export interface Backend {
   read(id: DataId): Promise<TypedArray>;
   /** The backing array itself on the CPU: callers must not mutate it. */
   readSync(id: DataId): TypedArray;
+  /** Record-and-replay of kernels (optional; absent where ops run eagerly, like the cpu backend). */
+  readonly capture?: GraphCapture;
   /** Asynchronous backends: fetch the values now so that a later readSync(id) succeeds (optional). */
   prefetch?(id: DataId): Promise<void>;
   incRef(id: DataId): void;

@@ -3,13 +3,14 @@
 // kernels, other kernels get contiguous copies. Buffers are refcounted and freed deterministically.
 
 import type {
-  ArgReduceOp, Backend, BinaryOp, ConvGeometry, DataId, MemoryInfo, ReduceOp, TensorInfo, UnaryOp,
+  ArgReduceOp, Backend, BinaryOp, ConvGeometry, DataId, GraphCapture, MemoryInfo, ReduceOp, ReplayPlan, TensorInfo, UnaryOp,
 } from '../backend.js';
 import type { DType, TypedArray } from '../../dtype.js';
 import { isContiguous, sizeOf, stridesOf, type Shape } from '../../shape.js';
 import { ArgumentError, DTypeError } from '../../errors.js';
 import { BINARY_CODES, MAX_ELEMENTS, MAX_RANK, REDUCE_CODES, UNARY_CODES, type KernelName } from './kernel-sources.js';
-import type { DeviceArray, KernelRunner, RunnerCounters } from './kernel-runner.js';
+import type { CapturedPlan, DeviceArray, KernelRunner, RunnerCounters } from './kernel-runner.js';
+import type { PoolStats } from './buffer-pool.js';
 import { runFusedKernel } from './fused-kernels.js';
 import { evaluateWithPrimitives } from '../../fusion/primitive-lowering.js';
 import type { FusedProgram } from '../../fusion/program.js';
@@ -68,9 +69,30 @@ export class GpuBackend implements Backend {
     return this.runner.describe();
   }
 
-  /** Transfers, dispatches and live device buffers (see RunnerCounters). */
+  /** Transfers, dispatches, submissions and live device buffers (see RunnerCounters). */
   counters(): RunnerCounters {
     return { ...this.runner.counters };
+  }
+
+  /** The buffer pool: buffers in use, waiting for submission, free, created, pinned by captured plans. */
+  poolStats(): PoolStats {
+    return this.runner.poolStats();
+  }
+
+  /** Submits the recorded work now (reads submit by themselves; useful before timing or idling). */
+  flush(): void {
+    this.runner.flush();
+  }
+
+  readonly capture: GraphCapture = {
+    begin: () => this.runner.beginCapture(),
+    end: () => this.runner.endCapture(),
+    replay: (plan: ReplayPlan) => this.runner.replay(plan as CapturedPlan),
+    copyInto: (from: DataId, to: DataId) => this.runner.copyInto(this.array(from), this.array(to)),
+  };
+
+  private array(id: DataId): DeviceArray {
+    return this.data({ dataId: id } as TensorInfo).array!;
   }
 
   private checkSize(op: string, size: number): void {

@@ -184,7 +184,7 @@ export class HostModeRunner implements KernelRunner {
   private readonly kernels = new Map<string, GpuJsKernelShortcut>();
   private readonly pool = new BufferPool<Float32Array>((bytes) => new Float32Array(bytes / 4), () => {});
   private readonly batch: Batch;
-  private capture: { steps: HostStep[]; pins: Pins<Float32Array> } | null = null;
+  private capture: { steps: HostStep[]; pins: Pins<Float32Array>; readDuring: Error | null } | null = null;
 
   /** `canReadSync: false` makes it read like WebGPU (asynchronously only), to test asynchronous code paths on a CPU. */
   constructor(readonly mode: 'cpu' | 'webasm', readonly canReadSync = true) {
@@ -263,7 +263,7 @@ export class HostModeRunner implements KernelRunner {
   }
 
   private readValues(a: DeviceArray): Float32Array {
-    if (this.capture) throw new Error('gpu backend: a captured function cannot read values (reads end the recording); read after replay');
+    if (this.capture) throw this.refuseRead();
     this.counters.readbacks++;
     this.batch.flush();
     return Float32Array.from(this.array(a, 'read').values);
@@ -295,11 +295,18 @@ export class HostModeRunner implements KernelRunner {
     this.batch.flush();
   }
 
+  /** A read during a capture: refused now, and the capture fails when it ends (a swallowed promise cannot hide it). */
+  private refuseRead(): Error {
+    const e = new Error('gpu backend: a captured function cannot read values (a read would end the recording); read the outputs after run()');
+    if (this.capture && !this.capture.readDuring) this.capture.readDuring = e;
+    return e;
+  }
+
   beginCapture(): void {
     if (this.capture) throw new Error('gpu backend: a capture is already recording');
     this.batch.flush();
     const pins = new Pins<Float32Array>();
-    this.capture = { steps: [], pins };
+    this.capture = { steps: [], pins, readDuring: null };
     this.pool.beginPinning(pins);
   }
 
@@ -308,6 +315,10 @@ export class HostModeRunner implements KernelRunner {
     if (!capture) throw new Error('gpu backend: endCapture without beginCapture');
     this.capture = null;
     this.pool.endPinning();
+    if (capture.readDuring) {
+      this.pool.unpin(capture.pins);
+      throw capture.readDuring;
+    }
     for (const step of capture.steps) for (const a of step.reads) this.pool.pin(capture.pins, a);
     return new HostPlan(capture.steps, capture.pins, this.pool);
   }

@@ -111,7 +111,7 @@ export class WebGpuRunner implements KernelRunner {
   private submitted: Promise<void> = Promise.resolve();
   private resolveSubmitted: (() => void) | null = null;
   private deviceError: string | null = null;
-  private capture: { commands: PlanCommand[]; pins: Pins<GpuBuffer> } | null = null;
+  private capture: { commands: PlanCommand[]; pins: Pins<GpuBuffer>; readDuring: Error | null } | null = null;
   /** Bind-group cache hits and misses (a steady loop hits). */
   readonly bindGroupStats = { hits: 0, misses: 0 };
 
@@ -310,7 +310,7 @@ export class WebGpuRunner implements KernelRunner {
 
   async read(a: DeviceArray): Promise<Float32Array> {
     this.check();
-    if (this.capture) throw new Error('gpu backend: a captured function cannot read values (reads end the recording); read after replay');
+    if (this.capture) throw this.refuseRead();
     const g = this.array(a, 'read');
     this.counters.readbacks++;
     if (g.length === 0) return new Float32Array(0);
@@ -350,10 +350,17 @@ export class WebGpuRunner implements KernelRunner {
     this.batch.flush();
   }
 
+  /** A read during a capture: refused now, and the capture fails when it ends (a swallowed promise cannot hide it). */
+  private refuseRead(): Error {
+    const e = new Error('gpu backend: a captured function cannot read values (a read would end the recording); read the outputs after run()');
+    if (this.capture && !this.capture.readDuring) this.capture.readDuring = e;
+    return e;
+  }
+
   beginCapture(): void {
     if (this.capture) throw new Error('gpu backend: a capture is already recording');
     const pins = new Pins<GpuBuffer>();
-    this.capture = { commands: [], pins };
+    this.capture = { commands: [], pins, readDuring: null };
     this.pool.beginPinning(pins);
   }
 
@@ -362,6 +369,10 @@ export class WebGpuRunner implements KernelRunner {
     if (!capture) throw new Error('gpu backend: endCapture without beginCapture');
     this.capture = null;
     this.pool.endPinning();
+    if (capture.readDuring) {
+      this.pool.unpin(capture.pins);
+      throw capture.readDuring;
+    }
     const plan = new GpuPlan(capture.commands, capture.pins, this);
     const steps = capture.commands.filter((c): c is PlanStep => 'kernel' in c);
     let size = 0;

@@ -1,0 +1,215 @@
+// The gpu runner's bookkeeping, tested where CI can: every kernel compiles to WGSL through gpu.js with parameters that
+// fit the runner's uniform slots; pooled buffers wait for submission; a VIAR forward pass costs a handful of
+// submissions; 1,000 training steps reuse buffers without growth or use-after-release; captured graphs replay exactly.
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createRequire } from 'node:module';
+import * as V from '../../src/index.js';
+import { BufferPool, Pins, sizeClass } from '../../src/tensor/backend/gpu/buffer-pool.js';
+import { KERNELS } from '../../src/tensor/backend/gpu/kernel-sources.js';
+import { KERNEL_SETTINGS, MAX_BATCH, type GpuJsModule } from '../../src/tensor/backend/gpu/kernel-runner.js';
+import { compileWgsl, workgroups, writeParams } from '../../src/tensor/backend/gpu/wgsl-kernels.js';
+import { attachNavigatorGpu } from '../../src/tensor/backend/gpu/gpu-setup.js';
+
+let gpu: V.GpuBackend;
+beforeAll(async () => {
+  await V.initGpuBackend({ mode: 'cpu', asyncReads: true, activate: false, log: false });
+  gpu = V.getBackendByName('gpu') as V.GpuBackend;
+});
+afterAll(() => { V.setBackend('cpu'); });
+
+function onGpu<T>(f: () => T): T {
+  V.setBackend('gpu');
+  try { return f(); } finally { V.setBackend('cpu'); }
+}
+
+describe('kernels compiled to WGSL by gpu.js (no device needed)', () => {
+  const gpuJs = createRequire(import.meta.url)('gpu.js') as GpuJsModule;
+  test.each(Object.keys(KERNELS))('%s: WGSL with a uniform block the runner can place', (name) => {
+    const k = compileWgsl(gpuJs, name, KERNELS[name as keyof typeof KERNELS], KERNEL_SETTINGS);
+    expect(k.code).toMatch(/@compute @workgroup_size\(64, 1, 1\)/);
+    expect(k.arrayDimsOffsets).toHaveLength(KERNELS[name as keyof typeof KERNELS].arrays.length);
+    expect(k.scalars).toHaveLength(KERNELS[name as keyof typeof KERNELS].scalars.length);
+    expect(k.paramBytes).toBeLessThanOrEqual(512);
+    // every scalar lies inside the block, in declaration order
+    const offsets = k.scalars.map((s) => s.offset);
+    expect([...offsets].sort((a, b) => a - b)).toEqual(offsets);
+    if (offsets.length > 0) expect(offsets.at(-1)! + 4).toBeLessThanOrEqual(k.paramBytes);
+  });
+
+  test('parameters are written where the WGSL struct reads them', () => {
+    const k = compileWgsl(gpuJs, 'binary', KERNELS.binary, KERNEL_SETTINGS);
+    const view = new DataView(new ArrayBuffer(1024));
+    writeParams(view, 256, k, 1000, 64 * 16, [10, 20], KERNELS.binary.scalars.map((_, i) => i + 0.5));
+    expect([view.getUint32(256, true), view.getUint32(256 + 12, true)]).toEqual([1000, 1024]);
+    expect(view.getUint32(256 + k.arrayDimsOffsets[1]!, true)).toBe(20);
+    expect(view.getFloat32(256 + k.scalars[3]!.offset, true)).toBe(3.5);
+  });
+
+  test('1-D dispatches fold into y beyond the per-dimension limit', () => {
+    expect(workgroups(100, 64, 65535)).toEqual({ x: 2, y: 1, dispatchWidth: 128 });
+    const big = workgroups(65535 * 64 + 1, 64, 65535);
+    expect(big.y).toBe(2);
+    expect(big.x * big.y * 64).toBeGreaterThanOrEqual(65535 * 64 + 1);
+    expect(big.x).toBeLessThanOrEqual(65535);
+  });
+});
+
+describe('buffer pool', () => {
+  test('a released buffer is reused only after the recorded work was submitted', () => {
+    let created = 0;
+    const pool = new BufferPool<{ id: number }>(() => ({ id: created++ }), () => {});
+    const a = pool.acquire(1000);
+    pool.release(a);
+    expect(pool.acquire(1000)).not.toBe(a); // not yet submitted
+    pool.submitted();
+    expect(pool.acquire(1000)).toBe(a);
+    expect(sizeClass(1000)).toBe(1024);
+    expect(sizeClass(5000)).toBeLessThan(5000 * 1.13);
+  });
+
+  test('pinned buffers stay out of the pool until their plan is disposed', () => {
+    let created = 0;
+    const pool = new BufferPool<{ id: number }>(() => ({ id: created++ }), () => {});
+    const pins = new Pins<{ id: number }>();
+    pool.beginPinning(pins);
+    const a = pool.acquire(64);
+    pool.endPinning();
+    pool.release(a);
+    pool.submitted();
+    expect(pool.acquire(64)).not.toBe(a);
+    pool.unpin(pins);
+    pool.submitted();
+    expect(pool.acquire(64)).toBe(a);
+  });
+});
+
+describe('navigator.gpu on Node 21+ (getter-only navigator)', () => {
+  test('gpu is attached although navigator cannot be assigned', () => {
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    const nodeNavigator = { hardwareConcurrency: 2, userAgent: 'Node.js/22' };
+    Object.defineProperty(globalThis, 'navigator', { get: () => nodeNavigator, configurable: true });
+    try {
+      expect(() => { (globalThis as { navigator?: unknown }).navigator = {}; }).toThrow(/only a getter/);
+      const fakeGpu = { requestAdapter: async () => null };
+      attachNavigatorGpu(fakeGpu);
+      const nav = (globalThis as unknown as { navigator: { gpu: unknown; hardwareConcurrency: number } }).navigator;
+      expect(nav.gpu).toBe(fakeGpu);
+      expect(nav.hardwareConcurrency).toBe(2);
+    } finally {
+      if (saved) Object.defineProperty(globalThis, 'navigator', saved);
+      else delete (globalThis as { navigator?: unknown }).navigator;
+    }
+  });
+});
+
+describe('recording and submission (gpu.js cpu mode, asynchronous reads)', () => {
+  test('a VIAR forward pass is a handful of submissions and no reads', () => {
+    const { dispatches, submissions, readbacks } = onGpu(() => V.tidy(() => {
+      const { model } = V.loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' });
+      model.eval();
+      const x = V.randn([2, model.seqLen - model.firstLen, model.config.vaeChannels], new V.Rng(1));
+      gpu.flush();
+      const before = gpu.counters();
+      V.noGrad(() => (model as V.VIAR).forward([3, 7], x, { iterations: 2 }));
+      gpu.flush();
+      const after = gpu.counters();
+      model.dispose?.();
+      return { dispatches: after.dispatches - before.dispatches, submissions: after.submissions - before.submissions, readbacks: after.readbacks - before.readbacks };
+    }));
+    expect(readbacks).toBe(0);
+    expect(dispatches).toBeGreaterThan(100);
+    expect(submissions).toBe(Math.ceil(dispatches / MAX_BATCH));
+    expect(submissions).toBeLessThanOrEqual(8);
+  });
+
+  test('1,000 training steps: the same parameters as the cpu backend, no buffer growth, nothing read after release', async () => {
+    const train = async (backend: string) => {
+      V.setBackend(backend);
+      try {
+        const rng = new V.Rng(5);
+        const net = new V.MLP([4, 16, 3], { rng });
+        const opt = new V.AdamW(net.parameters(), { lr: 1e-2 });
+        const x = V.keep(V.randn([32, 4], rng));
+        const y = V.keep(V.randint(0, 3, [32], rng, { dtype: 'int32' }));
+        const created: number[] = [];
+        for (let step = 0; step < 1000; step++) {
+          V.tidy(() => V.crossEntropy(net.forward(x), y).backward());
+          opt.step();
+          opt.zeroGrad();
+          if (backend === 'gpu' && step % 100 === 99) created.push(gpu.poolStats().created);
+        }
+        const params = await Promise.all(net.parameters().map((p) => p.data()));
+        x.dispose(); y.dispose(); net.dispose?.();
+        return { params, created };
+      } finally {
+        V.setBackend('cpu');
+      }
+    };
+    const cpu = await train('cpu');
+    const g = await train('gpu');
+    g.params.forEach((p, i) => {
+      const ref = cpu.params[i]!;
+      for (let j = 0; j < p.length; j++) expect(Math.abs(p[j]! - ref[j]!)).toBeLessThan(2e-3 + 2e-3 * Math.abs(ref[j]!));
+    });
+    // buffers were created while warming up, then only reused
+    expect(g.created.at(-1)).toBe(g.created[1]);
+  }, 120_000);
+});
+
+describe('captureGraph', () => {
+  test('replaying a VIAR implicit iteration equals running it, on new inputs, and frees what it pinned', async () => {
+    const result = await (async () => {
+      V.setBackend('gpu');
+      try {
+        const { model } = V.loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' });
+        const viar = model as V.VIAR;
+        model.eval();
+        const rng = new V.Rng(2);
+        const c = model.config.width;
+        const x = V.keep(V.randn([2, 5, c], rng));
+        const z0 = V.keep(V.randn([2, 5, c], rng));
+        const cond = V.keep(V.randn([2, c], rng));
+        const mods = V.keep(V.noGrad(() => viar.implicit_block.modulation(cond)));
+        const f = (z: V.Tensor, inj: V.Tensor) => V.noGrad(() => viar.implicitStep(z, inj, { mask: null, modulation: mods }));
+        const buffersBefore = gpu.memory().numDataBuffers;
+        const graph = V.captureGraph(f, [z0, x]);
+        expect(graph.steps).toBeGreaterThan(10);
+        // eager vs replayed, over three iterations from a different start
+        const z1 = V.keep(V.mul(z0, 0.5));
+        const eager = [z1], replayed = [z1];
+        for (let t = 0; t < 3; t++) { eager.push(V.keep(f(eager.at(-1)!, x))); replayed.push(graph.run(replayed.at(-1)!, x)); }
+        const dispatchesBefore = gpu.counters().dispatches;
+        graph.run(z1, x).dispose();
+        const replayDispatches = gpu.counters().dispatches - dispatchesBefore;
+        const [e, r] = await Promise.all([eager.at(-1)!.data(), replayed.at(-1)!.data()]);
+        graph.dispose();
+        for (const t of new Set([...eager, ...replayed])) t.dispose();
+        const buffersAfter = gpu.memory().numDataBuffers;
+        for (const t of [x, z0, cond, mods]) t.dispose();
+        model.dispose?.();
+        return { e, r, replayDispatches, pinned: gpu.poolStats().pinned, buffersBefore, buffersAfter };
+      } finally {
+        V.setBackend('cpu');
+      }
+    })();
+    expect(result.r.length).toBe(result.e.length);
+    for (let i = 0; i < result.e.length; i++) expect(result.r[i]).toBeCloseTo(result.e[i]!, 5);
+    expect(result.replayDispatches).toBeLessThanOrEqual(2); // the output copy (and none of the ops)
+    expect(result.pinned).toBe(0);
+    expect(result.buffersAfter).toBe(result.buffersBefore);
+  }, 60_000);
+
+  test('a captured function may not read values; on the cpu backend run() calls fn', async () => {
+    await expect(async () => {
+      V.setBackend('gpu');
+      try {
+        const x = V.ones([3]);
+        V.captureGraph((t: V.Tensor) => { t.data().catch(() => {}); return t; }, [x]);
+      } finally { V.setBackend('cpu'); }
+    }).rejects.toThrow(/captured function cannot read values/);
+    const g = V.captureGraph((t: V.Tensor) => V.mul(t, 2), [V.ones([2])]);
+    expect(g.steps).toBe(0);
+    expect(Array.from(g.run(V.tensor([1, 2])).dataSync())).toEqual([2, 4]);
+  });
+});
