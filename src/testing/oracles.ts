@@ -122,7 +122,7 @@ export interface BanachReport {
 /**
  * Banach's error bounds for an L-contraction, per sample, against a tight reference solve z* (whose own error bound
  * is added to every bound): a-priori ‖z_k − z*‖ ≤ Lᵏ/(1−L)‖z₁ − z₀‖ and a-posteriori ‖z_k − z*‖ ≤ L/(1−L)‖z_k − z_{k−1}‖
- * along Picard's iterates from the problem's z0; with `solve`, also ‖y − z*‖ ≤ ‖f(y) − y‖/(1−L) at that solve's output.
+ * along the Picard solver's iterates from the problem's z0 (fixedPoint with maxIter k); with `solve`, also ‖y − z*‖ ≤ ‖f(y) − y‖/(1−L) at that solve's output.
  */
 export function checkBanachBounds(problem: FixedPointProblem, opts: BanachOptions = {}): BanachReport {
   const L = checkLipschitz(problem, 'checkBanachBounds');
@@ -130,10 +130,12 @@ export function checkBanachBounds(problem: FixedPointProblem, opts: BanachOption
   return tidy(() => noGrad(() => {
     const ref = reference(problem, L);
     const rows: BanachRow[] = [];
-    let prev = startOf(problem);
+    const z0 = startOf(problem);
+    let prev = z0;
     let r0: number[] = [];
     for (let k = 1; k <= steps; k++) {
-      const next = problem.f(prev, ...problem.inputs);
+      // the solver's own Picard iterate: with maxIter k its last iterate is z_{k−1} and its output f(z_{k−1}) = z_k
+      const next = fixedPoint(problem.f, problem.inputs, { z0, solver: 'picard', tol: 0, maxIter: k, returnIterate: 'last', stagnationWindow: 0 }).z;
       const moved = sampleNorms(sub(next, prev));
       if (k === 1) r0 = moved;
       sampleNorms(sub(next, ref.z)).forEach((error, i) => rows.push({

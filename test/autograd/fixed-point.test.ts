@@ -6,9 +6,10 @@ import fc from 'fast-check';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
 import * as C from '../helpers/contractions.js';
+import * as K from '../../src/testing/index.js';
 
 const SEED = 4242;
-const prop = <T extends unknown[]>(p: fc.IProperty<T>, numRuns = 40) => fc.assert(p, { seed: SEED, numRuns, verbose: 1 });
+const prop = <T extends unknown[]>(p: fc.IProperty<T>, numRuns = 40) => K.runProperty(p, { seed: SEED, numRuns });
 
 /** A tanh layer f(z) = tanh(z Wᵀ + x Uᵀ + b) with ‖W‖₂ = s exactly (G6). */
 function tanhLayer(d: number, s: number, seed: number) {
@@ -23,22 +24,9 @@ function tanhLayer(d: number, s: number, seed: number) {
 }
 
 describe('Banach contraction oracles (Picard)', () => {
-  test('the a-priori bound ‖z_k − z*‖ ≤ Lᵏ/(1−L)·‖z₁ − z₀‖ holds at every k, from any start', () => {
-    prop(fc.property(fc.integer({ min: 2, max: 8 }), fc.double({ min: 0.2, max: 0.95, noNaN: true }), fc.nat(), fc.double({ min: 0.1, max: 100, noNaN: true }),
-      (d, s, seed, scale) => V.tidy(() => {
-        const { W, U, b, f } = tanhLayer(d, s, seed);
-        const x = V.randn([1, d], new V.Rng(seed + 1), { dtype: 'float64' });
-        const z0 = V.mul(V.randn([1, d], new V.Rng(seed + 2), { dtype: 'float64' }), scale);
-        const star = V.fixedPoint(f, [x, W, U, b], { tol: 1e-14, maxIter: 2000, stagnationWindow: 0 }).z.dataSync();
-        let r0 = NaN;
-        for (let k = 1; k <= 12; k++) {
-          // maxIter = k, last iterate z_{k−1}; the output is f(z_{k−1}) = z_k
-          const { z, stats } = V.fixedPoint(f, [x, W, U, b], { z0, tol: 0, maxIter: k, returnIterate: 'last', stagnationWindow: 0 });
-          if (k === 1) r0 = stats.absTrace[0]![0]! * Math.sqrt(d);
-          const err = C.l2(z.dataSync(), star);
-          expect(err).toBeLessThanOrEqual((s ** k / (1 - s)) * r0 * (1 + 1e-9) + 1e-12);
-        }
-      })));
+  test('Banach\'s a-priori and a-posteriori bounds hold at every Picard step k, from any start (viar/testing)', () => {
+    prop(fc.property(K.contractionArb({ kind: 'tanh', maxBatch: 1, minLipschitz: 0.2, maxLipschitz: 0.95, maxStart: 100 }),
+      (spec) => V.tidy(() => { K.assertBanachBounds(K.buildProblem(spec), { steps: 12 }); })));
   });
 
   test('the Picard residual shrinks by at least L every step (monotone trace)', () => {
@@ -52,21 +40,13 @@ describe('Banach contraction oracles (Picard)', () => {
     })));
   });
 
-  test('every solver lands on the same unique fixed point from far-apart starts: ‖z_a − z_b‖ ≤ (r_a + r_b)/(1−L)', () => {
-    prop(fc.property(fc.integer({ min: 2, max: 8 }), fc.double({ min: 0.2, max: 0.9, noNaN: true }), fc.nat(), fc.constantFrom('picard', 'anderson', 'broyden'),
-      (d, s, seed, solver) => V.tidy(() => {
-        const { W, U, b, f } = tanhLayer(d, s, seed);
-        const x = V.randn([1, d], new V.Rng(seed + 1), { dtype: 'float64' });
-        const za = V.randn([1, d], new V.Rng(seed + 2), { dtype: 'float64' });
-        const zb = V.mul(V.randn([1, d], new V.Rng(seed + 3), { dtype: 'float64' }), 100);
-        const opts = { solver, tol: 1e-10, maxIter: 400 } as const;
-        const a = V.fixedPoint(f, [x, W, U, b], { ...opts, z0: za });
-        const c = V.fixedPoint(f, [x, W, U, b], { ...opts, z0: zb });
-        expect(a.stats.status).toEqual(['converged']);
-        expect(c.stats.status).toEqual(['converged']);
-        const ra = a.stats.bestResidual[0]! * Math.sqrt(d), rb = c.stats.bestResidual[0]! * Math.sqrt(d);
-        // outputs are f(z_a), f(z_b): a further contraction by s of the distance of the iterates
-        expect(C.l2(a.z.dataSync(), c.z.dataSync())).toBeLessThanOrEqual((s * (ra + rb)) / (1 - s) + 1e-12);
+  test('every solver lands within ‖f(y) − y‖/(1−L) of the unique fixed point, from far-apart starts (viar/testing)', () => {
+    prop(fc.property(K.contractionArb({ maxLipschitz: 0.9, maxStart: 100 }), fc.constantFrom('picard', 'anderson', 'broyden'),
+      (spec, solver) => V.tidy(() => {
+        const problem = K.buildProblem(spec);
+        const solve = { solver, tol: 1e-10, maxIter: 400 } as const;
+        expect(V.fixedPoint(problem.f, problem.inputs, { ...solve, z0: problem.z0 }).stats.converged).toBe(true);
+        K.assertBanachBounds(problem, { steps: 0, solve });
       })), 30);
   });
 
@@ -167,14 +147,11 @@ describe('gradient rules', () => {
     return { ...layer, x };
   };
 
-  test.each(['picard', 'anderson', 'broyden'] as const)('IFT gradient equals central finite differences of the solve (adjoint solver %s)', (adjoint) => {
-    const { W, U, b, f, x } = setup();
-    const c = V.randn(x.shape, new V.Rng(99), { dtype: 'float64' });
-    const solveLoss = (xx: Tensor, w: Tensor, u: Tensor, bias: Tensor) => {
-      const { z } = V.fixedPoint(f, [xx, w, u, bias], { solver: 'anderson', tol: 1e-14, maxIter: 300, gradient: { mode: 'ift', solver: adjoint, tol: 1e-14, maxIter: 300 } });
-      return V.add(V.sum(V.mul(z, c)), V.mul(V.sum(V.square(z)), 0.5));
-    };
-    V.assertGradcheck(solveLoss, [x, W, U, b], { eps: 1e-6, atol: 1e-7, rtol: 1e-5 });
+  test.each(['picard', 'anderson', 'broyden'] as const)('IFT gradient equals central finite differences of the solve (adjoint solver %s, viar/testing)', (adjoint) => {
+    V.tidy(() => {
+      const problem = K.buildProblem({ kind: 'tanh', dim: 4, batch: 2, lipschitz: 0.7, seed: 3, z0Scale: 0 });
+      K.assertIftGradient(problem, { atol: 1e-7, rtol: 1e-5, solve: { tol: 1e-14, maxIter: 300, gradient: { mode: 'ift', solver: adjoint, tol: 1e-14, maxIter: 300 } } });
+    });
   });
 
   test('IFT matches the closed form on linear maps: b̄ = (I − Wᵀ)⁻¹ c', () => {
@@ -199,20 +176,14 @@ describe('gradient rules', () => {
     expect(g!.dataSync()[1]!).toBeCloseTo(1 / 6, 12);
   });
 
-  test('JFB is a descent direction for biases: ⟨b̄_JFB, b̄_IFT⟩ > 0 (deq.md F7d)', () => {
-    prop(fc.property(fc.integer({ min: 2, max: 6 }), fc.double({ min: 0.1, max: 0.95, noNaN: true }), fc.nat(), (d, s, seed) => V.tidy(() => {
-      const rng = new V.Rng(seed);
-      const W = C.f64(C.withSingularValues(Array.from({ length: d }, () => s * rng.uniform()), rng));
-      const bias = V.randn([1, d], rng, { dtype: 'float64' }).requireGrad();
-      const c = V.randn([1, d], rng, { dtype: 'float64' });
-      const grad = (gradient: V.GradientRule) => {
-        const { z } = V.fixedPoint(C.linearMap(W), [bias], { tol: 1e-13, maxIter: 2000, gradient });
-        return Array.from(V.gradients(V.sum(V.mul(z, c)), [bias])[0]!.dataSync());
-      };
-      const jfb = grad('jfb');
-      const ift = grad({ mode: 'ift', tol: 1e-13, maxIter: 2000 });
-      expect(jfb.reduce((sum, v, i) => sum + v * ift[i]!, 0)).toBeGreaterThan(0);
-    })));
+  test('JFB is a descent direction with cos∠(b̄_JFB, b̄_IFT) ≥ (1 − L)/(1 + L) (docs/notes/deq.md F7d, viar/testing)', () => {
+    prop(fc.property(K.contractionArb({ maxDim: 6, maxLipschitz: 0.95 }), (spec) => V.tidy(() => { K.assertJfbCosine(K.buildProblem(spec)); })));
+  });
+
+  test('phantom gradients approach IFT at least as fast as (1 − λ + λL)ᵏ (viar/testing)', () => {
+    prop(fc.property(K.contractionArb({ maxDim: 6, maxLipschitz: 0.95 }), fc.constantFrom(1, 0.5), (spec, damping) => V.tidy(() => {
+      K.assertPhantomConvergence(K.buildProblem(spec), { ks: [1, 2, 5, 10, 20], damping });
+    })), 20);
   });
 
   test('phantom with k = 1, λ = 1 equals JFB; phantom and unroll converge to IFT as k grows', () => {
@@ -354,11 +325,8 @@ describe('options, stats and batching', () => {
     const x = V.randn([3, d], rng, { dtype: 'float64', std: 0.05 }); // small: tanh stays near-linear
     const scale = V.tensor([[1], [1.6], [0.2]], { dtype: 'float64' }); // sample 1 is slow (L ≈ 0.96)
     const batch = V.fixedPoint(f, [x, scale], { tol: 1e-10, maxIter: 2000 });
-    for (let i = 0; i < 3; i++) {
-      const alone = V.fixedPoint(f, [V.slice(x, [[i, i + 1]]), V.slice(scale, [[i, i + 1]])], { tol: 1e-10, maxIter: 2000 });
-      expect(alone.stats.nFevals[0]).toBe(batch.stats.nFevals[i]);
-      expect(alone.stats.status[0]).toBe(batch.stats.status[i]);
-      expect(C.l2(alone.z.dataSync(), V.slice(batch.z, [[i, i + 1]]).dataSync())).toBeLessThan(1e-12);
+    for (const solver of ['picard', 'anderson', 'broyden'] as const) {
+      K.assertBatchIndependence({ f, inputs: [x, scale], lipschitz: 0.97, batched: [true, true] }, { solve: { solver, tol: 1e-10, maxIter: 2000 }, atol: 1e-12 });
     }
     expect(batch.stats.nFevals[1]!).toBeGreaterThan(batch.stats.nFevals[0]! + 10);
   });
@@ -412,30 +380,25 @@ describe('memory retained by the primitive', () => {
 
   test('nothing leaks: a solve + backward in tidy returns every buffer and node', () => {
     const { W, U, b, f } = tanhLayer(4, 0.8, 2);
-    const before = V.memory();
     for (const gradient of ['jfb', 'phantom', 'ift', 'unroll'] as const) {
       for (const solver of ['picard', 'anderson', 'broyden'] as const) {
         if (gradient === 'unroll' && solver !== 'picard') continue;
-        V.tidy(() => {
+        K.assertNoLeak(() => V.tidy(() => {
           const w = V.detach(W).requireGrad();
           const x = V.randn([2, 4], new V.Rng(3), { dtype: 'float64' });
           const { z } = V.fixedPoint(f, [x, w, U, b], { solver, gradient, tol: 1e-8, maxIter: 50 });
           V.sum(z).backward();
           w.dispose();
-        });
+        }), { calls: 2, warmup: 0 });
       }
     }
-    const after = V.memory();
-    expect(after.numDataBuffers).toBe(before.numDataBuffers);
-    expect(after.numGradNodes).toBe(before.numGradNodes);
-    expect(after.numTensors).toBe(before.numTensors);
   });
 });
 
 describe('fixedPoint memory in the number of iterations', () => {
   // f(z) = tanh(W z + x) through a few intermediate tensors per call; peak live bytes of a JFB training step must
   // not grow with the untaped iterations (each evaluation's intermediates are freed), while unroll's do.
-  const peakOf = (maxIter: number, gradient: 'jfb' | 'unroll'): number => {
+  const peakOf = (maxIter: number, gradient: 'unroll'): number => {
     const backend = V.getBackend() as unknown as { resetPeak(): void; poolStats(): { peakLiveBytes: number }; memory(): { numBytes: number } };
     const rng = new V.Rng(0);
     const W = V.mul(V.randn([64, 64], rng), 0.05).requireGrad();
@@ -453,7 +416,13 @@ describe('fixedPoint memory in the number of iterations', () => {
   };
 
   test('JFB: flat in the untaped iterations; unroll: grows with them', () => {
-    expect(peakOf(40, 'jfb')).toBeLessThanOrEqual(peakOf(2, 'jfb') * 1.05);
+    const jfbStep = (maxIter: number) => {
+      const rng = new V.Rng(0);
+      const W = V.mul(V.randn([64, 64], rng), 0.05).requireGrad();
+      const f = (z: Tensor, inj: Tensor) => V.tanh(V.add(V.matmul(V.mul(z, 1), W), V.mul(inj, 1)));
+      V.sum(V.fixedPoint(f, [V.randn([32, 64], rng).requireGrad()], { maxIter, tol: 0, gradient: 'jfb' }).z).backward();
+    };
+    K.assertFlatMemory(jfbStep, { iterations: [2, 40], tolerance: 1.05 });
     expect(peakOf(40, 'unroll')).toBeGreaterThan(peakOf(2, 'unroll') * 5);
   });
 });
