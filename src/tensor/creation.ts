@@ -1,9 +1,9 @@
 // Creating tensors: from nested arrays or typed arrays, constant fills, ranges, identity, and seeded random draws.
 
 import { Tensor, fromDataId, type NestedArray } from './tensor.js';
-import { allocArray, dtypeOfArray, type DType, type TypedArray } from './dtype.js';
+import { DTYPES, allocArray, dtypeOfArray, type DType, type TypedArray } from './dtype.js';
 import { ArgumentError, DTypeError, ShapeError, fmtShape } from './errors.js';
-import { assertValidShape, sizeOf, type Shape } from './shape.js';
+import { assertValidShape, describe, sizeOf, type Shape } from './shape.js';
 import { getBackend } from './backend/registry.js';
 import type { Rng } from './random.js';
 
@@ -11,6 +11,24 @@ export interface CreateOptions {
   dtype?: DType;
   /** Mark the new leaf as requiring gradients. */
   requiresGrad?: boolean;
+}
+
+/** The dtype asked for in `opts` (or `fallback`), checked for plain-JavaScript callers. */
+function dtypeOption(opts: CreateOptions | undefined, op: string, fallback: DType = 'float32'): DType {
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null || Array.isArray(opts))) {
+    throw new ArgumentError(op, `options must be an object or undefined, got ${describe(opts)}`);
+  }
+  const dtype = opts?.dtype ?? fallback;
+  if (!DTYPES.includes(dtype)) throw new DTypeError(op, `dtype must be one of ${DTYPES.map((d) => `'${d}'`).join(', ')}, got ${describe(dtype)}`);
+  return dtype;
+}
+
+/** A number argument (NaN rejected; ±∞ too unless `infinite`). */
+function numberArg(v: unknown, op: string, arg: string, infinite = false): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || (!infinite && !Number.isFinite(v))) {
+    throw new ArgumentError(op, `${arg} must be a ${infinite ? '' : 'finite '}number, got ${describe(v)}`);
+  }
+  return v;
 }
 
 function finish(values: TypedArray, shape: Shape, opts: CreateOptions | undefined): Tensor {
@@ -52,16 +70,21 @@ export function tensor(values: NestedArray | TypedArray | readonly number[], opt
     const shape = opts.shape ?? [src.length];
     assertValidShape(shape, 'tensor');
     if (sizeOf(shape) !== src.length) throw new ShapeError('tensor', `shape ${fmtShape(shape)} needs ${sizeOf(shape)} values, got ${src.length}`);
-    const dtype = opts.dtype ?? dtypeOfArray(src);
+    const dtype = dtypeOption(opts, 'tensor', dtypeOfArray(src));
     const out = allocArray(dtype, src.length);
     out.set(src);
     return finish(out, shape, opts);
   }
+  const dtype = dtypeOption(opts, 'tensor');
+  if (typeof values !== 'number' && !Array.isArray(values)) {
+    throw new ArgumentError('tensor', `values must be a number, a nested array of numbers or a typed array, got ${describe(values)}`);
+  }
   const shape = inferShape(values as NestedArray, 'tensor');
+  if (opts.shape) assertValidShape(opts.shape, 'tensor');
   if (opts.shape && sizeOf(opts.shape) !== sizeOf(shape)) {
     throw new ShapeError('tensor', `shape ${fmtShape(opts.shape)} does not match the data's ${fmtShape(shape)}`);
   }
-  const out = allocArray(opts.dtype ?? 'float32', sizeOf(shape));
+  const out = allocArray(dtype, sizeOf(shape));
   if (shape.length === 0) out[0] = values as number;
   else out.set((values as NestedArray[]).flat(Infinity as 1) as unknown as number[]);
   return finish(out, opts.shape ?? shape, opts);
@@ -75,16 +98,21 @@ export function scalar(value: number, dtype: DType = 'float32'): Tensor {
 /** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number, opts: CreateOptions = {}): Tensor {
   assertValidShape(shape, 'full');
-  const out = allocArray(opts.dtype ?? 'float32', sizeOf(shape));
+  numberArg(value, 'full', 'value', true);
+  const out = allocArray(dtypeOption(opts, 'full'), sizeOf(shape));
   if (value !== 0) out.fill(value);
   return finish(out, shape, opts);
 }
 
 export function zeros(shape: Shape, opts: CreateOptions = {}): Tensor {
+  assertValidShape(shape, 'zeros');
+  dtypeOption(opts, 'zeros');
   return full(shape, 0, opts);
 }
 
 export function ones(shape: Shape, opts: CreateOptions = {}): Tensor {
+  assertValidShape(shape, 'ones');
+  dtypeOption(opts, 'ones');
   return full(shape, 1, opts);
 }
 
@@ -103,9 +131,12 @@ export function fullLike(x: Tensor, value: number, opts: CreateOptions = {}): Te
 /** [start, start+step, ...) below `end` (like numpy.arange). arange(5) = [0..4]. */
 export function arange(start: number, end?: number, step = 1, opts: CreateOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
+  numberArg(start, 'arange', 'start');
+  numberArg(end, 'arange', 'end');
+  numberArg(step, 'arange', 'step');
   if (step === 0) throw new ArgumentError('arange', 'step must be non-zero');
   const n = Math.max(0, Math.ceil((end - start) / step));
-  const out = allocArray(opts.dtype ?? 'float32', n);
+  const out = allocArray(dtypeOption(opts, 'arange'), n);
   for (let i = 0; i < n; i++) out[i] = start + i * step;
   return finish(out, [n], opts);
 }
@@ -113,7 +144,9 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
 /** `num` evenly spaced values from start to end inclusive. */
 export function linspace(start: number, end: number, num: number, opts: CreateOptions = {}): Tensor {
   if (!Number.isInteger(num) || num < 0) throw new ArgumentError('linspace', `num must be a non-negative integer, got ${num}`);
-  const out = allocArray(opts.dtype ?? 'float32', num);
+  numberArg(start, 'linspace', 'start');
+  numberArg(end, 'linspace', 'end');
+  const out = allocArray(dtypeOption(opts, 'linspace'), num);
   const step = num > 1 ? (end - start) / (num - 1) : 0;
   for (let i = 0; i < num; i++) out[i] = i === num - 1 && num > 1 ? end : start + i * step;
   return finish(out, [num], opts);
@@ -122,7 +155,7 @@ export function linspace(start: number, end: number, num: number, opts: CreateOp
 /** The n×m identity (m defaults to n). */
 export function eye(n: number, m = n, opts: CreateOptions = {}): Tensor {
   assertValidShape([n, m], 'eye');
-  const out = allocArray(opts.dtype ?? 'float32', n * m);
+  const out = allocArray(dtypeOption(opts, 'eye'), n * m);
   for (let i = 0; i < Math.min(n, m); i++) out[i * m + i] = 1;
   return finish(out, [n, m], opts);
 }
@@ -139,7 +172,7 @@ function assertFloat(dtype: DType, op: string): void {
 export function rand(shape: Shape, rng: Rng, opts: CreateOptions & { low?: number; high?: number } = {}): Tensor {
   assertRng(rng, 'rand');
   assertValidShape(shape, 'rand');
-  const dtype = opts.dtype ?? 'float32';
+  const dtype = dtypeOption(opts, 'rand');
   assertFloat(dtype, 'rand');
   const low = opts.low ?? 0, high = opts.high ?? 1;
   const out = allocArray(dtype, sizeOf(shape));
@@ -151,7 +184,7 @@ export function rand(shape: Shape, rng: Rng, opts: CreateOptions & { low?: numbe
 export function randn(shape: Shape, rng: Rng, opts: CreateOptions & { mean?: number; std?: number } = {}): Tensor {
   assertRng(rng, 'randn');
   assertValidShape(shape, 'randn');
-  const dtype = opts.dtype ?? 'float32';
+  const dtype = dtypeOption(opts, 'randn');
   assertFloat(dtype, 'randn');
   const mean = opts.mean ?? 0, std = opts.std ?? 1;
   const out = allocArray(dtype, sizeOf(shape));
@@ -163,8 +196,10 @@ export function randn(shape: Shape, rng: Rng, opts: CreateOptions & { mean?: num
 export function randint(low: number, high: number, shape: Shape, rng: Rng, opts: CreateOptions = {}): Tensor {
   assertRng(rng, 'randint');
   assertValidShape(shape, 'randint');
-  if (!(high > low)) throw new ArgumentError('randint', `high (${high}) must be greater than low (${low})`);
-  const out = allocArray(opts.dtype ?? 'int32', sizeOf(shape));
+  if (!Number.isInteger(low) || !Number.isInteger(high) || !(high > low)) {
+    throw new ArgumentError('randint', `low and high must be integers with high > low, got ${describe(low)} and ${describe(high)}`);
+  }
+  const out = allocArray(dtypeOption(opts, 'randint', 'int32'), sizeOf(shape));
   for (let i = 0; i < out.length; i++) out[i] = rng.int(low, high);
   return finish(out, shape, opts);
 }

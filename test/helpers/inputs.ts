@@ -8,7 +8,8 @@ import type { Nd } from './reference.js';
 export function makeInput(spec: InputSpec, dtype: DType, rng: V.Rng): Tensor {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   const lo = spec.lo ?? -2, hi = spec.hi ?? 2;
-  const values = Array.from({ length: n }, () => {
+  const values = Array.from({ length: n }, (_, i) => {
+    if (spec.values) return spec.values[i % spec.values.length]!;
     if (spec.choices) return spec.choices[rng.int(0, spec.choices.length)]!;
     if (spec.int) return rng.int(lo, hi);
     return lo + (hi - lo) * rng.uniform();

@@ -41,7 +41,8 @@ export function at(a: Nd, idx: readonly number[]): number {
 
 export function broadcastShape(...shapes: number[][]): number[] {
   const rank = Math.max(...shapes.map((s) => s.length));
-  return Array.from({ length: rank }, (_, i) => Math.max(...shapes.map((s) => s[s.length - rank + i] ?? 1)));
+  // a dim other than 1 wins (0 included: broadcasting against an empty dim gives an empty dim)
+  return Array.from({ length: rank }, (_, i) => shapes.map((s) => s[s.length - rank + i] ?? 1).find((d) => d !== 1) ?? 1);
 }
 
 /** Reads `a` at an index of a broadcast shape. */

@@ -14,6 +14,8 @@ export interface InputSpec {
   hi?: number;
   /** Draw values from this list instead (ties, zeros, masks). */
   choices?: number[];
+  /** Exactly these values in order, repeated to fill the shape (special values: ±0, ±∞, NaN, denormals, huge). */
+  values?: number[];
   /** int32 input in [lo, hi). */
   int?: boolean;
   /** Materialize as the transpose of a contiguous tensor, so the input is a non-contiguous view. */
@@ -23,6 +25,17 @@ export interface InputSpec {
 export interface OpCase {
   inputs: InputSpec[];
   label?: string;
+  /**
+   * Special values (±∞, NaN, ...) where finite differences mean nothing: no gradcheck; the VJP (cotangent of ones,
+   * float64) is compared with `grads` when given, else only run.
+   */
+  special?: boolean;
+  /** Expected float64 VJPs with a cotangent of ones, one array per gradWrt input (special cases). */
+  grads?: number[][];
+  /** Why the case runs in float64 only (e.g. values beyond float32's range); such cases skip the gpu backend too. */
+  float64Only?: string;
+  /** Why the gpu backend (float32 shader arithmetic) is not held to this case. */
+  notOnGpu?: string;
 }
 
 export interface ErrorCase {
@@ -47,13 +60,26 @@ const f = (shape: number[], o: Omit<InputSpec, 'shape'> = {}): InputSpec => ({ s
 const pos = (shape: number[], o: Omit<InputSpec, 'shape'> = {}): InputSpec => ({ shape, lo: 0.5, hi: 2, ...o });
 const idx = (shape: number[], hi: number): InputSpec => ({ shape, int: true, lo: 0, hi });
 
-/** Standard samples for unary elementwise ops: scalar, vector, matrix, a non-contiguous view, a 4-D tensor. */
+/** Signed zeros, ±∞, NaN, float64 denormals, huge and tiny magnitudes, ordinary values (float32 rounds some to 0/∞). */
+export const SPECIAL_VALUES = [0, -0, 1, -1.5, 0.5, Infinity, -Infinity, NaN, 5e-324, -1e-310, 1e300, -1e300, 3, 1e-30];
+/** The gpu backend is held to finite values only. */
+const SHADER_SPECIALS = 'WGSL leaves NaN/±∞ arithmetic and denormals implementation-defined';
+
+/** A special-value case: no gradcheck (see OpCase.special), not on the gpu backend. */
+function special(inputs: InputSpec[], label: string, extra: Partial<OpCase> = {}): OpCase {
+  return { inputs, label, special: true, notOnGpu: SHADER_SPECIALS, ...extra };
+}
+const sv = (shape: number[], values: number[] = SPECIAL_VALUES): InputSpec => ({ shape, values });
+
+/** Standard samples for unary elementwise ops: scalar, vector, matrix, a non-contiguous view, a 4-D tensor, special values, empty. */
 function unaryCases(spec: (shape: number[], o?: Omit<InputSpec, 'shape'>) => InputSpec = f): OpCase[] {
   return [
     { inputs: [spec([])], label: 'scalar' },
     { inputs: [spec([5])] },
     { inputs: [spec([3, 4], { transposed: true })], label: 'non-contiguous' },
     { inputs: [spec([2, 1, 3, 2])] },
+    special([sv([SPECIAL_VALUES.length])], 'special values'),
+    { inputs: [spec([0, 3])], label: 'empty' },
   ];
 }
 
@@ -67,6 +93,10 @@ const binaryCases = (spec = f, specB = spec): OpCase[] => [
   { inputs: [spec([2, 1, 3]), specB([4, 1])], label: 'broadcast both' },
   { inputs: [spec([3, 4], { transposed: true }), specB([3, 4])], label: 'non-contiguous' },
   { inputs: [spec([]), specB([2, 2])], label: 'scalar tensor' },
+  // every pair of special values (a as a column, b as a row)
+  special([sv([SPECIAL_VALUES.length, 1]), sv([SPECIAL_VALUES.length])], 'special values'),
+  { inputs: [spec([0, 3]), specB([3])], label: 'empty' },
+  { inputs: [spec([2, 0]), specB([2, 1])], label: 'empty, broadcast' },
 ];
 
 function binary(name: string, run: (a: Tensor, b: Tensor) => Tensor, ref: (a: number, b: number) => number, spec = f, specB = spec, extra: Partial<OpEntry> = {}): OpEntry {
@@ -88,7 +118,8 @@ function binary(name: string, run: (a: Tensor, b: Tensor) => Tensor, ref: (a: nu
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const softplus = (x: number) => Math.log1p(Math.exp(-Math.abs(x))) + Math.max(x, 0);
 const lse = (x: Nd, axis: number, keep: boolean): Nd => {
-  const m = R.reduce(x, [axis], true, -Infinity, Math.max);
+  // shifted by the max, or by 0 where that is ±∞ (so +∞ gives +∞ and a row of −∞ gives −∞, as PyTorch)
+  const m = R.map(R.reduce(x, [axis], true, -Infinity, Math.max), (v) => (Math.abs(v) === Infinity ? 0 : v));
   const s = R.reduce(R.zip((a, b) => Math.exp(a - b), x, m), [axis], true, 0, (p, q) => p + q);
   const out = R.zip((a, b) => Math.log(a) + b, s, m);
   return keep ? out : { shape: out.shape.filter((_, i) => i !== (axis < 0 ? axis + x.shape.length : axis)), data: out.data };
@@ -101,11 +132,22 @@ const varRef = (x: Nd, axes: number[], correction: number): Nd => {
   const n = axes.reduce((p, a) => p * x.shape[a]!, 1);
   const m = meanRef(x, axes, true);
   const sq = R.zip((a, b) => (a - b) ** 2, x, m);
-  return R.map(R.reduce(sq, axes, false, 0, (p, q) => p + q), (v) => v / (n - correction));
+  return R.map(R.reduce(sq, axes, false, 0, (p, q) => p + q), (v) => v / Math.max(0, n - correction));
 };
 const ints = (t: Nd): number[] => t.data;
+/** erf through the reference's integration, with its limits outside [-6, 6] (where it is ±1 in double precision). */
+const erfRef = (x: number): number => (Number.isNaN(x) ? NaN : Math.abs(x) > 6 ? Math.sign(x) : R.erf(x));
+/** C's pow (PyTorch's), which differs from JavaScript's ** at 1^NaN and (−1)^±∞: both are 1. */
+const powRef = (a: number, b: number): number => (a === 1 || (a === -1 && Math.abs(b) === Infinity) ? 1 : a ** b);
+/** log softmax along `axis` as (x − m) − log Σ exp(x − m), m the max, which keeps the precision of large x. */
+const logSoftmaxRef = (x: Nd, axis: number): Nd => {
+  const m = R.reduce(x, [axis], true, -Infinity, (p, q) => (Number.isNaN(p) ? p : Number.isNaN(q) || q > p ? q : p));
+  const shifted = R.zip((a, b) => a - b, x, m);
+  const s = R.reduce(R.map(shifted, Math.exp), [axis], true, 0, (p, q) => p + q);
+  return R.zip((a, b) => a - Math.log(b), shifted, s);
+};
 
-export const OPS: OpEntry[] = [
+const BASE: OpEntry[] = [
   // ---- unary elementwise ----
   unary('neg', V.neg, (x) => -x),
   unary('abs', V.abs, Math.abs),
@@ -120,12 +162,12 @@ export const OPS: OpEntry[] = [
   unary('tanh', V.tanh, Math.tanh),
   unary('sigmoid', V.sigmoid, sigmoid),
   unary('relu', V.relu, (x) => Math.max(x, 0)),
-  unary('gelu', V.gelu, (x) => 0.5 * x * (1 + R.erf(x / Math.SQRT2))),
+  unary('gelu', V.gelu, (x) => 0.5 * x * (1 + erfRef(x / Math.SQRT2))),
   unary('geluTanh', V.geluTanh, (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)))),
   unary('silu', V.silu, (x) => x * sigmoid(x)),
   unary('softplus', V.softplus, softplus),
-  unary('logSigmoid', V.logSigmoid, (x) => Math.log(sigmoid(x))),
-  unary('erf', V.erf, R.erf),
+  unary('logSigmoid', V.logSigmoid, (x) => -softplus(-x)),
+  unary('erf', V.erf, erfRef),
   unary('sign', V.sign, Math.sign),
   unary('floor', V.floor, Math.floor),
   unary('square', V.square, (x) => x * x),
@@ -139,7 +181,7 @@ export const OPS: OpEntry[] = [
   binary('sub', V.sub, (a, b) => a - b),
   binary('mul', V.mul, (a, b) => a * b),
   binary('div', V.div, (a, b) => a / b, f, pos),
-  binary('pow', V.pow, (a, b) => a ** b, pos, f),
+  binary('pow', V.pow, powRef, pos, f),
   binary('maximum', V.maximum, Math.max),
   binary('minimum', V.minimum, Math.min),
   ...(['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const).map((name) => {
@@ -178,7 +220,7 @@ export const OPS: OpEntry[] = [
   { name: 'max(ties)', run: (x) => V.max(x!, 1), ref: (x) => R.reduce(x!, [1], false, -Infinity, Math.max), cases: [{ inputs: [f([3, 4], { choices: [0.5, 1] })] }], differentiable: false },
   { name: 'min', run: (x) => V.min(x!, [0, 1], true), ref: (x) => R.reduce(x!, [0, 1], true, Infinity, Math.min), cases: [{ inputs: [f([3, 4, 2])] }] },
   {
-    name: 'argmax', run: (x) => V.argmax(x!, 1), ref: (x) => R.argReduce(x!, 1, (v, b) => v > b),
+    name: 'argmax', run: (x) => V.argmax(x!, 1), ref: (x) => R.argReduce(x!, 1, (v, b) => !Number.isNaN(b) && (Number.isNaN(v) || v > b)),
     cases: [{ inputs: [f([3, 4])] }, { inputs: [f([3, 4], { choices: [0, 1] })], label: 'ties pick the first' }], differentiable: false,
   },
   { name: 'argmin', run: (x) => V.argmin(x!, 0), ref: (x) => R.argReduce(x!, 0, (v, b) => v < b), cases: [{ inputs: [f([3, 4], { transposed: true })] }], differentiable: false },
@@ -187,16 +229,20 @@ export const OPS: OpEntry[] = [
   { name: 'logSumExp', run: (x) => V.logSumExp(x!, 1), ref: (x) => lse(x!, 1, false), cases: [{ inputs: [f([3, 4])] }, { inputs: [f([2, 4], { lo: 50, hi: 60 })], label: 'large values' }] },
   {
     name: 'softmax', run: (x) => V.softmax(x!, -1),
-    ref: (x) => { const l = lse(x!, -1, true); return R.zip((a, b) => Math.exp(a - b), x!, l); },
+    ref: (x) => R.map(logSoftmaxRef(x!, -1), Math.exp),
     cases: [{ inputs: [f([3, 4])] }, { inputs: [f([2, 3, 4], { transposed: true })] }, { inputs: [f([2, 5], { lo: 80, hi: 100 })], label: 'large logits' }],
   },
   {
     name: 'logSoftmax', run: (x) => V.logSoftmax(x!, 0),
-    ref: (x) => { const l = lse(x!, 0, true); return R.zip((a, b) => a - b, x!, l); },
+    ref: (x) => logSoftmaxRef(x!, 0),
     cases: [{ inputs: [f([3, 4])] }],
   },
-  { name: 'norm(2)', run: (x) => V.norm(x!, 2, -1), ref: (x) => R.map(R.reduce(x!, [-1], false, 0, (a, b) => a + b * b), Math.sqrt), cases: [{ inputs: [f([3, 4])] }] },
-  { name: 'norm(3)', run: (x) => V.norm(x!, 3), ref: (x) => R.map(R.reduce(x!, undefined, false, 0, (a, b) => a + Math.abs(b) ** 3), (v) => v ** (1 / 3)), cases: [{ inputs: [f([2, 3])] }] },
+  { name: 'norm(2)', run: (x) => V.norm(x!, 2, -1), ref: (x) => R.reduce(x!, [-1], false, 0, (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.hypot(a, b))), cases: [{ inputs: [f([3, 4])] }] },
+  {
+    name: 'norm(3)', run: (x) => V.norm(x!, 3),
+    ref: (x) => { const s = Math.max(...x!.data.map(Math.abs)) || 1; return { shape: [], data: [s * x!.data.reduce((a, b) => a + Math.abs(b / s) ** 3, 0) ** (1 / 3)] }; },
+    cases: [{ inputs: [f([2, 3])] }],
+  },
   { name: 'norm(1)', run: (x) => V.norm(x!, 1, 0, true), ref: (x) => R.reduce(x!, [0], true, 0, (a, b) => a + Math.abs(b)), cases: [{ inputs: [f([3, 2])] }] },
   { name: 'norm(inf)', run: (x) => V.norm(x!, Infinity, 1), ref: (x) => R.reduce(x!, [1], false, 0, (a, b) => Math.max(a, Math.abs(b))), cases: [{ inputs: [f([3, 4])] }] },
 
@@ -434,3 +480,152 @@ export const OPS: OpEntry[] = [
     errors: [{ label: 'p out of range', run: () => V.dropout(V.zeros([2]), 1, { training: true }), message: /^dropout: p must be in \[0, 1\), got 1/ }],
   },
 ];
+
+// ---- edge cases (special values, empty shapes, ties) added to the entries above, by entry name ----
+
+const nanAt = (n: number, k: number): number[] => Array.from({ length: n }, (_, i) => (i === k ? NaN : 1 + ((i * 7) % 5)));
+const EXTRA_CASES: Record<string, OpCase[]> = {
+  'where': [special([f([4], { values: [1, 0, 1, 0] }), sv([4], [Infinity, NaN, 1, 2]), sv([4], [0, 1, -Infinity, NaN])], 'special values')],
+  'sum': [special([sv([2, 7, 2])], 'special values'), { inputs: [f([2, 0, 3])], label: 'empty reduced axes' }],
+  'mean': [special([sv([2, 7])], 'special values'), { inputs: [f([3, 0])], label: 'empty axis (NaN, as PyTorch)' }],
+  'max': [special([sv([2, 7], [1, NaN, 3, -Infinity, 2, Infinity, 0])], 'NaN wins'), { inputs: [f([0, 4])], label: 'empty, non-empty axis' }],
+  // ties: the gradient is split evenly (finite differences see ½ per side, so no gradcheck)
+  'min': [special([f([3, 4, 2], { choices: [-1, 0.5] })], 'ties', { notOnGpu: undefined }), { inputs: [f([3, 4, 0])], label: 'empty, non-empty axes' }],
+  'argmax': [special([sv([2, 7], [1, NaN, 3, -Infinity, NaN, Infinity, 0])], 'first NaN wins'), { inputs: [f([0, 4])], label: 'empty, non-empty axis' }],
+  'argmin': [{ inputs: [f([3, 4], { choices: [0, 1] })], label: 'ties pick the first' }],
+  'variance': [{ inputs: [f([3, 0])], label: 'empty rows' }],
+  'std': [
+    special([f([3, 1, 1], { values: [2, 2, 2] })], 'constant (gradient 0, not NaN)', { grads: [[0, 0, 0]] }),
+    special([f([1, 1, 1], { values: [0.5] })], 'one element', { grads: [[0]] }),
+  ],
+  'logSumExp': [
+    special([sv([2, 4], [Infinity, 1, -Infinity, 2, -Infinity, -Infinity, -Infinity, -Infinity])], '+∞ and all −∞ rows'),
+    { inputs: [f([3, 0])], label: 'empty axis (−∞)' }, { inputs: [f([0, 4])], label: 'empty rows' },
+  ],
+  'softmax': [special([sv([3, 3], [Infinity, 1, 2, -Infinity, 0, 1, -Infinity, -Infinity, -Infinity])], '±∞ rows'), { inputs: [f([0, 4])], label: 'empty' }],
+  'logSoftmax': [
+    special([sv([2, 3], [Infinity, -Infinity, 1, 0, -Infinity, 1e300])], '±∞ columns'),
+    special([f([2, 1], { values: [1e17, 1e17] })], 'large equal logits keep their precision', { float64Only: '1e17 + 0.69 rounds in float32 as in float64; float32 is covered by the 3000 case' }),
+    special([f([2, 1], { values: [3000, 3000] })], 'float32 logits 3000'),
+    { inputs: [f([0, 4])], label: 'empty axis' }, { inputs: [f([3, 0])], label: 'empty rows' },
+  ],
+  'norm(2)': [
+    special([f([2, 3], { values: [1e200, 1e200, -3e200, 1e-200, 0, 5e-324] })], 'huge and tiny (scaled, no overflow)', { float64Only: 'beyond float32 range' }),
+    special([sv([2, 3], [Infinity, 1, 2, NaN, 1, 0])], '∞ and NaN'),
+    { inputs: [f([3, 0])], label: 'empty axis (0)' },
+  ],
+  'norm(3)': [special([f([2, 3], { values: [1e200, 2e200, -3e200, 1, 2, 3] })], 'huge (scaled, no overflow)', { float64Only: 'beyond float32 range' })],
+  'norm(inf)': [{ inputs: [f([0, 4])], label: 'empty, non-empty axis' }],
+  'reshape': [{ inputs: [f([0, 4])], label: 'empty' }],
+  'slice': [special([sv([3, 5, 4])], 'special values')],
+  'pad': [{ inputs: [f([0, 2])], label: 'empty input' }],
+  'concat': [{ inputs: [f([2, 0, 3]), f([2, 3, 3]), f([2, 0, 3])], label: 'empty pieces' }],
+  'matmul': [
+    { inputs: [f([2, 1, 0]), f([0, 3])], label: 'inner size 0 (zeros)' },
+    { inputs: [f([0, 3]), f([3, 2])], label: 'no rows' },
+    { inputs: [f([0, 2, 3]), f([3, 4])], label: 'empty batch' },
+    { inputs: [f([3, 2]), f([0, 2, 1])], label: 'empty broadcast batch (gradient summed over nothing)' },
+    special([sv([2, 3], [Infinity, 0, 1, NaN, 2, 1]), f([3, 2], { values: [0, 1, 2, 3, 0, 1] })], '∞·0 and NaN'),
+  ],
+  'gather': [{ inputs: [f([3, 4]), idx([3, 0], 4)], label: 'empty index' }],
+  'indexSelect': [{ inputs: [f([5, 3]), idx([0], 5)], label: 'empty index' }],
+  'tril': [special([sv([2, 3, 4], [Infinity, NaN, -Infinity, 1])], '∞/NaN in the zeroed triangle become 0'), { inputs: [f([2, 0, 3])], label: 'empty' }],
+  'triu': [special([sv([4, 3], [NaN, Infinity, 1])], '∞/NaN in the zeroed triangle become 0')],
+  'cumsum': [{ inputs: [f([2, 0, 3])], label: 'empty' }],
+  'layerNorm (affine)': [{ inputs: [f([0, 5]), f([5]), f([5])], label: 'no rows' }],
+  'groupNorm': [{ inputs: [f([0, 4, 3, 2]), f([4]), f([4])], label: 'empty batch' }],
+  'embedding': [{ inputs: [f([6, 3]), idx([0], 6)], label: 'no indices' }],
+  'crossEntropy': [{ inputs: [f([0, 4]), idx([0], 4)], label: 'empty batch (NaN mean, as PyTorch)' }],
+  'maxPool2d': [
+    { inputs: [f([0, 2, 4, 6])], label: 'empty batch' },
+    special([f([1, 2, 4, 4], { choices: [0, 1] })], 'ties (gradient split evenly: a documented difference)', { notOnGpu: undefined }),
+  ],
+  'maxPool2d (3, stride 2, pad 1)': [{ inputs: [f([2, 0, 7, 6])], label: 'no channels' }],
+  'avgPool2d': [{ inputs: [f([0, 3, 4, 6])], label: 'empty batch' }],
+  'unfold': [{ inputs: [f([0, 2, 4, 5])], label: 'empty batch' }],
+  ...Object.fromEntries((['3×3 pad 1', 'stride 2'] as const).map((l) => [`conv2d (${l})`, [
+    { inputs: [f([0, l === 'stride 2' ? 2 : 3, 7, 6]), f(l === 'stride 2' ? [3, 2, 3, 3] : [4, 3, 3, 3]), f([l === 'stride 2' ? 3 : 4])], label: 'empty batch (weight gradient 0)' },
+  ]])),
+};
+for (const mode of ['nearest', 'bilinear', 'bicubic', 'area'] as const) {
+  for (const e of BASE.filter((b) => b.name.startsWith(`interpolate ${mode} `))) {
+    const [h, w] = e.name.split(' ')[2]!.split('→')[0]!.split('×').map(Number) as [number, number];
+    EXTRA_CASES[e.name] = [
+      special([f([1, 2, h, w], { values: nanAt(2 * h * w, Math.min(h * w - 1, w + 1)) })], 'one NaN (reaches only the outputs whose taps read it)'),
+      special([f([1, 1, h, w], { values: nanAt(h * w, 0).map((v) => (Number.isNaN(v) ? Infinity : v)) })], 'one +∞'),
+      { inputs: [f([0, 2, h, w])], label: 'empty batch' },
+    ];
+  }
+}
+
+/** Entries that exist for one defect each (issue #23): regression tests with exact expectations. */
+const REGRESSIONS: OpEntry[] = [
+  {
+    // an int cast is piecewise constant: only the x term carries a gradient (it used to give 2)
+    name: 'cast through int32 (no gradient)', run: (x) => V.add(x!, V.cast(V.cast(x!, 'int32'), x!.dtype)),
+    ref: (x) => R.map(x!, (v) => v + Math.trunc(v)),
+    cases: [{ inputs: [f([5], { values: [1.3, -2.6, 0.4, -0.3, 1.7] })] }, special([f([4], { values: [1.7, -2.5, 0, -0] })], 'integers and signed zeros', { grads: [[1, 1, 1, 1]] })],
+  },
+  {
+    name: 'pow at base 0 and denormal bases', run: (a, b) => V.pow(a!, b!), ref: (a, b) => R.zip(powRef, a!, b!),
+    cases: [special([f([5], { values: [0, 0, 0, 2, 5e-324] }), f([5], { values: [0, 1, 2, 0, 1] })], 'd/da', { grads: [[0, 1, 0, 0, 1]], float64Only: 'denormal base' })],
+    gradWrt: [0],
+  },
+  {
+    // the gradient of pow(x, 1) is 1; its own gradient (the second derivative of pow) is 0, not 0·∞
+    name: 'pow second derivative', run: (x) => V.grad((t: Tensor) => V.sum(V.pow(t, 1)), { createGraph: true })(x!)[0]!,
+    ref: (x) => R.map(x!, () => 1),
+    cases: [special([f([4], { values: [0, -0, 5e-324, 2] })], 'at 0 and denormals', { grads: [[0, 0, 0, 0]], float64Only: 'denormal base' })],
+  },
+  {
+    // a pooled buffer full of 8s is free before the backward: the summed-over-nothing gradient must still be 0
+    name: 'matmul gradient over an empty summed batch',
+    run: (a, b) => {
+      V.add(V.full([a!.size], 7, { dtype: a!.dtype }), 1).dispose();
+      return V.grad((t: Tensor) => V.sum(V.matmul(t, b!)))(a!)[0]!;
+    },
+    ref: (a) => R.map(a!, () => 0), cases: [{ inputs: [f([3, 2]), f([0, 2, 1])] }], differentiable: false,
+  },
+  {
+    name: 'conv2d weight gradient with N = 0',
+    run: (x, w) => {
+      V.add(V.full([w!.size], 7, { dtype: w!.dtype }), 1).dispose();
+      return V.grad((t: Tensor) => V.sum(V.conv2d(x!, t)))(w!)[0]!;
+    },
+    ref: (_x, w) => R.map(w!, () => 0), cases: [{ inputs: [f([0, 2, 4, 4]), f([3, 2, 3, 3])] }], differentiable: false,
+  },
+  {
+    // a padding row of −∞ with the ignore index: 0·NaN must not reach the loss or the gradient
+    name: 'crossEntropy with a non-finite ignored row',
+    run: (z, t) => V.crossEntropy(z!, t!), ref: () => ({ shape: [], data: [Math.LN2] }),
+    cases: [special([f([2, 2], { values: [-Infinity, -Infinity, 1, 1] }), f([2], { values: [-100, 0], int: true })], 'ignored [−∞, −∞] row', { grads: [[0, 0, -0.5, 0.5]] })],
+    gradWrt: [0],
+  },
+  {
+    // (x − μ)/σ of rows whose squares overflow: the moments are taken on x/max|x| (PyTorch gives NaN here)
+    name: 'layerNorm of huge rows', run: (x) => V.layerNorm(x!, [3]),
+    ref: (x) => {
+      const out = R.map(x!, () => 0);
+      for (let r = 0; r < x!.shape[0]!; r++) {
+        const row = x!.data.slice(3 * r, 3 * r + 3), s = Math.max(...row.map(Math.abs));
+        const u = row.map((v) => v / s), m = (u[0]! + u[1]! + u[2]!) / 3;
+        const v = u.reduce((a, b) => a + (b - m) ** 2, 0) / 3;
+        u.forEach((ui, i) => { out.data[3 * r + i] = (ui - m) / Math.sqrt(v + 1e-5 / s / s); });
+      }
+      return out;
+    },
+    cases: [special([f([2, 3], { values: [1e300, 1, 2, -1e300, 1e300, 0] })], 'huge rows', { float64Only: 'beyond float32 range' })],
+  },
+  {
+    name: 'relu passes NaN and −0', run: (x) => V.relu(x!), ref: (x) => R.map(x!, (v) => (v < 0 ? 0 : v)),
+    cases: [special([f([4], { values: [NaN, -0, -1, 2] })], 'NaN', { grads: [[0, 0, 0, 1]] })],
+  },
+];
+
+export const OPS: OpEntry[] = [
+  ...BASE.map((e) => (EXTRA_CASES[e.name] ? { ...e, cases: [...e.cases, ...EXTRA_CASES[e.name]!] } : e)),
+  ...REGRESSIONS,
+];
+
+const unknown = Object.keys(EXTRA_CASES).filter((k) => !BASE.some((e) => e.name === k));
+if (unknown.length) throw new Error(`op-db: extra cases for unknown entries: ${unknown.join(', ')}`);

@@ -6,12 +6,12 @@ import type { Tensor } from '../tensor.js';
 import { ArgumentError } from '../errors.js';
 import { tidy } from '../memory.js';
 import { normalizeAxes, sizeOf } from '../shape.js';
-import { checkFloat, checkNumber, checkTensor } from './operands.js';
+import { checkFloat, checkNumber, checkOptions, checkTensor } from './operands.js';
 import {
   abs, add, div, eq, erf, exp, log, mul, pow, sigmoid, softplus, sqrt, sub, where, neg, sign,
 } from './elementwise.js';
 import { max, sum } from './reduce.js';
-import { detach, reshape, expand, transpose } from './movement.js';
+import { detach, fresh, reshape, expand, transpose } from './movement.js';
 import { geluTanhOp, softmaxLastAxis } from './row-ops.js';
 
 function floatArg(x: Tensor, op: string): Tensor {
@@ -37,9 +37,11 @@ export interface VarianceOptions {
 }
 
 /** Variance over `axes`: Σ(x − mean)² / (N − correction). */
-export function variance(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
-  const t = floatArg(x, 'variance');
-  const n = countOf(t, axes, 'variance');
+export function variance(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}, op = 'variance'): Tensor {
+  const t = floatArg(x, op);
+  checkOptions(opts, op);
+  if (opts.correction !== undefined) checkNumber(opts.correction, op, 'correction');
+  const n = countOf(t, axes, op);
   const centered = sub(t, mean(t, axes, true));
   return div(sum(mul(centered, centered), axes, opts.keepdims ?? false), Math.max(0, n - (opts.correction ?? 1)));
 }
@@ -58,7 +60,7 @@ const stdSqrtOp = defineOp<undefined>({
 
 /** Standard deviation: √variance (gradient 0 where it is 0). */
 export function std(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
-  return stdSqrtOp([variance(floatArg(x, 'std'), axes, opts)], undefined);
+  return stdSqrtOp([variance(x, axes, opts, 'std')], undefined);
 }
 
 /**
@@ -84,7 +86,7 @@ export function logSumExp(x: Tensor, axes?: number | readonly number[], keepdims
 /** exp(x) / Σ exp(x) along `axis` (rows sum to 1). */
 export function softmax(x: Tensor, axis = -1): Tensor {
   const t = floatArg(x, 'softmax');
-  const [a] = normalizeAxes(axis, t.rank, 'softmax');
+  const [a] = normalizeAxes(checkNumber(axis, 'softmax', 'axis', true), t.rank, 'softmax');
   if (a === undefined || a === t.rank - 1) return softmaxLastAxis([t], undefined);
   return transpose(softmaxLastAxis([transpose(t, a, -1)], undefined), a, -1);
 }
@@ -96,9 +98,9 @@ export function softmax(x: Tensor, axis = -1): Tensor {
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   const t = floatArg(x, 'logSoftmax');
   const list = normalizeAxes(checkNumber(axis, 'logSoftmax', 'axis', true), t.rank, 'logSoftmax');
-  const shift = stableShift(t, list, 'logSoftmax');
-  if (!shift) return t; // an empty axis: the result is empty too
-  const shifted = sub(t, shift);
+  if (list.some((a) => t.shape[a] === 0)) return fresh(t); // an empty axis: the result is empty too
+  // the max itself (not stableShift's), as PyTorch: a row holding +∞, or all −∞, is NaN
+  const shifted = sub(t, detach(max(t, list, true, 'logSoftmax')));
   return sub(shifted, log(sum(exp(shifted), list, true)));
 }
 

@@ -5,7 +5,7 @@ import { defineOp, type AppliedOp } from '../graph/define-op.js';
 import type { ConvGeometry } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
-import { checkFloat, checkTensor } from './operands.js';
+import { checkFloat, checkOptions, checkTensor } from './operands.js';
 import { add, div, maximum } from './elementwise.js';
 import { max, sum } from './reduce.js';
 import { reshape, slice } from './movement.js';
@@ -15,7 +15,7 @@ import { ones } from '../creation.js';
 export type Pair = number | readonly [number, number];
 
 const pair = (v: Pair, name: string, op: string, min: number): [number, number] => {
-  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  const p: [number, number] = typeof v === 'number' ? [v, v] : Array.isArray(v) && v.length === 2 ? [v[0], v[1]] : [NaN, NaN];
   if (!p.every((x) => Number.isInteger(x) && x >= min)) throw new ArgumentError(op, `${name} must be an integer ≥ ${min} or a pair of them, got ${JSON.stringify(v)}`);
   return p;
 };
@@ -57,6 +57,7 @@ const col2imOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
  */
 export function unfold(x: Tensor, kernel: Pair, opts: { stride?: Pair; padding?: Pair; dilation?: Pair } = {}): Tensor {
   const t = checkTensor(x, 'unfold');
+  checkOptions(opts, 'unfold');
   const g = geometry('unfold', t, pair(kernel, 'kernel', 'unfold', 1), opts.stride ?? 1, opts.padding ?? 0, opts.dilation ?? 1, 0);
   return im2colOp([t], g);
 }
@@ -77,6 +78,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   const t = checkTensor(x, 'conv2d', 'x');
   const w = checkTensor(weight, 'conv2d', 'weight');
   checkFloat(t, 'conv2d', 'x');
+  checkOptions(opts, 'conv2d');
+  if (bias !== undefined && bias !== null) checkTensor(bias, 'conv2d', 'bias');
   if (w.rank !== 4) throw new ShapeError('conv2d', `weight must be [O, C/groups, kh, kw], got ${fmtShape(w.shape)}`);
   const groups = opts.groups ?? 1;
   const [o, cg, kh, kw] = w.shape as [number, number, number, number];
@@ -105,6 +108,7 @@ export interface PoolOptions {
 function windows(op: string, x: Tensor, kernel: Pair, opts: PoolOptions, padValue: number): { cols: Tensor; g: ConvGeometry } {
   const t = checkTensor(x, op);
   checkFloat(t, op);
+  checkOptions(opts, op);
   const k = pair(kernel, 'kernel', op, 1);
   const stride = opts.stride ?? k;
   const padding = pair(opts.padding ?? 0, 'padding', op, 0);
@@ -121,6 +125,7 @@ function windows(op: string, x: Tensor, kernel: Pair, opts: PoolOptions, padValu
  * window position (no im2col copy; each view is read in long rows). Null when the pooling is not of that form.
  */
 function tiledWindows(x: Tensor, kernel: Pair, opts: PoolOptions): Tensor[] | null {
+  if (typeof opts !== 'object' || opts === null || (typeof kernel !== 'number' && !Array.isArray(kernel))) return null; // windows() names the error
   const [kh, kw] = typeof kernel === 'number' ? [kernel, kernel] : kernel;
   const [sh, sw] = opts.stride === undefined ? [kh, kw] : typeof opts.stride === 'number' ? [opts.stride, opts.stride] : opts.stride;
   const pad = opts.padding ?? 0, dil = opts.dilation ?? 1;

@@ -5,7 +5,7 @@ import { defineOp } from '../graph/define-op.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis, type Shape } from '../shape.js';
-import { checkInt, checkNumber, checkTensor } from './operands.js';
+import { checkChoice, checkInt, checkNumber, checkTensor } from './operands.js';
 import { cast, eq, where } from './elementwise.js';
 import { pad, unsqueeze } from './movement.js';
 import { arange, tensor, zeros } from '../creation.js';
@@ -133,6 +133,7 @@ export function indexAdd(x: Tensor, axis: number, index: Tensor, src: Tensor): T
 export function oneHot(indices: Tensor, numClasses: number, dtype: 'float32' | 'float64' = 'float32'): Tensor {
   const t = checkTensor(indices, 'oneHot', 'indices');
   checkInt(t, 'oneHot', 'indices');
+  checkChoice(dtype, ['float32', 'float64'] as const, 'oneHot', 'dtype');
   if (!Number.isInteger(numClasses) || numClasses <= 0) throw new ArgumentError('oneHot', `numClasses must be a positive integer, got ${numClasses}`);
   if (t.backend.canReadSync) {
     for (const c of t.dataSync()) {

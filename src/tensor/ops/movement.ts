@@ -5,9 +5,9 @@ import { defineOp, type AppliedOp } from '../graph/define-op.js';
 import { Tensor, fromDataId, makeView } from '../tensor.js';
 import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import {
-  assertValidShape, normalizeAxis, shapesEqual, sizeOf, stridesOf,
+  assertValidShape, describe, normalizeAxes, normalizeAxis, shapesEqual, sizeOf, stridesOf,
 } from '../shape.js';
-import { checkTensor } from './operands.js';
+import { checkIntArray, checkNumber, checkTensor } from './operands.js';
 import { sumToShape } from './reduce.js';
 
 // ---------- contiguous / clone ----------
@@ -65,6 +65,7 @@ const reshapeOp = defineOp<{ shape: number[] }>({
 /** Same data, new shape (one dim may be -1). A view when x is contiguous, else a copy. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const t = checkTensor(x, 'reshape');
+  checkIntArray(shape, 'reshape', 'shape');
   const resolved = [...shape];
   const inferred = shape.indexOf(-1);
   if (inferred !== shape.lastIndexOf(-1)) throw new ShapeError('reshape', `only one dimension can be -1, got ${fmtShape(shape)}`);
@@ -101,6 +102,7 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
 /** Removes size-1 dims (all of them, or the given axes, which must have size 1). */
 export function squeeze(x: Tensor, axes?: number | readonly number[]): Tensor {
   const t = checkTensor(x, 'squeeze');
+  if (axes !== undefined && typeof axes !== 'number') checkIntArray(axes, 'squeeze', 'axes');
   const list = axes === undefined ? t.shape.map((_, i) => i).filter((i) => t.shape[i] === 1)
     : (typeof axes === 'number' ? [axes] : axes).map((a) => normalizeAxis(a, t.rank, 'squeeze'));
   for (const a of list) {
@@ -125,6 +127,7 @@ const permuteOp = defineOp<{ dims: number[] }>({
 /** Reorders dims: out.shape[i] = x.shape[dims[i]]. A view. */
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const t = checkTensor(x, 'permute');
+  checkIntArray(dims, 'permute', 'dims');
   if (dims.length !== t.rank) throw new ArgumentError('permute', `dims ${fmtShape(dims)} has ${dims.length} entries for a tensor of rank ${t.rank}`);
   const norm = dims.map((d) => normalizeAxis(d, t.rank, 'permute', 'dims'));
   if (new Set(norm).size !== norm.length) throw new ArgumentError('permute', `dims ${fmtShape(dims)} is not a permutation`);
@@ -159,6 +162,7 @@ const expandOp = defineOp<{ shape: number[] }>({
 /** Broadcasts x to `shape` without copying (stride 0); -1 keeps a dim. */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
   const t = checkTensor(x, 'expand');
+  checkIntArray(shape, 'expand', 'shape');
   if (shape.length < t.rank) throw new ShapeError('expand', `cannot expand ${fmtShape(t.shape)} to the lower rank ${fmtShape(shape)}`);
   const lead = shape.length - t.rank;
   const resolved = shape.map((d, i) => (d === -1 && i >= lead ? t.shape[i - lead]! : d));
@@ -233,6 +237,7 @@ function sliceIndices(n: number, start: number | null | undefined, end: number |
  */
 export function slice(x: Tensor, specs: readonly SliceSpec[]): Tensor {
   const t = checkTensor(x, 'slice');
+  if (!Array.isArray(specs)) throw new ArgumentError('slice', `specs must be an array (one entry per leading dim), got ${describe(specs)}`);
   if (specs.length > t.rank) throw new ArgumentError('slice', `${specs.length} slice specs for a tensor of rank ${t.rank} (shape ${fmtShape(t.shape)})`);
   const starts: number[] = [], steps: number[] = [], window: number[] = [], dropped: number[] = [];
   t.shape.forEach((n, i) => {
@@ -242,7 +247,13 @@ export function slice(x: Tensor, specs: readonly SliceSpec[]): Tensor {
       starts.push(spec < 0 ? spec + n : spec); steps.push(1); window.push(1); dropped.push(i);
       return;
     }
+    if (spec !== null && (!Array.isArray(spec) || spec.length > 3)) {
+      throw new ArgumentError('slice', `spec for dimension ${i} must be an index, null or [start, end, step], got ${describe(spec)}`);
+    }
     const [s, e, st] = spec ?? [null, null, null];
+    for (const [name, v] of [['start', s], ['end', e]] as const) {
+      if (v !== null && v !== undefined && !Number.isInteger(v)) throw new ArgumentError('slice', `${name} must be an integer or null, got ${describe(v)} for dimension ${i}`);
+    }
     const step = st ?? 1;
     if (!Number.isInteger(step) || step === 0) throw new ArgumentError('slice', `step must be a non-zero integer, got ${step} for dimension ${i}`);
     const [start, count] = sliceIndices(n, s, e, step);
@@ -257,7 +268,8 @@ export function slice(x: Tensor, specs: readonly SliceSpec[]): Tensor {
 /** Reverses the order along `axes`. A view (negative strides). */
 export function flip(x: Tensor, axes: number | readonly number[]): Tensor {
   const t = checkTensor(x, 'flip');
-  const list = (typeof axes === 'number' ? [axes] : axes).map((a) => normalizeAxis(a, t.rank, 'flip'));
+  if (typeof axes !== 'number') checkIntArray(axes, 'flip', 'axes');
+  const list = normalizeAxes(axes, t.rank, 'flip');
   const specs: SliceSpec[] = t.shape.map((_, i) => (list.includes(i) ? [null, null, -1] : null));
   return slice(t, specs);
 }
@@ -268,6 +280,10 @@ export function flip(x: Tensor, axes: number | readonly number[]): Tensor {
  */
 export function pad(x: Tensor, widths: readonly (readonly [number, number])[], value = 0): Tensor {
   const t = checkTensor(x, 'pad');
+  if (!Array.isArray(widths) || widths.some((w) => !Array.isArray(w) || w.length !== 2)) {
+    throw new ArgumentError('pad', `widths must be an array of [before, after] pairs, got ${describe(widths)}`);
+  }
+  checkNumber(value, 'pad', 'value');
   if (widths.length > t.rank) throw new ArgumentError('pad', `${widths.length} pad widths for a tensor of rank ${t.rank}`);
   const w = t.shape.map((_, i) => widths[i] ?? [0, 0]);
   for (const [a, b] of w) {
@@ -330,6 +346,7 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
 /** Splits along `axis` into pieces of the given sizes, or into `sections` equal pieces. Views. */
 export function split(x: Tensor, sizesOrSections: number | readonly number[], axis = 0): Tensor[] {
   const t = checkTensor(x, 'split');
+  if (typeof sizesOrSections !== 'number') checkIntArray(sizesOrSections, 'split', 'sizes');
   const a = normalizeAxis(axis, t.rank, 'split');
   const n = t.shape[a]!;
   let sizes: number[];

@@ -6,7 +6,9 @@ import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { sizeOf } from '../shape.js';
 import { rand } from '../creation.js';
 import type { Rng } from '../random.js';
-import { checkFloat, checkInt, checkTensor } from './operands.js';
+import {
+  checkChoice, checkFloat, checkInt, checkIntArray, checkNumber, checkOptions, checkTensor,
+} from './operands.js';
 import { add, cast, div, lt, mul, ne, where } from './elementwise.js';
 import { sum } from './reduce.js';
 import { mean, logSoftmax } from './composite.js';
@@ -21,11 +23,14 @@ import { permute, reshape, unsqueeze, squeeze } from './movement.js';
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
   const t = checkTensor(x, 'layerNorm');
   checkFloat(t, 'layerNorm');
+  checkIntArray(normalizedShape, 'layerNorm', 'normalizedShape');
+  checkNumber(eps, 'layerNorm', 'eps');
   const k = normalizedShape.length;
   if (k === 0 || k > t.rank || normalizedShape.some((d, i) => d !== t.shape[t.rank - k + i])) {
     throw new ShapeError('layerNorm', `normalizedShape ${fmtShape(normalizedShape)} must match the trailing dims of x ${fmtShape(t.shape)}`);
   }
   for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
+    if (p !== undefined && p !== null) checkTensor(p, 'layerNorm', name);
     if (p && (p.rank !== k || p.shape.some((d, i) => d !== normalizedShape[i]))) {
       throw new ShapeError('layerNorm', `${name} must have shape ${fmtShape(normalizedShape)}, got ${fmtShape(p.shape)}`);
     }
@@ -41,6 +46,9 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
 export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
   const t = checkTensor(x, 'groupNorm');
   checkFloat(t, 'groupNorm');
+  checkNumber(eps, 'groupNorm', 'eps');
+  if (weight !== undefined && weight !== null) checkTensor(weight, 'groupNorm', 'weight');
+  if (bias !== undefined && bias !== null) checkTensor(bias, 'groupNorm', 'bias');
   if (t.rank < 2) throw new ShapeError('groupNorm', `x must be [N, C, ...], got ${fmtShape(t.shape)}`);
   const [n, c] = [t.shape[0]!, t.shape[1]!];
   if (!Number.isInteger(numGroups) || numGroups < 1 || c % numGroups !== 0) {
@@ -64,6 +72,7 @@ export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, 
 /** Zeroes each element with probability p and scales the rest by 1/(1−p) when training; identity otherwise. */
 export function dropout(x: Tensor, p: number, opts: { training: boolean; rng?: Rng }): Tensor {
   const t = checkTensor(x, 'dropout');
+  checkOptions(opts, 'dropout', true);
   if (!(p >= 0 && p < 1)) throw new ArgumentError('dropout', `p must be in [0, 1), got ${p}`);
   if (!opts.training || p === 0) return t;
   if (!opts.rng) throw new ArgumentError('dropout', 'needs an explicit Rng when training');
@@ -97,6 +106,9 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   const z = checkTensor(logits, 'crossEntropy', 'logits');
   const y = checkTensor(target, 'crossEntropy', 'target');
   checkFloat(z, 'crossEntropy', 'logits');
+  checkOptions(opts, 'crossEntropy');
+  if (opts.reduction !== undefined) checkChoice(opts.reduction, ['mean', 'sum', 'none'] as const, 'crossEntropy', 'reduction');
+  if (opts.ignoreIndex !== undefined) checkNumber(opts.ignoreIndex, 'crossEntropy', 'ignoreIndex', true);
   if (y.dtype !== 'int32') throw new DTypeError('crossEntropy', `argument 'target' must be int32 class indices, got ${y.dtype}`);
   if (z.rank < 2 || y.rank !== z.rank - 1 || y.shape[0] !== z.shape[0] || y.shape.some((d, i) => i > 0 && d !== z.shape[i + 1])) {
     throw new ShapeError('crossEntropy', `target ${fmtShape(y.shape)} does not match logits ${fmtShape(z.shape)} (expected [N, C, ...] and [N, ...])`);

@@ -5,7 +5,8 @@
 import type { Tensor } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { tensor } from '../creation.js';
-import { checkFloat, checkTensor } from './operands.js';
+import { checkFloat, checkIntArray, checkOptions, checkTensor } from './operands.js';
+import { describe } from '../shape.js';
 import { mul, where } from './elementwise.js';
 import { indexSelect } from './indexing.js';
 import { reshape } from './movement.js';
@@ -133,6 +134,7 @@ function resampleAxis(x: Tensor, axis: 2 | 3, taps: Taps): Tensor {
 export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   const t = checkTensor(x, 'interpolate');
   checkFloat(t, 'interpolate');
+  checkOptions(opts, 'interpolate', true);
   if (t.rank !== 4) throw new ShapeError('interpolate', `input must be [N, C, H, W], got ${fmtShape(t.shape)}`);
   const mode = opts.mode ?? 'nearest';
   if (!['nearest', 'bilinear', 'bicubic', 'area'].includes(mode)) throw new ArgumentError('interpolate', `unknown mode '${mode}' (nearest, bilinear, bicubic, area)`);
@@ -140,9 +142,13 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   const [h, w] = [t.shape[2]!, t.shape[3]!];
   let size: [number, number];
   if (opts.size !== undefined) {
-    size = typeof opts.size === 'number' ? [opts.size, opts.size] : [opts.size[0], opts.size[1]];
+    size = typeof opts.size === 'number' ? [opts.size, opts.size] : [...checkIntArray(opts.size, 'interpolate', 'size')] as [number, number];
+    if (size.length !== 2) throw new ArgumentError('interpolate', `size must be one integer or a pair, got [${size.join(', ')}]`);
   } else if (opts.scaleFactor !== undefined) {
     const sf = typeof opts.scaleFactor === 'number' ? [opts.scaleFactor, opts.scaleFactor] : opts.scaleFactor;
+    if (!Array.isArray(sf) || sf.length !== 2 || !sf.every((v) => typeof v === 'number' && v > 0 && Number.isFinite(v))) {
+      throw new ArgumentError('interpolate', `scaleFactor must be a positive number or a pair of them, got ${describe(opts.scaleFactor)}`);
+    }
     size = [Math.floor(h * sf[0]!), Math.floor(w * sf[1]!)];
   } else {
     throw new ArgumentError('interpolate', 'pass size or scaleFactor');

@@ -6,7 +6,7 @@ import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { normalizeAxis } from '../shape.js';
 import type { Rng } from '../random.js';
-import { checkFloat, checkTensor } from './operands.js';
+import { checkFloat, checkOptions, checkTensor } from './operands.js';
 import { gather } from './indexing.js';
 import { transpose } from './movement.js';
 
@@ -20,6 +20,7 @@ const cumsumOp = defineOp<{ axis: number; reverse: boolean }>({
 /** Running sum along `axis` (from the end when reverse). */
 export function cumsum(x: Tensor, axis: number, opts: { reverse?: boolean } = {}): Tensor {
   const t = checkTensor(x, 'cumsum');
+  checkOptions(opts, 'cumsum');
   return cumsumOp([t], { axis: normalizeAxis(axis, t.rank, 'cumsum'), reverse: opts.reverse ?? false });
 }
 
@@ -35,6 +36,7 @@ export interface TopK {
  */
 export function topk(x: Tensor, k: number, opts: { axis?: number; largest?: boolean } = {}): TopK {
   const t = checkTensor(x, 'topk');
+  checkOptions(opts, 'topk');
   if (t.rank === 0) throw new ShapeError('topk', 'needs rank ≥ 1, got a scalar');
   const axis = normalizeAxis(opts.axis ?? -1, t.rank, 'topk');
   const n = t.shape[axis]!;

@@ -42,7 +42,8 @@ export const BINARY_EXPRESSIONS: Record<BinaryOp, string> = {
   sub: 'a - b',
   mul: 'a * b',
   div: 'a / b',
-  pow: 'b === 2 ? a * a : Math.pow(a, b)',
+  // C's pow (PyTorch's): 1^NaN and (−1)^±∞ are 1, where Math.pow gives NaN
+  pow: 'b === 2 ? a * a : a === 1 || (a === -1 && (b === Infinity || b === -Infinity)) ? 1 : Math.pow(a, b)',
   // NOTE: NaN must win in maximum/minimum, as in PyTorch; a plain comparison would drop it.
   maximum: 'a > b ? a : b <= a ? b : a !== a ? a : b',
   minimum: 'a < b ? a : b >= a ? b : a !== a ? a : b',
