@@ -101,7 +101,12 @@ export class GradNode {
     this.savedOutput = t;
   }
 
-  /** The tensors this node keeps alive for its backward (saved inputs, output, extras). */
+  /** What this node keeps alive for its backward (empty once freed). */
+  get saved(): { readonly inputs: readonly (Tensor | null)[]; readonly output: Tensor | null; readonly extra: readonly Tensor[] } {
+    return { inputs: this.savedInputs, output: this.savedOutput, extra: this.savedExtra };
+  }
+
+  /** The saved tensors in one list (saved inputs, output, extras). */
   savedTensors(): Tensor[] {
     return [...this.savedInputs, this.savedOutput, ...this.savedExtra].filter((t): t is Tensor => t !== null);
   }
