@@ -5,18 +5,16 @@ import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
+import * as K from '../../src/testing/index.js';
 
 const SEED = 20261129;
 function run<T extends unknown[]>(prop: fc.IProperty<T>, numRuns = 60): void {
-  fc.assert(prop, { seed: SEED, numRuns, verbose: 1 });
+  K.runProperty(prop, { seed: SEED, numRuns });
 }
 
 const dim = fc.integer({ min: 1, max: 4 });
-const shapeArb = fc.array(dim, { minLength: 0, maxLength: 4 });
-/** A shape and a second shape broadcast-compatible with it (some dims replaced by 1, some leading dims dropped). */
-const broadcastPair = shapeArb.chain((s) =>
-  fc.tuple(fc.constant(s), fc.array(fc.boolean(), { minLength: s.length, maxLength: s.length }), fc.nat({ max: s.length }))
-    .map(([shape, ones, drop]) => [shape, shape.map((d, i) => (ones[i] ? 1 : d)).slice(drop)] as const));
+/** A shape and a second shape broadcast-compatible with it (viar/testing). */
+const broadcastPair = K.broadcastablePairArb();
 
 function randomTensor(shape: readonly number[], seed: number): Tensor {
   return V.randn(shape, new V.Rng(seed), { dtype: 'float64' });
@@ -69,6 +67,18 @@ describe('view round-trips', () => {
       const back = V.slice(padded, shape.map((d) => [before, before + d] as [number, number]));
       expect(Array.from(back.dataSync())).toEqual(values);
     })));
+  });
+});
+
+describe('view chains (viar/testing)', () => {
+  test('a random chain of views equals the same chain on contiguous copies, and its gradient is exact', () => {
+    run(fc.property(K.viewChainArb({ maxLength: 4 }), fc.nat(), (chain, seed) => V.tidy(() => {
+      const x = randomTensor(chain.shape, seed);
+      let copy = x;
+      for (const step of chain.steps) copy = V.contiguous(K.applyViewChain(copy, { ...chain, shape: [...copy.shape], steps: [step] }));
+      expect(Array.from(V.contiguous(K.applyViewChain(x, chain)).dataSync())).toEqual(Array.from(copy.dataSync()));
+      K.assertGradcheck((t) => V.mul(K.applyViewChain(t, chain), 1.5), [x], { seed });
+    })), 30);
   });
 });
 
