@@ -622,6 +622,50 @@ const REGRESSIONS: OpEntry[] = [
   },
 ];
 
+/** What a caller without TypeScript can pass by mistake: each is a named error, not a TypeError or a wrong result. */
+const js = (label: string, run: () => unknown, message: RegExp): ErrorCase => ({ label, run, message });
+const X = () => V.zeros([2, 3]);
+const IMG = () => V.zeros([1, 1, 2, 2]);
+REGRESSIONS.push({
+  name: 'argument validation (plain JavaScript)', run: (x) => x!, ref: (x) => x!, cases: [], differentiable: false,
+  errors: [
+    js('slice: fractional start', () => V.slice(X(), [[0.5, 3]] as never), /^slice: start must be an integer or null, got 0\.5 for dimension 0/),
+    js('slice: negative fractional start', () => V.slice(X(), [[-0.5]] as never), /^slice: start must be an integer or null, got -0\.5/),
+    js('slice: NaN end', () => V.slice(X(), [[0, NaN]] as never), /^slice: end must be an integer or null, got NaN/),
+    js('slice: specs not an array', () => V.slice(X(), 1 as never), /^slice: specs must be an array/),
+    js('arange(NaN)', () => V.arange(NaN), /^arange: end must be a finite number, got NaN/),
+    js('linspace: NaN end', () => V.linspace(0, NaN, 3), /^linspace: end must be a finite number, got NaN/),
+    js('full: NaN-free value', () => V.full([2], 'a' as never), /^full: value must be a number, got 'a'/),
+    js('flip: repeated axis', () => V.flip(X(), [0, 0]), /^flip: axis 0 appears twice/),
+    js('flip: no axes', () => (V.flip as (x: Tensor) => Tensor)(X()), /^flip: axes must be an array of integers, got undefined/),
+    js('tril: fractional k', () => V.tril(X(), 0.5), /^tril: k must be an integer, got 0\.5/),
+    js('reshape: number shape', () => V.reshape(X(), 6 as never), /^reshape: shape must be an array of integers, got 6/),
+    js('permute: number dims', () => V.permute(X(), 1 as never), /^permute: dims must be an array of integers, got 1/),
+    js('expand: number shape', () => V.expand(X(), 3 as never), /^expand: shape must be an array of integers, got 3/),
+    js('pad: flat widths', () => V.pad(X(), [1, 1] as never), /^pad: widths must be an array of \[before, after\] pairs/),
+    js('sum: null axes', () => V.sum(X(), null as never), /^sum: axes must be an integer, an array of integers or undefined, got null/),
+    js('mean: keepdims not boolean', () => V.mean(X(), 0, 'yes' as never), /^mean: keepdims must be a boolean, got 'yes'/),
+    js('softmax: fractional axis', () => V.softmax(X(), 0.5), /^softmax: axis must be an integer, got 0\.5/),
+    js('argmax: fractional axis', () => V.argmax(X(), 0.5), /^argmax: axis must be an integer, got 0\.5/),
+    js('interpolate: no options', () => (V.interpolate as (x: Tensor) => Tensor)(IMG()), /^interpolate: options must be an object, got undefined/),
+    js('interpolate: size of one', () => V.interpolate(IMG(), { size: [2] as never }), /^interpolate: size must be one integer or a pair/),
+    js('interpolate: NaN scaleFactor', () => V.interpolate(IMG(), { scaleFactor: NaN }), /^interpolate: scaleFactor must be a positive number/),
+    js("cast: 'int64'", () => V.cast(X(), 'int64' as never), /^cast: dtype must be one of 'float32', 'float64', 'int32', got 'int64'/),
+    js("zeros: dtype 'float16'", () => V.zeros([2], { dtype: 'float16' as never }), /^zeros: dtype must be one of 'float32', 'float64', 'int32', got 'float16'/),
+    js('ones: number shape', () => V.ones(3 as never), /^ones: shape must be an array of non-negative integers, got 3/),
+    js('tensor: a string', () => V.tensor('abc' as never), /^tensor: values must be a number, a nested array of numbers or a typed array/),
+    js('conv2d: options not an object', () => V.conv2d(IMG(), V.zeros([1, 1, 1, 1]), null, 5 as never), /^conv2d: options must be an object or undefined, got 5/),
+    js('maxPool2d: string kernel', () => V.maxPool2d(IMG(), 'a' as never), /^maxPool2d: kernel must be an integer ≥ 1 or a pair of them/),
+    js('crossEntropy: unknown reduction', () => V.crossEntropy(X(), V.zeros([2], { dtype: 'int32' }), { reduction: 'avg' as never }), /^crossEntropy: reduction must be one of 'mean', 'sum', 'none', got 'avg'/),
+    js('layerNorm: number normalizedShape', () => V.layerNorm(X(), 3 as never), /^layerNorm: normalizedShape must be an array of integers, got 3/),
+    js('clamp: string bound', () => V.clamp(X(), 'a' as never), /^clamp: lo must be a number, got 'a'/),
+    js('dropout: no options', () => (V.dropout as (x: Tensor, p: number) => Tensor)(X(), 0.5), /^dropout: options must be an object, got undefined/),
+    js('norm: string p', () => V.norm(X(), 'fro' as never), /^norm: p must be a number, got 'fro'/),
+    js('oneHot: int dtype', () => V.oneHot(V.zeros([2], { dtype: 'int32' }), 3, 'int32' as never), /^oneHot: dtype must be one of 'float32', 'float64', got 'int32'/),
+    js('max over an empty axis names the op called', () => V.logSumExp(V.zeros([0, 3]), 0, false) && V.norm(V.zeros([0, 3]), Infinity, 0), /^norm: cannot reduce over axis 0 of size 0/),
+  ],
+});
+
 export const OPS: OpEntry[] = [
   ...BASE.map((e) => (EXTRA_CASES[e.name] ? { ...e, cases: [...e.cases, ...EXTRA_CASES[e.name]!] } : e)),
   ...REGRESSIONS,

@@ -5,7 +5,7 @@ import { defineOp } from '../graph/define-op.js';
 import type { Tensor } from '../tensor.js';
 import { ArgumentError } from '../errors.js';
 import { tidy } from '../memory.js';
-import { normalizeAxes, sizeOf } from '../shape.js';
+import { describe, normalizeAxes, sizeOf } from '../shape.js';
 import { checkFloat, checkNumber, checkOptions, checkTensor } from './operands.js';
 import {
   abs, add, div, eq, erf, exp, log, mul, pow, sigmoid, softplus, sqrt, sub, where, neg, sign,
@@ -27,6 +27,7 @@ function countOf(x: Tensor, axes: number | readonly number[] | undefined, op: st
 /** Mean over `axes` (all by default). */
 export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   const t = floatArg(x, 'mean');
+  if (typeof keepdims !== 'boolean') throw new ArgumentError('mean', `keepdims must be a boolean, got ${describe(keepdims)}`);
   return div(sum(t, axes, keepdims), countOf(t, axes, 'mean'));
 }
 
