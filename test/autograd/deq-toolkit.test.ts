@@ -2,11 +2,12 @@
 // Hutchinson estimate → the exact Frobenius norm of linear maps, the Jacobian-regularization gradient → finite
 // differences; and the same calls on the gpu backend with asynchronous reads (gpu.js cpu mode) match the cpu backend.
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
 import * as C from '../helpers/contractions.js';
+import { expectGpuMatchesCpu, useAsyncGpuBackend } from '../helpers/async-gpu.js';
 
 const SEED = 1616;
 const prop = <T extends unknown[]>(p: fc.IProperty<T>, numRuns = 30) => fc.assert(p, { seed: SEED, numRuns, verbose: 1 });
@@ -127,32 +128,18 @@ describe('jacobianFrobeniusSq / jacobianRegularization (Hutchinson)', () => {
 });
 
 describe('the toolkit on the gpu backend with asynchronous reads (gpu.js cpu mode)', () => {
-  beforeAll(async () => {
-    await V.initGpuBackend({ mode: 'cpu', asyncReads: true, activate: false, log: false });
-  });
-  afterAll(() => { V.setBackend('cpu'); });
+  useAsyncGpuBackend();
 
-  async function run(backend: string) {
-    V.setBackend(backend);
-    try {
+  test('estimateSpectralRadius, jacobianRegularization and its gradient match the cpu backend without synchronous reads', async () => {
+    const want = await expectGpuMatchesCpu(() => {
       const rng = new V.Rng(21);
       const W = V.mul(V.randn([6, 6], rng), 0.3).requireGrad();
       const x = V.randn([4, 6], rng);
       const z = V.randn([4, 6], rng);
       const f = (s: Tensor) => V.tanh(V.add(V.matmul(s, V.transpose(W)), x));
-      const rho = V.estimateSpectralRadius(f, z, { iterations: 15, seed: 2 });
       const reg = V.jacobianRegularization(f, z, { probes: 2, seed: 4 });
-      const [gW] = V.gradients(reg, [W]);
-      return [await rho.data(), await reg.data(), await gW!.data()].map((a) => Array.from(a));
-    } finally {
-      V.setBackend('cpu');
-    }
-  }
-
-  test('estimateSpectralRadius, jacobianRegularization and its gradient match the cpu backend without synchronous reads', async () => {
-    const want = await run('cpu');
-    const got = await run('gpu');
-    got.forEach((values, k) => values.forEach((v, i) => expect(Math.abs(v - want[k]![i]!)).toBeLessThanOrEqual(2e-4 + 2e-3 * Math.abs(want[k]![i]!))));
+      return [V.estimateSpectralRadius(f, z, { iterations: 15, seed: 2 }), reg, ...V.gradients(reg, [W])];
+    });
     expect(want[0]!.every((r) => r > 0.05)).toBe(true);
   });
 });

@@ -2,11 +2,12 @@
 // matrices with known singular values, gradients by gradcheck, TorchDEQ's per-step reset (nothing moves between
 // resets), fixed masks; and the same modules on the gpu backend with asynchronous reads (gpu.js cpu mode).
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
 import * as C from '../helpers/contractions.js';
+import { expectGpuMatchesCpu, useAsyncGpuBackend } from '../helpers/async-gpu.js';
 
 const SEED = 1617;
 const prop = <T extends unknown[]>(p: fc.IProperty<T>, numRuns = 30) => fc.assert(p, { seed: SEED, numRuns, verbose: 1 });
@@ -200,35 +201,19 @@ describe('VariationalDropout', () => {
 });
 
 describe('the reparameterizations on the gpu backend with asynchronous reads (gpu.js cpu mode)', () => {
-  beforeAll(async () => {
-    await V.initGpuBackend({ mode: 'cpu', asyncReads: true, activate: false, log: false });
-  });
-  afterAll(() => { V.setBackend('cpu'); });
+  useAsyncGpuBackend();
 
-  async function run(backend: string) {
-    V.setBackend(backend);
-    try {
+  test('forward, power iteration, mask and gradients match the cpu backend without synchronous reads', async () => {
+    await expectGpuMatchesCpu(() => {
       const rng = new V.Rng(31);
       const a = new V.Linear(5, 5, { rng }), b = new V.Linear(5, 5, { rng });
       V.spectralNorm(a, 'weight', { warmup: 5, learnScale: true });
       V.weightNorm(b);
       const drop = new V.VariationalDropout(0.4, { rng: new V.Rng(2) });
       V.resetNorms(a);
-      const x = V.randn([3, 5], rng);
-      const y = b.forward(drop.forward(V.tanh(a.forward(x))));
-      const params = [...a.parameters(), ...b.parameters()];
-      const grads = V.gradients(V.sum(V.square(y)), params);
-      const out = [y, (a as unknown as Fields).weight_u!, ...grads];
-      return Promise.all(out.map(async (t) => Array.from(await t.data())));
-    } finally {
-      V.setBackend('cpu');
-    }
-  }
-
-  test('forward, power iteration, mask and gradients match the cpu backend without synchronous reads', async () => {
-    const want = await run('cpu');
-    const got = await run('gpu');
-    expect(got.length).toBe(want.length);
-    got.forEach((values, k) => values.forEach((v, i) => expect(Math.abs(v - want[k]![i]!)).toBeLessThanOrEqual(2e-4 + 2e-3 * Math.abs(want[k]![i]!))));
+      const y = b.forward(drop.forward(V.tanh(a.forward(V.randn([3, 5], rng)))));
+      const grads = V.gradients(V.sum(V.square(y)), [...a.parameters(), ...b.parameters()]);
+      return [y, (a as unknown as Fields).weight_u!, ...grads];
+    });
   });
 });
