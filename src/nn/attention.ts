@@ -4,7 +4,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { keep } from '../tensor/memory.js';
 import type { Rng } from '../tensor/random.js';
-import { add, concat, matmul, mul, permute, reshape, softmax, split, transpose, fresh } from '../tensor/ops/index.js';
+import { concat, matmul, mul, permute, reshape, softmax, split, transpose, fresh } from '../tensor/ops/index.js';
+import { scaleAndMask } from '../tensor/fusion/index.js';
 import { Module } from './module.js';
 import { Linear } from './layers.js';
 
@@ -47,8 +48,8 @@ export interface AttentionOptions {
 
 /** softmax(q·kᵀ·scale + mask)·v for q [B, H, Lq, d], k/v [B, H, Lk, d]. */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, mask?: Tensor | null, scale = 1 / Math.sqrt(q.shape[q.rank - 1]!)): Tensor {
-  let scores = mul(matmul(q, transpose(k)), scale);
-  if (mask) scores = add(scores, mask);
+  const raw = matmul(q, transpose(k));
+  const scores = mask ? scaleAndMask(raw, scale, mask) : mul(raw, scale);
   return matmul(softmax(scores, -1), v);
 }
 

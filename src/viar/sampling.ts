@@ -6,7 +6,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { tensor } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
-import { argmax, cumsum, div, gather, lt, le, min, mul, multinomial, reshape, scatterAdd, slice, softmax, sub, topk, where } from '../tensor/ops/index.js';
+import { argmax, cumsum, div, gather, lt, le, min, mul, multinomial, reshape, scatterAdd, slice, softmax, topk, where } from '../tensor/ops/index.js';
+import { cfgMix } from '../tensor/fusion/index.js';
 import { zerosLike } from '../tensor/creation.js';
 
 /** CFG strength at scale si of numScales: t = cfg · si/(SN − 1), 0 at the first scale (the official linear ramp). */
@@ -24,7 +25,7 @@ export function mixGuidance(logits2B: Tensor, t: number): Tensor {
   const b = rows / 2;
   const cond = slice(logits2B, [[0, b]]);
   const uncond = slice(logits2B, [[b, rows]]);
-  return sub(mul(cond, 1 + t), mul(uncond, t));
+  return cfgMix(cond, uncond, t);
 }
 
 export interface TokenSamplingOptions {
