@@ -38,17 +38,19 @@ function quote(s: string): string {
 export function toDot(roots: Tensor | readonly Tensor[]): string {
   const outs = Array.isArray(roots) ? (roots as readonly Tensor[]) : [roots as Tensor];
   const lines = ['digraph viar {', '  rankdir=LR;', '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9];'];
-  const seen = new Set<GradNode | Tensor>();
-  const idOf = (t: Tensor): string => (t.node ? `op${t.node.id}` : `t${(t.gradTarget ?? t).id}`);
+  // DOT ids count from 0 in this printout, so the text depends only on the graph
+  const ids = new Map<GradNode | Tensor, string>();
+  const keyOf = (t: Tensor): GradNode | Tensor => t.node ?? t.gradTarget ?? t;
+  const idOf = (t: Tensor): string => ids.get(keyOf(t))!;
   const visit = (t: Tensor, isRoot: boolean): void => {
-    const key = t.node ?? t.gradTarget ?? t;
-    if (seen.has(key)) return;
-    seen.add(key);
+    const key = keyOf(t);
+    if (ids.has(key)) return;
+    ids.set(key, `${t.node ? 'op' : 't'}${ids.size}`);
     const what = `${fmtShape(t.shape)} ${t.dtype}`;
     const node = t.node;
     if (!node) {
       const leaf = t.gradTarget ?? t;
-      const label = `${leaf.name ?? `#${leaf.id}`}\n${what}\n${leaf.requiresGrad ? 'requires grad' : 'constant'}`;
+      const label = [leaf.name, what, leaf.requiresGrad ? 'requires grad' : 'constant'].filter(Boolean).join('\n');
       lines.push(`  ${idOf(t)} [shape=ellipse, label=${quote(label)}${isRoot ? ', peripheries=2' : ''}];`);
       return;
     }
