@@ -2,8 +2,8 @@
 // ones for tests, and the checks that a transformer fits the tokenizer whose codes it predicts.
 
 import { ArgumentError } from '../tensor/errors.js';
-import { OFFICIAL_VAR_INIT, varConfig, type VarConfig } from './var-model.js';
-import { OFFICIAL_IMPLICIT, type ViarConfig } from './viar-model.js';
+import { OFFICIAL_VAR_INIT, PATCH_NUMS_256, varConfig, type VarConfig } from './var-model.js';
+import { OFFICIAL_IMPLICIT, viarConfig, type ViarConfig } from './viar-model.js';
 import { TOKENIZER_SMALL } from './tokenizer-configs.js';
 import type { VqvaeConfig } from './vqvae.js';
 
@@ -55,10 +55,27 @@ export const VIAR_MICRO: ViarConfig = {
   implicit: { ...OFFICIAL_IMPLICIT, noGradIters: [0, 2], withGradIters: [1, 2], schedule: 2 },
 };
 
+/**
+ * The official VQVAE of VAR and VIAR (vae_ch160v4096z32.pth): 256×256 RGB, ×16 downsampling to a 16×16 latent of
+ * 32 channels, V 4096, the 256 px scales; ch 160, chMult [1, 1, 2, 2, 4], 2 res blocks, attention in the lowest
+ * level and the middle. 108,948,355 parameters.
+ */
+export const TOKENIZER_OFFICIAL: VqvaeConfig = {
+  ch: 160, chMult: [1, 1, 2, 2, 4], numResBlocks: 2, inChannels: 3, zChannels: 32, usingSa: true, usingMidSa: true,
+  vocabSize: 4096, patchNums: PATCH_NUMS_256, beta: 0.25, quantResi: 0.5, shareQuantResi: 4, quantConvKernel: 3,
+};
+
+/** VAR-d16 of the paper (var_d16.pth): C 1024, 16 heads, 1000 classes, 256 px scales, Cvae 32, V 4096; 310,283,520 parameters. */
+export const VAR_D16: VarConfig = varConfig(16);
+
+/** The paper's VIAR (viar.pth): VAR-d30 width (C 1920, 30 heads), 5 pre + 1 implicit + 5 post blocks, 10 iterations per scale. */
+export const VIAR_PAPER: ViarConfig = viarConfig();
+
 /** Named transformer configurations (`--config` of the CLI), each a VAR baseline and its VIAR. */
 export const TRANSFORMER_CONFIGS: Record<string, { var: VarConfig; viar: ViarConfig; tokenizer: VqvaeConfig }> = {
   small: { var: VAR_SMALL, viar: VIAR_SMALL, tokenizer: TOKENIZER_SMALL },
   micro: { var: VAR_MICRO, viar: VIAR_MICRO, tokenizer: TOKENIZER_MICRO },
+  paper: { var: VAR_D16, viar: VIAR_PAPER, tokenizer: TOKENIZER_OFFICIAL },
 };
 
 /**

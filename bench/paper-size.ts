@@ -1,0 +1,195 @@
+// The paper-sized models on one backend: VAR-d16 (C 1024, 16 heads, 310 M parameters) or the paper's VIAR (C 1920,
+// 5 pre + implicit + 5 post, 10 iterations per scale) with the official VQVAE (ch 160, V 4096, Cvae 32), random
+// weights from a seed or loaded (.safetensors or .pth, float32/float16/bfloat16), sampling one 256×256 image.
+// Reports build/load time, time per image (transformer and decoder), per-scale times and peak memory as JSON.
+// bench/paper-size-torch.py runs the official PyTorch code on the same weights (exported with --export).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as V from '../src/index.js';
+
+const HELP = `npx tsx bench/paper-size.ts [--model var|viar] [--backend cpu|gpu] [--mode webgpu] [--threads N]
+  [--weights-dir DIR (loads DIR/<model>.safetensors|.pth and DIR/vae.safetensors|.pth; default: random weights from --seed)]
+  [--export DIR (write the random weights there as safetensors, for bench/paper-size-torch.py)] [--export-only]
+  [--scales N (stop after N of the 10 scales: a CPU budget)] [--warmup N (default 1 on gpu, 0 on cpu)]
+  [--label 207] [--cfg 1.5] [--top-k 900] [--top-p 0.96] [--schedule 10] [--seed 0] [--greedy] [--config paper|micro]
+  [--out bench/results/paper-size-<model>-<backend>.json]`;
+
+const { values: a } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'var' }, backend: { type: 'string', default: 'cpu' }, mode: { type: 'string', default: 'webgpu' },
+    threads: { type: 'string' }, 'weights-dir': { type: 'string' }, export: { type: 'string' }, 'export-only': { type: 'boolean', default: false },
+    scales: { type: 'string' }, warmup: { type: 'string' }, label: { type: 'string', default: '207' }, cfg: { type: 'string', default: '1.5' },
+    'top-k': { type: 'string', default: '900' }, 'top-p': { type: 'string', default: '0.96' }, schedule: { type: 'string', default: '10' },
+    seed: { type: 'string', default: '0' }, greedy: { type: 'boolean', default: false }, config: { type: 'string', default: 'paper' },
+    out: { type: 'string' }, help: { type: 'boolean', default: false },
+  },
+});
+if (a.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+const kind = a.model as V.TransformerKind;
+const configs = V.TRANSFORMER_CONFIGS[a.config!];
+if ((kind !== 'var' && kind !== 'viar') || !configs || (a.backend !== 'cpu' && a.backend !== 'gpu')) {
+  console.error(`bad arguments\n${HELP}`);
+  process.exit(2);
+}
+const seed = Number(a.seed), numScales = configs[kind].patchNums.length;
+const stopAfter = a.scales === undefined ? numScales : Math.min(Number(a.scales), numScales);
+const warmup = Number(a.warmup ?? (a.backend === 'gpu' ? 1 : 0));
+const out = a.out ?? `bench/results/paper-size-${kind}-${a.backend}${a.config === 'paper' ? '' : `-${a.config}`}.json`;
+V.setNumThreads(Number(a.threads ?? cpus().length));
+
+let gpuDescription: string | null = null;
+if (a.backend === 'gpu') {
+  const init = await V.initGpuBackend({ mode: a.mode as V.GpuMode, activate: true });
+  gpuDescription = init.description;
+}
+
+/** Samples the device's used memory with nvidia-smi every 50 ms (null where there is none). */
+function gpuMemoryProbe(): { stop: () => number | null } {
+  let peak: number | null = null;
+  let child: ChildProcess | null = null;
+  try {
+    child = spawn('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits', '-lms', '50'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.on('error', () => { child = null; });
+    child.stdout!.on('data', (d: Buffer) => {
+      for (const v of d.toString().split('\n').map(Number).filter((n) => Number.isFinite(n) && n > 0)) peak = Math.max(peak ?? 0, v);
+    });
+  } catch {
+    child = null;
+  }
+  return { stop: () => { child?.kill(); return peak; } };
+}
+
+const cpuBackend = () => V.getBackendByName('cpu') as unknown as { resetPeak(): void; poolStats(): { peakLiveBytes: number } };
+const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
+const gpuCounters = () => (a.backend === 'gpu' ? (V.getBackendByName('gpu') as V.GpuBackend).counters() : null);
+
+/** Loads DIR/<name>.safetensors or DIR/<name>.pth into the module; returns the file's size, stored dtypes and time. */
+function loadInto(dir: string, name: string, module: V.Module) {
+  const file = [`${name}.safetensors`, `${name}.pth`].map((f) => join(dir, f)).find((f) => { try { return statSync(f).isFile(); } catch { return false; } });
+  if (!file) throw new Error(`${dir} has neither ${name}.safetensors nor ${name}.pth`);
+  const t0 = performance.now();
+  let storedDtypes: Record<string, number> | null = null;
+  if (file.endsWith('.pth')) {
+    const { tensors, storedDtypes: d } = V.loadPth(file, { checkFinite: true });
+    storedDtypes = d;
+    try { module.loadStateDict(tensors); } finally { for (const t of tensors.values()) t.dispose(); }
+  } else {
+    V.loadModule(file, module);
+  }
+  return { file, fileBytes: statSync(file).size, storedDtypes, ms: performance.now() - t0 };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const t0 = performance.now();
+const model = V.createModel(kind, configs[kind], new V.Rng(seed));
+const vae = new V.VQVAE(configs.tokenizer, new V.Rng(seed + 1));
+model.eval();
+vae.eval();
+const buildMs = performance.now() - t0;
+const weightBytes = (m: V.Module) => m.parameters().reduce((s, p) => s + p.size * 4, 0);
+console.log(`built ${kind} (${model.numParameters().toLocaleString('en-US')} parameters) and the VQVAE (${vae.numParameters().toLocaleString('en-US')}) in ${(buildMs / 1000).toFixed(1)} s on ${a.backend}`);
+
+if (a.export) {
+  mkdirSync(a.export, { recursive: true });
+  if (a.backend === 'gpu') await V.prefetch([...model.stateDict().values(), ...vae.stateDict().values()]);
+  const meta = { format: 'viar-transformer-v1', model: kind, config: JSON.stringify(model.config), seed: String(seed) };
+  V.saveSafetensors(join(a.export, `${kind}.safetensors`), model.stateDict(), meta);
+  V.saveModule(join(a.export, 'vae.safetensors'), vae, { config: JSON.stringify(configs.tokenizer), seed: String(seed + 1) });
+  console.log(`exported ${join(a.export, `${kind}.safetensors`)} and ${join(a.export, 'vae.safetensors')}`);
+  if (a['export-only']) process.exit(0);
+}
+
+const loads = a['weights-dir'] ? { transformer: loadInto(a['weights-dir'], kind, model), vae: loadInto(a['weights-dir'], 'vae', vae) } : null;
+if (loads) console.log(`loaded ${loads.transformer.file} (${mib(loads.transformer.fileBytes)} MiB) in ${(loads.transformer.ms / 1000).toFixed(1)} s, ${loads.vae.file} in ${(loads.vae.ms / 1000).toFixed(1)} s`);
+
+const labels = [Number(a.label)];
+const samplingOptions = {
+  labels, cfg: Number(a.cfg), topK: Number(a['top-k']), topP: Number(a['top-p']), seed, ...(kind === 'viar' ? { iterSchedule: Number(a.schedule) } : {}),
+};
+class StopAfterScales extends Error {}
+
+/** One sample: wall time to the image on the host, per-scale times (host clock; on the gpu backend dispatch time only). */
+async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
+  const scaleMs: number[] = [];
+  const start = performance.now();
+  let last = start;
+  let image: V.Tensor | null = null, fHat: V.Tensor | null = null, picked: V.Tensor[] = [];
+  const onScale = ({ scale }: V.ScaleProgress) => {
+    const now = performance.now();
+    scaleMs.push(now - last);
+    last = now;
+    if (scale + 1 >= stop && stop < numScales) throw new StopAfterScales();
+  };
+  try {
+    V.tidy(() => {
+      const r = model.sample(vae, { ...opts, onScale });
+      image = V.keep(r.image);
+      fHat = V.keep(r.fHat);
+      if (opts.greedy) picked = r.indices.map((t) => V.keep(t));
+    });
+    await image!.data();
+  } catch (e) {
+    if (!(e instanceof StopAfterScales)) throw e;
+  }
+  const totalMs = performance.now() - start;
+  let decodeMs: number | null = null;
+  if (fHat) {
+    // the decoder alone, a second time, so that the transformer's share is known
+    const d0 = performance.now();
+    const again = V.tidy(() => V.keep(V.noGrad(() => vae.fhatToImage(fHat!))));
+    await again.data();
+    decodeMs = performance.now() - d0;
+    again.dispose();
+  }
+  const indices = picked.length ? await Promise.all(picked.map(async (t) => Array.from(await t.data()))) : null;
+  for (const t of [image as V.Tensor | null, fHat as V.Tensor | null, ...picked]) t?.dispose();
+  return { totalMs, decodeMs, scaleMs, indices };
+}
+
+for (let i = 0; i < warmup; i++) {
+  const w = await sampleOnce(samplingOptions, numScales);
+  console.log(`warm-up ${i + 1}: ${(w.totalMs / 1000).toFixed(2)} s`);
+}
+if (a.backend === 'cpu') cpuBackend().resetPeak();
+const probe = a.backend === 'gpu' ? gpuMemoryProbe() : null;
+const rssBefore = process.memoryUsage().rss;
+const run = await sampleOnce(samplingOptions, stopAfter);
+const nvidiaPeakMiB = probe?.stop() ?? null;
+const complete = stopAfter === numScales;
+console.log(`${complete ? 'one image' : `${stopAfter} of ${numScales} scales`}: ${(run.totalMs / 1000).toFixed(2)} s` +
+  (run.decodeMs !== null ? ` (decoder alone ${(run.decodeMs / 1000).toFixed(2)} s)` : '') + `; per scale ${run.scaleMs.map((m) => (m / 1000).toFixed(2)).join(', ')} s`);
+const greedy = a.greedy ? await sampleOnce({ ...samplingOptions, greedy: true, recordLogits: false }, numScales) : null;
+
+const result = {
+  command: `npx tsx bench/paper-size.ts ${process.argv.slice(2).join(' ')}`.trim(),
+  date: new Date().toISOString(),
+  machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), gpu: gpuDescription, threads: V.getNumThreads() },
+  backend: a.backend,
+  model: { kind, describe: model.describe(), parameters: model.numParameters(), vaeParameters: vae.numParameters(), weightMiBOnDevice: mib(weightBytes(model) + weightBytes(vae)) },
+  weights: loads
+    ? { source: a['weights-dir'], transformer: { ...loads.transformer, file: loads.transformer.file.split('/').pop() }, vae: { ...loads.vae, file: loads.vae.file.split('/').pop() } }
+    : { source: `random (seed ${seed})`, buildMs },
+  sampling: { ...samplingOptions, images: 1, scalesRun: stopAfter, numScales, complete, warmup },
+  timeMs: {
+    total: run.totalMs, ...(run.decodeMs !== null ? { decoderAlone: run.decodeMs, transformerAndRest: run.totalMs - run.decodeMs } : {}),
+    perScale: run.scaleMs, perScaleIsDispatchOnly: a.backend === 'gpu',
+  },
+  memory: {
+    ...(a.backend === 'cpu' ? { peakLiveTensorMiB: mib(cpuBackend().poolStats().peakLiveBytes) } : {}),
+    processRssMiBBefore: mib(rssBefore), processRssMiBAfter: mib(process.memoryUsage().rss), processMaxRssMiB: mib(process.resourceUsage().maxRSS * 1024),
+    ...(a.backend === 'gpu' ? { nvidiaSmiPeakMiB: nvidiaPeakMiB, gpuCounters: gpuCounters() } : {}),
+  },
+  ...(greedy ? { greedy: { totalMs: greedy.totalMs, indices: greedy.indices } } : {}),
+};
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+console.log(`wrote ${out}`);
+process.exit(0);
