@@ -42,6 +42,8 @@ export class BufferPool<B> {
   private capturing: Pins<B> | null = null;
   private freeBytes = 0;
   private created = 0;
+  /** Bytes released since the last submission (a runner submits early when this grows large). */
+  pendingBytes = 0;
 
   constructor(
     private readonly create: (bytes: number) => B,
@@ -72,7 +74,9 @@ export class BufferPool<B> {
   release(buffer: B): void {
     const pins = this.pinnedBy.get(buffer);
     if (pins) { pins.released.add(buffer); return; }
-    this.pending.push([buffer, this.classOf.get(buffer)!]);
+    const size = this.classOf.get(buffer)!;
+    this.pending.push([buffer, size]);
+    this.pendingBytes += size;
   }
 
   /** The recorded work was submitted: released buffers may be written by later work. */
@@ -89,6 +93,7 @@ export class BufferPool<B> {
       this.freeBytes += size;
     }
     this.pending.length = 0;
+    this.pendingBytes = 0;
   }
 
   /** From now on every acquired buffer is pinned to `pins` (and so is any later-acquired one until `endPinning`). */

@@ -70,6 +70,9 @@ export interface KernelRunner {
 /** Dispatches recorded before the runner submits on its own (bounds the uniform arena and keeps the GPU fed). */
 export const MAX_BATCH = 512;
 
+/** Bytes released but not reusable until the next submission, beyond which the runner submits early (bounds memory). */
+export const MAX_PENDING_BYTES = 256 * 2 ** 20;
+
 export function newCounters(): RunnerCounters {
   return { dispatches: 0, submissions: 0, uploads: 0, readbacks: 0, liveBuffers: 0, liveBytes: 0, peakBuffers: 0, replayedDispatches: 0 };
 }
@@ -130,10 +133,13 @@ export class KernelTable {
   }
 }
 
-/** Dispatches recorded since the last submission; a submission happens at a read, at `flush`, or at MAX_BATCH. */
+/**
+ * Commands recorded since the last submission; a submission happens at a read, at `flush`, every MAX_BATCH commands,
+ * or when MAX_PENDING_BYTES of released buffers wait for one. After it, released buffers are reusable (`recycle`).
+ */
 export class Batch {
   recorded = 0;
-  constructor(private readonly counters: RunnerCounters, private readonly submit: () => void) {}
+  constructor(private readonly counters: RunnerCounters, private readonly submit: () => void, private readonly recycle: () => void) {}
 
   /** Counts one recorded command; submits when the batch is full. */
   add(): void {
@@ -141,10 +147,12 @@ export class Batch {
   }
 
   flush(): void {
-    if (this.recorded === 0) return;
-    this.submit();
-    this.counters.submissions++;
-    this.recorded = 0;
+    if (this.recorded > 0) {
+      this.submit();
+      this.counters.submissions++;
+      this.recorded = 0;
+    }
+    this.recycle();
   }
 }
 
@@ -190,7 +198,7 @@ export class HostModeRunner implements KernelRunner {
   constructor(readonly mode: 'cpu' | 'webasm', readonly canReadSync = true) {
     const { GPU } = loadGpuJs();
     this.gpu = new GPU({ mode });
-    this.batch = new Batch(this.counters, () => this.pool.submitted());
+    this.batch = new Batch(this.counters, () => {}, () => this.pool.submitted());
   }
 
   define(name: string, source: KernelSource): void {
@@ -289,6 +297,7 @@ export class HostModeRunner implements KernelRunner {
     this.counters.liveBuffers--;
     this.counters.liveBytes -= h.length * 4;
     this.pool.release(h.buffer);
+    if (this.pool.pendingBytes > MAX_PENDING_BYTES) this.batch.flush();
   }
 
   flush(): void {

@@ -4,7 +4,7 @@
 
 import { BufferPool, Pins, type PoolStats } from './buffer-pool.js';
 import {
-  Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, newCounters,
+  Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, MAX_PENDING_BYTES, newCounters,
   type CapturedPlan, type DeviceArray, type GpuJsModule, type KernelRunner,
 } from './kernel-runner.js';
 import { KERNELS, type KernelSource } from './kernel-sources.js';
@@ -126,7 +126,7 @@ export class WebGpuRunner implements KernelRunner {
       (bytes) => this.device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST }),
       (b) => b.destroy(),
     );
-    this.batch = new Batch(this.counters, () => this.submit());
+    this.batch = new Batch(this.counters, () => this.submit(), () => this.pool.submitted());
   }
 
   /** Acquires gpu.js's shared WebGPU device and builds every built-in kernel's pipeline (in parallel). */
@@ -280,7 +280,7 @@ export class WebGpuRunner implements KernelRunner {
     this.batch.add();
   }
 
-  /** Ends the pass, writes the batch's parameters, submits; released buffers become reusable. */
+  /** Ends the pass, writes the batch's parameters, submits (the batch then recycles released buffers). */
   private submit(): void {
     const encoder = this.openEncoder();
     this.pass = null;
@@ -289,7 +289,6 @@ export class WebGpuRunner implements KernelRunner {
     this.arenaUsed = 0;
     this.device.queue.submit([encoder.finish()]);
     void this.device.popErrorScope().then((e) => { if (e && !this.deviceError) this.deviceError = e.message; });
-    this.pool.submitted();
     this.resolveSubmitted?.();
     this.resolveSubmitted = null;
   }
@@ -344,6 +343,7 @@ export class WebGpuRunner implements KernelRunner {
     this.counters.liveBuffers--;
     this.counters.liveBytes -= g.length * 4;
     this.pool.release(g.buffer);
+    if (this.pool.pendingBytes > MAX_PENDING_BYTES) this.batch.flush();
   }
 
   flush(): void {
