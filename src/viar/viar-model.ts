@@ -166,10 +166,11 @@ export class VIAR extends NextScaleTransformer {
 
   /**
    * The implicit layer over the whole teacher-forced sequence (block-causal mask): z₀ = x, then k + m iterations
-   * through fixedPoint. 'truncated' solves k iterations untaped (maxIter k + 1: fixedPoint also evaluates f at its
-   * returned iterate to report the residual, the one extra untaped call) and differentiates m iterations from the
-   * detached state (phantom steps with λ = 1; JFB when m = 1). x [B, L, C] and the blocks' cond ([B, C], or with
-   * sharedAln [B, 1, 6, C]) → z [B, L, C].
+   * through fixedPoint. 'truncated' solves k iterations untaped (maxIter k; where the residual can be read, one more
+   * untaped call measures the state handed on: measureReturned) and differentiates m iterations from the detached
+   * state (phantom steps with λ = 1; JFB when m = 1). fixedPoint's output is f at its returned iterate, so a rule
+   * that differentiates the last application (m = 0, or another gradient rule) solves one iteration fewer.
+   * x [B, L, C] and the blocks' cond ([B, C], or with sharedAln [B, 1, 6, C]) → z [B, L, C].
    */
   private solveImplicit(x: Tensor, cond: Tensor, mask: Tensor, opts: ViarForwardOptions): Tensor {
     const { k, m } = this.drawIterations(opts);
@@ -181,16 +182,19 @@ export class VIAR extends NextScaleTransformer {
     const rule = opts.gradient ?? this.config.implicit.gradient;
     const modulation = this.implicit_block.modulation(cond);
     const f = (z: Tensor, injection: Tensor, mods: Tensor) => this.implicitStep(z, injection, { mask, modulation: mods });
+    // the measuring call only feeds the stats, so it is spent only where they can be read without waiting
+    const measure = x.backend.canReadSync;
     const solve = { solver, tol, stagnationWindow: 0, divergenceFactor: Infinity, returnIterate: 'last' as const };
     let out: Tensor;
     let stats: FixedPointStats;
     if (rule === 'truncated') {
       // m = 0 (never drawn by the official ranges): the official code then passes on a detached z
       const gradient: GradientRule = m <= 1 ? 'jfb' : { mode: 'phantom', k: m, damping: 1 };
-      ({ z: out, stats } = fixedPoint(f, [x, modulation], { ...solve, z0: detach(x), maxIter: m === 0 ? k : k + 1, gradient }));
+      const untaped = m === 0 ? { maxIter: k - 1, measureReturned: measure } : { maxIter: k, measureReturned: measure && k > 0 };
+      ({ z: out, stats } = fixedPoint(f, [x, modulation], { ...solve, ...untaped, z0: detach(x), gradient }));
       if (m === 0) out = detach(out);
     } else {
-      ({ z: out, stats } = fixedPoint(f, [x, modulation], { ...solve, z0: x, maxIter: k + m, gradient: rule }));
+      ({ z: out, stats } = fixedPoint(f, [x, modulation], { ...solve, z0: x, maxIter: k + m - 1, measureReturned: measure, gradient: rule }));
     }
     this.lastImplicit = { noGradIters: k, withGradIters: m, stats };
     return out;

@@ -9,40 +9,34 @@
 // where J = ∂f/∂z and M = ∂f/∂θ at z*, sg = stop-gradient. Implicit function theorem: z* = f(z*, θ) gives
 // dz* = J dz* + M dθ, so dz*/dθ = (I − J)⁻¹M and θ̄ = Mᵀ(I − Jᵀ)⁻¹ z̄*. The initial guess z0 gets no gradient
 // (except under unroll). Tensors f reads from its closure are found on the tape, so they get correct gradients too.
+//
+// Everything below works on the packed state [B, d] (state.ts); the solve is a generator (solvers.ts) that
+// fixedPoint drives with synchronous reads and fixedPointAsync with asynchronous ones (drive.ts).
 
 import type { Tensor } from '../../tensor/tensor.js';
 import { makeSavedAlias } from '../../tensor/tensor.js';
-import { ArgumentError, ShapeError, ViarError, fmtShape } from '../../tensor/errors.js';
+import { ArgumentError, GradError, ViarError, fmtShape } from '../../tensor/errors.js';
 import { keep, tidy } from '../../tensor/memory.js';
-import { add, detach, mul, reshape } from '../../tensor/ops/index.js';
+import { add, detach, fresh, mul } from '../../tensor/ops/index.js';
 import { zeros, zerosLike } from '../../tensor/creation.js';
 import { shapesEqual } from '../../tensor/shape.js';
 import { checkTensor } from '../../tensor/ops/operands.js';
 import { defineOp } from '../../tensor/graph/define-op.js';
 import { enableGrad, isGradEnabled, noGrad } from '../../tensor/graph/grad-mode.js';
+import { gradNodeWatermark } from '../../tensor/graph/node.js';
 import { gradients } from '../backward.js';
-import { gradNodeWatermark, type GradNode } from '../../tensor/graph/node.js';
-import { Monitor, type SampleStatus } from './monitor.js';
-import { solveFixedPoint } from './solvers.js';
+import { estimateSpectralRadius } from '../deq/spectral-radius.js';
+import { read, runAsync, runSync, type Solving } from './drive.js';
 import {
-  resolveGradient, resolveSolve, validateTopLevel,
-  type FixedPointOptions, type ResolvedGradient, type ResolvedSolve, type SolverName,
+  capturedBy, inGradMode, monitorMode, primitiveNodes, runSolve, solveStats, type SolveStats,
+} from './bookkeeping.js';
+import {
+  resolveGradient, resolveSolve, resolveTopLevel,
+  type FixedPointOptions, type ResolvedGradient, type ResolvedSolve,
 } from './options.js';
+import { stateCodec, type State } from './state.js';
 
-/** Per-sample results of one solve (forward, or the IFT adjoint). Traces are plain numbers. */
-export interface SolveStats {
-  solver: SolverName;
-  status: SampleStatus[];
-  /** Evaluations of f (forward) or of the VJP (adjoint) per sample. */
-  nFevals: number[];
-  bestResidual: number[];
-  lastResidual: number[];
-  /** Index (into the trace) of each sample's lowest residual. */
-  bestStep: number[];
-  absTrace: number[][];
-  relTrace: number[][];
-  timeMs: number;
-}
+export type { SolveStats } from './bookkeeping.js';
 
 export interface FixedPointStats extends SolveStats {
   gradient: ResolvedGradient['mode'];
@@ -60,13 +54,19 @@ export interface FixedPointStats extends SolveStats {
   memory: { tapeNodes: number; retainedBytes: number };
   /** Tensors requiring grad that f read from its closure rather than from `inputs`. */
   capturedTensors: number;
+  /** Per-sample estimate of ρ(∂f/∂z) at z* (option spectralRadius), else null. */
+  spectralRadius: number[] | null;
   /** Filled when the IFT backward runs (null until then, and for other rules). */
   backward: SolveStats | null;
 }
 
-export interface FixedPointResult {
-  /** The layer's output, shaped like z. */
-  z: Tensor;
+export interface FixedPointResult<S extends State = Tensor> {
+  /** The layer's output f(z*) under the gradient rule, structured like the state. */
+  z: S;
+  /** The solver's returned iterate z* itself (detached, except under unroll where it is the taped iterate). */
+  zStar: S;
+  /** The iterates asked for by option `states`, each through the gradient rule like z (a fixed-point correction loss). */
+  states: S[];
   stats: FixedPointStats;
 }
 
@@ -77,209 +77,260 @@ export class FixedPointError extends ViarError {
   }
 }
 
-type ImplicitFn = (z: Tensor, ...inputs: Tensor[]) => Tensor;
+/** f on the packed state: [B, d] → [B, d] (taped or not, as the current grad mode says). */
+type PackedMap = (z: Tensor) => Tensor;
 
-function callF(f: ImplicitFn, z: Tensor, inputs: readonly Tensor[]): Tensor {
-  const out = f(z, ...inputs);
-  if (!out || !(out as Tensor).isTensor) throw new ArgumentError('fixedPoint', `f must return a Tensor, got ${String(out)}`);
-  if (!shapesEqual(out.shape, z.shape)) {
-    throw new ShapeError('fixedPoint', `f returned shape ${fmtShape(out.shape)} for z of shape ${fmtShape(z.shape)}; f(z, ...inputs) must keep z's shape`);
-  }
-  if (out.dtype !== z.dtype) throw new ArgumentError('fixedPoint', `f returned ${out.dtype} for a ${z.dtype} z`);
-  return out;
+// ---------- the gradient rules: one entry per rule, its output at the returned iterate ẑ ----------
+
+interface RuleInput {
+  f: PackedMap;
+  rule: ResolvedGradient;
+  /** Where the IFT adjoint's statistics go (null: not reported, e.g. for intermediate states). */
+  stats: FixedPointStats | null;
+  /** Leaves the rule made (the IFT's stand-in for z*), so the capture audit knows them. */
+  leaves: Tensor[];
 }
 
-function statsOf(monitor: Monitor, solver: SolverName, timeMs: number): SolveStats {
-  return {
-    solver,
-    status: [...monitor.status],
-    nFevals: [...monitor.nFevals],
-    bestResidual: [...monitor.bestResidual],
-    lastResidual: [...monitor.lastResidual],
-    bestStep: [...monitor.bestStep],
-    absTrace: monitor.absTrace.map((t) => [...t]),
-    relTrace: monitor.relTrace.map((t) => [...t]),
-    timeMs,
-  };
-}
-
-/** Nodes recorded at or after `watermark` that `out` depends on. */
-function primitiveNodes(out: Tensor, watermark: number): GradNode[] {
-  const found: GradNode[] = [];
-  const seen = new Set<GradNode>();
-  const stack = out.node ? [out.node] : [];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n) || n.id < watermark) continue;
-    seen.add(n);
-    found.push(n);
-    for (const p of n.parents) if (p) stack.push(p);
-  }
-  return found;
-}
-
-/** Tensors requiring grad reached by the primitive's nodes that are not `inputs` (closure captures). */
-function capturedBy(nodes: readonly GradNode[], watermark: number, allowed: readonly Tensor[]): Tensor[] {
-  const ok = new Set<Tensor>(allowed);
-  const allowedNodes = new Set(allowed.map((t) => t.node).filter((n): n is GradNode => n !== null));
-  const captured = new Set<Tensor>();
-  for (const n of nodes) {
-    n.inputs.forEach((t, i) => {
-      if (!n.needs[i]) return;
-      const leaf = t.gradTarget ?? t;
-      const parent = n.parents[i];
-      if (parent === null && !ok.has(leaf)) captured.add(leaf);
-      if (parent !== null && parent!.id < watermark && !allowedNodes.has(parent!)) captured.add(t);
-    });
-  }
-  return [...captured];
-}
+const GRADIENT_RULES: Record<ResolvedGradient['mode'], { derivation: string; output: (zHat: Tensor, r: RuleInput) => Tensor }> = {
+  jfb: {
+    derivation: 'out = f(sg(ẑ), x): the Neumann series (I − J)⁻¹ = I + J + J² + … cut after I, so θ̄ = Mᵀḡ',
+    output: (zHat, { f }) => f(detach(zHat)),
+  },
+  phantom: {
+    derivation: 'k damped steps from sg(ẑ), taped: θ̄ = Mᵀ Σₜ λ((1−λ)I + λJ)ᵗ ḡ, a truncated series for (I − J)⁻¹ (exact as k → ∞)',
+    output: (zHat, { f, rule }) => {
+      const { k, damping } = rule as Extract<ResolvedGradient, { mode: 'phantom' }>;
+      let z = detach(zHat);
+      for (let t = 0; t < k; t++) z = damping === 1 ? f(z) : add(mul(z, 1 - damping), mul(f(z), damping));
+      return z;
+    },
+  },
+  ift: {
+    derivation: 'out = f(sg(ẑ), x), its cotangent ḡ replaced by u = ḡ + Jᵀu (solved in backward): θ̄ = Mᵀ(I − Jᵀ)⁻¹ḡ',
+    output: (zHat, { f, rule, stats, leaves }) => {
+      if (!isGradEnabled()) return f(detach(zHat));
+      const zLeaf = detach(zHat).requireGrad();
+      leaves.push(zLeaf);
+      const y = f(zLeaf);
+      if (!y.node) return y; // nothing requires grad: no backward will run
+      const { solve, init, cache } = rule as Extract<ResolvedGradient, { mode: 'ift' }>;
+      return iftOp([y], { settings: solve, init, cache, stats, zLeaf });
+    },
+  },
+  unroll: {
+    derivation: 'ẑ is the taped result of the solver\'s iterations: backprop runs through every one of them',
+    output: (zHat, { f }) => f(zHat),
+  },
+};
 
 interface IftAttrs {
   settings: ResolvedSolve;
   init: 'zero' | 'grad';
   cache: { u: Tensor | null } | null;
-  stats: FixedPointStats;
-  shape: readonly number[];
-  batch: number;
+  stats: FixedPointStats | null;
   /** The leaf that stands for z* in y's graph; the op saves an alias of it (freed with the node). */
   zLeaf: Tensor;
 }
 
 /**
- * The IFT rule as an op on y = f(sg(z*), x): identity forward; its VJP solves u = ḡ + Jᵀu by fixed-point
- * iteration (or Anderson/Broyden) using VJPs of y with respect to z*, and hands u on to y's graph, which
- * applies Mᵀ. Saved: y (with its graph) and the leaf standing for z*.
+ * The IFT rule as an op on y = f(sg(z*), x): identity forward; its VJP solves u = ḡ + Jᵀu with the adjoint solver
+ * using VJPs of y with respect to z*, and hands u on to y's graph, which applies Mᵀ. Saved: y (with its graph)
+ * and the leaf standing for z*. On a backend that reads asynchronously the backward cannot wait for a read, so the
+ * adjoint runs its whole maxIter budget with converged samples frozen by masks on the device (no read at all).
  */
 const iftOp = defineOp<IftAttrs>({
   name: 'fixedPoint.ift',
-  forward: ([y], attrs) => ({ output: mul(y!, 1), saved: [makeSavedAlias(attrs.zLeaf, null)] }),
+  forward: ([y], attrs) => ({ output: fresh(y!), saved: [makeSavedAlias(attrs.zLeaf, null)] }),
   saveInputs: [0],
   vjp: (gy, ctx) => {
-    const { settings, init, cache, stats, shape, batch } = ctx.attrs;
+    if (isGradEnabled()) {
+      throw new GradError('fixedPoint', "gradient 'ift' cannot be differentiated again (createGraph): its adjoint u = ḡ + Jᵀu is solved numerically, at a z* that carries no graph; use gradient { mode: 'phantom', k } or 'unroll' for higher-order derivatives");
+    }
+    const { settings, init, cache, stats } = ctx.attrs;
     const y = ctx.inputs[0]!;
     const zLeaf = ctx.saved[0]!;
+    const noReads = !gy.backend.canReadSync;
+    if (noReads && settings.solver === 'anderson') throw new ArgumentError('fixedPoint', ADJOINT_ANDERSON);
     const start = performance.now();
-    const u = noGrad(() => {
-      const g = reshape(gy, [batch, -1]);
-      const pullZ = (uFlat: Tensor): Tensor => add(g, reshape(gradients(y, [zLeaf], [reshape(uFlat, shape)], { retainGraph: true })[0]!, [batch, -1]));
-      const cached = cache?.u && shapesEqual(cache.u.shape, shape) && cache.u.dtype === gy.dtype ? reshape(cache.u, [batch, -1]) : null;
-      const u0 = cached ?? (init === 'grad' ? g : zerosLike(g));
-      const monitor = solveFixedPoint(pullZ, u0, settings);
-      const { z } = monitor.returned('best');
-      stats.backward = statsOf(monitor, settings.solver, performance.now() - start);
-      monitor.dispose();
-      const uShaped = reshape(z, shape);
-      if (cache) {
-        cache.u?.dispose();
-        cache.u = keep(mul(uShaped, 1));
-      }
-      return uShaped;
-    });
+    const pullZ = (u: Tensor): Tensor => tidy(() => add(gy, gradients(y, [zLeaf], [u], { retainGraph: true })[0]!));
+    const cached = cache?.u && shapesEqual(cache.u.shape, gy.shape) && cache.u.dtype === gy.dtype ? cache.u : null;
+    const u0 = keep(cached ? fresh(cached) : init === 'grad' ? fresh(gy) : zerosLike(gy));
+    const counter = { reads: 0 };
+    let monitor;
+    try {
+      monitor = runSync(inGradMode(false, runSolve(pullZ, u0, settings, monitorMode(settings, noReads)), counter));
+    } finally {
+      u0.dispose();
+    }
+    const { z: u } = monitor.returned('best');
+    if (stats) stats.backward = solveStats(monitor, settings, counter.reads, performance.now() - start);
+    monitor.dispose();
+    if (cache) {
+      cache.u?.dispose();
+      cache.u = keep(fresh(u));
+    }
     return [u];
   },
 });
 
+const ADJOINT_ANDERSON = "the IFT adjoint cannot run Anderson on a backend that reads asynchronously (its mixing weights are solved on the host, and backward cannot await a read): use gradient { mode: 'ift', solver: 'picard' } or 'broyden'";
+
+// ---------- the primitive ----------
+
 /**
- * Solves z* = f(z*, ...inputs) and returns f's output at z* with the chosen gradient rule, plus per-sample stats.
- *
- * Shapes: z (z0, or the first input's shape by default) is [B, ...] with B independent samples when
- * perSample (default for rank ≥ 2); f(z, ...inputs) must return z's shape and dtype.
- * @example
- * const { z, stats } = fixedPoint((z, x) => tanh(add(matmul(z, W), x)), [x], { solver: 'anderson', tol: 1e-5 });
+ * The whole primitive as a generator of reads: validation, the solve, the failure policy, the gradient rule at z*
+ * and at the requested states, the tape audit. fixedPoint and fixedPointAsync only differ in who answers the reads.
  */
-export function fixedPoint(f: ImplicitFn, inputs: readonly Tensor[], options: FixedPointOptions = {}): FixedPointResult {
-  validateTopLevel(options);
-  if (typeof f !== 'function') throw new ArgumentError('fixedPoint', 'f must be a function (z, ...inputs) => Tensor');
+function* fixedPointSteps<S extends State>(
+  f: (z: S, ...inputs: Tensor[]) => S, inputs: readonly Tensor[], options: FixedPointOptions<S>,
+): Solving<FixedPointResult<S>> {
+  const top = resolveTopLevel(options as FixedPointOptions<State>);
+  if (typeof f !== 'function') throw new ArgumentError('fixedPoint', 'f must be a function (z, ...inputs) => z');
   if (!Array.isArray(inputs)) throw new ArgumentError('fixedPoint', 'inputs must be an array of tensors (possibly empty)');
   const xs = inputs.map((t, i) => checkTensor(t, 'fixedPoint', `inputs[${i}]`));
   const solve = resolveSolve(options, '', { maxIter: 40, tol: 1e-4 });
   const rule = resolveGradient(options.gradient);
-  const returnIterate = options.returnIterate ?? 'best';
-  if (returnIterate !== 'best' && returnIterate !== 'last') throw new ArgumentError('fixedPoint', `option 'returnIterate' must be 'best' or 'last', got ${JSON.stringify(returnIterate)}`);
   if (rule.mode === 'unroll' && solve.solver !== 'picard') {
-    throw new ArgumentError('fixedPoint', `gradient 'unroll' backpropagates through Picard iterations only; got solver '${solve.solver}'`);
+    throw new ArgumentError('fixedPoint', `gradient 'unroll' backpropagates through Picard iterations only; got solver '${typeof solve.solver === 'function' ? 'custom' : solve.solver}'`);
   }
   if (options.z0 === undefined && xs.length === 0) throw new ArgumentError('fixedPoint', 'pass z0 (the starting point) when there are no inputs');
-  const z0 = options.z0 !== undefined ? checkTensor(options.z0, 'fixedPoint', 'z0') : null;
-  if (z0 && z0.dtype === 'int32') throw new ArgumentError('fixedPoint', 'z0 must be a float tensor');
+  const defaulted = options.z0 === undefined;
+  const z0 = (options.z0 ?? zeros(xs[0]!.shape, { dtype: xs[0]!.dtype })) as S;
+  const codec = stateCodec(z0, options.perSample);
+  const { batch, dim } = codec;
+  if (rule.mode === 'ift' && rule.solve.solver === 'anderson' && !stateTensors(z0)[0]!.backend.canReadSync) {
+    throw new ArgumentError('fixedPoint', ADJOINT_ANDERSON);
+  }
 
+  const gradOn = isGradEnabled();
   const watermark = gradNodeWatermark();
   const start = performance.now();
-  const shape = z0 ? z0.shape : xs[0]!.shape;
-  const perSample = options.perSample ?? shape.length >= 2;
-  const batch = perSample ? shape[0]! : 1;
-  const dim = batch === 0 ? 0 : shape.reduce((a, b) => a * b, 1) / batch;
-  let forwardCalls = 0;
-  // Each evaluation in its own scope, so f's intermediates are freed as the solve goes (memory stays flat in the
-  // number of untaped iterations); when taped, the graph keeps what backward needs through its saved tensors.
-  const F = (x: Tensor): Tensor => tidy(() => {
-    forwardCalls++;
-    const out = callF(f, reshape(x, shape), xs);
-    return reshape(out, [batch, dim]);
-  });
+  const fPacked = packedMap(f, xs, codec, defaulted ? xs[0]!.shape : null);
+  const counter = { reads: 0 };
 
-  // ---- forward solve (recorded only for unroll) ----
-  const taped = rule.mode === 'unroll' && isGradEnabled();
-  const monitor = (taped ? enableGrad : noGrad)(() => tidy(() => {
-    const x0 = reshape(z0 ?? zeros(shape, { dtype: xs[0]!.dtype }), [batch, dim]);
-    return solveFixedPoint(F, x0, solve);
-  }));
-  const { z: zHatFlat, steps } = monitor.returned(returnIterate);
+  // ---- forward solve (recorded only for unroll), each evaluation in its own scope so memory stays flat ----
+  const taped = rule.mode === 'unroll' && gradOn;
+  const x0 = keep((taped ? enableGrad : noGrad)(() => tidy(() => fresh(codec.pack(z0, 'z0')))));
+  if (defaulted) (z0 as Tensor).dispose();
+  const snapshotAt = new Set(top.states.filter((i) => i >= 0));
+  let monitor;
+  try {
+    monitor = yield* inGradMode(taped, runSolve((x) => tidy(() => fPacked(x)), x0, solve, monitorMode(solve, false), snapshotAt), counter);
+  } finally {
+    x0.dispose();
+  }
+  const { z: zHat, steps } = monitor.returned(top.returnIterate);
+  const snapshots = top.states.map((i) => monitor!.snapshots.get(i) ?? null).map((t) => (t ? fresh(t) : fresh(zHat)));
   const stats: FixedPointStats = {
-    ...statsOf(monitor, solve.solver, 0),
+    ...solveStats(monitor, solve, 0, 0),
     gradient: rule.mode, batch, dim,
-    converged: monitor.status.every((s) => s === 'converged'),
-    forwardCalls, returned: returnIterate, returnedStep: steps,
-    memory: { tapeNodes: 0, retainedBytes: 0 }, capturedTensors: 0, backward: null,
+    converged: monitor.stats.status.every((s) => s === 'converged'),
+    forwardCalls: monitor.calls, returned: top.returnIterate, returnedStep: steps,
+    memory: { tapeNodes: 0, retainedBytes: 0 }, capturedTensors: 0, spectralRadius: null, backward: null,
   };
   monitor.dispose();
-
-  if (options.onFailure === 'throw' && !stats.converged) {
-    zHatFlat.dispose();
-    const bad = stats.status.map((s, b) => [s, b] as const).filter(([s]) => s !== 'converged');
-    throw new FixedPointError(`${bad.length} of ${batch} samples did not converge (${bad.slice(0, 5).map(([s, b]) => `sample ${b}: ${s}, residual ${stats.lastResidual[b]!.toExponential(2)}`).join('; ')})`, stats);
-  }
-
-  // ---- the differentiable output ----
-  let internalLeaf: Tensor | null = null;
-  const out = tidy(() => {
-    const zHat = reshape(zHatFlat, shape);
-    switch (rule.mode) {
-      case 'unroll':
-        return callF(f, zHat, xs);
-      case 'jfb':
-        return callF(f, detach(zHat), xs);
-      case 'phantom': {
-        let z = detach(zHat);
-        for (let t = 0; t < rule.k; t++) {
-          const fz = callF(f, z, xs);
-          z = rule.damping === 1 ? fz : add(mul(z, 1 - rule.damping), mul(fz, rule.damping));
-        }
-        return z;
-      }
-      case 'ift': {
-        if (!isGradEnabled()) return callF(f, detach(zHat), xs);
-        const zLeaf = detach(zHat).requireGrad();
-        internalLeaf = zLeaf;
-        const y = callF(f, zLeaf, xs);
-        if (!y.node) return y; // nothing requires grad: no backward will run
-        return iftOp([y], { settings: rule.solve, init: rule.init, cache: rule.cache, stats, shape, batch, zLeaf });
-      }
+  const owned = [zHat, ...snapshots];
+  try {
+    if (options.onFailure === 'throw' && !stats.converged) {
+      const bad = stats.status.map((s, b) => [s, b] as const).filter(([s]) => s !== 'converged');
+      throw new FixedPointError(`${bad.length} of ${batch} samples did not converge (${bad.slice(0, 5).map(([s, b]) => `sample ${b}: ${s}, residual ${stats.lastResidual[b]!.toExponential(2)}`).join('; ')})`, stats);
     }
-  });
-  zHatFlat.dispose();
+    if (top.spectralRadius) {
+      const rho = keep(estimateSpectralRadius(fPacked, detach(zHat), top.spectralRadius));
+      try { stats.spectralRadius = Array.from(yield* inGradMode(false, read(rho), counter)); } finally { rho.dispose(); }
+    }
 
-  // ---- memory counters and closure captures ----
-  const nodes = primitiveNodes(out, watermark);
-  stats.memory = { tapeNodes: nodes.length, retainedBytes: nodes.reduce((s, n) => s + n.savedBytes(), 0) };
-  const allowed = [...xs, ...(z0 ? [z0] : []), ...(internalLeaf ? [internalLeaf] : [])];
-  const captured = capturedBy(nodes, watermark, allowed);
-  stats.capturedTensors = captured.length;
-  if (options.strictInputs && captured.length > 0) {
-    out.dispose();
-    throw new ArgumentError('fixedPoint', `f reads ${captured.length} tensor(s) that require grad without them being in inputs (shapes ${captured.map((t) => fmtShape(t.shape)).join(', ')}); pass them in inputs, or drop strictInputs`);
+    // ---- the differentiable outputs ----
+    const leaves: Tensor[] = [];
+    const result = (gradOn ? enableGrad : noGrad)(() => tidy(() => {
+      const out = (zFlat: Tensor, report: boolean) => codec.unpack(GRADIENT_RULES[rule.mode].output(zFlat, { f: fPacked, rule, stats: report ? stats : null, leaves }));
+      return { z: out(zHat, true), zStar: codec.unpack(rule.mode === 'unroll' ? fresh(zHat) : detach(zHat)), states: snapshots.map((t) => out(t, false)) };
+    }));
+    const all = [result.z, result.zStar, ...result.states].flatMap(stateTensors);
+
+    // ---- memory counters and closure captures ----
+    const nodes = primitiveNodes(stateTensors(result.z), watermark);
+    stats.memory = { tapeNodes: nodes.length, retainedBytes: nodes.reduce((sum, n) => sum + n.savedBytes(), 0) };
+    const allowed = [...xs, ...(defaulted ? [] : stateTensors(z0)), ...leaves];
+    const captured = capturedBy(primitiveNodes(all, watermark), watermark, allowed);
+    stats.capturedTensors = captured.length;
+    if (options.strictInputs && captured.length > 0) {
+      all.forEach((t) => t.dispose());
+      throw new ArgumentError('fixedPoint', `f reads ${captured.length} tensor(s) that require grad without them being in inputs (shapes ${captured.map((t) => fmtShape(t.shape)).join(', ')}); pass them in inputs, or drop strictInputs`);
+    }
+    stats.reads = counter.reads;
+    stats.timeMs = performance.now() - start;
+    return { ...result, stats };
+  } finally {
+    owned.forEach((t) => t.dispose());
   }
-  stats.timeMs = performance.now() - start;
-  return { z: out, stats };
 }
+
+/**
+ * f on the packed state. When z0 was defaulted (zeros shaped like inputs[0]), the first call's failure says so: a
+ * state wider than the input fails inside f (a matmul, a concat) long before any shape check could name z0.
+ */
+function packedMap<S extends State>(f: (z: S, ...inputs: Tensor[]) => S, xs: readonly Tensor[], codec: ReturnType<typeof stateCodec<S>>, defaultShape: readonly number[] | null): PackedMap {
+  let first = defaultShape !== null;
+  return (zFlat) => {
+    if (!first) return codec.pack(f(codec.unpack(zFlat), ...xs), 'f');
+    first = false;
+    const hint = `z0 defaulted to zeros shaped like inputs[0], ${fmtShape(defaultShape!)}: pass z0 with the state's shape`;
+    let out: S;
+    try {
+      out = f(codec.unpack(zFlat), ...xs);
+    } catch (err) {
+      throw new ArgumentError('fixedPoint', `f threw on the default z0 (${hint}): ${(err as Error).message}`);
+    }
+    try {
+      return codec.pack(out, 'f');
+    } catch (err) {
+      throw new ArgumentError('fixedPoint', `${(err as Error).message.replace(/^fixedPoint: /, '')} (${hint})`);
+    }
+  };
+}
+
+function stateTensors(s: State): Tensor[] {
+  return (s as Tensor).isTensor ? [s as Tensor] : Object.values(s as Record<string, Tensor>);
+}
+
+/**
+ * Solves z* = f(z*, ...inputs) and returns f's output at z* with the chosen gradient rule, plus per-sample stats.
+ * Reads residuals synchronously: on a backend that reads asynchronously (WebGPU) use fixedPointAsync, unless the
+ * solve reads nothing (Picard or Broyden with tol: 0, relTol: 0, stagnationWindow: 0; its traces then stay NaN).
+ *
+ * Shapes: the state z (z0, or the first input's shape by default) is [B, ...] with B independent samples when
+ * perSample (default for rank ≥ 2), or an array/record of such tensors sharing B; f(z, ...inputs) must return z's
+ * structure, shapes and dtype.
+ *
+ * Reads per solve (each a [B, 2] residual, or a [B, n² + 1] Gram matrix): Picard and Broyden one per evaluation of
+ * f; Anderson two per iteration (Gram and residual, a third when its safeguard rejects a step); a solve with no
+ * tolerance and no stagnation test (not Anderson) reads nothing until one read of its whole trace at the end.
+ * spectralRadius adds one. stats.reads counts them.
+ * @example
+ * const { z, stats } = fixedPoint((z, x) => tanh(add(matmul(z, W), x)), [x], { solver: 'anderson', tol: 1e-5 });
+ */
+export function fixedPoint<S extends State = Tensor>(
+  f: (z: S, ...inputs: Tensor[]) => S, inputs: readonly Tensor[], options: FixedPointOptions<S> = {},
+): FixedPointResult<S> {
+  return runSync(fixedPointSteps(f, inputs, options));
+}
+
+/**
+ * fixedPoint on any backend: the same options, algorithm and result, with every read awaited (await t.data()), so
+ * it runs where results can only be read asynchronously (WebGPU). Costs the reads listed under fixedPoint, each an
+ * await. The IFT backward (synchronous, like every backward) reads nothing on such a backend: its adjoint runs the
+ * whole gradient.maxIter budget with converged samples frozen on the device (stats.backward then has NaN traces).
+ * @example
+ * const { z, stats } = await fixedPointAsync((z, x) => tanh(add(matmul(z, W), x)), [x], { tol: 1e-5 });
+ */
+export async function fixedPointAsync<S extends State = Tensor>(
+  f: (z: S, ...inputs: Tensor[]) => S, inputs: readonly Tensor[], options: FixedPointOptions<S> = {},
+): Promise<FixedPointResult<S>> {
+  return runAsync(fixedPointSteps(f, inputs, options));
+}
+
+/** The gradient rules and their derivations, for documentation and the tests. */
+export const gradientRules: Readonly<Record<ResolvedGradient['mode'], string>> = Object.fromEntries(
+  Object.entries(GRADIENT_RULES).map(([mode, r]) => [mode, r.derivation]),
+) as Record<ResolvedGradient['mode'], string>;

@@ -1,8 +1,10 @@
 // fixedPoint's options: types, defaults and strict validation (an unknown or misspelled key is an error that
-// suggests the closest valid key — TorchDEQ silently ignores them, see deq.md §4).
+// suggests the closest valid key; TorchDEQ silently ignores unknown keys).
 
 import { ArgumentError } from '../../tensor/errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import type { FixedPointSolver } from './solvers.js';
+import type { State } from './state.js';
 
 export type SolverName = 'picard' | 'anderson' | 'broyden';
 export type ResidualNorm = 'rms' | 'max';
@@ -12,7 +14,7 @@ export interface AndersonOptions {
   m?: number;
   /** Mixing: x = β·Σαf + (1−β)·Σαx (default 1). */
   beta?: number;
-  /** Ridge on the Gram matrix; relative to its mean diagonal by default (deq.md §2.2: an absolute ridge slows Anderson). */
+  /** Ridge on the Gram matrix; relative to its mean diagonal by default (an absolute ridge stalls Anderson once the residuals fall below it). */
   ridge?: number;
   ridgeMode?: 'relative' | 'absolute';
   /** Reject a step that raises a sample's residual and take a damped Picard step instead (default true). */
@@ -26,9 +28,18 @@ export interface BroydenOptions {
 
 /** Settings shared by the forward solve and the IFT adjoint solve. */
 export interface SolveSettings {
-  solver?: SolverName;
-  /** Maximum function evaluations (default 40 forward, 60 for the IFT adjoint). */
+  /** A built-in solver, or your own (see FixedPointSolver): it gets the same stopping, stats and gradient rules. */
+  solver?: SolverName | FixedPointSolver;
+  /**
+   * Evaluations of f that advance the solve (default 40 forward, 60 for the IFT adjoint; 0 allowed). A sample still
+   * running when they are spent gets one more evaluation at its returned iterate if measureReturned is on.
+   */
   maxIter?: number;
+  /**
+   * Spend one more evaluation measuring the iterate the solve returns when maxIter ends it (default true), so its
+   * residual is in the stats; false returns that newest iterate unmeasured (its trace ends one iterate earlier).
+   */
+  measureReturned?: boolean;
   /** Stop a sample when its residual ‖f(z) − z‖ (dimension-normalized) ≤ tol (default 1e-4 forward, 1e-6 adjoint). */
   tol?: number;
   /** Also stop when ‖f(z) − z‖ / ‖f(z)‖ ≤ relTol (default: off). */
@@ -50,7 +61,7 @@ export type GradientRule =
   | 'jfb' | 'phantom' | 'ift' | 'unroll'
   | { mode: 'jfb' }
   | { mode: 'phantom'; k?: number; damping?: number }
-  | { mode: 'ift'; solver?: SolverName; tol?: number; maxIter?: number; norm?: ResidualNorm; init?: 'zero' | 'grad'; cache?: AdjointCache; anderson?: AndersonOptions; broyden?: BroydenOptions; damping?: number }
+  | { mode: 'ift'; solver?: SolverName | FixedPointSolver; tol?: number; maxIter?: number; norm?: ResidualNorm; init?: 'zero' | 'grad'; cache?: AdjointCache; anderson?: AndersonOptions; broyden?: BroydenOptions; damping?: number }
   | { mode: 'unroll' };
 
 /** Holds the last adjoint solution u between calls, so an IFT backward can warm-start from it. */
@@ -58,9 +69,12 @@ export interface AdjointCache {
   u: Tensor | null;
 }
 
-export interface FixedPointOptions extends SolveSettings {
-  /** Starting point (warm start). Default: zeros of the first input's shape. */
-  z0?: Tensor;
+export interface FixedPointOptions<S extends State = Tensor> extends SolveSettings {
+  /**
+   * Starting point (warm start); its structure (a tensor, an array or a record of tensors) is the state's. Default:
+   * zeros shaped like inputs[0], allowed only when the state is one tensor of that shape (a mismatch names z0).
+   */
+  z0?: S;
   /** Treat axis 0 as independent samples with their own stopping and stats (default: true when z has rank ≥ 2). */
   perSample?: boolean;
   /** Gradient rule (default 'jfb'). */
@@ -71,11 +85,20 @@ export interface FixedPointOptions extends SolveSettings {
   onFailure?: 'return' | 'throw';
   /** Throw if f reads a tensor that requires grad without it being in `inputs` (default false: the tape handles captured tensors). */
   strictInputs?: boolean;
+  /**
+   * Iterates to return beside the output, by trace index (0 = z0; negative counts from the end of the solve), each
+   * passed through the gradient rule like z* (TorchDEQ's indexing, for a fixed-point correction loss). An index past
+   * the end of the solve gives the returned iterate.
+   */
+  states?: readonly number[];
+  /** Put a per-sample estimate of ρ(∂f/∂z) at z* into stats.spectralRadius (power iteration on VJPs; default 20 iterations). */
+  spectralRadius?: boolean | { iterations?: number; seed?: number };
 }
 
 export interface ResolvedSolve {
-  solver: SolverName;
+  solver: SolverName | FixedPointSolver;
   maxIter: number;
+  measureReturned: boolean;
   tol: number;
   relTol: number;
   norm: ResidualNorm;
@@ -93,8 +116,8 @@ export type ResolvedGradient =
   | { mode: 'ift'; solve: ResolvedSolve; init: 'zero' | 'grad'; cache: AdjointCache | null }
   | { mode: 'unroll' };
 
-const SOLVE_KEYS = ['solver', 'maxIter', 'tol', 'relTol', 'norm', 'damping', 'anderson', 'broyden', 'divergenceFactor', 'stagnationWindow', 'stagnationRatio'];
-const TOP_KEYS = [...SOLVE_KEYS, 'z0', 'perSample', 'gradient', 'returnIterate', 'onFailure', 'strictInputs'];
+const SOLVE_KEYS = ['solver', 'maxIter', 'measureReturned', 'tol', 'relTol', 'norm', 'damping', 'anderson', 'broyden', 'divergenceFactor', 'stagnationWindow', 'stagnationRatio'];
+const TOP_KEYS = [...SOLVE_KEYS, 'z0', 'perSample', 'gradient', 'returnIterate', 'onFailure', 'strictInputs', 'states', 'spectralRadius'];
 const ANDERSON_KEYS = ['m', 'beta', 'ridge', 'ridgeMode', 'safeguard'];
 const BROYDEN_KEYS = ['history'];
 const GRADIENT_KEYS: Record<string, string[]> = {
@@ -139,6 +162,18 @@ function oneOf<T extends string>(value: unknown, name: string, dflt: T, allowed:
 }
 
 const positiveInt = (v: number) => Number.isInteger(v) && v >= 1;
+const countInt = (v: number) => Number.isInteger(v) && v >= 0;
+
+function bool(value: unknown, name: string, dflt: boolean): boolean {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'boolean') throw new ArgumentError('fixedPoint', `option '${name}' must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function solverOption(value: unknown, name: string): SolverName | FixedPointSolver {
+  if (typeof value === 'function') return value as FixedPointSolver;
+  return oneOf<SolverName>(value, name, 'picard', ['picard', 'anderson', 'broyden']);
+}
 
 export function resolveSolve(o: SolveSettings, prefix: string, defaults: { maxIter: number; tol: number }): ResolvedSolve {
   const a = o.anderson ?? {};
@@ -146,8 +181,9 @@ export function resolveSolve(o: SolveSettings, prefix: string, defaults: { maxIt
   checkKeys(a, ANDERSON_KEYS, `${prefix}anderson.`);
   checkKeys(b, BROYDEN_KEYS, `${prefix}broyden.`);
   return {
-    solver: oneOf(o.solver, `${prefix}solver`, 'picard', ['picard', 'anderson', 'broyden']),
-    maxIter: num(o.maxIter, `${prefix}maxIter`, defaults.maxIter, positiveInt, 'a positive integer'),
+    solver: solverOption(o.solver, `${prefix}solver`),
+    maxIter: num(o.maxIter, `${prefix}maxIter`, defaults.maxIter, countInt, 'an integer ≥ 0'),
+    measureReturned: bool(o.measureReturned, `${prefix}measureReturned`, true),
     tol: num(o.tol, `${prefix}tol`, defaults.tol, (v) => v >= 0, 'a number ≥ 0'),
     relTol: num(o.relTol, `${prefix}relTol`, 0, (v) => v >= 0, 'a number ≥ 0'),
     norm: oneOf(o.norm, `${prefix}norm`, 'rms', ['rms', 'max']),
@@ -196,7 +232,25 @@ export function resolveGradient(g: GradientRule | undefined): ResolvedGradient {
   }
 }
 
-export function validateTopLevel(o: FixedPointOptions): void {
+/** Validates the keys that are not solve settings; returns them resolved. */
+export function resolveTopLevel(o: FixedPointOptions<State>): { returnIterate: 'best' | 'last'; states: number[]; spectralRadius: { iterations: number; seed: number } | null } {
   if (typeof o !== 'object' || o === null) throw new ArgumentError('fixedPoint', 'options must be an object');
   checkKeys(o, TOP_KEYS, '');
+  const returnIterate = oneOf(o.returnIterate, 'returnIterate', 'best', ['best', 'last']);
+  if (o.states !== undefined && (!Array.isArray(o.states) || !o.states.every((i) => Number.isInteger(i)))) {
+    throw new ArgumentError('fixedPoint', `option 'states' must be an array of integer iterate indices, got ${JSON.stringify(o.states)}`);
+  }
+  const sr = o.spectralRadius;
+  let spectralRadius: { iterations: number; seed: number } | null = null;
+  if (sr === true || (typeof sr === 'object' && sr !== null)) {
+    const r = sr === true ? {} : sr;
+    checkKeys(r, ['iterations', 'seed'], 'spectralRadius.');
+    spectralRadius = {
+      iterations: num(r.iterations, 'spectralRadius.iterations', 20, positiveInt, 'a positive integer'),
+      seed: num(r.seed, 'spectralRadius.seed', 0, Number.isInteger, 'an integer'),
+    };
+  } else if (sr !== undefined && sr !== false) {
+    throw new ArgumentError('fixedPoint', `option 'spectralRadius' must be true, false or { iterations }, got ${JSON.stringify(sr)}`);
+  }
+  return { returnIterate, states: [...(o.states ?? [])], spectralRadius };
 }

@@ -1,66 +1,77 @@
-// Forward solvers for z = F(z) on a batch [B, d]: damped Picard, safeguarded Anderson acceleration with a
-// scale-relative ridge, and limited-memory Broyden. They run on whatever grad mode the caller set (noGrad for
-// the solve, enableGrad for full unroll), evaluate F once per step, and leave the bookkeeping to Monitor.
+// Forward solvers for z = f(z) on a batch [B, d]: damped Picard, safeguarded Anderson acceleration with a
+// scale-relative ridge, and limited-memory Broyden. Each is a generator over a SolveContext (monitor.ts): it
+// evaluates f through the context, yields the reads it needs, and leaves stopping and statistics to the context.
+// They run on whatever grad mode the caller set (noGrad for the solve, enableGrad for full unroll).
 
 import type { Tensor } from '../../tensor/tensor.js';
 import { keep, tidy } from '../../tensor/memory.js';
-import { add, matmul, mul, reciprocal, reshape, stack, sub, sum, transpose, where } from '../../tensor/ops/index.js';
+import { abs, add, concat, div, fresh, matmul, max, maximum, mul, reciprocal, reshape, stack, sub, sum, transpose, where } from '../../tensor/ops/index.js';
 import { tensor } from '../../tensor/creation.js';
-import { Monitor, residuals } from './monitor.js';
-import type { ResolvedSolve } from './options.js';
+import { read, type Solving } from './drive.js';
+import { rowNorm, type Measurement, type SolveContext } from './monitor.js';
 
-export type BatchMap = (x: Tensor) => Tensor;
-
-/** Replaces `state` with `next` (disposing the old value), keeping the new one out of tidy scopes. */
-function swap(old: Tensor | null, next: Tensor): Tensor {
-  old?.dispose();
-  return keep(next);
-}
+/**
+ * A solver: from x0 ([B, d], owned by the caller), evaluate with ctx.f, measure and record every iterate it
+ * evaluates (ctx.measure, ctx.record), stop when !ctx.anyActive() or !ctx.budgetLeft(). It returns the next
+ * iterate it would evaluate when the budget ran out with samples still running (kept; the caller measures it
+ * or returns it unmeasured), or null. Reads go through `yield*` (see drive.ts), so one solver runs on every backend.
+ * @example
+ * function* halfSteps(x0, ctx) {   // damped Picard with τ = ½, written as a custom solver
+ *   let x = keep(fresh(x0));
+ *   for (;;) {
+ *     const fx = ctx.f(x);
+ *     ctx.record(x, yield* ctx.measure(x, fx));
+ *     const next = keep(tidy(() => where(ctx.activeMask(x), add(mul(x, 0.5), mul(fx, 0.5)), x)));
+ *     fx.dispose(); x.dispose();
+ *     if (!ctx.anyActive()) { next.dispose(); return null; }
+ *     if (!ctx.budgetLeft()) return next;
+ *     x = next;
+ *   }
+ * }
+ */
+export type FixedPointSolver = (x0: Tensor, ctx: SolveContext) => Solving<Tensor | null>;
 
 /** x ← τ·f(x) + (1−τ)·x */
 function damped(x: Tensor, fx: Tensor, tau: number): Tensor {
-  return tau === 1 ? mul(fx, 1) : add(mul(fx, tau), mul(x, 1 - tau));
+  return tau === 1 ? fresh(fx) : add(mul(fx, tau), mul(x, 1 - tau));
 }
 
-/** Solves z = F(z) from x0 ([B, d]) and returns the monitor (which holds the best and last iterates). */
-export function solveFixedPoint(F: BatchMap, x0: Tensor, s: ResolvedSolve): Monitor {
-  const monitor = new Monitor(x0.shape[0]!, s);
-  switch (s.solver) {
-    case 'picard': picard(F, x0, s, monitor); break;
-    case 'anderson': anderson(F, x0, s, monitor); break;
-    case 'broyden': broyden(F, x0, s, monitor); break;
+/** Evaluates, measures and records x; returns f(x) (owned by the caller). */
+function* evaluateAndRecord(x: Tensor, ctx: SolveContext): Solving<Tensor> {
+  const fx = keep(ctx.f(x));
+  try {
+    ctx.record(x, yield* ctx.measure(x, fx));
+    return fx;
+  } catch (err) {
+    fx.dispose();
+    throw err;
   }
-  monitor.finish();
-  return monitor;
 }
 
 /** Damped Picard: evaluating f(x_k) gives x_k's residual and the next iterate at once. */
-function picard(F: BatchMap, x0: Tensor, s: ResolvedSolve, monitor: Monitor): void {
-  let x = keep(mul(x0, 1));
-  // With no tolerance nothing depends on the residuals: on a device backend they are not read back at all, and the
-  // evaluation at the returned iterate (which only measures its residual) is skipped.
-  const unmeasured = x0.backend.name !== 'cpu' && !(s.tol > 0) && !(s.relTol > 0);
-  if (unmeasured) {
-    for (let k = 0; k < s.maxIter; k++) {
-      monitor.recordUnmeasured(x, k < s.maxIter - 1);
-      if (k === s.maxIter - 1) break;
-      const fx = F(x);
-      const next = tidy(() => damped(x, fx, s.damping));
+export function* picard(x0: Tensor, ctx: SolveContext): Solving<Tensor | null> {
+  const state = new Owned(keep(fresh(x0)));
+  try {
+    for (;;) {
+      const x = state.get();
+      const fx = yield* evaluateAndRecord(x, ctx);
+      state.set(keep(tidy(() => where(ctx.activeMask(x), damped(x, fx, ctx.settings.damping), x))));
       fx.dispose();
-      x = swap(x, next);
+      if (!ctx.anyActive()) return null;
+      if (!ctx.budgetLeft()) return state.release();
     }
-    x.dispose();
-    return;
+  } finally {
+    state.dispose();
   }
-  for (let k = 0; k < s.maxIter; k++) {
-    const fx = F(x);
-    monitor.record(x, residuals(x, fx, s.norm));
-    if (!monitor.anyActive() || k === s.maxIter - 1) { fx.dispose(); break; }
-    const next = tidy(() => where(monitor.activeMask(x), damped(x, fx, s.damping), x));
-    fx.dispose();
-    x = swap(x, next);
-  }
-  x.dispose();
+}
+
+/** A kept tensor a solver owns: set() disposes the old value; release() hands it to the caller. */
+class Owned {
+  constructor(private t: Tensor | null) {}
+  get(): Tensor { return this.t!; }
+  set(next: Tensor): void { this.t?.dispose(); this.t = next; }
+  release(): Tensor { const t = this.t!; this.t = null; return t; }
+  dispose(): void { this.t?.dispose(); this.t = null; }
 }
 
 /** Solves (A + λI) w = 1 for a small SPD A by Gaussian elimination with partial pivoting; null if singular. */
@@ -91,7 +102,8 @@ function solveRidge(A: number[][], ridge: number): number[] | null {
  * (GGᵀ + λI) w = 1; next x = β Σ αᵢ f(xᵢ) + (1−β) Σ αᵢ xᵢ. Per sample; a step that raises the sample's
  * residual is rejected (safeguard) and replaced by a damped Picard step, restarting that sample's history.
  */
-function anderson(F: BatchMap, x0: Tensor, s: ResolvedSolve, monitor: Monitor): void {
+export function* anderson(x0: Tensor, ctx: SolveContext): Solving<Tensor | null> {
+  const s = ctx.settings;
   const { m, beta, ridge, ridgeMode, safeguard } = s.anderson;
   const B = x0.shape[0]!;
   const X: Tensor[] = [];
@@ -99,75 +111,107 @@ function anderson(F: BatchMap, x0: Tensor, s: ResolvedSolve, monitor: Monitor): 
   /** valid[b][i]: history slot i may be used for sample b (cleared on restart). */
   const valid: boolean[][] = Array.from({ length: B }, () => []);
   const push = (x: Tensor, fx: Tensor) => {
-    X.push(keep(x)); FX.push(keep(fx));
+    X.push(keep(fresh(x))); FX.push(keep(fresh(fx)));
     valid.forEach((v) => v.push(true));
     if (X.length > m) { X.shift()!.dispose(); FX.shift()!.dispose(); valid.forEach((v) => v.shift()); }
   };
-
-  let x = keep(mul(x0, 1));
-  let fx = keep(F(x));
-  let r = residuals(x, fx, s.norm);
-  monitor.record(x, r);
-  push(mul(x, 1), mul(fx, 1));
-  let evals = 1;
-  while (monitor.anyActive() && evals < s.maxIter) {
-    const candidate = tidy(() => {
-      const picardStep = damped(x, fx, s.damping);
-      if (X.length < 2) return picardStep;
-      const G = stack(FX.map((f, i) => sub(f, X[i]!)), 1); // [B, n, d]
-      const gram = matmul(G, transpose(G)).dataSync(); // [B, n, n]
-      const n = X.length;
-      const alpha = new Float64Array(B * n);
-      for (let b = 0; b < B; b++) {
-        const slots = valid[b]!.map((v, i) => (v ? i : -1)).filter((i) => i >= 0);
-        const A = slots.map((i) => slots.map((j) => gram[b * n * n + i * n + j]!));
-        const trace = slots.reduce((t, i) => t + gram[b * n * n + i * n + i]!, 0);
-        const lam = ridgeMode === 'relative' ? ridge * (trace / Math.max(slots.length, 1)) : ridge;
-        const w = slots.length > 1 ? solveRidge(A, lam) : null;
-        const total = w ? w.reduce((p, q) => p + q, 0) : 0;
-        if (!w || !Number.isFinite(total) || Math.abs(total) < 1e-300) {
-          alpha[b * n + n - 1] = 1; // fall back to the newest point (a Picard step, damped by β below)
-        } else {
-          slots.forEach((i, k) => { alpha[b * n + i] = w[k]! / total; });
+  const rows = (mask: readonly boolean[], dtype: Tensor['dtype']) => tensor(mask.map(Number), { dtype, shape: [B, 1] });
+  const x = new Owned(keep(fresh(x0)));
+  const fx = new Owned(null);
+  const xNew = new Owned(null);
+  const fxNew = new Owned(null);
+  const pending: Measurement[] = [];
+  try {
+    fx.set(keep(ctx.f(x.get())));
+    const m0 = yield* ctx.measure(x.get(), fx.get());
+    let r = m0.values!;
+    ctx.record(x.get(), m0);
+    push(x.get(), fx.get());
+    while (ctx.anyActive()) {
+      // the Gram matrix of the residual history, read to solve each sample's small least-squares problem
+      let gram: Float64Array | null = null;
+      if (X.length >= 2) gram = yield* gramOf(X, FX);
+      const candidate = tidy(() => {
+        const picardStep = damped(x.get(), fx.get(), s.damping);
+        if (!gram) return picardStep;
+        const n = X.length;
+        const alpha = new Float64Array(B * n);
+        for (let b = 0; b < B; b++) {
+          const slots = valid[b]!.map((v, i) => (v ? i : -1)).filter((i) => i >= 0);
+          const A = slots.map((i) => slots.map((j) => gram![b * n * n + i * n + j]!));
+          const trace = slots.reduce((t, i) => t + gram![b * n * n + i * n + i]!, 0);
+          const lam = ridgeMode === 'relative' ? ridge * (trace / Math.max(slots.length, 1)) : ridge;
+          const w = slots.length > 1 ? solveRidge(A, lam) : null;
+          const total = w ? w.reduce((p, q) => p + q, 0) : 0;
+          if (!w || !Number.isFinite(total) || Math.abs(total) < 1e-300) {
+            alpha[b * n + n - 1] = 1; // fall back to the newest point (a Picard step, damped by β below)
+          } else {
+            slots.forEach((i, k) => { alpha[b * n + i] = w[k]! / total; });
+          }
         }
+        const a = tensor(alpha, { dtype: x.get().dtype, shape: [B, 1, n] });
+        const mixF = reshape(matmul(a, stack(FX, 1)), [B, -1]);
+        const mixX = reshape(matmul(a, stack(X, 1)), [B, -1]);
+        const mixed = beta === 1 ? mixF : add(mul(mixF, beta), mul(mixX, 1 - beta));
+        return where(ctx.activeMask(x.get()), mixed, x.get());
+      });
+      xNew.set(keep(candidate));
+      if (!ctx.budgetLeft()) return xNew.release();
+      fxNew.set(keep(ctx.f(xNew.get())));
+      pending.push(yield* ctx.measure(xNew.get(), fxNew.get()));
+      let rNew = pending.at(-1)!.values!;
+      if (safeguard && X.length >= 2) {
+        const rejected = Array.from({ length: B }, (_, b) => ctx.isActive(b) && !(rNew.abs[b]! <= r.abs[b]!));
+        if (rejected.some(Boolean) && !ctx.budgetLeft()) {
+          // no budget left for a fallback step: rejected samples stay where they were
+          const keepOld = keep(tidy(() => where(rows(rejected, x.get().dtype), x.get(), xNew.get())));
+          const keepOldF = keep(tidy(() => where(rows(rejected, x.get().dtype), fx.get(), fxNew.get())));
+          xNew.set(keepOld); fxNew.set(keepOldF);
+          pending.pop()!.dispose();
+          pending.push(yield* ctx.measure(xNew.get(), fxNew.get()));
+        } else if (rejected.some(Boolean)) {
+          ctx.countExtraEvaluation(rejected);
+          xNew.set(keep(tidy(() => where(rows(rejected, x.get().dtype), damped(x.get(), fx.get(), s.damping), xNew.get()))));
+          fxNew.set(keep(ctx.f(xNew.get())));
+          pending.pop()!.dispose();
+          pending.push(yield* ctx.measure(xNew.get(), fxNew.get()));
+          rejected.forEach((rej, b) => { if (rej) valid[b] = valid[b]!.map(() => false); });
+        }
+        rNew = pending.at(-1)!.values!;
       }
-      const a = tensor(alpha, { dtype: x.dtype, shape: [B, 1, n] });
-      const mixF = reshape(matmul(a, stack(FX, 1)), [B, -1]);
-      const mixX = reshape(matmul(a, stack(X, 1)), [B, -1]);
-      const mixed = beta === 1 ? mixF : add(mul(mixF, beta), mul(mixX, 1 - beta));
-      return where(monitor.activeMask(x), mixed, x);
-    });
-    let xNew = keep(candidate);
-    let fxNew = keep(F(xNew));
-    evals++;
-    let rNew = residuals(xNew, fxNew, s.norm);
-    if (safeguard && X.length >= 2) {
-      const rejected = Array.from({ length: B }, (_, b) => monitor.isActive(b) && !(rNew.abs[b]! <= r.abs[b]!));
-      if (rejected.some(Boolean) && evals >= s.maxIter) {
-        // no budget left for a fallback step: rejected samples stay where they were
-        const keepOld = keep(tidy(() => where(tensor(rejected.map(Number), { dtype: x.dtype, shape: [B, 1] }), x, xNew)));
-        const keepOldF = keep(tidy(() => where(tensor(rejected.map(Number), { dtype: x.dtype, shape: [B, 1] }), fx, fxNew)));
-        xNew.dispose(); fxNew.dispose();
-        xNew = keepOld; fxNew = keepOldF;
-        rNew = residuals(xNew, fxNew, s.norm);
-      } else if (rejected.some(Boolean)) {
-        monitor.countExtraEvaluation(rejected);
-        const fallback = keep(tidy(() => where(tensor(rejected.map(Number), { dtype: x.dtype, shape: [B, 1] }), damped(x, fx, s.damping), xNew)));
-        xNew.dispose(); fxNew.dispose();
-        xNew = fallback;
-        fxNew = keep(F(xNew));
-        evals++;
-        rNew = residuals(xNew, fxNew, s.norm);
-        rejected.forEach((rej, b) => { if (rej) valid[b] = valid[b]!.map(() => false); });
-      }
+      ctx.record(xNew.get(), pending.pop()!);
+      x.set(xNew.release()); fx.set(fxNew.release()); r = rNew;
+      push(x.get(), fx.get());
     }
-    monitor.record(xNew, rNew);
-    x.dispose(); fx.dispose();
-    x = xNew; fx = fxNew; r = rNew;
-    push(mul(x, 1), mul(fx, 1));
+    return null;
+  } finally {
+    for (const t of [x, fx, xNew, fxNew]) t.dispose();
+    pending.forEach((p) => p.dispose());
+    X.forEach((t) => t.dispose()); FX.forEach((t) => t.dispose());
   }
-  x.dispose(); fx.dispose();
-  X.forEach((t) => t.dispose()); FX.forEach((t) => t.dispose());
+}
+
+/**
+ * Per-sample Gram matrices GGᵀ of the residual history gᵢ = f(xᵢ) − xᵢ, [B · n · n] in float64, from one read. G is
+ * divided by each sample's largest |gᵢ| on the device and the square of that scale applied on the host, so
+ * float32 states whose squares overflow (|g| > 1.8e19) still give finite Gram matrices.
+ */
+function* gramOf(X: readonly Tensor[], FX: readonly Tensor[]): Solving<Float64Array> {
+  const B = X[0]!.shape[0]!, n = X.length;
+  const packed = keep(tidy(() => {
+    const G = stack(FX.map((f, i) => sub(f, X[i]!)), 1); // [B, n, d]
+    const scale = max(abs(reshape(G, [B, -1])), 1, true); // [B, 1]
+    const Gs = div(G, reshape(where(scale.gt(0), scale, 1), [B, 1, 1]));
+    return concat([reshape(matmul(Gs, transpose(Gs)), [B, n * n]), scale], 1);
+  }));
+  let v: Float64Array;
+  try { v = yield* read(packed); } finally { packed.dispose(); }
+  const gram = new Float64Array(B * n * n);
+  for (let b = 0; b < B; b++) {
+    const s = v[b * (n * n + 1) + n * n]! || 1;
+    for (let k = 0; k < n * n; k++) gram[b * n * n + k] = v[b * (n * n + 1) + k]! * s * s;
+  }
+  return gram;
 }
 
 /** Per-sample dot product of [B, d] tensors → [B, 1]. */
@@ -180,50 +224,58 @@ function rowDot(a: Tensor, b: Tensor): Tensor {
  * −I + Σ uⱼ vⱼᵀ. The first step (H = −I) is a Picard step. After each update the secant condition H Δg = Δx holds.
  * When `history` pairs are stored, the estimate restarts from −I (limited memory without a broken secant chain).
  */
-function broyden(F: BatchMap, x0: Tensor, s: ResolvedSolve, monitor: Monitor): void {
-  const history = s.broyden.history;
+export function* broyden(x0: Tensor, ctx: SolveContext): Solving<Tensor | null> {
+  const s = ctx.settings;
   const U: Tensor[] = [];
   const V: Tensor[] = [];
   // H y = −y + Σ uⱼ (vⱼ·y);  Hᵀ y = −y + Σ vⱼ (uⱼ·y)
   const applyH = (y: Tensor) => U.reduce((acc, u, j) => add(acc, mul(u, rowDot(V[j]!, y))), mul(y, -1));
   const applyHt = (y: Tensor) => V.reduce((acc, v, j) => add(acc, mul(v, rowDot(U[j]!, y))), mul(y, -1));
-
-  let x = keep(mul(x0, 1));
-  let fx = F(x);
-  let gx = keep(sub(fx, x));
-  monitor.record(x, residuals(x, fx, s.norm));
-  fx.dispose();
-  let dir = keep(mul(gx, s.damping));
-  for (let evals = 1; evals < s.maxIter && monitor.anyActive(); evals++) {
-    const active = monitor.activeMask(x);
-    const xn = keep(tidy(() => where(active, add(x, dir), x)));
-    const fxn = F(xn);
-    const gn = keep(sub(fxn, xn));
-    monitor.record(xn, residuals(xn, fxn, s.norm));
-    fxn.dispose();
-    const [u, v] = tidy(() => {
-      const dx = sub(xn, x);
-      const dg = sub(gn, gx);
-      const vt = applyHt(dx);
-      const denom = rowDot(vt, dg);
-      // frozen samples (Δx = 0) and degenerate updates get u = 0, so H is unchanged for them
-      const ok = mul(active, where(mul(denom, denom).gt(1e-300), 1, 0));
-      const safeDenom = where(ok, denom, 1);
-      const uNew = mul(div0(sub(dx, applyH(dg)), safeDenom), ok);
-      return [keep(zeroNonFinite(uNew)), keep(mul(zeroNonFinite(vt), ok))];
-    });
-    active.dispose();
-    U.push(u!); V.push(v!);
-    // NOTE: dropping the oldest pair breaks the secant structure and can diverge; restarting from H = −I is stable
-    if (U.length >= history) { U.splice(0).forEach((t) => t.dispose()); V.splice(0).forEach((t) => t.dispose()); }
-    x.dispose(); gx.dispose();
-    x = xn; gx = gn;
-    const nextDir = keep(tidy(() => mul(applyH(gx), -1)));
-    dir.dispose();
-    dir = nextDir;
+  const x = new Owned(keep(fresh(x0)));
+  const gx = new Owned(null);
+  const dir = new Owned(null);
+  const xn = new Owned(null);
+  try {
+    const fx0 = yield* evaluateAndRecord(x.get(), ctx);
+    gx.set(keep(sub(fx0, x.get())));
+    fx0.dispose();
+    dir.set(keep(mul(gx.get(), s.damping)));
+    for (;;) {
+      if (!ctx.anyActive()) return null;
+      const active = keep(ctx.activeMask(x.get()));
+      try {
+        xn.set(keep(tidy(() => where(active, add(x.get(), dir.get()), x.get()))));
+        if (!ctx.budgetLeft()) return xn.release();
+        const fxn = yield* evaluateAndRecord(xn.get(), ctx);
+        const gn = keep(sub(fxn, xn.get()));
+        fxn.dispose();
+        const [u, v] = tidy(() => {
+          const dx = sub(xn.get(), x.get());
+          const dg = sub(gn, gx.get());
+          // v is stored normalized (u absorbs its scale): no product of two iterate-sized numbers, so states near
+          // float32's range (1e20) do not overflow the dot products
+          const vt = applyHt(dx);
+          const vUnit = div(vt, maximum(rowNorm(vt, 'l2'), 1e-30));
+          const denom = rowDot(vUnit, dg);
+          // frozen samples (Δx = 0) and degenerate updates get u = 0, so H is unchanged for them
+          const ok = mul(active, where(mul(denom, denom).gt(1e-300), 1, 0));
+          const safeDenom = where(ok, denom, 1);
+          const uNew = mul(div0(sub(dx, applyH(dg)), safeDenom), ok);
+          return [keep(zeroNonFinite(uNew)), keep(mul(zeroNonFinite(vUnit), ok))];
+        });
+        U.push(u!); V.push(v!);
+        // NOTE: dropping the oldest pair breaks the secant structure and can diverge; restarting from H = −I is stable
+        if (U.length >= s.broyden.history) { U.splice(0).forEach((t) => t.dispose()); V.splice(0).forEach((t) => t.dispose()); }
+        x.set(xn.release()); gx.set(gn);
+        dir.set(keep(tidy(() => mul(applyH(gx.get()), -1))));
+      } finally {
+        active.dispose();
+      }
+    }
+  } finally {
+    for (const t of [x, gx, dir, xn]) t.dispose();
+    U.forEach((t) => t.dispose()); V.forEach((t) => t.dispose());
   }
-  x.dispose(); gx.dispose(); dir.dispose();
-  U.forEach((t) => t.dispose()); V.forEach((t) => t.dispose());
 }
 
 function div0(a: Tensor, b: Tensor): Tensor {
@@ -231,6 +283,6 @@ function div0(a: Tensor, b: Tensor): Tensor {
 }
 
 function zeroNonFinite(t: Tensor): Tensor {
-  // NaN ≠ NaN, and |±Inf| − |±Inf| is NaN: both become 0 (deq.md §2.3: NaN entries of the update are zeroed)
+  // NaN ≠ NaN, and |±Inf| − |±Inf| is NaN: both become 0 (a NaN entry of a rank-1 update is dropped, not propagated)
   return where(sub(t, t).eq(0), t, 0);
 }
