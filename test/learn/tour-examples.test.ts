@@ -122,7 +122,7 @@ describe('the tour, run', () => {
     const model = new V.VIAR(config, { rng: new V.Rng(0) });
     const tokens = V.randn([2, 4 + 9, 4], new V.Rng(1)); // teacher forcing: every scale after the first
     model.forward([0, 2], tokens, { iterations: { noGrad: 4, withGrad: 1 } }); // 4 untaped + 1 taped (JFB)
-    expect(model.lastImplicit.stats!.gradient).toBe('jfb');
+    expect(model.lastImplicit!.stats!.gradient).toBe('jfb');
     const vqvae = new V.VQVAE({ ...V.VQVAE_TINY, zChannels: 4, vocabSize: 8, patchNums: [1, 2, 3] }, new V.Rng(2));
     const { iterations } = model.sample(vqvae, { labels: [1], iterSchedule: { left: 3, right: 1 } });
     expect(iterations).toEqual([3, 2, 2]); // the official floor(linspace(3, 1, 10)), its first 3 entries
