@@ -6,12 +6,16 @@ import { ArgumentError } from '../tensor/errors.js';
 import { ones, zeros } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
 import {
-  add, conv2d, dropout, embedding, gelu, geluTanh, groupNorm, layerNorm, matmul, relu, silu, tanh, transpose, type Pair,
+  add, conv2d, dropout, embedding, groupNorm, layerNorm, matmul, transpose, type Pair,
 } from '../tensor/ops/index.js';
+import { biasActivation, fusedActivation, type FusedActivation } from '../tensor/fusion/index.js';
 import { Module } from './module.js';
 import { kaimingUniform, normal, uniform } from './init.js';
 
-/** y = x·Wᵀ + b. Shapes: x [..., in] → [..., out]; weight [out, in], bias [out]. PyTorch's default init. */
+/**
+ * y = x·Wᵀ + b, or act(x·Wᵀ + b) with an activation (bias add and activation then run as one fused pass).
+ * Shapes: x [..., in] → [..., out]; weight [out, in], bias [out]. PyTorch's default init.
+ */
 export class Linear extends Module {
   weight: Tensor;
   bias: Tensor | null;
@@ -24,8 +28,9 @@ export class Linear extends Module {
     this.bias = opts.bias === false ? null : uniform([outFeatures], opts.rng, { low: -bound, high: bound }).requireGrad();
   }
 
-  forward(x: Tensor): Tensor {
+  forward(x: Tensor, activation?: Activation): Tensor {
     const y = matmul(x, transpose(this.weight));
+    if (activation) return this.bias ? biasActivation(y, this.bias, activation) : activate(y, activation);
     return this.bias ? add(y, this.bias) : y;
   }
 }
@@ -124,16 +129,11 @@ export class Dropout extends Module {
   }
 }
 
-export type Activation = 'relu' | 'gelu' | 'geluTanh' | 'silu' | 'tanh';
+export type Activation = FusedActivation;
 
+/** The activation `kind` of x, as one fused pass. */
 export function activate(x: Tensor, kind: Activation): Tensor {
-  switch (kind) {
-    case 'relu': return relu(x);
-    case 'gelu': return gelu(x);
-    case 'geluTanh': return geluTanh(x);
-    case 'silu': return silu(x);
-    case 'tanh': return tanh(x);
-  }
+  return fusedActivation(x, kind);
 }
 
 /** A parameter-free activation as a module (so it can sit in a Sequential). */
@@ -151,7 +151,10 @@ interface Forwardable {
   forward(x: Tensor): Tensor;
 }
 
-/** Runs modules in order. Children are named '0', '1', … as in PyTorch's nn.Sequential. */
+/**
+ * Runs modules in order. Children are named '0', '1', … as in PyTorch's nn.Sequential. A Linear followed by an
+ * Act runs as Linear.forward(x, activation) (bias and activation fused).
+ */
 export class Sequential extends Module {
   readonly length: number;
 
@@ -167,7 +170,15 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     let y = x;
-    for (let i = 0; i < this.length; i++) y = this.at(i).forward(y);
+    for (let i = 0; i < this.length; i++) {
+      const layer = this.at(i), next = i + 1 < this.length ? this.at(i + 1) : null;
+      if (layer instanceof Linear && next instanceof Act) {
+        y = layer.forward(y, next.kind);
+        i++;
+      } else {
+        y = layer.forward(y);
+      }
+    }
     return y;
   }
 }
@@ -185,8 +196,7 @@ export class MLP extends Module {
   forward(x: Tensor): Tensor {
     let y = x;
     this.layers.forEach((layer, i) => {
-      y = layer.forward(y);
-      if (i < this.layers.length - 1) y = activate(y, this.opts.activation ?? 'relu');
+      y = layer.forward(y, i < this.layers.length - 1 ? this.opts.activation ?? 'relu' : undefined);
     });
     return y;
   }

@@ -7,10 +7,10 @@ import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { full, randn, tensor, zeros } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
 import {
-  add, cast, clamp, concat, detach, exp, geluTanh, layerNorm, matmul, mul, permute, reshape, slice, square, sum, transpose,
+  add, cast, clamp, concat, detach, exp, layerNorm, matmul, mul, permute, reshape, slice, square, sum, transpose,
 } from '../tensor/ops/index.js';
 import { noGrad } from '../tensor/graph/grad-mode.js';
-import { biasGeluTanh, gatedResidual, l2Scale, maskedGatedResidual, modulate } from '../tensor/fusion/index.js';
+import { gatedResidual, l2Scale, maskedGatedResidual, modulate } from '../tensor/fusion/index.js';
 import { Module } from '../nn/module.js';
 import { Act, Linear, Sequential } from '../nn/layers.js';
 import { KVCache, scaledDotProductAttention } from '../nn/attention.js';
@@ -141,10 +141,7 @@ export class FeedForward extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const { weight, bias } = this.fc1;
-    // fc1's bias add and the activation in one pass
-    const hidden = bias ? biasGeluTanh(matmul(x, transpose(weight)), bias) : geluTanh(this.fc1.forward(x));
-    return this.fc2.forward(hidden);
+    return this.fc2.forward(this.fc1.forward(x, 'geluTanh'));
   }
 }
 

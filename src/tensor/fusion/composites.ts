@@ -47,9 +47,31 @@ export const maskedGatedResidual: (x: Tensor, gamma: Tensor, y: Tensor, mask: Te
 export const cfgMix: (cond: Tensor, uncond: Tensor, s: number) => Tensor =
   fusedFunction('cfgMix', (cond, uncond, s) => cond.mul(s.add(1)).sub(uncond.mul(s)));
 
-/** GELU (tanh approximation) of x + bias: the first FFN layer's bias add and activation in one pass. */
-export const biasGeluTanh: (x: Tensor, bias: Tensor) => Tensor =
-  fusedFunction('biasGeluTanh', (x, bias) => x.add(bias).geluTanh());
+export type FusedActivation = 'relu' | 'gelu' | 'geluTanh' | 'silu' | 'tanh';
+
+/** The activations as traced chains, each the formula of its unfused op (src/tensor/ops/composite.ts). */
+const ACTIVATIONS: Record<FusedActivation, (v: FusedValue) => FusedValue> = {
+  relu: (v) => v.relu(),
+  gelu: (v) => v.mul(0.5).mul(v.mul(Math.SQRT1_2).erf().add(1)),
+  geluTanh: (v) => v.geluTanh(),
+  silu: (v) => v.mul(v.sigmoid()),
+  tanh: (v) => v.tanh(),
+};
+
+const activations = Object.fromEntries(Object.entries(ACTIVATIONS).map(([kind, f]) =>
+  [kind, fusedFunction(kind, (x) => f(x))])) as Record<FusedActivation, (x: Tensor) => Tensor>;
+const biasActivations = Object.fromEntries(Object.entries(ACTIVATIONS).map(([kind, f]) =>
+  [kind, fusedFunction(`bias+${kind}`, (x, bias) => f(x.add(bias)))])) as Record<FusedActivation, (x: Tensor, bias: Tensor) => Tensor>;
+
+/** An activation as one fused pass (gelu and silu are chains of several primitives otherwise). */
+export function fusedActivation(x: Tensor, kind: FusedActivation): Tensor {
+  return activations[kind](x);
+}
+
+/** act(x + bias) in one pass: a Linear layer's bias add and the activation after it. bias broadcastable to x. */
+export function biasActivation(x: Tensor, bias: Tensor, kind: FusedActivation): Tensor {
+  return biasActivations[kind](x, bias);
+}
 
 /** Attention scores s·scale + mask (mask additive, broadcastable). */
 export const scaleAndMask: (scores: Tensor, scale: number, mask: Tensor) => Tensor =

@@ -6,5 +6,6 @@ export {
 export { gradientProgram } from './derivative.js';
 export { applyProgram, setFusionEnabled, isFusionEnabled } from './fused-op.js';
 export {
-  fusedFunction, modulate, gatedResidual, maskedGatedResidual, cfgMix, biasGeluTanh, scaleAndMask, l2Scale, dropoutMask,
+  fusedFunction, modulate, gatedResidual, maskedGatedResidual, cfgMix, scaleAndMask, l2Scale, dropoutMask, fusedActivation,
+  biasActivation, type FusedActivation,
 } from './composites.js';
