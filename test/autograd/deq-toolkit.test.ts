@@ -127,6 +127,23 @@ describe('jacobianFrobeniusSq / jacobianRegularization (Hutchinson)', () => {
   });
 });
 
+describe('memory', () => {
+  test('the estimators and a backward through the regularizer leave no buffer behind', () => {
+    const rng = new V.Rng(1);
+    const W = V.mul(V.randn([6, 6], rng), 0.3).requireGrad();
+    const x = V.randn([4, 6], rng), z = V.randn([4, 6], rng);
+    const f = (s: Tensor) => V.tanh(V.add(V.matmul(s, V.transpose(W)), x));
+    const live = () => V.getBackend().memory().numDataBuffers;
+    const before = live();
+    V.estimateSpectralRadius(f, z).dispose();
+    V.jacobianRegularization(f, z, { probes: 2 }).dispose();
+    V.tidy(() => V.jacobianRegularization(f, z).backward());
+    W.grad!.dispose();
+    W.grad = null;
+    expect(live()).toBe(before);
+  });
+});
+
 describe('the toolkit on the gpu backend with asynchronous reads (gpu.js cpu mode)', () => {
   useAsyncGpuBackend();
 

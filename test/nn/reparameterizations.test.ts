@@ -200,6 +200,25 @@ describe('VariationalDropout', () => {
   });
 });
 
+describe('memory', () => {
+  test('training steps with resetDeq, spectral norm and variational dropout keep the live buffer count flat', () => {
+    const rng = new V.Rng(8);
+    const lin = new V.Linear(6, 6, { rng });
+    V.spectralNorm(lin);
+    const drop = new V.VariationalDropout(0.3, { rng });
+    const model = new V.Sequential(lin, drop);
+    const x = V.randn([4, 6], rng);
+    const counts: number[] = [];
+    for (let step = 0; step < 4; step++) {
+      V.resetDeq(model);
+      V.tidy(() => V.sum(model.forward(x)).backward());
+      model.zeroGrad();
+      counts.push(V.getBackend().memory().numDataBuffers);
+    }
+    expect(new Set(counts).size).toBe(1);
+  });
+});
+
 describe('the reparameterizations on the gpu backend with asynchronous reads (gpu.js cpu mode)', () => {
   useAsyncGpuBackend();
 
