@@ -6,7 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as V from '../src/index.js';
@@ -119,6 +119,7 @@ class StopAfterScales extends Error {}
 /** One sample: wall time to the image on the host, per-scale times (host clock; on the gpu backend dispatch time only). */
 async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
   const scaleMs: number[] = [];
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   let last = start;
   let image: V.Tensor | null = null, fHat: V.Tensor | null = null, picked: V.Tensor[] = [];
@@ -140,6 +141,8 @@ async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
     if (!(e instanceof StopAfterScales)) throw e;
   }
   const totalMs = performance.now() - start;
+  const used = process.cpuUsage(cpu0);
+  const cpuMs = (used.user + used.system) / 1000;
   let decodeMs: number | null = null;
   if (fHat) {
     // the decoder alone, a second time, so that the transformer's share is known
@@ -151,7 +154,7 @@ async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
   }
   const indices = picked.length ? await Promise.all(picked.map(async (t) => Array.from(await t.data()))) : null;
   for (const t of [image as V.Tensor | null, fHat as V.Tensor | null, ...picked]) t?.dispose();
-  return { totalMs, decodeMs, scaleMs, indices };
+  return { totalMs, cpuMs, decodeMs, scaleMs, indices };
 }
 
 for (let i = 0; i < warmup; i++) {
@@ -161,6 +164,7 @@ for (let i = 0; i < warmup; i++) {
 if (a.backend === 'cpu') cpuBackend().resetPeak();
 const probe = a.backend === 'gpu' ? gpuMemoryProbe() : null;
 const rssBefore = process.memoryUsage().rss;
+const loadBefore = loadavg()[0]!;
 const run = await sampleOnce(samplingOptions, stopAfter);
 const nvidiaPeakMiB = probe?.stop() ?? null;
 const complete = stopAfter === numScales;
@@ -171,7 +175,10 @@ const greedy = a.greedy ? await sampleOnce({ ...samplingOptions, greedy: true, r
 const result = {
   command: `npx tsx bench/paper-size.ts ${process.argv.slice(2).join(' ')}`.trim(),
   date: new Date().toISOString(),
-  machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), gpu: gpuDescription, threads: V.getNumThreads() },
+  machine: {
+    cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), gpu: gpuDescription, threads: V.getNumThreads(),
+    loadAverage1mBeforeAndAfter: [loadBefore, loadavg()[0]!],
+  },
   backend: a.backend,
   model: { kind, describe: model.describe(), parameters: model.numParameters(), vaeParameters: vae.numParameters(), weightMiBOnDevice: mib(weightBytes(model) + weightBytes(vae)) },
   weights: loads
@@ -179,7 +186,7 @@ const result = {
     : { source: `random (seed ${seed})`, buildMs },
   sampling: { ...samplingOptions, images: 1, scalesRun: stopAfter, numScales, complete, warmup },
   timeMs: {
-    total: run.totalMs, ...(run.decodeMs !== null ? { decoderAlone: run.decodeMs, transformerAndRest: run.totalMs - run.decodeMs } : {}),
+    total: run.totalMs, processCpuTime: run.cpuMs, ...(run.decodeMs !== null ? { decoderAlone: run.decodeMs, transformerAndRest: run.totalMs - run.decodeMs } : {}),
     perScale: run.scaleMs, perScaleIsDispatchOnly: a.backend === 'gpu',
   },
   memory: {

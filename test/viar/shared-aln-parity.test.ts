@@ -98,6 +98,31 @@ for (const name of ['var', 'viar', 'viar-bare']) {
   });
 }
 
+describe('shared AdaLN on the gpu backend (gpu.js cpu mode)', () => {
+  test('viar: teacher-forced logits after 5 iterations match the official ones (1e-4), with no readback in the forward pass', async () => {
+    await V.initGpuBackend({ mode: 'cpu', activate: false, log: false });
+    const gpu = V.getBackendByName('gpu') as V.GpuBackend;
+    V.setBackend('gpu');
+    try {
+      const file = V.loadSafetensors(join(fixtures, 'viar.safetensors'));
+      const official = JSON.parse(file.metadata.config!) as OfficialConfig;
+      const model = new V.VIAR(configOf(official) as V.ViarConfig, { rng: new V.Rng(0) });
+      model.loadStateDict(officialWeights(file.tensors));
+      model.eval();
+      const before = gpu.counters().readbacks;
+      const logits = V.noGrad(() => model.forward(file.tensors.get('input.label')!, file.tensors.get('input.x')!, { iterations: 5 }));
+      expect(gpu.counters().readbacks - before).toBe(0);
+      const d = maxDiff(await logits.data(), await file.tensors.get('out.logits.iters5')!.data());
+      expect(d.abs).toBeLessThan(1e-4);
+      logits.dispose();
+      model.dispose();
+      for (const t of file.tensors.values()) t.dispose();
+    } finally {
+      V.setBackend('cpu');
+    }
+  });
+});
+
 describe('shared AdaLN built from a config', () => {
   test('official init: shared_ada_lin is a plain Linear (zero bias), ada_gss gammas ×adalnGamma and the rest ×adaln', () => {
     V.tidy(() => {
