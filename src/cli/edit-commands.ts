@@ -2,13 +2,12 @@
 // VAR or VIAR checkpoint, written as a before | masked | after PNG grid; plus the checkpoint loaders they use.
 // Usage: inpaintCommand(['--checkpoint', 'checkpoints/var-mnist.safetensors', '--mask', 'center'])
 
-import { parseArgs } from 'node:util';
-import { existsSync } from 'node:fs';
-import { CliError } from './transformer-commands.js';
+import { CliError, SAMPLER_OPTIONS } from './transformer-commands.js';
+import { LIMITS, checkInputFile, choice, flag, int, ints, num, parseOptions, prepareOutputFile, seed, text, threads, type Parsed } from './options.js';
 import {
-  Rng, tidy, noGrad, keep, dispose, concat, mul, sub, slice, loadMnist, loadFashionMnist, standardSplit, loadSafetensors,
-  imageGrid, savePng, setNumThreads, VQVAE, VAR, VIAR, OFFICIAL_IMPLICIT, varConfig, viarConfig, editMask, inpaint, editClass,
-  type EditOptions, type EditResult, type Tensor, type VarConfig, type ViarConfig, type VqvaeConfig,
+  tidy, noGrad, keep, dispose, concat, mul, sub, slice, loadMnist, loadFashionMnist, standardSplit, loadTransformer, loadVqvae,
+  readSafetensorsMetadata, imageGrid, savePng, setNumThreads, editMask, inpaint, editClass,
+  type EditOptions, type EditResult, type Tensor, type VAR, type VIAR, type VQVAE,
 } from '../index.js';
 
 const HELP = `viar inpaint — regenerate a masked region of test images (zero-shot, VAR's per-scale teacher forcing):
@@ -32,81 +31,44 @@ type Kind = 'var' | 'viar';
 /**
  * Loads a VAR or VIAR checkpoint: a safetensors file whose metadata holds `model` ('var' | 'viar') and `config` (the
  * VarConfig / ViarConfig as JSON; missing fields take varConfig(depth) / viarConfig defaults, so `depth` is needed).
- * The weights must fit the rebuilt model exactly. Returns the model in evaluation mode.
+ * The config is validated and checked against the file's tensors before the model is built (loadTransformer); the
+ * weights must fit the rebuilt model exactly. Returns the model in evaluation mode.
  */
 export function loadNextScaleModel(path: string): { model: VAR | VIAR; kind: Kind; metadata: Record<string, string> } {
-  if (!existsSync(path)) throw new CliError(`loadNextScaleModel: no checkpoint at ${path}`);
-  const { tensors, metadata } = loadSafetensors(path);
-  try {
-    const kind = metadata.model;
-    if (kind !== 'var' && kind !== 'viar') {
-      throw new CliError(`loadNextScaleModel: ${path} must record model = 'var' or 'viar' in its metadata, got ${kind === undefined ? 'none' : `'${kind}'`}`);
-    }
-    if (!metadata.config) throw new CliError(`loadNextScaleModel: ${path} does not record its model config (metadata 'config')`);
-    const saved = JSON.parse(metadata.config) as Partial<ViarConfig>;
-    if (!Number.isInteger(saved.depth)) throw new CliError(`loadNextScaleModel: the config in ${path} has no integer 'depth'`);
-    const base = varConfig(saved.depth!);
-    let model: VAR | VIAR;
-    if (kind === 'var') {
-      model = new VAR({ ...base, ...saved } as VarConfig, { rng: new Rng(0) });
-    } else {
-      const config = { ...viarConfig(), ...base, ...saved, implicit: { ...OFFICIAL_IMPLICIT, ...saved.implicit } } as ViarConfig;
-      model = new VIAR(config, { rng: new Rng(0) });
-    }
-    model.loadStateDict(tensors);
-    return { model: model.eval(), kind, metadata };
-  } finally {
-    for (const t of tensors.values()) t.dispose();
+  checkInputFile('loadNextScaleModel', 'checkpoint', path);
+  const kind = readSafetensorsMetadata(path).model;
+  if (kind !== 'var' && kind !== 'viar') {
+    throw new CliError(`loadNextScaleModel: ${path} must record model = 'var' or 'viar' in its metadata, got ${kind === undefined ? 'none' : `'${kind.slice(0, 40)}'`}`);
   }
+  const { model, info } = loadTransformer(path, { model: kind, fillDefaults: true });
+  return { model, kind, metadata: info.metadata };
 }
 
-/** Loads a tokenizer checkpoint, rebuilding the VQVAE from the config recorded in its metadata (evaluation mode). */
+/** Loads a tokenizer checkpoint (loadVqvae: its recorded config validated first), in evaluation mode. */
 export function loadTokenizerCheckpoint(path: string): VQVAE {
-  if (!existsSync(path)) throw new CliError(`no tokenizer at ${path}; train one with: npm run viar -- train-tokenizer`);
-  const { tensors, metadata } = loadSafetensors(path);
-  try {
-    if (!metadata.config) throw new CliError(`${path} does not record its tokenizer config (metadata 'config')`);
-    const vae = new VQVAE(JSON.parse(metadata.config) as VqvaeConfig, new Rng(0));
-    vae.loadStateDict(tensors);
-    return vae.eval();
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
+  checkInputFile('viar', 'tokenizer', path, '; train one with: npm run viar -- train-tokenizer');
+  return loadVqvae(path).vae;
 }
 
 const OPTIONS = {
-  checkpoint: { type: 'string' }, tokenizer: { type: 'string' }, data: { type: 'string' },
-  index: { type: 'string' }, count: { type: 'string' }, mask: { type: 'string', default: 'center' },
-  seed: { type: 'string', default: '0' }, cfg: { type: 'string' }, 'top-k': { type: 'string', default: '0' },
-  'top-p': { type: 'string', default: '0' }, greedy: { type: 'boolean', default: false }, 'more-smooth': { type: 'boolean', default: false },
-  threshold: { type: 'string', default: '0.5' }, 'keep-coarse': { type: 'string', default: '3' }, iters: { type: 'string' },
-  unconditional: { type: 'boolean', default: false }, out: { type: 'string' }, help: { type: 'boolean', default: false },
-  'to-class': { type: 'string' }, threads: { type: 'string' },
+  checkpoint: text, tokenizer: text, data: choice('mnist', 'fashion'), index: int(0, LIMITS.images), count: int(1, LIMITS.gridImages), mask: text,
+  seed: seed(), cfg: SAMPLER_OPTIONS.cfg, 'top-k': SAMPLER_OPTIONS['top-k'], 'top-p': SAMPLER_OPTIONS['top-p'], greedy: flag, 'more-smooth': flag,
+  threshold: text, 'keep-coarse': int(0, LIMITS.iterations), iters: ints(0, LIMITS.iterations, 64), unconditional: flag, out: text, help: flag,
+  'to-class': int(0, LIMITS.classes), threads,
 } as const;
 
-const parse = (argv: string[]) => parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-type Values = ReturnType<typeof parse>;
-
-function number(value: string | undefined, flag: string, check: (n: number) => boolean = Number.isFinite): number {
-  const n = Number(value);
-  if (value === undefined || value.trim() === '' || !check(n)) throw new CliError(`--${flag} must be a valid number, got '${value}'`);
-  return n;
-}
-
-const isCount = (n: number) => Number.isInteger(n) && n >= 0;
+type Values = Parsed<typeof OPTIONS>;
 
 /** The test images the command edits: [n, C, H, W] in [−1, 1], their labels and test-set indices. */
-function testImages(a: Values, data: string): { images: Tensor; labels: number[]; picked: number[] } {
-  if (data !== 'mnist' && data !== 'fashion') throw new CliError(`--data must be mnist or fashion, got ${data}`);
-  if (a.index !== undefined && a.count !== undefined) throw new CliError('--index and --count are exclusive');
+function testImages(label: string, a: Values, data: 'mnist' | 'fashion'): { images: Tensor; labels: number[]; picked: number[] } {
+  if (a.index !== undefined && a.count !== undefined) throw new CliError(`${label}: --index and --count are exclusive`);
   const { test } = standardSplit(data === 'mnist' ? loadMnist() : loadFashionMnist());
   let picked: number[];
   if (a.index !== undefined) {
-    const i = number(a.index, 'index', isCount);
-    if (i >= test.count) throw new CliError(`--index must be below ${test.count} (the ${data} test set), got ${i}`);
-    picked = [i];
+    if (a.index >= test.count) throw new CliError(`${label}: --index must be below ${test.count} (the ${data} test set), got ${a.index}`);
+    picked = [a.index];
   } else {
-    const n = number(a.count ?? '8', 'count', (v) => isCount(v) && v >= 1 && v <= test.count);
+    const n = Math.min(a.count ?? 8, test.count);
     picked = Array.from({ length: n }, (_, i) => Math.floor((i * test.count) / n));
   }
   const subset = test.subset(picked);
@@ -118,17 +80,16 @@ function testImages(a: Values, data: string): { images: Tensor; labels: number[]
   return { images, labels, picked };
 }
 
-function samplingOptions(a: Values, kind: Kind, cfgDefault: number): EditOptions {
-  const threshold = a.threshold === 'any' || a.threshold === 'all' ? a.threshold : number(a.threshold, 'threshold');
+function samplingOptions(label: string, a: Values, kind: Kind, cfgDefault: number): EditOptions {
+  const t = a.threshold ?? '0.5';
+  const threshold = t === 'any' || t === 'all' ? t : parseOptions(label, ['--threshold', t], { threshold: num((n) => n > 0 && n <= 1, "a number in (0, 1], 'any' or 'all'") }).threshold!;
   const opts: EditOptions = {
-    seed: number(a.seed, 'seed', Number.isInteger), cfg: a.cfg === undefined ? cfgDefault : number(a.cfg, 'cfg'),
-    topK: number(a['top-k'], 'top-k', isCount), topP: number(a['top-p'], 'top-p'), greedy: a.greedy!, moreSmooth: a['more-smooth']!,
-    threshold, keepCoarse: number(a['keep-coarse'], 'keep-coarse', isCount),
+    seed: a.seed ?? 0, cfg: a.cfg ?? cfgDefault, topK: a['top-k'] ?? 0, topP: a['top-p'] ?? 0, greedy: a.greedy === true, moreSmooth: a['more-smooth'] === true,
+    threshold, keepCoarse: a['keep-coarse'] ?? 3,
   };
   if (a.iters !== undefined) {
-    if (kind !== 'viar') throw new CliError('--iters is for VIAR checkpoints; this one is a VAR');
-    const parts = a.iters.split(',').map((s) => number(s, 'iters', isCount));
-    opts.iterSchedule = parts.length === 1 ? parts[0]! : parts;
+    if (kind !== 'viar') throw new CliError(`${label}: --iters is for VIAR checkpoints; this one is a VAR`);
+    opts.iterSchedule = a.iters.length === 1 ? a.iters[0]! : a.iters;
   }
   return opts;
 }
@@ -148,13 +109,12 @@ interface EditRun {
 }
 
 /** Runs one edit, writes the before | masked | after grid and prints what it did. */
-function editAndReport(a: Values, run: EditRun): void {
+function editAndReport(a: Values, run: EditRun, opts: EditOptions): void {
   const { mode, model, kind, vqvae, images, labels, data, out } = run;
-  const opts = samplingOptions(a, kind, mode === 'edit' ? 3 : 1.5);
   const [b, c, h, w] = images.shape as [number, number, number, number];
-  const toClass = mode === 'edit' ? number(a['to-class'], 'to-class', isCount) : null;
+  const toClass = mode === 'edit' ? a['to-class']! : null;
   const start = performance.now();
-  const mask = editMask(a.mask!, h, w);
+  const mask = editMask(a.mask ?? 'center', h, w);
   try {
     const result: EditResult = toClass !== null
       ? editClass(model, vqvae, images, mask, toClass, opts)
@@ -184,29 +144,35 @@ function editAndReport(a: Values, run: EditRun): void {
 }
 
 function runCommand(argv: string[], mode: 'inpaint' | 'edit'): void {
-  const a = parse(argv);
+  const label = `viar ${mode}`;
+  const a = parseOptions(label, argv, OPTIONS);
   if (a.help) {
     console.log(HELP);
     return;
   }
-  if (a.threads !== undefined) setNumThreads(number(a.threads, 'threads', (n) => Number.isInteger(n) && n >= 1));
-  if (!a.checkpoint) throw new CliError(`viar ${mode}: --checkpoint PATH is required (a VAR/VIAR checkpoint; see --help)`);
+  if (a.threads !== undefined) setNumThreads(a.threads);
+  if (!a.checkpoint) throw new CliError(`${label}: --checkpoint PATH is required (a VAR/VIAR checkpoint; see --help)`);
   if (mode === 'inpaint' && a['to-class'] !== undefined) throw new CliError('viar inpaint: --to-class belongs to viar edit');
   if (mode === 'edit' && a['to-class'] === undefined) throw new CliError('viar edit: --to-class c is required (the class to edit towards)');
+  checkInputFile(label, 'checkpoint', a.checkpoint);
   const { model, kind, metadata } = loadNextScaleModel(a.checkpoint);
   let vqvae: VQVAE | null = null;
   let images: Tensor | null = null;
   try {
     // data set and tokenizer: the flags, else what the checkpoint records (the training CLI writes data and tokenizer)
-    const data = a.data ?? metadata.data ?? 'mnist';
+    const recorded = a.data ?? metadata.data ?? 'mnist';
+    if (recorded !== 'mnist' && recorded !== 'fashion') throw new CliError(`${label}: ${a.checkpoint} records data '${recorded.slice(0, 40)}'; pass --data mnist|fashion`);
+    const data: 'mnist' | 'fashion' = recorded;
+    const opts = samplingOptions(label, a, kind, mode === 'edit' ? 3 : 1.5);
+    if (a['to-class'] !== undefined && a['to-class'] >= model.config.numClasses) throw new CliError(`${label}: --to-class must be below ${model.config.numClasses} (the model's classes), got ${a['to-class']}`);
+    const out = prepareOutputFile(label, '--out', a.out ?? `out/${mode}-${data}.png`);
     const tokenizerPath = a.tokenizer ?? metadata.tokenizer ?? `checkpoints/tokenizer-${data}.safetensors`;
     vqvae = loadTokenizerCheckpoint(tokenizerPath);
-    const picked = testImages(a, data);
+    const picked = testImages(label, a, data);
     images = picked.images;
     editAndReport(a, {
-      mode, model, kind, vqvae, images, labels: picked.labels, picked: picked.picked, data,
-      checkpoint: a.checkpoint, tokenizerPath, out: a.out ?? `out/${mode}-${data}.png`,
-    });
+      mode, model, kind, vqvae, images, labels: picked.labels, picked: picked.picked, data, checkpoint: a.checkpoint, tokenizerPath, out,
+    }, opts);
   } finally {
     images?.dispose();
     vqvae?.dispose();

@@ -2,9 +2,8 @@
 // the shipped classifier — FID-proxy (Fréchet distance of its penultimate features against real test images),
 // class agreement, k-NN precision/recall and diversity — written as JSON (docs/eval-<model>-<data>.json).
 
-import { parseArgs } from 'node:util';
-import { basename, dirname, join } from 'node:path';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { existsSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import {
   Rng, LeNet, LENET_DEFAULTS, loadModule, tidy, noGrad, add, mul, argmax, setNumThreads, describeCpuKernels, loadTransformer,
@@ -12,7 +11,8 @@ import {
   frechetParts, precisionRecall, meanPairwiseDistance, VIAR,
   type FeatureMatrix, type ImageDataset, type IterationSchedule, type Tensor,
 } from '../index.js';
-import { CliError, SAMPLE_DEFAULTS, loadSplit, loadTokenizer, type DataName } from './transformer-commands.js';
+import { CliError, SAMPLER_OPTIONS, SAMPLE_DEFAULTS, loadSplit, loadTokenizer, scheduleOption, type DataName } from './transformer-commands.js';
+import { LIMITS, SEED_MAX, checkInputFile, choice, flag, int, parseOptions, prepareOutputDir, prepareOutputFile, seed, text, threads, writeResultJson } from './options.js';
 
 /** What the FID-proxy is, written into every result file. */
 export const FID_PROXY_NOTE =
@@ -67,60 +67,28 @@ export interface EvalArgs {
   quiet: boolean;
 }
 
-const OPTIONS = {
-  data: { type: 'string' }, checkpoint: { type: 'string', multiple: true }, 'per-class': { type: 'string' }, real: { type: 'string' },
-  seed: { type: 'string' }, cfg: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, iters: { type: 'string' },
-  schedule: { type: 'string' }, 'schedule-list': { type: 'string' }, tol: { type: 'string' }, classifier: { type: 'string' },
-  tokenizer: { type: 'string' }, threads: { type: 'string' }, out: { type: 'string' }, 'out-dir': { type: 'string' },
-  quiet: { type: 'boolean' }, help: { type: 'boolean' },
-} as const;
+/** The largest --seed: the command samples with seed S·1000 + done (done < 1000), which must stay a 32-bit seed. */
+export const EVAL_SEED_MAX = Math.floor((SEED_MAX - 999) / 1000);
 
-function num(name: string, value: string | undefined, ok: (n: number) => boolean, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new CliError(`viar eval: --${name} must be ${what}, got '${value}'`);
-  return n;
-}
-const isInt = (min: number) => (n: number) => Number.isInteger(n) && n >= min;
+const OPTIONS = {
+  data: choice('mnist', 'fashion'), checkpoint: { type: 'strings' }, 'per-class': int(2, LIMITS.perClass), real: int(EVAL_DEFAULTS.k + 1, LIMITS.images),
+  seed: seed(EVAL_SEED_MAX), ...SAMPLER_OPTIONS, classifier: text, tokenizer: text, threads, out: text, 'out-dir': text, quiet: flag, help: flag,
+} as const;
 
 /** Parses and validates `viar eval` arguments; mistakes throw CliError naming the option. */
 export function parseEvalArgs(argv: string[]): EvalArgs {
-  let v: Record<string, string | boolean | string[] | undefined>;
-  try {
-    v = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    throw new CliError(`viar eval: ${(err as Error).message.split('\n')[0]}; see viar eval --help`);
-  }
-  const s = (k: string) => v[k] as string | undefined;
-  const data = s('data') ?? 'mnist';
-  if (data !== 'mnist' && data !== 'fashion') throw new CliError(`viar eval: --data must be mnist or fashion, got '${data}'`);
-  const given = ['iters', 'schedule', 'schedule-list'].filter((k) => v[k] !== undefined);
-  if (given.length > 1) throw new CliError(`viar eval: give at most one of --iters, --schedule and --schedule-list (got ${given.map((k) => `--${k}`).join(', ')})`);
-  let schedule: IterationSchedule | undefined;
-  if (s('iters') !== undefined) schedule = num('iters', s('iters'), isInt(0), 'a non-negative integer');
-  const list = (name: string) => s(name)!.split(',').map((p) => num(name, p, isInt(0), 'comma-separated non-negative integers')!);
-  if (s('schedule') !== undefined) {
-    const lr = list('schedule');
-    if (lr.length !== 2) throw new CliError(`viar eval: --schedule must be LEFT,RIGHT, got '${s('schedule')}'`);
-    schedule = { left: lr[0]!, right: lr[1]! };
-  }
-  if (s('schedule-list') !== undefined) schedule = list('schedule-list');
+  const c = 'viar eval';
+  const v = parseOptions(c, argv, OPTIONS);
   const args: EvalArgs = {
-    help: v.help === true, data, checkpoints: (v.checkpoint as string[] | undefined) ?? [],
-    perClass: num('per-class', s('per-class'), isInt(2), 'an integer ≥ 2') ?? EVAL_DEFAULTS.perClass,
-    seed: num('seed', s('seed'), isInt(0), 'a non-negative integer') ?? EVAL_DEFAULTS.seed,
-    cfg: num('cfg', s('cfg'), (n) => n >= 0, 'a non-negative number') ?? SAMPLE_DEFAULTS.cfg,
-    topK: num('top-k', s('top-k'), isInt(0), 'a non-negative integer') ?? SAMPLE_DEFAULTS.topK,
-    topP: num('top-p', s('top-p'), (n) => n >= 0 && n <= 1, 'in [0, 1]') ?? SAMPLE_DEFAULTS.topP,
-    outDir: s('out-dir') ?? EVAL_DEFAULTS.outDir, quiet: v.quiet === true,
+    help: v.help === true, data: v.data ?? 'mnist', checkpoints: v.checkpoint ?? [], perClass: v['per-class'] ?? EVAL_DEFAULTS.perClass,
+    seed: v.seed ?? EVAL_DEFAULTS.seed, cfg: v.cfg ?? SAMPLE_DEFAULTS.cfg, topK: v['top-k'] ?? SAMPLE_DEFAULTS.topK, topP: v['top-p'] ?? SAMPLE_DEFAULTS.topP,
+    outDir: v['out-dir'] ?? EVAL_DEFAULTS.outDir, quiet: v.quiet === true,
   };
   const optional = {
-    real: num('real', s('real'), isInt(EVAL_DEFAULTS.k + 1), `an integer > ${EVAL_DEFAULTS.k}`), schedule,
-    tol: num('tol', s('tol'), (n) => n >= 0, 'a non-negative number'), classifier: s('classifier'), tokenizer: s('tokenizer'),
-    threads: num('threads', s('threads'), isInt(1), 'a positive integer'), out: s('out'),
+    real: v.real, schedule: scheduleOption(c, v), tol: v.tol, classifier: v.classifier, tokenizer: v.tokenizer, threads: v.threads, out: v.out,
   };
   for (const [k, x] of Object.entries(optional)) if (x !== undefined) (args as unknown as Record<string, unknown>)[k] = x;
-  if (args.out !== undefined && s('out-dir') !== undefined) throw new CliError('viar eval: give --out FILE or --out-dir DIR, not both');
+  if (args.out !== undefined && v['out-dir'] !== undefined) throw new CliError('viar eval: give --out FILE or --out-dir DIR, not both');
   if (args.out !== undefined && args.checkpoints.length > 1) throw new CliError('viar eval: --out FILE takes one --checkpoint; use --out-dir DIR for several');
   return args;
 }
@@ -153,6 +121,12 @@ export interface EvalResult {
 }
 
 const r4 = (x: number) => Number(x.toFixed(4));
+
+/** The training step a checkpoint records, or null when it records none (or something that is not a count). */
+export function recordedStep(step: string | undefined): number | null {
+  const n = Number(step);
+  return step !== undefined && step.trim() !== '' && Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
 
 /** `count` evenly spaced images of a split (class-balanced: the splits are grouped by class). */
 function evenly(set: ImageDataset, count: number): ImageDataset {
@@ -203,9 +177,13 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
     throw new CliError(`viar eval: no checkpoints/var-${data}.safetensors or viar-${data}.safetensors` +
       (data === 'fashion' ? ' (no Fashion-MNIST generator is shipped yet)' : '') + '; pass --checkpoint PATH');
   }
-  for (const p of checkpoints) if (!existsSync(p)) throw new CliError(`viar eval: no checkpoint at ${p}`);
+  for (const p of checkpoints) checkInputFile('viar eval', 'checkpoint', p);
   const classifierPath = args.classifier ?? `checkpoints/classifier-${data}.safetensors`;
-  if (!existsSync(classifierPath)) throw new CliError(`viar eval: no classifier at ${classifierPath} (train it with npm run train:classifier -- --data ${data})`);
+  checkInputFile('viar eval', 'classifier', classifierPath, ` (train it with npm run train:classifier -- --data ${data})`);
+  const outFile = (path: string) => args.out ?? join(args.outDir, `eval-${basename(path).replace(/\.safetensors$/, '')}.json`);
+  if (args.out !== undefined) prepareOutputFile('viar eval', '--out', args.out);
+  else prepareOutputDir('viar eval', '--out-dir', args.outDir);
+  for (const p of checkpoints) prepareOutputFile('viar eval', 'the result file', outFile(p));
   const net = new LeNet(LENET_DEFAULTS, new Rng(0));
   loadModule(classifierPath, net);
   net.eval();
@@ -258,23 +236,26 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
         const predicted: number[] = [];
         const iterations: number[][] = [];
         let ms = 0;
-        for (let done = 0; done < args.perClass; done += EVAL_DEFAULTS.chunk) {
-          const n = Math.min(EVAL_DEFAULTS.chunk, args.perClass - done);
-          const r = sampleByClass(model, vae, {
-            perClass: n, cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed * 1000 + done,
-            ...(isViar && args.schedule !== undefined ? { iterSchedule: args.schedule } : {}),
-            ...(isViar && args.tol !== undefined ? { earlyStopTol: args.tol } : {}),
-          });
-          ms += r.ms;
-          if (r.iterations) iterations.push(...r.iterations);
-          const m = measure(net, r.images);
-          r.images.dispose();
-          feats.push(m.features);
-          predicted.push(...m.predicted);
-          labels.push(...r.labels);
-          bar?.increment(numClasses * n);
+        try {
+          for (let done = 0; done < args.perClass; done += EVAL_DEFAULTS.chunk) {
+            const n = Math.min(EVAL_DEFAULTS.chunk, args.perClass - done);
+            const r = sampleByClass(model, vae, {
+              perClass: n, cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed * 1000 + done,
+              ...(isViar && args.schedule !== undefined ? { iterSchedule: args.schedule } : {}),
+              ...(isViar && args.tol !== undefined ? { earlyStopTol: args.tol } : {}),
+            });
+            ms += r.ms;
+            if (r.iterations) iterations.push(...r.iterations);
+            const m = measure(net, r.images);
+            r.images.dispose();
+            feats.push(m.features);
+            predicted.push(...m.predicted);
+            labels.push(...r.labels);
+            bar?.increment(numClasses * n);
+          }
+        } finally {
+          bar?.stop();
         }
-        bar?.stop();
         const gen = concatFeatures(feats);
         const fd = frechetParts(gaussianStats(gen), realStats);
         const pr = precisionRecall(real.features, gen, k);
@@ -284,7 +265,7 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
         const meanIters = iterations.length ? iterations[0]!.map((_, s) => Number((iterations.reduce((t, it) => t + it[s]!, 0) / iterations.length).toFixed(2))) : null;
         const result: EvalResult = {
           date: new Date().toISOString(), command, data, checkpoint: path, model: info.model, parameters: model.numParameters(),
-          trainedSteps: info.metadata.step !== undefined ? Number(info.metadata.step) : null, tokenizer: tokenizerPath, classifier: classifierPath,
+          trainedSteps: recordedStep(info.metadata.step), tokenizer: tokenizerPath, classifier: classifierPath,
           kernels: describeCpuKernels(),
           sampler: {
             cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed, seeds: `class images done…done+${EVAL_DEFAULTS.chunk - 1}: seed ${args.seed}·1000 + done`,
@@ -298,9 +279,8 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
           diversity: { generated: r4(meanPairwiseDistance(gen)), generatedWithinClass: r4(withinClass(gen, labels, numClasses)), ...realDiversity },
           reference, note: FID_PROXY_NOTE,
         };
-        const file = args.out ?? join(args.outDir, `eval-${basename(path).replace(/\.safetensors$/, '')}.json`);
-        mkdirSync(dirname(file), { recursive: true });
-        writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+        const file = outFile(path);
+        writeResultJson('viar eval', file, result, { 'generated images': total });
         files.push(file);
         results.push(result);
         log(`${info.model.toUpperCase()} ${path}: FID-proxy ${result.fidProxy.toFixed(3)} (floor ${reference.fidProxyTrainVsTest.toFixed(3)}), ` +

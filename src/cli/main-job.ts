@@ -3,7 +3,6 @@
 // samples, the per-scale iteration knob side by side, inpainting, class editing, summary.json and an index.html.
 // Usage: npm start [-- --help]
 
-import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +10,11 @@ import cliProgress from 'cli-progress';
 import {
   Rng, LeNet, LENET_DEFAULTS, loadModule, tidy, noGrad, keep, dispose, concat, add, mul, sub, slice, argmax, memory,
   imageGrid, savePng, setNumThreads, getBackend, getNumThreads, describeCpuKernels, loadTransformer, sampleByClass, iterationSchedule,
-  fileFingerprint, checkTokenizerFit, editMask, inpaint, editClass, VIAR, ViarError,
+  fileFingerprint, checkTokenizerFit, editMask, inpaint, editClass, VIAR,
   type IterationSchedule, type Tensor, type VQVAE, type ImageDataset,
 } from '../index.js';
 import { CliError, SAMPLE_DEFAULTS, loadSplit, loadTokenizer, type DataName } from './transformer-commands.js';
+import { LIMITS, SEED_MAX, checkInputFile, choice, flag, int, ints, parseOptions, prepareOutputDir, runCommandLine, seed, text, threads } from './options.js';
 
 /** Defaults of the main job (sized for ~1 minute on 2 cores with the shipped MNIST VIAR). */
 export const MAIN_DEFAULTS = {
@@ -75,23 +75,17 @@ export interface MainJobOptions {
   quiet: boolean;
 }
 
-const OPTIONS = {
-  data: { type: 'string' }, schedule: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
-  'per-class': { type: 'string' }, threads: { type: 'string' }, checkpoints: { type: 'string' }, model: { type: 'string' },
-  tokenizer: { type: 'string' }, classifier: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean' },
-} as const;
+/** The largest --seed: class c is drawn with seed S·1000 + c, which must stay a 32-bit seed. */
+export const MAIN_SEED_MAX = Math.floor((SEED_MAX - 999) / 1000);
 
-function intOption(name: string, value: string | undefined, min: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\s*\d+\s*$/.test(value) || Number(value) < min) throw new CliError(`npm start: --${name} must be an integer ≥ ${min}, got '${value}'`);
-  return Number(value);
-}
+const OPTIONS = {
+  data: choice('mnist', 'fashion'), schedule: text, seed: seed(MAIN_SEED_MAX), out: text, 'per-class': int(1, LIMITS.gridImages), threads,
+  checkpoints: text, model: text, tokenizer: text, classifier: text, quiet: flag, help: flag,
+} as const;
 
 /** Parses `--schedule`: N, LEFT,RIGHT or one count per scale (checked against the model later). */
 export function parseSchedule(value: string): IterationSchedule {
-  const parts = value.split(',').map((s) => s.trim());
-  if (parts.some((p) => !/^\d+$/.test(p))) throw new CliError(`npm start: --schedule must be N, LEFT,RIGHT or one count per scale (non-negative integers), got '${value}'`);
-  const n = parts.map(Number);
+  const n = parseOptions('npm start', ['--schedule', value], { schedule: ints(0, LIMITS.iterations, 64) }).schedule!;
   if (n.length === 1) return n[0]!;
   if (n.length === 2) return { left: n[0]!, right: n[1]! };
   return n;
@@ -99,21 +93,13 @@ export function parseSchedule(value: string): IterationSchedule {
 
 /** Parses and validates the main job's arguments; mistakes throw CliError naming the option. */
 export function parseMainArgs(argv: string[]): MainJobOptions {
-  let v: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
-  try {
-    v = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    throw new CliError(`npm start: ${(err as Error).message.split('\n')[0]}; see npm start -- --help`);
-  }
-  const data = v.data ?? MAIN_DEFAULTS.data;
-  if (data !== 'mnist' && data !== 'fashion') throw new CliError(`npm start: --data must be mnist or fashion, got '${data}'`);
+  const v = parseOptions('npm start', argv, OPTIONS);
   const opts: MainJobOptions = {
-    help: v.help === true, data, seed: intOption('seed', v.seed, 0, MAIN_DEFAULTS.seed), out: v.out ?? MAIN_DEFAULTS.out,
-    perClass: intOption('per-class', v['per-class'], 1, MAIN_DEFAULTS.perClass), checkpoints: v.checkpoints ?? MAIN_DEFAULTS.checkpoints,
-    quiet: v.quiet === true,
+    help: v.help === true, data: v.data ?? MAIN_DEFAULTS.data, seed: v.seed ?? MAIN_DEFAULTS.seed, out: v.out ?? MAIN_DEFAULTS.out,
+    perClass: v['per-class'] ?? MAIN_DEFAULTS.perClass, checkpoints: v.checkpoints ?? MAIN_DEFAULTS.checkpoints, quiet: v.quiet === true,
   };
   if (v.schedule !== undefined) opts.schedule = parseSchedule(v.schedule);
-  if (v.threads !== undefined) opts.threads = intOption('threads', v.threads, 1, 1);
+  if (v.threads !== undefined) opts.threads = v.threads;
   if (v.model !== undefined) opts.model = v.model;
   if (v.tokenizer !== undefined) opts.tokenizer = v.tokenizer;
   if (v.classifier !== undefined) opts.classifier = v.classifier;
@@ -229,6 +215,9 @@ function resolveFiles(opts: MainJobOptions): { modelPath: string; tokenizerPath:
   if (!existsSync(tokenizerPath)) throw new CliError(`npm start: no tokenizer at ${tokenizerPath} (pass --tokenizer PATH)`);
   const classifierPath = opts.classifier ?? join(dir, `classifier-${data}.safetensors`);
   if (opts.classifier !== undefined && !existsSync(classifierPath)) throw new CliError(`npm start: no classifier at ${classifierPath}`);
+  for (const [what, path] of [['model', modelPath], ['tokenizer', tokenizerPath], ['classifier', existsSync(classifierPath) ? classifierPath : '']] as const) {
+    if (path) checkInputFile('npm start', what, path);
+  }
   return { modelPath, tokenizerPath, classifierPath: existsSync(classifierPath) ? classifierPath : null };
 }
 
@@ -265,6 +254,7 @@ export function runMainJob(opts: MainJobOptions, command = 'npm start'): MainJob
   const started = performance.now();
   if (opts.threads !== undefined) setNumThreads(opts.threads);
   const files = resolveFiles(opts);
+  prepareOutputDir('npm start', '--out', opts.out);
   const mem = new MemoryTracker();
   mem.tick();
   const { model, info } = loadTransformer(files.modelPath, { model: 'viar' });
@@ -614,15 +604,4 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
-  try {
-    mainJob(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof CliError || err instanceof ViarError) {
-      console.error(err.message);
-      process.exitCode = 2;
-    } else {
-      throw err;
-    }
-  }
-}
+if (isEntryPoint()) await runCommandLine(() => mainJob(process.argv.slice(2)));

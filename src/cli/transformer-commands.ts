@@ -2,21 +2,19 @@
 // directly), the resumable VAR / VIAR training loop with a time budget, progress bar, log file and sample grids, and
 // class-conditional sampling from a checkpoint whose metadata says which model it is.
 
-import { parseArgs } from 'node:util';
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import {
-  Rng, VQVAE, loadSafetensors, loadModule, loadMnist, loadFashionMnist, standardSplit, imageGrid, savePng, setNumThreads,
+  Rng, VQVAE, loadVqvae, loadMnist, loadFashionMnist, standardSplit, imageGrid, savePng, setNumThreads,
   getNumThreads, describeCpuKernels, TRANSFORMER_CONFIGS, TransformerTrainer, checkTokenizerFit, createModel, fileFingerprint,
   loadOrEncodeTokens, loadTransformer, initGpuBackend, prefetch, withBackend, readSafetensorsMetadata, sampleByClass, saveTransformer, iterationSchedule, VIAR,
-  type GpuMode, type ImageDataset, type IterationSchedule, type TokenDataset, type TrainStepResult, type TransformerKind, type VqvaeConfig,
+  type GpuMode, type ImageDataset, type IterationSchedule, type NextScaleModel, type TokenDataset, type TrainStepResult, type TransformerCheckpointInfo,
+  type TransformerKind,
 } from '../index.js';
+import { CliError, LIMITS, checkInputFile, choice, flag, int, ints, num, parseOptions, prepareOutputDir, prepareOutputFile, seed, text, threads } from './options.js';
 
-/** A command-line mistake: printed as its message alone, exit code 2. */
-export class CliError extends Error {
-  override name = 'CliError';
-}
+export { CliError };
 
 export type DataName = 'mnist' | 'fashion';
 
@@ -71,65 +69,6 @@ export const ENCODE_HELP = `viar encode-tokens --data mnist|fashion [--tokenizer
 // ---------------------------------------------------------------------------------------------------------------
 // Argument parsing
 
-type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-  }
-  return d[a.length]![b.length]!;
-}
-
-/** node:util parseArgs (strict) with its errors rewritten as CliErrors naming the command and the closest option. */
-function parse(command: string, argv: string[], options: OptionSpec): Record<string, string | boolean | undefined> {
-  try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    const e = err as { code?: string; message?: string };
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      const bad = /'([^']+)'/.exec(e.message ?? '')?.[1] ?? '?';
-      const name = bad.replace(/^-+/, '').split('=')[0]!;
-      const best = Object.keys(options).map((o) => [o, editDistance(name, o)] as const).sort((x, y) => x[1] - y[1])[0];
-      const hint = best && best[1] <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean --${best[0]}?)` : '';
-      throw new CliError(`viar ${command}: unknown option ${bad}${hint}; see viar ${command} --help`);
-    }
-    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      const opt = /'(--?[\w-]+)/.exec(e.message ?? '')?.[1];
-      throw new CliError(`viar ${command}: ${opt ? `option ${opt} needs a value` : e.message}`);
-    }
-    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      throw new CliError(`viar ${command}: unexpected argument ${/'([^']+)'/.exec(e.message ?? '')?.[1] ?? ''}; options take the form --name value`);
-    }
-    throw err;
-  }
-}
-
-const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
-
-function intValue(command: string, name: string, v: string | boolean | undefined, min: number): number | undefined {
-  const s = str(v);
-  if (s === undefined) return undefined;
-  if (!/^\s*[+-]?\d+\s*$/.test(s) || Number(s) < min) throw new CliError(`viar ${command}: --${name} must be an integer ≥ ${min}, got '${s}'`);
-  return Number(s);
-}
-
-function numberValue(command: string, name: string, v: string | boolean | undefined, ok: (n: number) => boolean, what: string): number | undefined {
-  const s = str(v);
-  if (s === undefined) return undefined;
-  const n = Number(s);
-  if (s.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new CliError(`viar ${command}: --${name} must be ${what}, got '${s}'`);
-  return n;
-}
-
-function choice<T extends string>(command: string, name: string, v: string | boolean | undefined, allowed: readonly T[]): T | undefined {
-  const s = str(v);
-  if (s === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(s)) throw new CliError(`viar ${command}: --${name} must be ${allowed.join(' or ')}, got '${s}'`);
-  return s as T;
-}
-
 export interface TrainArgs {
   help: boolean;
   model: TransformerKind;
@@ -156,41 +95,40 @@ export interface TrainArgs {
   backend: 'cpu' | 'gpu';
 }
 
-const TRAIN_OPTIONS: OptionSpec = {
-  model: { type: 'string' }, data: { type: 'string' }, config: { type: 'string' }, steps: { type: 'string' }, minutes: { type: 'string' }, 'fit-minutes': { type: 'string' },
-  batch: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
-  resume: { type: 'boolean' }, threads: { type: 'string' }, 'sample-every': { type: 'string' }, 'log-every': { type: 'string' },
-  'save-every': { type: 'string' }, tokenizer: { type: 'string' }, 'train-images': { type: 'string' }, 'val-images': { type: 'string' },
-  backend: { type: 'string' }, help: { type: 'boolean' },
-};
+const DATA = choice('mnist', 'fashion');
+const MODEL = choice('var', 'viar');
+const minutes = num((n) => n > 0 && n <= LIMITS.minutes, `a positive number of minutes (at most ${LIMITS.minutes})`);
+
+const TRAIN_OPTIONS = {
+  model: MODEL, data: DATA, config: text, steps: int(1, LIMITS.steps), minutes, 'fit-minutes': minutes,
+  batch: int(1, LIMITS.batch), lr: num((n) => n > 0 && n < 1, 'a learning rate in (0, 1)'), warmup: int(0, LIMITS.steps), seed: seed(),
+  out: text, resume: flag, threads, 'sample-every': int(0, LIMITS.steps), 'log-every': int(1, LIMITS.steps), 'save-every': int(0, LIMITS.steps),
+  tokenizer: text, 'train-images': int(1, LIMITS.images), 'val-images': int(0, LIMITS.images), backend: choice('cpu', 'gpu'), help: flag,
+} as const;
+
+/** Sets the optional fields that were given (exactOptionalPropertyTypes: absent stays absent). */
+function assignDefined<T extends object>(into: T, values: Partial<T>): T {
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) (into as Record<string, unknown>)[k] = v;
+  return into;
+}
 
 /** Parses and validates `viar train` arguments; throws CliError with a message naming the option. */
 export function parseTrainArgs(argv: string[]): TrainArgs {
-  const c = 'train';
-  const a = parse(c, argv, TRAIN_OPTIONS);
+  const a = parseOptions('viar train', argv, TRAIN_OPTIONS);
   const help = a.help === true;
-  const model = choice(c, 'model', a.model, ['var', 'viar'] as const);
-  const data = choice(c, 'data', a.data, ['mnist', 'fashion'] as const);
-  if (!help && !model) throw new CliError('viar train: --model var|viar is required');
-  if (!help && !data) throw new CliError('viar train: --data mnist|fashion is required');
-  const config = str(a.config) ?? TRAIN_DEFAULTS.config;
+  if (!help && !a.model) throw new CliError('viar train: --model var|viar is required');
+  if (!help && !a.data) throw new CliError('viar train: --data mnist|fashion is required');
+  const config = a.config ?? TRAIN_DEFAULTS.config;
   if (!TRANSFORMER_CONFIGS[config]) throw new CliError(`viar train: --config must be one of ${Object.keys(TRANSFORMER_CONFIGS).join(', ')}, got '${config}'`);
-  const sampleEvery = intValue(c, 'sample-every', a['sample-every'], 0) ?? TRAIN_DEFAULTS.sampleEvery;
-  const out: TrainArgs = {
-    help, model: model ?? 'var', data: data ?? 'mnist', config,
-    out: str(a.out) ?? TRAIN_DEFAULTS.out, resume: a.resume === true,
-    sampleEvery, logEvery: intValue(c, 'log-every', a['log-every'], 1) ?? TRAIN_DEFAULTS.logEvery,
-    saveEvery: intValue(c, 'save-every', a['save-every'], 0) ?? sampleEvery,
-    valImages: intValue(c, 'val-images', a['val-images'], 0) ?? TRAIN_DEFAULTS.valImages,
-    backend: choice(c, 'backend', a.backend, ['cpu', 'gpu'] as const) ?? 'cpu',
-  };
-  const optional = {
-    steps: intValue(c, 'steps', a.steps, 1), fitMinutes: numberValue(c, 'fit-minutes', a['fit-minutes'], (n) => n > 0, 'a positive number of minutes'), minutes: numberValue(c, 'minutes', a.minutes, (n) => n > 0, 'a positive number of minutes'),
-    batch: intValue(c, 'batch', a.batch, 1), lr: numberValue(c, 'lr', a.lr, (n) => n > 0 && n < 1, 'a learning rate in (0, 1)'),
-    warmup: intValue(c, 'warmup', a.warmup, 0), seed: intValue(c, 'seed', a.seed, 0), threads: intValue(c, 'threads', a.threads, 1),
-    tokenizer: str(a.tokenizer), trainImages: intValue(c, 'train-images', a['train-images'], 1),
-  };
-  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  const sampleEvery = a['sample-every'] ?? TRAIN_DEFAULTS.sampleEvery;
+  const out = assignDefined<TrainArgs>({
+    help, model: a.model ?? 'var', data: a.data ?? 'mnist', config, out: a.out ?? TRAIN_DEFAULTS.out, resume: a.resume === true,
+    sampleEvery, logEvery: a['log-every'] ?? TRAIN_DEFAULTS.logEvery, saveEvery: a['save-every'] ?? sampleEvery,
+    valImages: a['val-images'] ?? TRAIN_DEFAULTS.valImages, backend: a.backend ?? 'cpu',
+  }, {
+    steps: a.steps, fitMinutes: a['fit-minutes'], minutes: a.minutes, batch: a.batch, lr: a.lr, warmup: a.warmup, seed: a.seed,
+    threads: a.threads, tokenizer: a.tokenizer, trainImages: a['train-images'],
+  });
   if (out.steps !== undefined && out.fitMinutes !== undefined) throw new CliError('viar train: give --steps or --fit-minutes, not both');
   if (out.fitMinutes !== undefined && out.warmup !== undefined && out.warmup < FIT_STEPS + 1) throw new CliError(`viar train: with --fit-minutes, --warmup must be at least ${FIT_STEPS + 1} (the schedule is chosen after ${FIT_STEPS} timed steps)`);
   if (out.warmup !== undefined && out.steps !== undefined && out.warmup >= out.steps) throw new CliError(`viar train: --warmup (${out.warmup}) must be below --steps (${out.steps})`);
@@ -217,51 +155,42 @@ export interface SampleArgs {
   threads?: number;
 }
 
-const SAMPLE_OPTIONS: OptionSpec = {
-  checkpoint: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' }, tokenizer: { type: 'string' }, class: { type: 'string' },
-  n: { type: 'string' }, cfg: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
-  iters: { type: 'string' }, schedule: { type: 'string' }, 'schedule-list': { type: 'string' }, tol: { type: 'string' }, out: { type: 'string' },
-  threads: { type: 'string' }, help: { type: 'boolean' },
-};
+/** Options shared by the sampling commands (sample, eval, npm start): guidance, filtering and iteration counts. */
+export const SAMPLER_OPTIONS = {
+  cfg: num((n) => n >= 0 && n <= LIMITS.cfg, `a number in [0, ${LIMITS.cfg}]`),
+  'top-k': int(0, LIMITS.topK), 'top-p': num((n) => n >= 0 && n <= 1, 'in [0, 1]'),
+  iters: int(0, LIMITS.iterations), schedule: ints(0, LIMITS.iterations, 2), 'schedule-list': ints(0, LIMITS.iterations, 64),
+  tol: num((n) => n >= 0 && n <= 1e6, 'a non-negative number (at most 1e6)'),
+} as const;
 
-function intList(command: string, name: string, s: string, min: number): number[] {
-  const parts = s.split(',').map((p) => p.trim());
-  if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p) || Number(p) < min)) {
-    throw new CliError(`viar ${command}: --${name} must be comma-separated integers ≥ ${min}, got '${s}'`);
+/** The one schedule of --iters / --schedule LEFT,RIGHT / --schedule-list, or undefined; more than one is an error. */
+export function scheduleOption(label: string, a: { iters?: number; schedule?: number[]; 'schedule-list'?: number[] }): IterationSchedule | undefined {
+  const given = (['iters', 'schedule', 'schedule-list'] as const).filter((k) => a[k] !== undefined);
+  if (given.length > 1) throw new CliError(`${label}: give at most one of --iters, --schedule and --schedule-list (got ${given.map((k) => `--${k}`).join(', ')})`);
+  if (a.schedule !== undefined) {
+    if (a.schedule.length !== 2) throw new CliError(`${label}: --schedule must be LEFT,RIGHT (two counts), got '${a.schedule.join(',')}'`);
+    return { left: a.schedule[0]!, right: a.schedule[1]! };
   }
-  return parts.map(Number);
+  return a.iters ?? a['schedule-list'];
 }
+
+const SAMPLE_OPTIONS = {
+  checkpoint: text, model: MODEL, data: DATA, tokenizer: text, class: text, n: int(1, LIMITS.perClass), ...SAMPLER_OPTIONS,
+  seed: seed(), out: text, threads, help: flag,
+} as const;
 
 /** Parses and validates `viar sample` arguments; throws CliError with a message naming the option. */
 export function parseSampleArgs(argv: string[]): SampleArgs {
-  const c = 'sample';
-  const a = parse(c, argv, SAMPLE_OPTIONS);
-  const given = (['iters', 'schedule', 'schedule-list'] as const).filter((k) => a[k] !== undefined);
-  if (given.length > 1) throw new CliError(`viar sample: give at most one of --iters, --schedule and --schedule-list (got ${given.map((k) => `--${k}`).join(', ')})`);
-  let schedule: IterationSchedule | undefined;
-  if (a.iters !== undefined) schedule = intValue(c, 'iters', a.iters, 0)!;
-  if (a.schedule !== undefined) {
-    const lr = intList(c, 'schedule', str(a.schedule)!, 0);
-    if (lr.length !== 2) throw new CliError(`viar sample: --schedule must be LEFT,RIGHT (two counts), got '${str(a.schedule)}'`);
-    schedule = { left: lr[0]!, right: lr[1]! };
-  }
-  if (a['schedule-list'] !== undefined) schedule = intList(c, 'schedule-list', str(a['schedule-list'])!, 0);
-  const cls = str(a.class);
-  const out: SampleArgs = {
+  const c = 'viar sample';
+  const a = parseOptions(c, argv, SAMPLE_OPTIONS);
+  const schedule = scheduleOption(c, a);
+  const cls = a.class;
+  const out = assignDefined<SampleArgs>({
     help: a.help === true,
-    classes: cls === undefined || cls === 'all' ? null : intList(c, 'class', cls, 0),
-    perClass: intValue(c, 'n', a.n, 1) ?? SAMPLE_DEFAULTS.perClass,
-    cfg: numberValue(c, 'cfg', a.cfg, (n) => n >= 0, 'a non-negative number') ?? SAMPLE_DEFAULTS.cfg,
-    topK: intValue(c, 'top-k', a['top-k'], 0) ?? SAMPLE_DEFAULTS.topK,
-    topP: numberValue(c, 'top-p', a['top-p'], (n) => n >= 0 && n <= 1, 'in [0, 1]') ?? SAMPLE_DEFAULTS.topP,
-    seed: intValue(c, 'seed', a.seed, 0) ?? SAMPLE_DEFAULTS.seed,
-  };
-  const optional = {
-    checkpoint: str(a.checkpoint), model: choice(c, 'model', a.model, ['var', 'viar'] as const), data: choice(c, 'data', a.data, ['mnist', 'fashion'] as const),
-    tokenizer: str(a.tokenizer), schedule, tol: numberValue(c, 'tol', a.tol, (n) => n >= 0, 'a non-negative number'), out: str(a.out),
-    threads: intValue(c, 'threads', a.threads, 1),
-  };
-  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+    classes: cls === undefined || cls === 'all' ? null : parseOptions(c, ['--class', cls], { class: ints(0, LIMITS.classes, LIMITS.perClass) }).class!,
+    perClass: a.n ?? SAMPLE_DEFAULTS.perClass, cfg: a.cfg ?? SAMPLE_DEFAULTS.cfg, topK: a['top-k'] ?? SAMPLE_DEFAULTS.topK,
+    topP: a['top-p'] ?? SAMPLE_DEFAULTS.topP, seed: a.seed ?? SAMPLE_DEFAULTS.seed,
+  }, { checkpoint: a.checkpoint, model: a.model, data: a.data, tokenizer: a.tokenizer, schedule, tol: a.tol, out: a.out, threads: a.threads });
   if (!out.help && !out.checkpoint && !(out.model && out.data)) throw new CliError('viar sample: --checkpoint PATH is required (or --model and --data for checkpoints/<model>-<data>.safetensors)');
   if (out.model === 'var' && (out.schedule !== undefined || out.tol !== undefined)) throw new CliError('viar sample: --iters, --schedule, --schedule-list and --tol are for VIAR checkpoints only');
   return out;
@@ -275,15 +204,13 @@ export function loadSplit(name: DataName): { train: ImageDataset; test: ImageDat
   return standardSplit(name === 'mnist' ? loadMnist() : loadFashionMnist());
 }
 
-/** Loads a tokenizer checkpoint, rebuilding the model from the config recorded in its metadata (eval mode). */
+/**
+ * Loads a tokenizer checkpoint (eval mode) with loadVqvae: the recorded config is validated and checked against the
+ * file's tensors before anything is built; a missing path, a folder or a FIFO is a one-line error.
+ */
 export function loadTokenizer(path: string, data: string): VQVAE {
-  if (!existsSync(path)) throw new CliError(`no tokenizer at ${path}; train one with: npm run viar -- train-tokenizer --data ${data}`);
-  const { tensors, metadata } = loadSafetensors(path);
-  for (const t of tensors.values()) t.dispose();
-  if (!metadata.config) throw new CliError(`${path} does not record its tokenizer config (metadata 'config')`);
-  const vae = new VQVAE(JSON.parse(metadata.config) as VqvaeConfig, new Rng(0));
-  loadModule(path, vae);
-  return vae.eval();
+  checkInputFile('viar', 'tokenizer', path, `; train one with: npm run viar -- train-tokenizer --data ${data}`);
+  return loadVqvae(path).vae;
 }
 
 /** `count` evenly spaced images of a set (class-balanced for the class-grouped MNIST / Fashion-MNIST splits). */
@@ -325,18 +252,21 @@ function tokenSets(vae: VQVAE, tokenizerPath: string, data: DataName, trainImage
 
 /** `viar encode-tokens`: fills the token cache of a data set (train split and validation images). */
 export function encodeTokensCommand(argv: string[]): void {
-  const c = 'encode-tokens';
-  const a = parse(c, argv, { data: { type: 'string' }, tokenizer: { type: 'string' }, threads: { type: 'string' }, 'val-images': { type: 'string' }, 'train-images': { type: 'string' }, help: { type: 'boolean' } });
+  const c = 'viar encode-tokens';
+  const a = parseOptions(c, argv, { data: DATA, tokenizer: text, threads, 'val-images': int(0, LIMITS.images), 'train-images': int(1, LIMITS.images), help: flag });
   if (a.help) return void console.log(ENCODE_HELP);
-  const data = choice(c, 'data', a.data, ['mnist', 'fashion'] as const);
+  const data = a.data;
   if (!data) throw new CliError('viar encode-tokens: --data mnist|fashion is required');
-  const threads = intValue(c, 'threads', a.threads, 1);
-  if (threads !== undefined) setNumThreads(threads);
-  const tokenizerPath = str(a.tokenizer) ?? `checkpoints/tokenizer-${data}.safetensors`;
+  if (a.threads !== undefined) setNumThreads(a.threads);
+  const tokenizerPath = a.tokenizer ?? `checkpoints/tokenizer-${data}.safetensors`;
   const vae = loadTokenizer(tokenizerPath, data);
-  const sets = tokenSets(vae, tokenizerPath, data, intValue(c, 'train-images', a['train-images'], 1), intValue(c, 'val-images', a['val-images'], 0) ?? TRAIN_DEFAULTS.valImages);
-  for (const s of [sets.train, sets.val]) {
-    if (s) console.log(`${s.cached ? 'cached' : `encoded in ${s.seconds.toFixed(1)} s`}: ${s.dataset.count} images → ${s.path}`);
+  try {
+    const sets = tokenSets(vae, tokenizerPath, data, a['train-images'], a['val-images'] ?? TRAIN_DEFAULTS.valImages);
+    for (const s of [sets.train, sets.val]) {
+      if (s) console.log(`${s.cached ? 'cached' : `encoded in ${s.seconds.toFixed(1)} s`}: ${s.dataset.count} images → ${s.path}`);
+    }
+  } finally {
+    vae.dispose();
   }
 }
 
@@ -380,7 +310,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
   if (args.backend === 'gpu') {
     // VIAR_GPU_MODE=cpu runs the gpu backend's kernels in gpu.js's CPU mode with WebGPU's asynchronous reads (testing)
     const mode = (process.env.VIAR_GPU_MODE ?? 'webgpu') as GpuMode;
-    await initGpuBackend({ mode, asyncReads: mode !== 'webgpu' });
+    try {
+      await initGpuBackend({ mode, asyncReads: mode !== 'webgpu' });
+    } catch (err) {
+      throw new CliError(`viar train: --backend gpu: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
   const { model: kind, data } = args;
   const name = `${kind}-${data}`;
@@ -388,7 +322,9 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const statePath = join(args.out, `${name}.train-state.safetensors`);
   const logPath = join(args.out, `${name}.log`);
   const gridDir = join('out', name);
-  mkdirSync(args.out, { recursive: true });
+  prepareOutputDir('viar train', '--out', args.out);
+  prepareOutputDir('viar train', 'the sample-grid folder', gridDir);
+  if (args.tokenizer !== undefined) checkInputFile('viar train', '--tokenizer', args.tokenizer);
   const log = (line: string) => { console.log(line); appendFileSync(logPath, `${line}\n`); };
   log(`command: npm run viar -- train ${argv.map(quote).join(' ')}`);
 
@@ -521,17 +457,22 @@ export function sampleCommand(argv: string[]): void {
   const args = parseSampleArgs(argv);
   if (args.help) return void console.log(SAMPLE_HELP);
   if (args.threads !== undefined) setNumThreads(args.threads);
-  const path = args.checkpoint ?? `checkpoints/${args.model}-${args.data}.safetensors`;
+  const path = checkInputFile('viar sample', 'checkpoint', args.checkpoint ?? `checkpoints/${args.model}-${args.data}.safetensors`);
+  if (args.out !== undefined) prepareOutputFile('viar sample', '--out', args.out);
   const { model, info } = loadTransformer(path, args.model ? { model: args.model } : {});
-  const data = args.data ?? (info.metadata.data as DataName | undefined);
-  if (data !== undefined && data !== 'mnist' && data !== 'fashion') throw new CliError(`${path} records data '${data}'; pass --data mnist|fashion`);
+  try {
+    sampleWith(args, path, model, info);
+  } finally {
+    model.dispose();
+  }
+}
+
+function sampleWith(args: SampleArgs, path: string, model: NextScaleModel, info: TransformerCheckpointInfo): void {
+  const recorded = args.data ?? info.metadata.data;
+  if (recorded !== undefined && recorded !== 'mnist' && recorded !== 'fashion') throw new CliError(`${path} records data '${recorded.slice(0, 40)}'; pass --data mnist|fashion`);
+  const data = recorded as DataName | undefined;
   const tokenizerPath = args.tokenizer ?? info.metadata.tokenizer ?? (data ? `checkpoints/tokenizer-${data}.safetensors` : undefined);
   if (!tokenizerPath) throw new CliError(`${path} does not record its tokenizer or data set; pass --tokenizer PATH or --data mnist|fashion`);
-  const vae = loadTokenizer(tokenizerPath, data ?? 'mnist');
-  checkTokenizerFit(model.config, vae.config, 'viar sample');
-  if (info.metadata.tokenizerSha256 && existsSync(tokenizerPath) && fileFingerprint(tokenizerPath).sha256 !== info.metadata.tokenizerSha256) {
-    console.warn(`warning: ${tokenizerPath} is not the tokenizer this model was trained with (its SHA-256 differs)`);
-  }
   const isViar = model instanceof VIAR;
   if (!isViar && (args.schedule !== undefined || args.tol !== undefined)) throw new CliError(`viar sample: ${path} is a VAR checkpoint; --iters, --schedule, --schedule-list and --tol are for VIAR`);
   if (isViar && args.schedule !== undefined) {
@@ -543,15 +484,29 @@ export function sampleCommand(argv: string[]): void {
   }
   const n = model.config.numClasses;
   const bad = (args.classes ?? []).filter((k) => k >= n);
-  if (bad.length) throw new CliError(`viar sample: --class ${bad.join(', ')} is out of range: the model has classes 0..${n - 1}`);
-  const r = sampleByClass(model, vae, {
-    ...(args.classes ? { classes: args.classes } : {}), perClass: args.perClass, cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed,
-    ...(args.schedule !== undefined ? { iterSchedule: args.schedule } : {}), ...(args.tol !== undefined ? { earlyStopTol: args.tol } : {}),
-  });
-  const file = args.out ?? join('out', `samples-${info.model}-${data ?? 'unknown'}.png`);
-  mkdirSync(dirname(file), { recursive: true });
-  savePng(file, imageGrid(r.images, { cols: args.perClass, scale: 2 }));
-  r.images.dispose();
+  if (bad.length) throw new CliError(`viar sample: --class ${bad.slice(0, 10).join(', ')} is out of range: the model has classes 0..${n - 1}`);
+  const images = (args.classes?.length ?? n) * args.perClass;
+  if (images > LIMITS.sampleImages) throw new CliError(`viar sample: ${images} images asked for (classes × --n); at most ${LIMITS.sampleImages}`);
+  const file = prepareOutputFile('viar sample', '--out', args.out ?? join('out', `samples-${info.model}-${data ?? 'unknown'}.png`));
+  const vae = loadTokenizer(tokenizerPath, data ?? 'mnist');
+  let r: ReturnType<typeof sampleByClass>;
+  try {
+    checkTokenizerFit(model.config, vae.config, 'viar sample');
+    if (info.metadata.tokenizerSha256 && fileFingerprint(tokenizerPath).sha256 !== info.metadata.tokenizerSha256) {
+      console.warn(`warning: ${tokenizerPath} is not the tokenizer this model was trained with (its SHA-256 differs)`);
+    }
+    r = sampleByClass(model, vae, {
+      ...(args.classes ? { classes: args.classes } : {}), perClass: args.perClass, cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed,
+      ...(args.schedule !== undefined ? { iterSchedule: args.schedule } : {}), ...(args.tol !== undefined ? { earlyStopTol: args.tol } : {}),
+    });
+  } finally {
+    vae.dispose();
+  }
+  try {
+    savePng(file, imageGrid(r.images, { cols: args.perClass, scale: 2 }));
+  } finally {
+    r.images.dispose();
+  }
   console.log(`${info.model.toUpperCase()} ${path} (step ${info.metadata.step ?? '?'}): ${r.labels.length} images in ${(r.ms / 1000).toFixed(2)} s, ` +
     `${(r.ms / r.labels.length).toFixed(1)} ms per image (${getNumThreads()} threads; cfg ${args.cfg}, top-k ${args.topK}, top-p ${args.topP}, seed ${args.seed})`);
   if (r.iterations) {
@@ -559,5 +514,4 @@ export function sampleCommand(argv: string[]): void {
     console.log(`implicit iterations per scale: ${distinct.map((d) => `[${d}]`).join(' / ')}`);
   }
   console.log(`wrote ${file}`);
-  model.dispose();
 }

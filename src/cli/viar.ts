@@ -4,7 +4,7 @@
 // Usage: npm run viar -- <command> --help
 
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import {
   Rng, tidy, noGrad, keep, concat, mul, sub, slice, saveSafetensors, saveTrainingState, loadTrainingState, VQVAE, TOKENIZER_CONFIGS,
@@ -220,6 +220,7 @@ async function main(argv: string[]): Promise<void> {
     case 'inpaint': await (await import('./edit-commands.js')).inpaintCommand(rest); break;
     case 'edit': await (await import('./edit-commands.js')).editCommand(rest); break;
     case 'eval': await (await import('./eval-command.js')).evalCommand(rest); break;
+    case 'convert': (await import('./convert-command.js')).convertCommand(rest); break;
     default: console.log(HELP); if (command && command !== '--help' && command !== 'help') process.exitCode = 1;
   }
 }

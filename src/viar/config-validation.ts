@@ -7,8 +7,8 @@ import { ArgumentError } from '../tensor/errors.js';
 import { tidy } from '../tensor/memory.js';
 import type { Module } from '../nn/module.js';
 import { loadSafetensors, type HeaderTensorInfo } from '../nn/safetensors.js';
-import type { VarConfig } from './var-model.js';
-import type { ViarConfig } from './viar-model.js';
+import { varConfig, type VarConfig } from './var-model.js';
+import { OFFICIAL_IMPLICIT, viarConfig, type ViarConfig } from './viar-model.js';
 import type { VqvaeConfig } from './vqvae.js';
 import type { TransformerKind } from './transformer-configs.js';
 
@@ -116,6 +116,18 @@ export function parseConfigJson(text: string | undefined, file: string, op: stri
 }
 
 const L = CONFIG_LIMITS;
+
+/**
+ * A partial recorded config completed with varConfig(depth) (and, for VIAR, viarConfig / OFFICIAL_IMPLICIT) defaults:
+ * only `depth` must be recorded (an integer within CONFIG_LIMITS). Validate the result as usual.
+ */
+export function withConfigDefaults(kind: TransformerKind, raw: Raw, file: string, op: string): Raw {
+  const depth = new Fields(raw, op, file, 'config.').int('depth', 1, L.depth);
+  const base = varConfig(depth) as unknown as Raw;
+  if (kind === 'var') return { ...base, ...raw };
+  const implicit = raw.implicit !== null && typeof raw.implicit === 'object' && !Array.isArray(raw.implicit) ? raw.implicit as Raw : {};
+  return { ...(viarConfig() as unknown as Raw), ...base, ...raw, implicit: { ...OFFICIAL_IMPLICIT, ...implicit } };
+}
 
 /**
  * Checks every field of a VAR config (and, for kind 'viar', the VIAR fields) for type and range. Unknown fields are

@@ -20,7 +20,7 @@ import { shuffleInPlace, type ImageDataset } from '../nn/data/dataset.js';
 import { VAR, type VarConfig } from './var-model.js';
 import { VIAR, type ViarConfig } from './viar-model.js';
 import { iterationSchedule, type IterationSchedule } from './sampling.js';
-import { checkTransformerHeader, loadCheckedModule, parseConfigJson, validateTransformerConfig } from './config-validation.js';
+import { checkTransformerHeader, loadCheckedModule, parseConfigJson, validateTransformerConfig, withConfigDefaults } from './config-validation.js';
 import type { VectorQuantizer } from './quantizer.js';
 import type { VQVAE } from './vqvae.js';
 import type { TransformerKind } from './transformer-configs.js';
@@ -612,6 +612,8 @@ export interface LoadTransformerOptions {
   config?: VarConfig | ViarConfig;
   /** Refuse NaN / ±Infinity weights, naming the tensor (default true; false skips the scan). */
   checkFinite?: boolean;
+  /** Complete a partial recorded config with varConfig(depth) / viarConfig defaults (withConfigDefaults). */
+  fillDefaults?: boolean;
 }
 
 /**
@@ -637,7 +639,8 @@ export function loadTransformer(path: string, expect: LoadTransformerOptions = {
   if (!kind) throw new ArgumentError(op, `${path} does not record its model kind (metadata 'model'); say which with --model var|viar`);
   let config: VarConfig | ViarConfig;
   if (meta.config !== undefined) {
-    config = validateTransformerConfig(kind, parseConfigJson(meta.config, path, op), path, op);
+    const raw = parseConfigJson(meta.config, path, op);
+    config = validateTransformerConfig(kind, expect.fillDefaults ? withConfigDefaults(kind, raw, path, op) : raw, path, op);
     if (expect.config && JSON.stringify(expect.config) !== meta.config) {
       throw new ArgumentError(op, `${path} was saved with another config (${describeConfigDiff(config, expect.config)})`);
     }

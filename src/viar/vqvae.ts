@@ -1,10 +1,13 @@
 // VQVAE: encoder → quant_conv → multi-scale quantizer → post_quant_conv → decoder, with the official state-dict
-// keys (encoder.*, decoder.*, quant_conv.*, post_quant_conv.*, quantize.*), so official checkpoints load unchanged.
+// keys (encoder.*, decoder.*, quant_conv.*, post_quant_conv.*, quantize.*), so official checkpoints load unchanged;
+// and loadVqvae, which rebuilds one from a checkpoint whose recorded config it validates first.
 
 import type { Tensor } from '../tensor/tensor.js';
-import type { Rng } from '../tensor/random.js';
+import { Rng } from '../tensor/random.js';
 import { clamp } from '../tensor/ops/index.js';
 import { Module } from '../nn/module.js';
+import { readSafetensorsHeader } from '../nn/safetensors.js';
+import { checkVqvaeHeader, loadCheckedModule, parseConfigJson, validateVqvaeConfig } from './config-validation.js';
 import { Conv2d } from '../nn/layers.js';
 import { Decoder, Encoder, type AutoencoderConfig } from './vqvae-blocks.js';
 import { VectorQuantizer, type QuantizerConfig } from './quantizer.js';
@@ -67,4 +70,26 @@ export class VQVAE extends Module {
     const { fHat, vqLoss, hits } = this.quantize.forward(this.encode(img));
     return { reconstruction: this.decode(fHat), vqLoss, hits };
   }
+}
+
+/** Options of loadVqvae. */
+export interface LoadVqvaeOptions {
+  /** Refuse NaN / ±Infinity weights, naming the tensor (default true; false skips the scan). */
+  checkFinite?: boolean;
+}
+
+/**
+ * Loads a tokenizer checkpoint (eval mode), rebuilding the VQVAE from the config in its metadata. The config is
+ * validated (types, ranges, caps) and checked against the tensor shapes in the header before anything is built; a
+ * failed load frees everything it allocated.
+ * @throws ArgumentError('loadVqvae', '<path>…') naming the field or tensor at fault.
+ * @example const { vae } = loadVqvae('checkpoints/tokenizer-mnist.safetensors');
+ */
+export function loadVqvae(path: string, opts: LoadVqvaeOptions = {}): { vae: VQVAE; metadata: Record<string, string> } {
+  const op = 'loadVqvae';
+  const header = readSafetensorsHeader(path);
+  const config = validateVqvaeConfig(parseConfigJson(header.metadata.config, path, op), path, op);
+  checkVqvaeHeader(config, header.tensors, path, op);
+  const { module, metadata } = loadCheckedModule(path, () => new VQVAE(config, new Rng(0)), opts);
+  return { vae: module.eval(), metadata };
 }
