@@ -34,7 +34,7 @@ import {
   resolveGradient, resolveSolve, resolveTopLevel,
   type FixedPointOptions, type ResolvedGradient, type ResolvedSolve,
 } from './options.js';
-import { stateCodec, type State } from './state.js';
+import { stateCodec, type State, type StateCodec } from './state.js';
 
 export type { SolveStats } from './bookkeeping.js';
 
@@ -195,23 +195,27 @@ function* fixedPointSteps<S extends State>(
   }
   if (options.z0 === undefined && xs.length === 0) throw new ArgumentError('fixedPoint', 'pass z0 (the starting point) when there are no inputs');
   const defaulted = options.z0 === undefined;
-  const z0 = (options.z0 ?? zeros(xs[0]!.shape, { dtype: xs[0]!.dtype })) as S;
-  const codec = stateCodec(z0, options.perSample);
-  const { batch, dim } = codec;
-  if (rule.mode === 'ift' && rule.solve.solver === 'anderson' && !stateTensors(z0)[0]!.backend.canReadSync) {
+  const first = defaulted ? xs[0] : stateTensors(options.z0!)[0];
+  if (rule.mode === 'ift' && rule.solve.solver === 'anderson' && !(first?.backend.canReadSync ?? true)) {
     throw new ArgumentError('fixedPoint', ADJOINT_ANDERSON);
   }
-
+  const z0 = (options.z0 ?? zeros(xs[0]!.shape, { dtype: xs[0]!.dtype })) as S;
   const gradOn = isGradEnabled();
+  const taped = rule.mode === 'unroll' && gradOn;
+  let codec: StateCodec<S>, x0: Tensor;
+  try {
+    codec = stateCodec(z0, options.perSample);
+    x0 = keep((taped ? enableGrad : noGrad)(() => tidy(() => fresh(codec.pack(z0, 'z0')))));
+  } finally {
+    if (defaulted) (z0 as Tensor).dispose();
+  }
+  const { batch, dim } = codec;
   const watermark = gradNodeWatermark();
   const start = performance.now();
   const fPacked = packedMap(f, xs, codec, defaulted ? xs[0]!.shape : null);
   const counter = { reads: 0 };
 
   // ---- forward solve (recorded only for unroll), each evaluation in its own scope so memory stays flat ----
-  const taped = rule.mode === 'unroll' && gradOn;
-  const x0 = keep((taped ? enableGrad : noGrad)(() => tidy(() => fresh(codec.pack(z0, 'z0')))));
-  if (defaulted) (z0 as Tensor).dispose();
   const snapshotAt = new Set(top.states.filter((i) => i >= 0));
   let monitor;
   try {
@@ -270,7 +274,7 @@ function* fixedPointSteps<S extends State>(
  * f on the packed state. When z0 was defaulted (zeros shaped like inputs[0]), the first call's failure says so: a
  * state wider than the input fails inside f (a matmul, a concat) long before any shape check could name z0.
  */
-function packedMap<S extends State>(f: (z: S, ...inputs: Tensor[]) => S, xs: readonly Tensor[], codec: ReturnType<typeof stateCodec<S>>, defaultShape: readonly number[] | null): PackedMap {
+function packedMap<S extends State>(f: (z: S, ...inputs: Tensor[]) => S, xs: readonly Tensor[], codec: StateCodec<S>, defaultShape: readonly number[] | null): PackedMap {
   let first = defaultShape !== null;
   return (zFlat) => {
     if (!first) return codec.pack(f(codec.unpack(zFlat), ...xs), 'f');
