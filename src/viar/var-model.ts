@@ -415,6 +415,7 @@ export abstract class NextScaleTransformer extends Module {
     } else {
       values = Array.isArray(labels) ? [...labels as number[]] : Array.from((labels as Tensor).dataSync());
       if (batchSize !== undefined && batchSize !== values.length) throw new ArgumentError(op, `batchSize = ${batchSize} but ${values.length} labels were given`);
+      if (values.length === 0) throw new ArgumentError(op, 'labels is empty: give at least one class (or a number, or omit labels for random classes)');
     }
     this.checkLabelValues(values, op);
     return values;
@@ -459,7 +460,8 @@ export abstract class NextScaleTransformer extends Module {
     const labels = this.resolveLabels(opts, rng, op);
     const b = labels.length;
     const cfg = opts.cfg ?? 1.5;
-    if (!Number.isFinite(cfg)) throw new ArgumentError(op, `cfg must be a finite number, got ${cfg}`);
+    // beyond ~1e4 the guided logits (1 + t)·cond − t·uncond overflow float32 and the draw fails far from the cause
+    if (!Number.isFinite(cfg) || Math.abs(cfg) > 1e4) throw new ArgumentError(op, `cfg must be a finite number of magnitude at most 1e4, got ${cfg}`);
     if (opts.forcedIndices) this.checkForced(opts.forcedIndices, b, op);
     this.checkKnown(opts, b, op);
     checkSamplingOptions(opts, this.config.vocabSize, op);
