@@ -460,7 +460,7 @@ export abstract class NextScaleTransformer extends Module {
     const labels = this.resolveLabels(opts, rng, op);
     const b = labels.length;
     const cfg = opts.cfg ?? 1.5;
-    // beyond ~1e4 the guided logits (1 + t)·cond − t·uncond overflow float32 and the draw fails far from the cause
+    // useful values are ~1–10 (official 1.5–4); huge ones make (1 + t)·cond − t·uncond overflow and fail far from the cause
     if (!Number.isFinite(cfg) || Math.abs(cfg) > 1e4) throw new ArgumentError(op, `cfg must be a finite number of magnitude at most 1e4, got ${cfg}`);
     if (opts.forcedIndices) this.checkForced(opts.forcedIndices, b, op);
     this.checkKnown(opts, b, op);
