@@ -748,6 +748,8 @@ def main():
     ap.add_argument('--schedule', type=int, default=4)
     ap.add_argument('--train-batch', type=int, default=16)
     ap.add_argument('--steps', type=int, default=20)
+    ap.add_argument('--batches', default='', help='more sampling batch sizes, comma-separated (e.g. 1,16,100)')
+    ap.add_argument('--train-batches', default='', help='more training batch sizes, comma-separated (e.g. 16,64)')
     ap.add_argument('--out', default='bench/results/gpu-torch.json')
     ap.add_argument('--reference', default=os.path.join(ROOT, 'bench/results/gpu-torch-reference.safetensors'))
     ap.add_argument('--tol', type=float, default=1e-4, help='parity: largest allowed max|Δ|/max|ref|')
@@ -778,6 +780,15 @@ def main():
     training = measure_training(model.cfg, device, args.train_batch, args.steps)
     print(f'training step: {training["msPerStep"]:.1f} ms (batch {args.train_batch}, {args.steps} steps, loss {training["loss"]:.4f})')
 
+    sampling_by_batch = {}
+    for b in [int(v) for v in args.batches.split(',') if v]:
+        sampling_by_batch[str(b)] = sampling if b == args.batch else measure_sampling(model, tok, device, b, args.schedule)
+        print(f'sampling at batch {b}: {sampling_by_batch[str(b)]["msPerImage"]:.3f} ms/image')
+    training_by_batch = {}
+    for b in [int(v) for v in args.train_batches.split(',') if v]:
+        training_by_batch[str(b)] = training if b == args.train_batch else measure_training(model.cfg, device, b, args.steps)
+        print(f'training at batch {b}: {training_by_batch[str(b)]["msPerStep"]:.2f} ms/step')
+
     result = {
         'command': ' '.join([os.path.basename(sys.executable) if sys.executable else 'python3', *sys.argv]),
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(),
@@ -794,6 +805,8 @@ def main():
                      '(random.Random(0) draws), cross-entropy, backward, AdamW step; our engine additionally evaluates the implicit map '
                      'once more untaped per forward (fixedPoint residual of the returned iterate)'},
         'parity': par,
+        'samplingByBatch': sampling_by_batch,
+        'trainingByBatch': training_by_batch,
     }
     out = args.out if os.path.isabs(args.out) else os.path.join(os.getcwd(), args.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -14,6 +14,10 @@ const { values: args } = parseArgs({
   options: {
     mode: { type: 'string', default: 'webgpu' },
     batch: { type: 'string', default: '100' },
+    batches: { type: 'string', default: '1,16,100' },
+    'train-batches': { type: 'string', default: '16,64' },
+    'capture-batches': { type: 'string', default: '16,100' },
+    dispatch: { type: 'string', default: 'bench/results/gpu-dispatch.json' },
     'cpu-batch': { type: 'string', default: '20' },
     schedule: { type: 'string', default: '4' },
     'train-batch': { type: 'string', default: '16' },
@@ -29,6 +33,7 @@ if (args.help) {
   [--cpu-threads N (default: all cores)] [--torch bench/results/gpu-torch.json] [--out bench/results/gpu.json]`);
   process.exit(0);
 }
+const batches = args.batches!.split(',').map(Number), trainBatches = args['train-batches']!.split(',').map(Number);
 const batch = Number(args.batch), cpuBatch = Number(args['cpu-batch']), schedule = Number(args.schedule);
 const trainBatch = Number(args['train-batch']), leakSteps = Number(args['leak-steps']);
 V.setNumThreads(Number(args['cpu-threads'] ?? cpus().length));
@@ -43,7 +48,7 @@ function onBackend<T>(name: string, f: () => T): T {
 }
 
 /** Samples `n` images (classes cycling) twice, the first as warm-up; ms per image of the second, image read included. */
-async function sampling(backend: string, n: number): Promise<{ images: number; msPerImage: number; imagesPerSecond: number; readbacks?: number }> {
+async function sampling(backend: string, n: number): Promise<{ images: number; msPerImage: number; imagesPerSecond: number; readbacks?: number; dispatchesPerImage?: number; submissionsPerImage?: number; recordMsPerImage?: number }> {
   const { model } = onBackend(backend, () => V.loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' }));
   const vae = onBackend(backend, () => loadTokenizerCheckpoint('checkpoints/tokenizer-mnist.safetensors'));
   model.eval();
@@ -54,18 +59,22 @@ async function sampling(backend: string, n: number): Promise<{ images: number; m
     image.dispose();
   };
   await once(0);
-  const before = gpu.counters().readbacks;
+  const before = gpu.counters();
   const t0 = performance.now();
   await once(1);
   const ms = performance.now() - t0;
-  const readbacks = backend === 'gpu' ? gpu.counters().readbacks - before : undefined;
+  const after = gpu.counters();
   model.dispose?.();
   vae.dispose?.();
-  return { images: n, msPerImage: ms / n, imagesPerSecond: (1000 * n) / ms, ...(readbacks !== undefined ? { readbacks } : {}) };
+  const perImage = (k: keyof V.RunnerCounters) => (after[k] - before[k]) / n;
+  return {
+    images: n, msPerImage: ms / n, imagesPerSecond: (1000 * n) / ms,
+    ...(backend === 'gpu' ? { readbacks: after.readbacks - before.readbacks, dispatchesPerImage: perImage('dispatches'), submissionsPerImage: perImage('submissions'), recordMsPerImage: perImage('recordMs') } : {}),
+  };
 }
 
 /** VIAR_SMALL training steps on synthetic teacher-forcing batches (JFB, k and m drawn as in training; no clipping). */
-async function training(backend: string, steps: number, leakCheck: boolean) {
+async function training(backend: string, steps: number, leakCheck: boolean, trainBatch: number) {
   return onBackend(backend, () => {
     const rng = new V.Rng(0);
     const model = V.createModel('viar', V.VIAR_SMALL, rng);
@@ -89,19 +98,62 @@ async function training(backend: string, steps: number, leakCheck: boolean) {
     };
     for (let i = 0; i < 3; i++) step();
     const liveAfterWarmup = gpu.counters().liveBuffers;
+    const before = gpu.counters();
     const t0 = performance.now();
-    for (let i = 0; i < steps; i++) step();
-    const ms = (performance.now() - t0) / steps;
-    return { lastLoss: lastLoss!, x, targets, model, msPerStep: ms, liveAfterWarmup, leakCheck };
+    let hostMs = 0;
+    for (let i = 0; i < steps; i++) { const h0 = performance.now(); step(); hostMs += performance.now() - h0; }
+    const after = gpu.counters();
+    const perStep = (k: keyof V.RunnerCounters) => (after[k] - before[k]) / steps;
+    return {
+      lastLoss: lastLoss!, x, targets, model, t0, hostMsPerStep: hostMs / steps, liveAfterWarmup, leakCheck, steps,
+      dispatchesPerStep: perStep('dispatches'), submissionsPerStep: perStep('submissions'), recordMsPerStep: perStep('recordMs'),
+    };
   });
 }
 
-async function trainingResult(backend: string, steps: number) {
-  const r = await training(backend, steps, backend === 'gpu');
+/** Training steps timed until the last loss is read (the queue drained); host time = the synchronous step calls. */
+async function trainingResult(backend: string, steps: number, trainBatch: number) {
+  const r = await training(backend, steps, backend === 'gpu', trainBatch);
   const loss = (await r.lastLoss.data())[0]!;
+  const msPerStep = (performance.now() - r.t0) / steps;
   const liveAfter = gpu.counters().liveBuffers;
   r.lastLoss.dispose(); r.x.dispose(); r.targets.dispose(); r.model.dispose?.();
-  return { steps, batch: trainBatch, msPerStep: r.msPerStep, loss, ...(backend === 'gpu' ? { liveBuffersAfterWarmup: r.liveAfterWarmup, liveBuffersAfterSteps: liveAfter } : {}) };
+  return {
+    steps, batch: trainBatch, msPerStep, loss,
+    ...(backend === 'gpu' ? {
+      liveBuffersAfterWarmup: r.liveAfterWarmup, liveBuffersAfterSteps: liveAfter, dispatchesPerStep: r.dispatchesPerStep, submissionsPerStep: r.submissionsPerStep,
+      profile: { hostMsPerStep: r.hostMsPerStep, recordMsPerStep: r.recordMsPerStep, opBookkeepingMsPerStep: r.hostMsPerStep - r.recordMsPerStep, waitingForGpuMsPerStep: Math.max(0, msPerStep - r.hostMsPerStep) },
+    } : {}),
+  };
+}
+
+/** One VIAR implicit iteration (teacher-forced shape, batch `b`) run k times eagerly vs replayed from a captured graph. */
+async function captureSpeedup(b: number, k: number) {
+  return onBackend('gpu', async () => {
+    const { model } = V.loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' });
+    const viar = model as V.VIAR;
+    model.eval();
+    const rng = new V.Rng(3);
+    const c = model.config.embedDim;
+    const x = V.keep(V.randn([b, model.seqLen, c], rng));
+    const mods = V.keep(V.noGrad(() => viar.implicit_block.modulation(V.randn([b, c], rng))));
+    const mask = V.keep(viar.blockCausalMask('float32'));
+    const f = (z: V.Tensor, inj: V.Tensor) => V.tidy(() => V.noGrad(() => viar.implicitStep(z, inj, { mask, modulation: mods })));
+    const iterate = (step: (z: V.Tensor) => V.Tensor) => { let z = V.keep(V.tidy(() => V.mul(x, 1))); for (let t = 0; t < k; t++) { const n = step(z); z.dispose(); z = n; } return z; };
+    const time = async (step: (z: V.Tensor) => V.Tensor) => {
+      const w = iterate(step); await w.data(); w.dispose();
+      const t0 = performance.now(); const z = iterate(step); const values = await z.data(); const ms = performance.now() - t0; z.dispose();
+      return { ms, values };
+    };
+    const eager = await time((z) => V.keep(f(z, x)));
+    const graph = V.captureGraph(f, [x, x]);
+    const replay = await time((z) => graph.run(z, x));
+    let maxDiff = 0;
+    for (let i = 0; i < eager.values.length; i++) maxDiff = Math.max(maxDiff, Math.abs(eager.values[i]! - replay.values[i]!));
+    const steps = graph.steps;
+    graph.dispose(); x.dispose(); mods.dispose(); mask.dispose(); model.dispose?.();
+    return { batch: b, iterations: k, kernelsPerIteration: steps, eagerMsPerIteration: eager.ms / k, replayMsPerIteration: replay.ms / k, speedup: eager.ms / replay.ms, maxAbsDifference: maxDiff };
+  });
 }
 
 /** Readbacks during one teacher-forced forward pass of the shipped VIAR on the gpu backend (should be 0). */
@@ -118,29 +170,52 @@ function forwardReadbacks(): number {
   }));
 }
 
-console.log(`backend: ${init.description}; cpu backend: ${V.describeCpuKernels()}`);
+console.log(`backend: ${init.description}; cpu backend: ${V.describeCpuKernels()}; node ${process.version}`);
 const fwdReadbacks = forwardReadbacks();
 console.log(`readbacks during a forward pass on the gpu: ${fwdReadbacks}`);
-const gpuSampling = await sampling('gpu', batch);
-console.log(`gpu sampling: ${gpuSampling.msPerImage.toFixed(2)} ms/image (${batch} images, schedule ${schedule}; ${gpuSampling.readbacks} readbacks)`);
+const gpuSamplingByBatch: Record<string, Awaited<ReturnType<typeof sampling>>> = {};
+for (const b of batches) {
+  gpuSamplingByBatch[b] = await sampling('gpu', b);
+  const r = gpuSamplingByBatch[b]!;
+  console.log(`gpu sampling, batch ${b}: ${r.msPerImage.toFixed(3)} ms/image (schedule ${schedule}; ${r.dispatchesPerImage?.toFixed(0)} dispatches and ${r.submissionsPerImage?.toFixed(2)} submissions per image)`);
+}
+const gpuSampling = gpuSamplingByBatch[batch] ?? await sampling('gpu', batch);
 const cpuSampling = await sampling('cpu', cpuBatch);
 console.log(`cpu sampling: ${cpuSampling.msPerImage.toFixed(2)} ms/image (${cpuBatch} images)`);
-const gpuTrain = await trainingResult('gpu', 20);
-console.log(`gpu training step: ${gpuTrain.msPerStep.toFixed(1)} ms (batch ${trainBatch})`);
-const cpuTrain = await trainingResult('cpu', 5);
+const gpuTrainByBatch: Record<string, Awaited<ReturnType<typeof trainingResult>>> = {};
+for (const b of trainBatches) {
+  gpuTrainByBatch[b] = await trainingResult('gpu', 20, b);
+  const r = gpuTrainByBatch[b]!;
+  console.log(`gpu training step, batch ${b}: ${r.msPerStep.toFixed(2)} ms (${r.dispatchesPerStep?.toFixed(0)} dispatches, ${r.submissionsPerStep?.toFixed(2)} submissions per step; host ${r.profile?.hostMsPerStep.toFixed(2)} ms of which recording ${r.profile?.recordMsPerStep.toFixed(2)})`);
+}
+const gpuTrain = gpuTrainByBatch[trainBatch] ?? await trainingResult('gpu', 20, trainBatch);
+const cpuTrain = await trainingResult('cpu', 5, trainBatch);
 console.log(`cpu training step: ${cpuTrain.msPerStep.toFixed(1)} ms (batch ${trainBatch})`);
-const leak = await trainingResult('gpu', leakSteps);
-console.log(`gpu: ${leakSteps} training steps, live device buffers ${leak.liveBuffersAfterWarmup} after warm-up → ${leak.liveBuffersAfterSteps} after (${leak.msPerStep.toFixed(1)} ms/step)`);
+const capture = [];
+for (const b of args['capture-batches']!.split(',').filter(Boolean).map(Number)) capture.push(await captureSpeedup(b, 8));
+for (const c of capture) console.log(`captured implicit iteration, batch ${c.batch}: eager ${c.eagerMsPerIteration.toFixed(3)} ms, replay ${c.replayMsPerIteration.toFixed(3)} ms (${c.speedup.toFixed(2)}×, max |Δ| ${c.maxAbsDifference.toExponential(1)})`);
+const leak = await trainingResult('gpu', leakSteps, trainBatch);
+console.log(`gpu: ${leakSteps} training steps, live device buffers ${leak.liveBuffersAfterWarmup} after warm-up → ${leak.liveBuffersAfterSteps} after (${leak.msPerStep.toFixed(1)} ms/step); pool ${JSON.stringify(gpu.poolStats())}`);
 
-const torch = existsSync(args.torch!) ? JSON.parse(readFileSync(args.torch!, 'utf8')) as { sampling?: { msPerImage: number }; training?: { msPerStep: number } } : null;
+type TorchRow = { msPerImage?: number; msPerStep?: number };
+const torch = existsSync(args.torch!) ? JSON.parse(readFileSync(args.torch!, 'utf8')) as { sampling?: { msPerImage: number }; training?: { msPerStep: number }; samplingByBatch?: Record<string, TorchRow>; trainingByBatch?: Record<string, TorchRow> } : null;
+const dispatchBench = existsSync(args.dispatch!) ? JSON.parse(readFileSync(args.dispatch!, 'utf8')) as unknown : null;
+const ratioRows = torch ? {
+  sampling: Object.fromEntries(batches.map((b) => [b, torch.samplingByBatch?.[b]?.msPerImage ? torch.samplingByBatch[b]!.msPerImage! / gpuSamplingByBatch[b]!.msPerImage : null])),
+  training: Object.fromEntries(trainBatches.map((b) => [b, torch.trainingByBatch?.[b]?.msPerStep ? torch.trainingByBatch[b]!.msPerStep! / gpuTrainByBatch[b]!.msPerStep : null])),
+} : null;
 const result = {
   command: `npx tsx bench/gpu.ts ${process.argv.slice(2).join(' ')}`.trim(),
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model, cores: cpus().length, gpu: init.description },
   gpuBackend: init.mode,
   cpuBackend: V.describeCpuKernels(),
-  sampling: { gpu: gpuSampling, cpu: cpuSampling, schedule, ...SAMPLE, gpuOverCpuThroughput: gpuSampling.imagesPerSecond / cpuSampling.imagesPerSecond },
-  training: { gpu: gpuTrain, cpu: cpuTrain, cpuOverGpuTime: cpuTrain.msPerStep / gpuTrain.msPerStep },
+  node: process.version,
+  sampling: { gpu: gpuSampling, cpu: cpuSampling, schedule, ...SAMPLE, gpuOverCpuThroughput: gpuSampling.imagesPerSecond / cpuSampling.imagesPerSecond, gpuByBatch: gpuSamplingByBatch },
+  training: { gpu: gpuTrain, cpu: cpuTrain, cpuOverGpuTime: cpuTrain.msPerStep / gpuTrain.msPerStep, gpuByBatch: gpuTrainByBatch },
+  capture,
+  dispatchBench,
+  poolStats: gpu.poolStats(),
   forwardPassReadbacks: fwdReadbacks,
   leakCheck: leak,
   counters: gpu.counters(),
@@ -149,6 +224,7 @@ const result = {
     ratios: {
       samplingThroughputOursOverTorch: torch.sampling ? torch.sampling.msPerImage / gpuSampling.msPerImage : null,
       trainingSpeedOursOverTorch: torch.training ? torch.training.msPerStep / gpuTrain.msPerStep : null,
+      byBatch: ratioRows,
     },
   } : {}),
 };

@@ -29,6 +29,8 @@ export interface RunnerCounters {
   peakBuffers: number;
   /** Dispatches replayed from captured plans (not counted in `dispatches`). */
   replayedDispatches: number;
+  /** Milliseconds the host spent recording commands (dispatch encoding, parameter writes, bind groups). */
+  recordMs: number;
 }
 
 /** A recorded sequence of dispatches over fixed buffers, replayed without re-running the ops that recorded it. */
@@ -74,7 +76,7 @@ export const MAX_BATCH = 512;
 export const MAX_PENDING_BYTES = 256 * 2 ** 20;
 
 export function newCounters(): RunnerCounters {
-  return { dispatches: 0, submissions: 0, uploads: 0, readbacks: 0, liveBuffers: 0, liveBytes: 0, peakBuffers: 0, replayedDispatches: 0 };
+  return { dispatches: 0, submissions: 0, uploads: 0, readbacks: 0, liveBuffers: 0, liveBytes: 0, peakBuffers: 0, replayedDispatches: 0, recordMs: 0 };
 }
 
 // gpu.js is CommonJS; its types describe the public API only, so the parts used here are typed locally.

@@ -247,6 +247,15 @@ export class WebGpuRunner implements KernelRunner {
   }
 
   run(name: string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
+    const t0 = performance.now();
+    try {
+      return this.record(name, length, arrays, scalars);
+    } finally {
+      this.counters.recordMs += performance.now() - t0;
+    }
+  }
+
+  private record(name: string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
     this.check();
     const k = this.kernel(name);
     const out = this.allocate(length);
@@ -390,6 +399,7 @@ export class WebGpuRunner implements KernelRunner {
 
   replay(plan: CapturedPlan): void {
     this.check();
+    const t0 = performance.now();
     for (const c of (plan as GpuPlan).commands) {
       if ('copy' in c) {
         this.openEncoder().copyBufferToBuffer(c.copy[0], 0, c.copy[1], 0, c.copy[2]);
@@ -402,6 +412,7 @@ export class WebGpuRunner implements KernelRunner {
       this.counters.replayedDispatches++;
       this.batch.add();
     }
+    this.counters.recordMs += performance.now() - t0;
   }
 
   /** Frees a plan: its uniform buffer, its bind groups (by clearing the cache) and its pins. */
