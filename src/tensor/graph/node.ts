@@ -130,11 +130,16 @@ export class GradNode {
     this.refs++;
   }
 
+  /** Drops one reference; at zero the node frees its saved tensors and drops its parents (a loop, not recursion, so deep graphs do not overflow the stack). */
   decRef(): void {
-    if (--this.refs > 0 || this.released) return;
-    this.released = true;
-    liveNodes--;
-    this.releaseSaved();
-    for (const p of this.parents) p?.decRef();
+    const pending: GradNode[] = [this];
+    while (pending.length) {
+      const node = pending.pop()!;
+      if (--node.refs > 0 || node.released) continue;
+      node.released = true;
+      liveNodes--;
+      node.releaseSaved();
+      for (const p of node.parents) if (p) pending.push(p);
+    }
   }
 }
