@@ -135,6 +135,8 @@ const varRef = (x: Nd, axes: number[], correction: number): Nd => {
   return R.map(R.reduce(sq, axes, false, 0, (p, q) => p + q), (v) => v / Math.max(0, n - correction));
 };
 const ints = (t: Nd): number[] => t.data;
+/** Ascending order with NaN as the largest value (PyTorch's sort and topk order). */
+const ascendingNaNLast = (a: number, b: number): number => (Number.isNaN(a) ? (Number.isNaN(b) ? 0 : 1) : Number.isNaN(b) ? -1 : a === b ? 0 : a < b ? -1 : 1);
 /** erf through the reference's integration, with its limits outside [-6, 6] (where it is ±1 in double precision). */
 const erfRef = (x: number): number => (Number.isNaN(x) ? NaN : Math.abs(x) > 6 ? Math.sign(x) : R.erf(x));
 /** C's pow (PyTorch's), which differs from JavaScript's ** at 1^NaN and (−1)^±∞: both are 1. */
@@ -364,7 +366,7 @@ const BASE: OpEntry[] = [
   {
     name: 'topk(values)', run: (x) => V.topk(x!, 2, { axis: 1 }).values,
     ref: (x) => R.build([x!.shape[0]!, 2, x!.shape[2]!], (i) => {
-      const col = Array.from({ length: x!.shape[1]! }, (_, j) => R.at(x!, [i[0]!, j, i[2]!])).sort((a, b) => b - a);
+      const col = Array.from({ length: x!.shape[1]! }, (_, j) => R.at(x!, [i[0]!, j, i[2]!])).sort((a, b) => ascendingNaNLast(b, a));
       return col[i[1]!]!;
     }),
     cases: [{ inputs: [f([2, 5, 3])] }],
@@ -373,7 +375,7 @@ const BASE: OpEntry[] = [
   {
     name: 'topk(indices)', run: (x) => V.topk(x!, 3, { largest: false }).indices,
     ref: (x) => R.build([x!.shape[0]!, 3], (i) => {
-      const row = Array.from({ length: x!.shape[1]! }, (_, j) => [R.at(x!, [i[0]!, j]), j] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      const row = Array.from({ length: x!.shape[1]! }, (_, j) => [R.at(x!, [i[0]!, j]), j] as const).sort((a, b) => ascendingNaNLast(a[0], b[0]) || a[1] - b[1]);
       return row[i[1]!]![1];
     }),
     cases: [{ inputs: [f([3, 6])] }, { inputs: [f([3, 6], { choices: [0, 1] })], label: 'ties keep index order' }],
@@ -532,6 +534,8 @@ const EXTRA_CASES: Record<string, OpCase[]> = {
   'tril': [special([sv([2, 3, 4], [Infinity, NaN, -Infinity, 1])], '∞/NaN in the zeroed triangle become 0'), { inputs: [f([2, 0, 3])], label: 'empty' }],
   'triu': [special([sv([4, 3], [NaN, Infinity, 1])], '∞/NaN in the zeroed triangle become 0')],
   'cumsum': [{ inputs: [f([2, 0, 3])], label: 'empty' }],
+  'topk(values)': [special([sv([2, 5, 3], [1, NaN, 0.5, -Infinity, 2, NaN, Infinity])], 'NaN counts as the largest (found by the fuzzer)')],
+  'topk(indices)': [special([sv([3, 6], [1, NaN, 0.5, NaN, 2, -1, 0])], 'NaN counts as the largest, so smallest-k skips it')],
   'layerNorm (affine)': [{ inputs: [f([0, 5]), f([5]), f([5])], label: 'no rows' }],
   'groupNorm': [{ inputs: [f([0, 4, 3, 2]), f([4]), f([4])], label: 'empty batch' }],
   'embedding': [{ inputs: [f([6, 3]), idx([0], 6)], label: 'no indices' }],
@@ -617,8 +621,20 @@ const REGRESSIONS: OpEntry[] = [
     cases: [special([f([2, 3], { values: [1e300, 1, 2, -1e300, 1e300, 0] })], 'huge rows', { float64Only: 'beyond float32 range' })],
   },
   {
+    // PyTorch's threshold_backward passes the gradient where the input is NaN (NaN ≤ 0 is false)
     name: 'relu passes NaN and −0', run: (x) => V.relu(x!), ref: (x) => R.map(x!, (v) => (v < 0 ? 0 : v)),
-    cases: [special([f([4], { values: [NaN, -0, -1, 2] })], 'NaN', { grads: [[0, 0, 0, 1]] })],
+    cases: [special([f([4], { values: [NaN, -0, -1, 2] })], 'NaN', { grads: [[1, 0, 0, 1]] })],
+  },
+  {
+    // a NaN operand is not a loser: both operands get the gradient (PyTorch); ties split it
+    name: 'maximum gradient at NaN and ties', run: (a, b) => V.maximum(a!, b!), ref: (a, b) => R.zip(Math.max, a!, b!),
+    cases: [special([f([3], { values: [NaN, 1, 2] }), f([3], { values: [0, 1, NaN] })], 'NaN and a tie', { grads: [[1, 0.5, 1], [1, 0.5, 1]] })],
+  },
+  {
+    // clamp's gradient is a select: a NaN gradient arriving outside [lo, hi] stays 0 (found by the fuzzer)
+    name: 'clamp gradient outside the range is 0, even for NaN', run: (x) => V.relu(V.log(V.clamp(x!, -0.5, 0))),
+    ref: (x) => R.map(x!, (v) => { const c = Math.min(Math.max(v, -0.5), 0); const l = Math.log(c); return l < 0 ? 0 : l; }),
+    cases: [special([f([3], { values: [0.7, -0.2, NaN] })], 'NaN upstream', { grads: [[0, -5, 0]] })],
   },
 ];
 

@@ -53,8 +53,8 @@ export const cos = defineUnary('cos', (gy, x) => neg(mul(gy, sin(x))), 'x');
 export const tanh = defineUnary('tanh', (gy, _x, y) => mul(gy, sub(1, mul(y, y))), 'y');
 /** 1/(1+e⁻ˣ), computed without overflow. dσ = σ(1-σ) dx */
 export const sigmoid = defineUnary('sigmoid', (gy, _x, y) => mul(gy, mul(y, sub(1, y))), 'y');
-/** max(x, 0). d relu = step(x) dx (0 at x = 0, as in PyTorch) */
-export const relu = defineUnary('relu', (gy, x) => mul(gy, step(x)), 'x', false);
+/** max(x, 0) (NaN stays NaN). d relu = dx where x > 0 or NaN, 0 where x ≤ 0 (a select, as PyTorch: 0·NaN never appears) */
+export const relu = defineUnary('relu', (gy, x) => where(le(x, 0), 0, gy), 'x', false);
 /** log(1+eˣ), computed without overflow. d softplus = σ(x) dx */
 export const softplus = defineUnary('softplus', (gy, x) => mul(gy, sigmoid(x)), 'x');
 /** The error function. d erf x = 2/√π e^(-x²) dx */
@@ -134,11 +134,14 @@ export const pow = defineBinary(
   ],
   { inputs: true, output: true },
 );
-/** The VJP of max/min: the gradient goes to the winning operand; ties split it evenly (as PyTorch). */
+/**
+ * The VJP of max/min as PyTorch writes it: an operand gets the gradient unless it lost (so a NaN comparison passes it to
+ * both), and ties split it evenly.
+ */
 function extremumVjp(wins: (a: Tensor, b: Tensor) => Tensor, loses: (a: Tensor, b: Tensor) => Tensor): BinaryVjp {
   return (gy, a, b, _o, needs) => {
     const half = mul(eq(a, b), 0.5);
-    return [needs[0] ? mul(gy, add(wins(a, b), half)) : null, needs[1] ? mul(gy, add(loses(a, b), half)) : null];
+    return [needs[0] ? mul(gy, sub(sub(1, loses(a, b)), half)) : null, needs[1] ? mul(gy, sub(sub(1, wins(a, b)), half)) : null];
   };
 }
 
@@ -191,8 +194,8 @@ const clampOp = defineOp<{ lo: number; hi: number }>({
   name: 'clamp',
   forward: ([x], { lo, hi }) => fromDataId(x!.backend, x!.backend.clamp(x!.info(), lo, hi), x!.shape, x!.dtype),
   saveInputs: true,
-  // d clamp(x) = dx inside [lo, hi] (boundaries included, as PyTorch), 0 outside
-  vjp: (gy, { inputs: [x], attrs: { lo, hi } }) => [mul(gy, mul(ge(x!, lo), le(x!, hi)))],
+  // d clamp(x) = dx inside [lo, hi] (boundaries included, as PyTorch), 0 outside or at NaN (a select: no 0·NaN)
+  vjp: (gy, { inputs: [x], attrs: { lo, hi } }) => [where(mul(ge(x!, lo), le(x!, hi)), gy, 0)],
 });
 
 /** Limits x to [lo, hi]; either bound may be omitted (±Infinity). */

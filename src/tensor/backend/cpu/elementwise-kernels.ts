@@ -44,9 +44,10 @@ export const BINARY_EXPRESSIONS: Record<BinaryOp, string> = {
   div: 'a / b',
   // C's pow (PyTorch's): 1^NaN and (−1)^±∞ are 1, where Math.pow gives NaN
   pow: 'b === 2 ? a * a : a === 1 || (a === -1 && (b === Infinity || b === -Infinity)) ? 1 : Math.pow(a, b)',
-  // NOTE: NaN must win in maximum/minimum, as in PyTorch; a plain comparison would drop it.
-  maximum: 'a > b ? a : b <= a ? b : a !== a ? a : b',
-  minimum: 'a < b ? a : b >= a ? b : a !== a ? a : b',
+  // NOTE: NaN must win in maximum/minimum, as in PyTorch; a plain comparison would drop it. Equal operands give a
+  // (so maximum(−0, 0) is −0, as PyTorch).
+  maximum: 'a !== a ? a : b > a || b !== b ? b : a',
+  minimum: 'a !== a ? a : b < a || b !== b ? b : a',
   eq: 'a === b ? 1 : 0',
   ne: 'a !== b ? 1 : 0',
   lt: 'a < b ? 1 : 0',

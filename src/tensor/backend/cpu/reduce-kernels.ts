@@ -63,7 +63,7 @@ export function topkKernel(x: TypedArray, rows: number, n: number, k: number, la
     const sorted = Array.from(order).sort((i, j) => {
       const a = x[base + i]!, b = x[base + j]!;
       const an = a !== a, bn = b !== b; // NaN sorts as the largest value, as in PyTorch
-      if (an || bn) return an && bn ? i - j : (an ? 1 : -1) * -sign;
+      if (an || bn) return an && bn ? i - j : (an ? 1 : -1) * sign;
       return a === b ? i - j : sign * (a - b);
     });
     for (let i = 0; i < k; i++) out[r * k + i] = sorted[i]!;
