@@ -239,10 +239,10 @@ export function* broyden(x0: Tensor, ctx: SolveContext): Solving<Tensor | null> 
     const fx0 = yield* evaluateAndRecord(x.get(), ctx);
     gx.set(keep(sub(fx0, x.get())));
     fx0.dispose();
-    dir.set(keep(mul(gx.get(), s.damping)));
+    dir.set(keep(tidy(() => mul(gx.get(), s.damping))));
     for (;;) {
       if (!ctx.anyActive()) return null;
-      const active = keep(ctx.activeMask(x.get()));
+      const active = keep(tidy(() => ctx.activeMask(x.get())));
       try {
         xn.set(keep(tidy(() => where(active, add(x.get(), dir.get()), x.get()))));
         if (!ctx.budgetLeft()) return xn.release();
