@@ -1,10 +1,9 @@
 // `viar convert in.pth out.safetensors`: a PyTorch state dict (the official var_d16.pth … and
 // vae_ch160v4096z32.pth) read by the restricted unpickler and written as safetensors under the same keys.
 
-import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { loadPth, saveSafetensors } from '../index.js';
-import { CliError } from './transformer-commands.js';
+import { CliError, checkInputFile, flag, parseOptions, prepareOutputFile } from './options.js';
 
 export const CONVERT_HELP = `  convert <in.pth> <out.safetensors>   a PyTorch state dict (.pth/.pt, zip or legacy format) → safetensors, same keys;
                   float16/bfloat16 are written as float32, int64 as int32; nothing in the .pth is executed`;
@@ -33,12 +32,18 @@ export function convertCheckpoint(input: string, output: string): ConvertSummary
   }
 }
 
+const LABEL = 'viar convert';
+
 export function convertCommand(argv: string[]): void {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean', default: false } }, strict: true, allowPositionals: true });
-  if (values.help) return console.log(`viar —\n${CONVERT_HELP}`);
-  if (positionals.length !== 2) throw new CliError(`viar convert: needs <in.pth> <out.safetensors>, got ${positionals.length} argument(s); see viar convert --help`);
+  // the two file names are positional; everything that looks like an option goes through the shared parser
+  const positionals = argv.filter((x) => !x.startsWith('-'));
+  const options = parseOptions(LABEL, argv.filter((x) => x.startsWith('-')), { help: flag });
+  if (options.help) return console.log(`viar —\n${CONVERT_HELP}`);
+  if (positionals.length !== 2) throw new CliError(`${LABEL}: needs <in.pth> <out.safetensors>, got ${positionals.length} argument(s); see ${LABEL} --help`);
   const [input, output] = positionals as [string, string];
-  if (!/\.safetensors$/i.test(output)) throw new CliError(`viar convert: the output must end in .safetensors, got '${output}'`);
+  checkInputFile(LABEL, 'PyTorch checkpoint', input);
+  if (!/\.safetensors$/i.test(output)) throw new CliError(`${LABEL}: the output must end in .safetensors, got '${output}'`);
+  prepareOutputFile(LABEL, '<out.safetensors>', output);
   const s = convertCheckpoint(input, output);
   const dtypes = Object.entries(s.storedDtypes).map(([d, n]) => `${n} ${d}`).join(', ');
   console.log(`${output}: ${s.tensors} tensors, ${s.elements.toLocaleString('en-US')} elements from ${input} (${s.format} format; stored as ${dtypes || 'nothing'})` +
