@@ -75,6 +75,7 @@ function convert(label: string, name: string, spec: OptionSpec, raw: string): un
       const ok = /^\s*\+?\d+\s*$/.test(raw) || (spec.min < 0 && /^\s*-\d+\s*$/.test(raw));
       const n = Number(raw);
       if (spec.what && (!ok || n < spec.min || n > spec.max)) bad(spec.what);
+      if (!ok && Number.isFinite(n) && raw.trim() !== '') bad(`an integer in [${spec.min}, ${spec.max}] written in digits`);
       if (!ok || n < spec.min) bad(`an integer ≥ ${spec.min}`);
       if (n > spec.max) bad(`an integer ≤ ${spec.max}`);
       return n;

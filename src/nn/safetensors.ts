@@ -3,7 +3,7 @@
 
 import { Tensor, fromDataId } from '../tensor/tensor.js';
 import { allocArray, type DType, type TypedArray } from '../tensor/dtype.js';
-import { ArgumentError, DTypeError } from '../tensor/errors.js';
+import { ArgumentError, DTypeError, ViarError } from '../tensor/errors.js';
 import { getBackend } from '../tensor/backend/registry.js';
 import { nodeBuiltin } from '../tensor/node-builtins.js';
 import type { LoadOptions, LoadReport, Module } from './module.js';
@@ -766,6 +766,11 @@ export function loadModule(path: string, module: Module, opts: LoadModuleOptions
   try {
     const report = module.loadStateDict(tensors, opts.strict === undefined ? {} : { strict: opts.strict });
     return { ...report, metadata };
+  } catch (err) {
+    // the same error class, its message prefixed with the file it came from
+    if (!(err instanceof ViarError)) throw err;
+    const Ctor = err.constructor as new (op: string, message: string) => ViarError;
+    throw new Ctor('loadModule', `${path}: ${err.message}`);
   } finally {
     for (const t of tensors.values()) t.dispose();
   }

@@ -3,7 +3,7 @@
 // a one-line error naming the file and the field instead of unbounded work; and the loader that builds without leaks.
 
 import type { Tensor } from '../tensor/tensor.js';
-import { ArgumentError } from '../tensor/errors.js';
+import { ArgumentError, ViarError } from '../tensor/errors.js';
 import { tidy } from '../tensor/memory.js';
 import type { Module } from '../nn/module.js';
 import { loadSafetensors, type HeaderTensorInfo } from '../nn/safetensors.js';
@@ -367,9 +367,10 @@ function reachableTensors(root: unknown): Tensor[] {
 /**
  * Reads a checkpoint's tensors (refusing non-finite values unless `checkFinite` is false), builds the module and loads
  * the weights into it (strict names and shapes). Whatever fails, nothing stays allocated: the decoded tensors are
- * always freed, and a module that was built, or half built when its constructor threw, is freed too.
+ * always freed, and a module that was built, or half built when its constructor threw, is freed too. A state dict
+ * that does not fit is an ArgumentError(opts.op) naming the file.
  */
-export function loadCheckedModule<T extends Module>(path: string, build: () => T, opts: { checkFinite?: boolean } = {}): { module: T; metadata: Record<string, string> } {
+export function loadCheckedModule<T extends Module>(path: string, build: () => T, opts: { checkFinite?: boolean; op?: string } = {}): { module: T; metadata: Record<string, string> } {
   const { tensors, metadata } = loadSafetensors(path, { checkFinite: opts.checkFinite ?? true });
   try {
     // a constructor that throws leaves its tensors in this tidy scope, which frees them
@@ -381,7 +382,8 @@ export function loadCheckedModule<T extends Module>(path: string, build: () => T
       module.loadStateDict(tensors);
     } catch (err) {
       module.dispose();
-      throw err;
+      if (!(err instanceof ViarError)) throw err;
+      throw new ArgumentError(opts.op ?? 'loadCheckedModule', `${path}: ${err.message}`);
     }
     return { module, metadata };
   } finally {

@@ -650,7 +650,7 @@ export function loadTransformer(path: string, expect: LoadTransformerOptions = {
     throw new ArgumentError(op, `${path} does not record its config (metadata 'config'); pass one`);
   }
   checkTransformerHeader(kind, config, header.tensors, path, op);
-  const { module: model } = loadCheckedModule(path, () => createModel(kind, config, new Rng(0)), { checkFinite: expect.checkFinite ?? true });
+  const { module: model } = loadCheckedModule(path, () => createModel(kind, config, new Rng(0)), { checkFinite: expect.checkFinite ?? true, op });
   return { model: model.eval(), info: { model: kind, config, metadata: { ...meta } } };
 }
 

@@ -90,6 +90,6 @@ export function loadVqvae(path: string, opts: LoadVqvaeOptions = {}): { vae: VQV
   const header = readSafetensorsHeader(path);
   const config = validateVqvaeConfig(parseConfigJson(header.metadata.config, path, op), path, op);
   checkVqvaeHeader(config, header.tensors, path, op);
-  const { module, metadata } = loadCheckedModule(path, () => new VQVAE(config, new Rng(0)), opts);
+  const { module, metadata } = loadCheckedModule(path, () => new VQVAE(config, new Rng(0)), { ...opts, op });
   return { vae: module.eval(), metadata };
 }
