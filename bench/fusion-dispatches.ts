@@ -1,0 +1,96 @@
+// What fusing elementwise chains saves: kernel dispatches of a VIAR_SMALL teacher-forced forward pass and of a
+// training step on the gpu backend (gpu.js cpu mode: the count does not depend on the device), and the cpu
+// backend's training-step time (median of several, the two settings alternating), each with fusion on and off (off = every chain op by op).
+// `npx tsx bench/fusion-dispatches.ts [--batch 4] [--cpu-steps 7]` → bench/results/fusion-dispatches.json
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import * as V from '../src/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    batch: { type: 'string', default: '4' },
+    'cpu-steps': { type: 'string', default: '7' },
+    out: { type: 'string', default: 'bench/results/fusion-dispatches.json' },
+  },
+});
+const batch = Number(args.batch), cpuSteps = Number(args['cpu-steps']);
+// fixed implicit iterations, so that both settings run the same graph
+const TRAIN_ITERATIONS = { noGrad: 2, withGrad: 1 };
+const FORWARD_ITERATIONS = 4;
+
+await V.initGpuBackend({ mode: 'cpu', activate: false, log: false });
+const gpu = V.getBackendByName('gpu') as V.GpuBackend;
+
+function setup() {
+  const rng = new V.Rng(0);
+  const model = V.createModel('viar', V.VIAR_SMALL, rng) as V.VIAR;
+  const c = model.config;
+  const x = V.randn([batch, model.seqLen - model.firstLen, c.vaeChannels], rng);
+  const targets = V.randint(0, c.vocabSize, [batch * model.seqLen], rng, { dtype: 'int32' });
+  const labels = Array.from({ length: batch }, (_, i) => i % c.numClasses);
+  const opt = new V.AdamW(model.parameters(), { lr: 1e-4, betas: [0.9, 0.95], weightDecay: 0.05 });
+  const step = () => {
+    V.tidy(() => {
+      const logits = V.reshape(model.forward(labels, x, { iterations: TRAIN_ITERATIONS }), [-1, c.vocabSize]);
+      V.crossEntropy(logits, targets).backward();
+    });
+    opt.step();
+    opt.zeroGrad();
+  };
+  const forward = () => V.tidy(() => { V.noGrad(() => model.forward(labels, x, { iterations: FORWARD_ITERATIONS })); });
+  return { model, step, forward };
+}
+
+function dispatches(fused: boolean): { forward: number; trainingStep: number } {
+  V.setFusionEnabled(fused);
+  V.setBackend('gpu');
+  try {
+    const { model, step, forward } = setup();
+    model.eval();
+    let before = gpu.counters().dispatches;
+    forward();
+    const forwardCount = gpu.counters().dispatches - before;
+    model.train();
+    step(); // warm-up: the optimizer's state is created on the first step
+    before = gpu.counters().dispatches;
+    step();
+    return { forward: forwardCount, trainingStep: gpu.counters().dispatches - before };
+  } finally {
+    V.setBackend('cpu');
+    V.setFusionEnabled(true);
+  }
+}
+
+/** Training-step times of one model, fusion off and on alternating step by step (machine noise hits both alike). */
+function cpuStepTimes(): Record<'unfused' | 'fused', number[]> {
+  const times: Record<'unfused' | 'fused', number[]> = { unfused: [], fused: [] };
+  const { model, step } = setup();
+  model.train();
+  try {
+    for (let i = 0; i < cpuSteps + 1; i++) {
+      for (const fused of i % 2 === 0 ? [false, true] : [true, false]) {
+        V.setFusionEnabled(fused);
+        const t0 = performance.now();
+        step();
+        if (i > 0) times[fused ? 'fused' : 'unfused'].push(performance.now() - t0); // step 0: warm-up
+      }
+    }
+  } finally {
+    V.setFusionEnabled(true);
+  }
+  return times;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const unfused = dispatches(false), fused = dispatches(true);
+console.log(`dispatches (VIAR_SMALL, batch ${batch}): forward ${unfused.forward} → ${fused.forward}, training step ${unfused.trainingStep} → ${fused.trainingStep}`);
+const times = cpuStepTimes();
+const cpu = { unfusedMedianMs: median(times.unfused), fusedMedianMs: median(times.fused), samples: times };
+console.log(`cpu training step (median of ${times.fused.length}): ${cpu.unfusedMedianMs.toFixed(1)} ms unfused, ${cpu.fusedMedianMs.toFixed(1)} ms fused`);
+mkdirSync('bench/results', { recursive: true });
+writeFileSync(args.out!, `${JSON.stringify({
+  model: 'VIAR_SMALL', batch, trainIterations: TRAIN_ITERATIONS, forwardIterations: FORWARD_ITERATIONS,
+  dispatches: { unfused, fused }, cpuTrainingStep: cpu, date: new Date().toISOString(),
+}, null, 2)}\n`);
