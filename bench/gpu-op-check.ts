@@ -18,6 +18,7 @@ let passed = 0, failed = 0;
 const t0 = performance.now();
 for (const entry of OPS.filter((e) => e.cases.length > 0)) {
   for (const [i, c] of entry.cases.entries()) {
+    if (c.float64Only || c.notOnGpu) continue; // the op table says why (float64, or IEEE special values)
     const r = await checkParity('gpu', entry, c, 1000 + i);
     if (r.ok) passed++;
     else { failed++; console.log(`FAIL ${entry.name} ${c.label ?? `case ${i}`}: ${r.message}`); }
