@@ -6,11 +6,12 @@ import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
+import * as K from '../../src/testing/index.js';
 import * as C from '../helpers/contractions.js';
 import { expectGpuMatchesCpu, useAsyncGpuBackend } from '../helpers/async-gpu.js';
 
 const SEED = 1617;
-const prop = <T extends unknown[]>(p: fc.IProperty<T>, numRuns = 30) => fc.assert(p, { seed: SEED, numRuns, verbose: 1 });
+const prop = <T extends unknown[]>(p: fc.IProperty<T>, numRuns = 30) => K.runProperty(p, { seed: SEED, numRuns });
 type Fields = Record<string, Tensor>;
 
 function linear64(inF: number, outF: number, seed: number): V.Linear {
