@@ -101,6 +101,15 @@ describe('z*, intermediate states and the fixed-point correction loss', () => {
     })), 15);
   });
 
+  test('negative state indices count from the end; an index past the end gives the returned iterate', () => {
+    const { W, f } = tanhLayer(3, 0.6, 30);
+    const x = V.randn([2, 3], new V.Rng(31), { dtype: 'float64' });
+    const { z, zStar, states } = V.fixedPoint(f, [x, W], { tol: 0, stagnationWindow: 0, maxIter: 5, states: [-1, -2, 99], returnIterate: 'last' });
+    expect(C.l2(values(states[0]!), values(z))).toBe(0); // f at the last iterate z₅ is the output
+    expect(C.l2(values(states[1]!), values(zStar))).toBeLessThan(1e-15); // f(z₄) = z₅
+    expect(C.l2(values(states[2]!), values(z))).toBe(0);
+  });
+
   test('states under jfb and phantom apply the rule at each iterate: gradients equal the rule applied by hand', () => {
     const { W, f } = tanhLayer(4, 0.7, 8);
     const x = V.randn([2, 4], new V.Rng(9), { dtype: 'float64' });
@@ -127,7 +136,7 @@ describe('z*, intermediate states and the fixed-point correction loss', () => {
 describe('custom solvers and measureReturned', () => {
   /** Damped Picard with τ = ½, written against the public solver interface. */
   const halfSteps: V.FixedPointSolver = function* (x0, ctx) {
-    let x = V.keep(V.fresh(x0));
+    let x = V.keep(V.clone(x0));
     try {
       for (;;) {
         const fx = V.keep(ctx.f(x));

@@ -46,7 +46,7 @@ export function monitorMode(s: ResolvedSolve, noReads: boolean): 'host' | 'devic
  * measured (measureReturned) or recorded as is, then the statistics are completed. Returns the monitor (the caller
  * disposes it); on an exception everything it made is freed.
  */
-export function* runSolve(F: (x: Tensor) => Tensor, x0: Tensor, s: ResolvedSolve, mode: 'host' | 'device', snapshotAt?: ReadonlySet<number>): Solving<Monitor> {
+export function* runSolve(F: (x: Tensor) => Tensor, x0: Tensor, s: ResolvedSolve, mode: 'host' | 'device', snapshotAt?: readonly number[]): Solving<Monitor> {
   const monitor = new Monitor(x0.shape[0]!, s, F, mode, snapshotAt);
   try {
     const solver = typeof s.solver === 'function' ? s.solver : SOLVERS[s.solver];

@@ -216,15 +216,14 @@ function* fixedPointSteps<S extends State>(
   const counter = { reads: 0 };
 
   // ---- forward solve (recorded only for unroll), each evaluation in its own scope so memory stays flat ----
-  const snapshotAt = new Set(top.states.filter((i) => i >= 0));
   let monitor;
   try {
-    monitor = yield* inGradMode(taped, runSolve((x) => tidy(() => fPacked(x)), x0, solve, monitorMode(solve, false), snapshotAt), counter);
+    monitor = yield* inGradMode(taped, runSolve((x) => tidy(() => fPacked(x)), x0, solve, monitorMode(solve, false), top.states), counter);
   } finally {
     x0.dispose();
   }
   const { z: zHat, steps } = monitor.returned(top.returnIterate);
-  const snapshots = top.states.map((i) => monitor!.snapshots.get(i) ?? null).map((t) => (t ? fresh(t) : fresh(zHat)));
+  const snapshots = top.states.map((i) => fresh(monitor!.iterate(i) ?? zHat));
   const stats: FixedPointStats = {
     ...solveStats(monitor, solve, 0, 0),
     gradient: rule.mode, batch, dim,

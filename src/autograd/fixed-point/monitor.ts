@@ -101,8 +101,9 @@ export class Monitor implements SolveContext {
   private deviceUnmeasured = false;
   private zBest: Tensor | null = null;
   private zLast: Tensor | null = null;
-  /** Iterates kept for `states` (trace index → iterate). */
-  readonly snapshots = new Map<number, Tensor>();
+  /** Iterates kept for `states` (step index → iterate), and the newest ones for negative indices. */
+  private readonly snapshots = new Map<number, Tensor>();
+  private readonly recent: Tensor[] = [];
   // device mode
   private active: Tensor | null = null;
   private bad: Tensor | null = null;
@@ -112,7 +113,7 @@ export class Monitor implements SolveContext {
 
   constructor(
     readonly batch: number, readonly settings: ResolvedSolve, private readonly fn: (x: Tensor) => Tensor,
-    mode: 'host' | 'device', private readonly snapshotAt: ReadonlySet<number> = new Set(),
+    mode: 'host' | 'device', private readonly snapshotAt: readonly number[] = [],
   ) {
     this.readsResiduals = mode === 'host';
     const fill = <T>(v: () => T) => Array.from({ length: batch }, v);
@@ -167,9 +168,25 @@ export class Monitor implements SolveContext {
     }
   }
 
-  record(x: Tensor, m: Measurement): void {
-    if (this.snapshotAt.has(this.step)) this.snapshots.set(this.step, keep(fresh(x)));
+  /** Keeps x if `states` asks for this step (or may ask for it counting from the end). */
+  private snapshot(x: Tensor): void {
+    if (this.snapshotAt.includes(this.step)) this.snapshots.set(this.step, keep(fresh(x)));
+    const fromEnd = Math.max(0, ...this.snapshotAt.map((i) => -i));
+    if (fromEnd > 0) {
+      this.recent.push(keep(fresh(x)));
+      if (this.recent.length > fromEnd) this.recent.shift()!.dispose();
+    }
     this.step++;
+  }
+
+  /** The iterate at step `i` of the solve (negative: from the end), or null when the solve ended before it. */
+  iterate(i: number): Tensor | null {
+    if (i >= 0) return this.snapshots.get(i) ?? null;
+    return this.recent[this.recent.length + i] ?? this.recent[0] ?? null;
+  }
+
+  record(x: Tensor, m: Measurement): void {
+    this.snapshot(x);
     if (m.values) this.recordHost(x, m.values);
     else this.recordDevice(x, m.tensor);
     m.dispose();
@@ -254,8 +271,7 @@ export class Monitor implements SolveContext {
    * measureReturned: false): traces do not grow, x becomes the best and the last iterate of those samples.
    */
   recordUnmeasured(x: Tensor): void {
-    if (this.snapshotAt.has(this.step)) this.snapshots.set(this.step, keep(fresh(x)));
-    this.step++;
+    this.snapshot(x);
     if (this.active) {
       const next = tidy(() => ({ zBest: keep(where(this.active!, x, this.zBest!)), zLast: keep(where(this.active!, x, this.zLast!)) }));
       this.zBest!.dispose(); this.zLast!.dispose();
@@ -336,9 +352,10 @@ export class Monitor implements SolveContext {
   }
 
   dispose(): void {
-    for (const t of [this.zBest, this.zLast, this.active, this.bad, this.bestAbs, this.firstAbs, ...this.trace, ...this.snapshots.values()]) t?.dispose();
+    for (const t of [this.zBest, this.zLast, this.active, this.bad, this.bestAbs, this.firstAbs, ...this.trace, ...this.snapshots.values(), ...this.recent]) t?.dispose();
     this.zBest = this.zLast = this.active = this.bad = this.bestAbs = this.firstAbs = null;
     this.trace.length = 0;
+    this.recent.length = 0;
     this.snapshots.clear();
   }
 }

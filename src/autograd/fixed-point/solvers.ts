@@ -17,7 +17,7 @@ import { rowNorm, type Measurement, type SolveContext } from './monitor.js';
  * or returns it unmeasured), or null. Reads go through `yield*` (see drive.ts), so one solver runs on every backend.
  * @example
  * function* halfSteps(x0, ctx) {   // damped Picard with τ = ½, written as a custom solver
- *   let x = keep(fresh(x0));
+ *   let x = keep(clone(x0));
  *   for (;;) {
  *     const fx = ctx.f(x);
  *     ctx.record(x, yield* ctx.measure(x, fx));
