@@ -159,6 +159,25 @@ describe('spectralNorm', () => {
   });
 });
 
+describe('checkpoints', () => {
+  test('a state dict of normalized layers (weight_orig, weight_u, weight_v, weight_g) restores the same function', () => {
+    const make = (seed: number) => {
+      const rng = new V.Rng(seed);
+      const a = new V.Linear(4, 4, { rng }), b = new V.Linear(4, 3, { rng });
+      V.spectralNorm(a, 'weight', { rng, learnScale: true });
+      V.weightNorm(b);
+      return new V.Sequential(a, b);
+    };
+    const src = make(1), dst = make(2);
+    for (let k = 0; k < 3; k++) V.resetNorms(src); // move u, v away from their setup values
+    const x = V.randn([2, 4], new V.Rng(3));
+    expect(Array.from(dst.forward(x).dataSync())).not.toEqual(Array.from(src.forward(x).dataSync()));
+    expect([...src.stateDict().keys()]).toEqual(['0.bias', '0.weight_orig', '0.weight_g', '1.bias', '1.weight_g', '1.weight_v', '0.weight_u', '0.weight_v']);
+    dst.loadStateDict(src.stateDict());
+    expect(Array.from(dst.forward(x).dataSync())).toEqual(Array.from(src.forward(x).dataSync()));
+  });
+});
+
 describe('VariationalDropout', () => {
   test('one mask across forwards until reset; seeded; scaled by 1/(1 − p); identity in eval mode', () => {
     prop(fc.property(fc.double({ min: 0.05, max: 0.9, noNaN: true }), fc.nat(), (p, seed) => V.tidy(() => {
