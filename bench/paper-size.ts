@@ -7,12 +7,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as V from '../src/index.js';
 
 const HELP = `npx tsx bench/paper-size.ts [--model var|viar] [--backend cpu|gpu] [--mode webgpu] [--threads N]
   [--weights-dir DIR (loads DIR/<model>.safetensors|.pth and DIR/vae.safetensors|.pth; default: random weights from --seed)]
+  [--weights FILE] [--vae-weights FILE] (override those files, e.g. DIR/var-bf16.pth) [--load-only (measure the load, no sampling)]
   [--export DIR (write the random weights there as safetensors, for bench/paper-size-torch.py)] [--export-only]
   [--scales N (stop after N of the 10 scales: a CPU budget)] [--warmup N (default 1 on gpu, 0 on cpu)]
   [--label 207] [--cfg 1.5] [--top-k 900] [--top-p 0.96] [--schedule 10] [--seed 0] [--greedy] [--config paper|micro]
@@ -21,7 +22,8 @@ const HELP = `npx tsx bench/paper-size.ts [--model var|viar] [--backend cpu|gpu]
 const { values: a } = parseArgs({
   options: {
     model: { type: 'string', default: 'var' }, backend: { type: 'string', default: 'cpu' }, mode: { type: 'string', default: 'webgpu' },
-    threads: { type: 'string' }, 'weights-dir': { type: 'string' }, export: { type: 'string' }, 'export-only': { type: 'boolean', default: false },
+    threads: { type: 'string' }, 'weights-dir': { type: 'string' }, weights: { type: 'string' }, 'vae-weights': { type: 'string' },
+    'load-only': { type: 'boolean', default: false }, export: { type: 'string' }, 'export-only': { type: 'boolean', default: false },
     scales: { type: 'string' }, warmup: { type: 'string' }, label: { type: 'string', default: '207' }, cfg: { type: 'string', default: '1.5' },
     'top-k': { type: 'string', default: '900' }, 'top-p': { type: 'string', default: '0.96' }, schedule: { type: 'string', default: '10' },
     seed: { type: 'string', default: '0' }, greedy: { type: 'boolean', default: false }, config: { type: 'string', default: 'paper' },
@@ -70,10 +72,11 @@ const cpuBackend = () => V.getBackendByName('cpu') as unknown as { resetPeak(): 
 const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 const gpuCounters = () => (a.backend === 'gpu' ? (V.getBackendByName('gpu') as V.GpuBackend).counters() : null);
 
-/** Loads DIR/<name>.safetensors or DIR/<name>.pth into the module; returns the file's size, stored dtypes and time. */
-function loadInto(dir: string, name: string, module: V.Module) {
-  const file = [`${name}.safetensors`, `${name}.pth`].map((f) => join(dir, f)).find((f) => { try { return statSync(f).isFile(); } catch { return false; } });
+/** Loads `file`, or DIR/<name>.safetensors or DIR/<name>.pth, into the module; returns the file's size, stored dtypes and time. */
+function loadInto(file: string | undefined, dir: string | undefined, name: string, module: V.Module) {
+  file ??= [`${name}.safetensors`, `${name}.pth`].map((f) => join(dir ?? '.', f)).find((f) => { try { return statSync(f).isFile(); } catch { return false; } });
   if (!file) throw new Error(`${dir} has neither ${name}.safetensors nor ${name}.pth`);
+  const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
   let storedDtypes: Record<string, number> | null = null;
   if (file.endsWith('.pth')) {
@@ -83,7 +86,7 @@ function loadInto(dir: string, name: string, module: V.Module) {
   } else {
     V.loadModule(file, module);
   }
-  return { file, fileBytes: statSync(file).size, storedDtypes, ms: performance.now() - t0 };
+  return { file: basename(file), fileBytes: statSync(file).size, storedDtypes, ms: performance.now() - t0, rssGrowthMiB: mib(process.memoryUsage().rss - rss0) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -107,7 +110,9 @@ if (a.export) {
   if (a['export-only']) process.exit(0);
 }
 
-const loads = a['weights-dir'] ? { transformer: loadInto(a['weights-dir'], kind, model), vae: loadInto(a['weights-dir'], 'vae', vae) } : null;
+const loads = a['weights-dir'] || a.weights
+  ? { transformer: loadInto(a.weights, a['weights-dir'], kind, model), vae: loadInto(a['vae-weights'], a['weights-dir'], 'vae', vae) }
+  : null;
 if (loads) console.log(`loaded ${loads.transformer.file} (${mib(loads.transformer.fileBytes)} MiB) in ${(loads.transformer.ms / 1000).toFixed(1)} s, ${loads.vae.file} in ${(loads.vae.ms / 1000).toFixed(1)} s`);
 
 const labels = [Number(a.label)];
@@ -157,20 +162,42 @@ async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
   return { totalMs, cpuMs, decodeMs, scaleMs, indices };
 }
 
+if (a['load-only']) {
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({
+    command: `npx tsx bench/paper-size.ts ${process.argv.slice(2).join(' ')}`.trim(), date: new Date().toISOString(), backend: a.backend,
+    model: { kind, parameters: model.numParameters(), weightMiBOnDevice: mib(weightBytes(model) + weightBytes(vae)) }, buildMs, loads,
+    processMaxRssMiB: mib(process.resourceUsage().maxRSS * 1024),
+  }, null, 2)}\n`);
+  console.log(`wrote ${out}`);
+  process.exit(0);
+}
+
 for (let i = 0; i < warmup; i++) {
-  const w = await sampleOnce(samplingOptions, numScales);
+  const w = await orRecordFailure('warm-up sampling', () => sampleOnce(samplingOptions, numScales));
   console.log(`warm-up ${i + 1}: ${(w.totalMs / 1000).toFixed(2)} s`);
 }
 if (a.backend === 'cpu') cpuBackend().resetPeak();
 const probe = a.backend === 'gpu' ? gpuMemoryProbe() : null;
 const rssBefore = process.memoryUsage().rss;
 const loadBefore = loadavg()[0]!;
-const run = await sampleOnce(samplingOptions, stopAfter);
+/** On a failure (e.g. a device limit) the result file still says what failed, so a device run is not lost. */
+async function orRecordFailure<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify({ command: process.argv.slice(2).join(' '), failed: what, error: String((e as Error)?.stack ?? e), loads }, null, 2)}\n`);
+    console.error(`${what} failed; wrote ${out}`);
+    throw e;
+  }
+}
+const run = await orRecordFailure('sampling', () => sampleOnce(samplingOptions, stopAfter));
 const nvidiaPeakMiB = probe?.stop() ?? null;
 const complete = stopAfter === numScales;
 console.log(`${complete ? 'one image' : `${stopAfter} of ${numScales} scales`}: ${(run.totalMs / 1000).toFixed(2)} s` +
   (run.decodeMs !== null ? ` (decoder alone ${(run.decodeMs / 1000).toFixed(2)} s)` : '') + `; per scale ${run.scaleMs.map((m) => (m / 1000).toFixed(2)).join(', ')} s`);
-const greedy = a.greedy ? await sampleOnce({ ...samplingOptions, greedy: true, recordLogits: false }, numScales) : null;
+const greedy = a.greedy ? await orRecordFailure('greedy sampling', () => sampleOnce({ ...samplingOptions, greedy: true, recordLogits: false }, numScales)) : null;
 
 const result = {
   command: `npx tsx bench/paper-size.ts ${process.argv.slice(2).join(' ')}`.trim(),
@@ -182,7 +209,7 @@ const result = {
   backend: a.backend,
   model: { kind, describe: model.describe(), parameters: model.numParameters(), vaeParameters: vae.numParameters(), weightMiBOnDevice: mib(weightBytes(model) + weightBytes(vae)) },
   weights: loads
-    ? { source: a['weights-dir'], transformer: { ...loads.transformer, file: loads.transformer.file.split('/').pop() }, vae: { ...loads.vae, file: loads.vae.file.split('/').pop() } }
+    ? { source: 'files', ...loads }
     : { source: `random (seed ${seed})`, buildMs },
   sampling: { ...samplingOptions, images: 1, scalesRun: stopAfter, numScales, complete, warmup },
   timeMs: {
