@@ -99,13 +99,12 @@ describe('the tour, run', () => {
     };
     // ∂ Σz*/∂b = (I − A)⁻¹𝟙 = 𝟙 + A𝟙 + A²𝟙 + …; firstTerms(k) sums the first k terms
     const firstTerms = (k: number): number[] => {
-      let v = [1, 1];
-      const s = [0, 0];
+      let [v0, v1, s0, s1] = [1, 1, 0, 0]; // v = Aⁱ𝟙, s = the sum so far
       for (let i = 0; i < k; i++) {
-        s[0] += v[0]!; s[1] += v[1]!;
-        v = [0.5 * v[0]! + 0.2 * v[1]!, 0.1 * v[0]! + 0.3 * v[1]!];
+        [s0, s1] = [s0 + v0, s1 + v1];
+        [v0, v1] = [0.5 * v0 + 0.2 * v1, 0.1 * v0 + 0.3 * v1];
       }
-      return s;
+      return [s0, s1];
     };
     expectClose(gradOfB('ift'), firstTerms(100)); // the whole series (an adjoint solve)
     expectClose(gradOfB('jfb'), firstTerms(1)); // its first term: (I − J)⁻¹ ≈ I
