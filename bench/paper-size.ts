@@ -123,15 +123,18 @@ class StopAfterScales extends Error {}
 
 /** One sample: wall time to the image on the host, per-scale times (host clock; on the gpu backend dispatch time only). */
 async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
-  const scaleMs: number[] = [];
+  const scaleMs: number[] = [], scaleCpuMs: number[] = [];
   const cpu0 = process.cpuUsage();
+  let lastCpu = cpu0;
   const start = performance.now();
   let last = start;
   let image: V.Tensor | null = null, fHat: V.Tensor | null = null, picked: V.Tensor[] = [];
   const onScale = ({ scale }: V.ScaleProgress) => {
-    const now = performance.now();
+    const now = performance.now(), nowCpu = process.cpuUsage();
     scaleMs.push(now - last);
+    scaleCpuMs.push((nowCpu.user - lastCpu.user + nowCpu.system - lastCpu.system) / 1000);
     last = now;
+    lastCpu = nowCpu;
     if (scale + 1 >= stop && stop < numScales) throw new StopAfterScales();
   };
   try {
@@ -159,7 +162,7 @@ async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
   }
   const indices = picked.length ? await Promise.all(picked.map(async (t) => Array.from(await t.data()))) : null;
   for (const t of [image as V.Tensor | null, fHat as V.Tensor | null, ...picked]) t?.dispose();
-  return { totalMs, cpuMs, decodeMs, scaleMs, indices };
+  return { totalMs, cpuMs, decodeMs, scaleMs, scaleCpuMs, indices };
 }
 
 if (a['load-only']) {
@@ -214,7 +217,7 @@ const result = {
   sampling: { ...samplingOptions, images: 1, scalesRun: stopAfter, numScales, complete, warmup },
   timeMs: {
     total: run.totalMs, processCpuTime: run.cpuMs, ...(run.decodeMs !== null ? { decoderAlone: run.decodeMs, transformerAndRest: run.totalMs - run.decodeMs } : {}),
-    perScale: run.scaleMs, perScaleIsDispatchOnly: a.backend === 'gpu',
+    perScale: run.scaleMs, perScaleProcessCpuTime: run.scaleCpuMs, perScaleIsDispatchOnly: a.backend === 'gpu',
   },
   memory: {
     ...(a.backend === 'cpu' ? { peakLiveTensorMiB: mib(cpuBackend().poolStats().peakLiveBytes) } : {}),
