@@ -7,10 +7,10 @@ import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { full, randn, tensor, zeros } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
 import {
-  add, cast, clamp, concat, detach, exp, layerNorm, matmul, mul, permute, reshape, slice, square, sum, transpose,
+  add, cast, concat, detach, layerNorm, matmul, mul, permute, reshape, slice, square, sum, transpose,
 } from '../tensor/ops/index.js';
 import { noGrad } from '../tensor/graph/grad-mode.js';
-import { gatedResidual, l2Scale, maskedGatedResidual, modulate } from '../tensor/fusion/index.js';
+import { fusedFunction, gatedResidual, l2Scale, maskedGatedResidual, modulate } from '../tensor/fusion/index.js';
 import { Module } from '../nn/module.js';
 import { Act, Linear, Sequential } from '../nn/layers.js';
 import { KVCache, scaledDotProductAttention } from '../nn/attention.js';
@@ -64,10 +64,14 @@ function residual(x: Tensor, gamma: Tensor, y: Tensor, p: number, training: bool
   return mask ? maskedGatedResidual(x, gamma, y, mask) : gatedResidual(x, gamma, y);
 }
 
-/** x / max(‖x‖₂, 1e-12) · factor over the last axis (torch.nn.functional.normalize, then a scale). */
-function l2Normalize(x: Tensor, factor: Tensor | number = 1): Tensor {
-  return l2Scale(x, sum(square(x), -1, true), 1e-12, factor);
+/** x / max(‖x‖₂, 1e-12) over the last axis (torch.nn.functional.normalize). */
+function l2Normalize(x: Tensor): Tensor {
+  return l2Scale(x, sum(square(x), -1, true), 1e-12, 1);
 }
+
+/** Queries: x / max(√sumSquares, 1e-12) · exp(min(logT, ln 100)), the capped per-head temperature, in one pass. */
+const normalizeWithTemperature = fusedFunction('normalizeWithTemperature', (x, sumSquares, logT) =>
+  x.div(sumSquares.sqrt().maximum(1e-12)).mul(logT.clamp(-Infinity, MAX_LOG_TEMPERATURE).exp()));
 
 export interface SelfAttentionOptions {
   /** Additive mask broadcastable to [B, H, Lq, Lk] (0 keeps, −Infinity blocks); omitted with a KV cache. */
@@ -120,7 +124,7 @@ export class SelfAttention extends Module {
     let q = slice(heads, [0]), k = slice(heads, [1]);
     const v = slice(heads, [2]);
     if (this.scale_mul_1H11) {
-      q = l2Normalize(q, exp(clamp(this.scale_mul_1H11, -Infinity, MAX_LOG_TEMPERATURE)));
+      q = normalizeWithTemperature(q, sum(square(q), -1, true), this.scale_mul_1H11);
       k = l2Normalize(k);
     }
     const all = opts.cache ? opts.cache.append(k, v) : { k, v };
