@@ -1,6 +1,6 @@
-// The viar engine: tensors (with the graph recorder), autograd, nn and the VAR/VIAR models, from one import.
+// The repository's barrel: the published engine (src/public.ts, what `import … from 'viar'` gives), the models
+// (viar/models) and the internal helpers the repo's own tests, scripts and benchmarks use (src/internal.ts).
 
-export * from './tensor/index.js';
-export * from './autograd/index.js';
-export * from './nn/index.js';
+export * from './public.js';
 export * from './viar/index.js';
+export * from './internal.js';

@@ -64,7 +64,7 @@ function ensureBuilt(): void {
   const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((m, e) =>
     Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
   let built = 0;
-  try { built = statSync(join(root, 'dist/index.js')).mtimeMs; } catch { /* not built */ }
+  try { built = statSync(join(root, 'dist/public.js')).mtimeMs; } catch { /* not built */ }
   if (built < newest(join(root, 'src'))) execFileSync(process.execPath, [TSC, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
 }
 
@@ -93,7 +93,7 @@ afterAll(() => {
 describe('the packed package', () => {
   test('ships LICENSE, README, dist, examples and docs/testing.md, and no tests', () => {
     const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
-    for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'examples/deq-mnist.ts', 'docs/testing.md']) {
+    for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/public.js', 'dist/public.d.ts', 'dist/testing/index.js', 'examples/deq-mnist.ts', 'docs/testing.md']) {
       expect(files).toContain(`package/${f}`);
     }
     expect(files.filter((f) => f.startsWith('package/test/'))).toEqual([]);
