@@ -51,7 +51,7 @@ const STORAGE_TYPES = new Set([
 ]);
 const CALLABLES = new Set([
   'collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_tensor', 'torch._utils._rebuild_parameter',
-  'torch._tensor._rebuild_from_type_v2',
+  'torch._utils._rebuild_parameter_with_state', 'torch._tensor._rebuild_from_type_v2',
 ]);
 const TYPES = new Set(['torch.Tensor', 'torch.nn.parameter.Parameter']);
 
@@ -149,6 +149,7 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
     return items;
   };
   const memoPut = (i: number) => {
+    if (!Number.isSafeInteger(i) || i < 0) fail('bad memo index');
     if (memo.size >= maxItems && !memo.has(i)) fail(`more than ${maxItems} memo entries`);
     memo.set(i, top());
   };
@@ -356,8 +357,9 @@ function rebuild(fn: PickleGlobal, args: PickleValue[], fail: (m: string) => nev
       if (sizes.length !== strides.length) fail(`${fn.name}: size has ${sizes.length} dims but stride ${strides.length}`);
       return { kind: 'tensor', storage: storage as StorageRef, offset: offset as number, size: sizes, stride: strides };
     }
-    case 'torch._utils._rebuild_parameter': {
-      if (!isTensorRef(args[0] ?? null)) fail('_rebuild_parameter needs a tensor');
+    case 'torch._utils._rebuild_parameter':
+    case 'torch._utils._rebuild_parameter_with_state': {
+      if (!isTensorRef(args[0] ?? null)) fail(`${fn.name} needs a tensor`);
       return args[0]!;
     }
     case 'torch._tensor._rebuild_from_type_v2': {
