@@ -8,7 +8,7 @@ import { keep, tidy } from '../tensor/memory.js';
 import { full, randn } from '../tensor/creation.js';
 import { Rng } from '../tensor/random.js';
 import { detach, div, matmul, maximum, mul, norm, permute, reshape, sum, transpose } from '../tensor/ops/index.js';
-import { noGrad } from '../autograd/grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { Module } from './module.js';
 import { Conv2d, Linear } from './layers.js';
 import { resetDropout } from './variational-dropout.js';

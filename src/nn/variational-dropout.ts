@@ -7,7 +7,7 @@ import { keep } from '../tensor/memory.js';
 import { rand } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
 import { div, lt, mul } from '../tensor/ops/index.js';
-import { noGrad } from '../autograd/grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { Module } from './module.js';
 
 export interface VariationalDropoutOptions {

@@ -9,7 +9,7 @@ import { randn, zerosLike } from '../tensor/creation.js';
 import { Rng } from '../tensor/random.js';
 import { add, detach, mul, reshape, slice, sub, sum } from '../tensor/ops/index.js';
 import { getBackend } from '../tensor/backend/registry.js';
-import { noGrad } from '../autograd/grad-mode.js';
+import { noGrad } from '../tensor/graph/grad-mode.js';
 import { gradients } from '../autograd/backward.js';
 import { gradcheck, type GradcheckOptions, type GradcheckResult } from '../autograd/gradcheck.js';
 import { fixedPoint } from '../autograd/fixed-point/fixed-point.js';

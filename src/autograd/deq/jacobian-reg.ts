@@ -7,7 +7,7 @@ import { ArgumentError } from '../../tensor/errors.js';
 import { tidy } from '../../tensor/memory.js';
 import { zeros } from '../../tensor/creation.js';
 import { add, detach, div, mean, sum } from '../../tensor/ops/index.js';
-import { enableGrad } from '../grad-mode.js';
+import { enableGrad } from '../../tensor/graph/grad-mode.js';
 import { gradients } from '../backward.js';
 import { checkStatePoint, countOption, normalProbe, perSampleSquaredNorm, probeRng, type ProbeOptions } from './probes.js';
 

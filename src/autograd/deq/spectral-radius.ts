@@ -4,7 +4,7 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { tidy } from '../../tensor/memory.js';
 import { detach, div, maximum, mul, reshape, sqrt } from '../../tensor/ops/index.js';
-import { noGrad } from '../grad-mode.js';
+import { noGrad } from '../../tensor/graph/grad-mode.js';
 import { vjp } from '../functional.js';
 import { checkStatePoint, countOption, normalProbe, perSampleSquaredNorm, probeRng, type ProbeOptions } from './probes.js';
 
