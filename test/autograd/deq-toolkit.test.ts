@@ -128,6 +128,27 @@ describe('jacobianFrobeniusSq / jacobianRegularization (Hutchinson)', () => {
   });
 });
 
+describe('correctionLoss (fixed-point correction)', () => {
+  test('weights are TorchDEQ\'s closed forms and the loss is their weighted sum, with gradient wₖ per loss', () => {
+    prop(fc.property(fc.integer({ min: 1, max: 8 }), fc.double({ min: 0.1, max: 1, noNaN: true }), fc.constantFrom('exp', 'linear', 'const'), (n, gamma, weighting) => V.tidy(() => {
+      const w = V.correctionWeights(n, { weighting, gamma });
+      w.forEach((wk, k) => expect(wk).toBeCloseTo(weighting === 'exp' ? gamma ** (n - 1 - k) : weighting === 'linear' ? 1 - ((n - 1 - k) / n) * gamma : 1, 12));
+      expect(w[n - 1]).toBeCloseTo(1, 12); // the last iterate always weighs 1
+      const values = Array.from({ length: n }, (_, k) => 0.5 + k);
+      const { value, grads } = V.valueAndGrad((...ls: Tensor[]) => V.correctionLoss(ls, { weighting, gamma }))(...values.map((v) => V.scalar(v, 'float64')));
+      expect(value.item()).toBeCloseTo(values.reduce((a, v, k) => a + w[k]! * v, 0), 12);
+      grads.forEach((g, k) => expect(g.item()).toBeCloseTo(w[k]!, 12));
+    })), 20);
+  });
+
+  test('a custom weighting, and errors that name the argument', () => {
+    expect(V.correctionWeights(3, { weighting: (n, k) => k / n })).toEqual([0, 1 / 3, 2 / 3]);
+    expect(() => V.correctionLoss([])).toThrow(/non-empty/);
+    expect(() => V.correctionLoss([V.ones([2])])).toThrow(/losses\[0\] has shape \[2\]/);
+    expect(() => V.correctionWeights(2, { weighting: 'cosine' as 'exp' })).toThrow(/'weighting'/);
+  });
+});
+
 describe('memory', () => {
   test('the estimators and a backward through the regularizer leave nothing behind (tensors, buffers, graph nodes)', () => {
     const rng = new V.Rng(1);
