@@ -621,6 +621,11 @@ const REGRESSIONS: OpEntry[] = [
     cases: [special([f([2, 3], { values: [1e300, 1, 2, -1e300, 1e300, 0] })], 'huge rows', { float64Only: 'beyond float32 range' })],
   },
   {
+    // sgn(NaN) = 0 in the gradient, so one NaN does not turn every gradient upstream into NaN (found by the fuzzer)
+    name: 'abs gradient at NaN and 0', run: (x) => V.abs(x!), ref: (x) => R.map(x!, Math.abs),
+    cases: [special([f([4], { values: [NaN, 0, -2, 3] })], 'NaN', { grads: [[0, 0, -1, 1]] })],
+  },
+  {
     // PyTorch's threshold_backward passes the gradient where the input is NaN (NaN ≤ 0 is false)
     name: 'relu passes NaN and −0', run: (x) => V.relu(x!), ref: (x) => R.map(x!, (v) => (v < 0 ? 0 : v)),
     cases: [special([f([4], { values: [NaN, -0, -1, 2] })], 'NaN', { grads: [[1, 0, 0, 1]] })],

@@ -35,8 +35,8 @@ function defineUnary(op: UnaryOp, vjp: (gy: Tensor, x: Tensor, y: Tensor) => Ten
 
 /** -x */
 export const neg = defineUnary('neg', (gy) => neg(gy), 'none', false);
-/** |x|. d|x| = sign(x) dx */
-export const abs = defineUnary('abs', (gy, x) => mul(gy, sign(x)), 'x', false);
+/** |x|. d|x| = sgn(x) dx with sgn = (x > 0) − (x < 0): 0 at 0 and at NaN (PyTorch's; sign(NaN) itself is NaN) */
+export const abs = defineUnary('abs', (gy, x) => mul(gy, sub(gt(x, 0), lt(x, 0))), 'x', false);
 /** eˣ. d eˣ = eˣ dx (reuses the output) */
 export const exp = defineUnary('exp', (gy, _x, y) => mul(gy, y), 'y');
 /** Natural log. d log x = dx / x */
