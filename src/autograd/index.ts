@@ -1,5 +1,7 @@
 // Public surface of src/autograd: grad modes, backward, functional transforms, custom VJPs, gradcheck, toDot.
 
+/** @module viar/autograd */
+
 import '../tensor/fluent.js';
 
 export { noGrad, enableGrad, isGradEnabled } from '../tensor/graph/grad-mode.js';

@@ -1,5 +1,7 @@
 // Public surface of src/nn: Module, layers, attention, initializers, optimizers, checkpoints and data sets.
 
+/** @module viar/nn */
+
 import '../tensor/fluent.js';
 
 export { Module, type LoadOptions, type LoadReport } from './module.js';

@@ -1,5 +1,7 @@
 // Public surface of src/tensor: the Tensor type, creation, ops, memory management, dtypes, random, backends.
 
+/** @module viar/tensor */
+
 import './fluent.js';
 
 export { Tensor, type NestedArray } from './tensor.js';

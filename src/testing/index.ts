@@ -1,6 +1,8 @@
 // viar/testing: a property-test kit for implicit layers and gradients — fast-check arbitraries (tensors, shapes, view
 // chains, contractions with a known Lipschitz constant, schedules) and oracles that throw readable reports.
 
+/** @module viar/testing */
+
 export {
   shapeArb, tensorArb, toTensor, broadcastablePairArb, viewChainArb, planViewChain, applyViewChain, contractionArb,
   fixedPointProblemArb, iterationScheduleArb,

@@ -1,5 +1,7 @@
 // Public surface of src/viar: VAR's multi-scale VQ tokenizer, the VAR / VIAR next-scale transformers, editing and metrics.
 
+/** @module viar/models */
+
 export {
   type AutoencoderConfig,
 } from './vqvae-blocks.js';
