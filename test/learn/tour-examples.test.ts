@@ -110,6 +110,16 @@ describe('the tour, run', () => {
     expectClose(gradOfB('jfb'), firstTerms(1)); // its first term: (I − J)⁻¹ ≈ I
     expectClose(gradOfB({ mode: 'phantom', k: 3, damping: 1 }), firstTerms(3)); // its first k terms
     // #endregion neumann
+    // #region adjoint
+    // the IFT backward by hand: iterate u ← ḡ + Jᵀu, each Jᵀu one VJP of f at z*
+    const b = V.tensor([[1, -1]], f64);
+    const { z: zStar } = V.fixedPoint(f, [b], { tol: 1e-12, maxIter: 200 });
+    const { pullback } = V.vjp((z) => f(z, b), zStar); // z ↦ f(z, b) around z*; pullback(u) = Jᵀu
+    const gBar = V.onesLike(zStar); // ∂Σz*/∂z*
+    let u = gBar;
+    for (let i = 0; i < 100; i++) u = V.add(gBar, pullback(u)[0]!);
+    expectClose(u.dataSync(), firstTerms(100)); // b enters f additively (M = I), so b̄ = u
+    // #endregion adjoint
   });
 
   test('7. VIAR: the implicit layer in training and the per-scale schedule in sampling', () => {
