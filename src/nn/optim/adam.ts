@@ -1,8 +1,21 @@
 // Adam (L2 weight decay added to the gradient) and AdamW (decoupled weight decay), with PyTorch's exact formulas.
 
 import type { Tensor } from '../../tensor/tensor.js';
-import { add, div, mul, sqrt, square, sub } from '../../tensor/ops/index.js';
+import { fusedFunction } from '../../tensor/fusion/index.js';
 import { Optimizer } from './optimizer.js';
+
+// The update as fused passes (one kernel each instead of about fifteen per parameter), in the formulas' order.
+/** Adam's L2 decay: g + p·wd. */
+const decayedGradient = fusedFunction('adam.l2Decay', (g, p, wd) => g.add(p.mul(wd)));
+/** m ← β·m + (1−β)·g (and its first step (1−β)·g). */
+const firstMoment = fusedFunction('adam.firstMoment', (m, g, beta, oneMinusBeta) => m.mul(beta).add(g.mul(oneMinusBeta)));
+const firstMoment0 = fusedFunction('adam.firstMoment', (g, oneMinusBeta) => g.mul(oneMinusBeta));
+/** v ← β·v + (1−β)·g² (and its first step (1−β)·g²). */
+const secondMoment = fusedFunction('adam.secondMoment', (v, g, beta, oneMinusBeta) => v.mul(beta).add(g.square().mul(oneMinusBeta)));
+const secondMoment0 = fusedFunction('adam.secondMoment', (g, oneMinusBeta) => g.square().mul(oneMinusBeta));
+/** p·decay − m / (√v/√bc₂ + ε) · stepSize (decay 1 without decoupled weight decay: p·1 = p exactly). */
+const adamStep = fusedFunction('adam.step', (p, m, v, decay, sqrtBc2, eps, stepSize) =>
+  p.mul(decay).sub(m.div(v.sqrt().div(sqrtBc2).add(eps)).mul(stepSize)));
 
 export interface AdamOptions {
   lr: number;
@@ -30,18 +43,13 @@ export class Adam extends Optimizer {
 
   protected update(p: Tensor, g: Tensor, state: Map<string, Tensor>, step: number): void {
     const [b1, b2] = this.betas;
-    let grad = g;
-    let param = p;
-    if (this.weightDecay) {
-      if (this.decoupled) param = mul(p, 1 - this.lr * this.weightDecay);
-      else grad = add(g, mul(p, this.weightDecay));
-    }
+    const grad = this.weightDecay && !this.decoupled ? decayedGradient(g, p, this.weightDecay) : g;
+    const decay = this.weightDecay && this.decoupled ? 1 - this.lr * this.weightDecay : 1;
     const m0 = state.get('exp_avg'), v0 = state.get('exp_avg_sq');
-    const m = this.setState(state, 'exp_avg', m0 ? add(mul(m0, b1), mul(grad, 1 - b1)) : mul(grad, 1 - b1));
-    const v = this.setState(state, 'exp_avg_sq', v0 ? add(mul(v0, b2), mul(square(grad), 1 - b2)) : mul(square(grad), 1 - b2));
+    const m = this.setState(state, 'exp_avg', m0 ? firstMoment(m0, grad, b1, 1 - b1) : firstMoment0(grad, 1 - b1));
+    const v = this.setState(state, 'exp_avg_sq', v0 ? secondMoment(v0, grad, b2, 1 - b2) : secondMoment0(grad, 1 - b2));
     const bc1 = 1 - b1 ** step, bc2 = 1 - b2 ** step;
-    const denom = add(div(sqrt(v), Math.sqrt(bc2)), this.eps);
-    p.assign(sub(param, mul(div(m, denom), this.lr / bc1)));
+    p.assign(adamStep(p, m, v, decay, Math.sqrt(bc2), this.eps, this.lr / bc1));
   }
 
   protected hyperparameters(): Record<string, number> {
