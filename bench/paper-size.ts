@@ -13,7 +13,8 @@ import * as V from '../src/index.js';
 
 const HELP = `npx tsx bench/paper-size.ts [--model var|viar] [--backend cpu|gpu] [--mode webgpu] [--threads N]
   [--weights-dir DIR (loads DIR/<model>.safetensors|.pth and DIR/vae.safetensors|.pth; default: random weights from --seed)]
-  [--weights FILE] [--vae-weights FILE] (override those files, e.g. DIR/var-bf16.pth) [--load-only (measure the load, no sampling)]
+  [--weights FILE] [--vae-weights FILE] (override those files, e.g. DIR/var-bf16.pth)
+  [--load-only (measure the load, no sampling; --weights may then list several files, each loaded in turn)]
   [--export DIR (write the random weights there as safetensors, for bench/paper-size-torch.py)] [--export-only]
   [--scales N (stop after N of the 10 scales: a CPU budget)] [--warmup N (default 1 on gpu, 0 on cpu)]
   [--label 207] [--cfg 1.5] [--top-k 900] [--top-p 0.96] [--schedule 10] [--seed 0] [--greedy] [--config paper|micro]
@@ -110,8 +111,10 @@ if (a.export) {
   if (a['export-only']) process.exit(0);
 }
 
+// with --load-only, every file of a comma-separated --weights is loaded in turn (the last one stays)
+const extraLoads = a['load-only'] && a.weights?.includes(',') ? a.weights.split(',').slice(0, -1).map((f) => loadInto(f, undefined, kind, model)) : [];
 const loads = a['weights-dir'] || a.weights
-  ? { transformer: loadInto(a.weights, a['weights-dir'], kind, model), vae: loadInto(a['vae-weights'], a['weights-dir'], 'vae', vae) }
+  ? { transformer: loadInto(a.weights?.split(',').at(-1), a['weights-dir'], kind, model), vae: loadInto(a['vae-weights'], a['weights-dir'], 'vae', vae), extraLoads }
   : null;
 if (loads) console.log(`loaded ${loads.transformer.file} (${mib(loads.transformer.fileBytes)} MiB) in ${(loads.transformer.ms / 1000).toFixed(1)} s, ${loads.vae.file} in ${(loads.vae.ms / 1000).toFixed(1)} s`);
 
