@@ -128,6 +128,36 @@ describe('jacobianFrobeniusSq / jacobianRegularization (Hutchinson)', () => {
   });
 });
 
+describe('states that are several tensors (arrays and records, packed like fixedPoint\'s)', () => {
+  test('the estimators on a record/array state equal them on the packed [B, d] state', () => {
+    prop(fc.property(fc.integer({ min: 1, max: 3 }), fc.nat(), (batch, seed) => V.tidy(() => {
+      const rng = new V.Rng(seed);
+      const A = C.f64(C.symmetric(spectrum(5, rng), rng)); // one symmetric map on the packed 5-vector
+      const x = V.randn([batch, 5], rng, { dtype: 'float64' });
+      const packedF = (z: Tensor) => V.tanh(V.add(V.matmul(z, A), x));
+      const split = (z: Tensor) => ({ a: V.slice(z, [[0, batch], [0, 2]]), b: V.slice(z, [[0, batch], [2, 5]]) });
+      const recordF = (s: { a: Tensor; b: Tensor }) => split(packedF(V.concat([s.a, s.b], 1)));
+      const arrayF = (s: Tensor[]) => { const r = recordF({ a: s[0]!, b: s[1]! }); return [r.a, r.b]; };
+      const z = V.mul(V.randn([batch, 5], rng, { dtype: 'float64' }), 0.5);
+      const zr = split(z), za = [zr.a, zr.b];
+      const same = (a: Tensor, b: Tensor) => Array.from(a.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(b.dataSync()[i]!, 12));
+      const rho = V.estimateSpectralRadius(packedF, z, { seed, iterations: 25 });
+      same(V.estimateSpectralRadius(recordF, zr, { seed, iterations: 25 }), rho);
+      same(V.estimateSpectralRadius(arrayF, za, { seed, iterations: 25 }), rho);
+      const fro = V.jacobianFrobeniusSq(packedF, z, { seed, probes: 3 });
+      same(V.jacobianFrobeniusSq(recordF, zr, { seed, probes: 3 }), fro);
+      same(V.jacobianRegularization(arrayF, za, { seed, probes: 3 }), V.jacobianRegularization(packedF, z, { seed, probes: 3 }));
+    })), 10);
+  });
+
+  test('a state f returns with other parts, or a part without a batch axis, is reported under the toolkit function', () => {
+    const z = { a: V.ones([2, 2]), b: V.ones([2, 3]) };
+    expect(() => V.estimateSpectralRadius((s) => ({ a: s.a }) as typeof z, z)).toThrow(/^estimateSpectralRadius: f returned parts \[a\], the state has \[a, b\]/);
+    expect(() => V.jacobianRegularization((s) => s, { a: V.ones([2, 2]), b: V.scalar(1) })).toThrow(/^jacobianRegularization: z\["b"\] must have a non-empty leading batch axis/);
+    expect(() => V.jacobianFrobeniusSq((s) => s, [V.ones([2, 2]), V.ones([3, 2])])).toThrow(/^jacobianFrobeniusSq: .*3 samples on axis 0/);
+  });
+});
+
 describe('correctionLoss (fixed-point correction)', () => {
   test('weights are TorchDEQ\'s closed forms and the loss is their weighted sum, with gradient wₖ per loss', () => {
     prop(fc.property(fc.integer({ min: 1, max: 8 }), fc.double({ min: 0.1, max: 1, noNaN: true }), fc.constantFrom('exp', 'linear', 'const'), (n, gamma, weighting) => V.tidy(() => {

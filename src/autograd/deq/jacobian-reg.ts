@@ -9,7 +9,8 @@ import { zeros } from '../../tensor/creation.js';
 import { add, detach, div, mean, sum } from '../../tensor/ops/index.js';
 import { enableGrad } from '../../tensor/graph/grad-mode.js';
 import { gradients } from '../backward.js';
-import { checkStatePoint, countOption, normalProbe, perSampleSquaredNorm, probeRng, type ProbeOptions } from './probes.js';
+import { countOption, normalProbe, perSampleSquaredNorm, probeRng, statePoint, type ProbeOptions } from './probes.js';
+import type { State } from '../fixed-point/state.js';
 
 export interface JacobianNormOptions extends ProbeOptions {
   /** Random probes ε averaged (default 1, as in the paper: one probe per step is unbiased). */
@@ -29,17 +30,24 @@ export interface JacobianRegOptions extends JacobianNormOptions {
  * variance falls as 1/probes. z is a fixed point of evaluation (no gradient flows into z); the estimate is
  * differentiable with respect to everything else f reads (parameters, the injected input) when grad is enabled.
  *
- * Shapes: z [B, ...]; f(z) keeps z's shape and treats samples independently. Returns [B].
+ * Shapes: z [B, ...] (or an array/record of such tensors, packed as fixedPoint packs states); f(z) keeps z's
+ * structure and shapes and treats samples independently. Returns [B].
  * @example const fro = jacobianFrobeniusSq((z) => layer(z, x), zStar, { probes: 4, rng });
  */
-export function jacobianFrobeniusSq(f: (z: Tensor) => Tensor, z: Tensor, options: JacobianNormOptions = {}): Tensor {
-  const op = 'jacobianFrobeniusSq';
-  const point = checkStatePoint(op, f, z);
+export function jacobianFrobeniusSq<S extends State = Tensor>(f: (z: S) => S, z: S, options: JacobianNormOptions = {}): Tensor {
+  return tidy(() => {
+    const { point, F } = statePoint('jacobianFrobeniusSq', f, z);
+    return frobeniusSqAt('jacobianFrobeniusSq', F, point, options);
+  });
+}
+
+/** The estimate at the packed point [B, d] for the packed map F. */
+function frobeniusSqAt(op: string, F: (z: Tensor) => Tensor, point: Tensor, options: JacobianNormOptions): Tensor {
   const probes = countOption(op, 'probes', options.probes, 1);
   const rng = probeRng(op, options);
-  return tidy(() => enableGrad(() => {
+  return enableGrad(() => {
     const leaf = detach(point).requireGrad();
-    const out = f(leaf);
+    const out = F(leaf);
     if (!out || !(out as Tensor).isTensor) throw new ArgumentError(op, `f must return a Tensor, got ${String(out)}`);
     let total: Tensor | null = null;
     for (let k = 0; k < probes; k++) {
@@ -50,23 +58,25 @@ export function jacobianFrobeniusSq(f: (z: Tensor) => Tensor, z: Tensor, options
       total = total ? add(total, sq) : sq;
     }
     return total ? div(total, probes) : zeros([point.shape[0]!], { dtype: point.dtype });
-  }));
+  });
 }
 
 /**
  * The Jacobian-regularization loss term to add to a DEQ's training loss: the Hutchinson estimate of ‖∂f/∂z‖²_F at
  * z* (see jacobianFrobeniusSq), reduced over the batch. Call it with the detached equilibrium and the same f the
- * solver used; weight it (the paper uses γ between 0.5 and 2 with the mean scaling) and add it to the loss.
+ * solver used; weight it (a hyperparameter the paper tunes per task) and add it to the loss.
  * @example const loss = add(crossEntropy(logits, y), mul(jacobianRegularization((z) => cell(z, x), zStar, { rng }), 1.0));
  */
-export function jacobianRegularization(f: (z: Tensor) => Tensor, z: Tensor, options: JacobianRegOptions = {}): Tensor {
+export function jacobianRegularization<S extends State = Tensor>(f: (z: S) => S, z: S, options: JacobianRegOptions = {}): Tensor {
+  const op = 'jacobianRegularization';
   const reduction = options.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') {
-    throw new ArgumentError('jacobianRegularization', `option 'reduction' must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
+    throw new ArgumentError(op, `option 'reduction' must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
   }
   return tidy(() => {
-    const perSample = jacobianFrobeniusSq(f, z, options);
+    const { point, F } = statePoint(op, f, z);
+    const perSample = frobeniusSqAt(op, F, point, options);
     if (reduction === 'none') return perSample;
-    return reduction === 'sum' ? sum(perSample) : div(mean(perSample), z.size / z.shape[0]!);
+    return reduction === 'sum' ? sum(perSample) : div(mean(perSample), point.shape[1]!);
   });
 }

@@ -6,7 +6,8 @@ import { tidy } from '../../tensor/memory.js';
 import { detach, div, maximum, mul, reshape, sqrt } from '../../tensor/ops/index.js';
 import { noGrad } from '../../tensor/graph/grad-mode.js';
 import { vjp } from '../functional.js';
-import { checkStatePoint, countOption, normalProbe, perSampleSquaredNorm, probeRng, type ProbeOptions } from './probes.js';
+import { countOption, normalProbe, perSampleSquaredNorm, probeRng, statePoint, type ProbeOptions } from './probes.js';
+import type { State } from '../fixed-point/state.js';
 
 export interface SpectralRadiusOptions extends ProbeOptions {
   /** Power iterations (VJPs of f at z; default 20). f itself is evaluated once. */
@@ -29,17 +30,18 @@ function normalizePerSample(v: Tensor, norms: Tensor): Tensor {
  * modulus, or when J is symmetric; for complex-dominant spectra it is an estimate that oscillates around ρ.
  * A DEQ's solver converges locally when ρ < 1 (Picard needs it; Anderson and Broyden tolerate more).
  *
- * Shapes: z [B, ...] with the first axis the batch; f(z) must keep z's shape and treat samples independently
- * (no batch statistics), so each sample's Jacobian is its own block. Returns a detached [B] tensor of z's dtype.
+ * Shapes: z [B, ...] with the first axis the batch (or an array/record of such tensors, packed as fixedPoint packs
+ * states); f(z) must keep z's structure and shapes and treat samples independently (no batch statistics), so each
+ * sample's Jacobian is its own block. Returns a detached [B] tensor of z's dtype.
  * @example const rho = await estimateSpectralRadius((z) => tanh(add(matmul(z, W), x)), zStar).data();
  */
-export function estimateSpectralRadius(f: (z: Tensor) => Tensor, z: Tensor, options: SpectralRadiusOptions = {}): Tensor {
+export function estimateSpectralRadius<S extends State = Tensor>(f: (z: S) => S, z: S, options: SpectralRadiusOptions = {}): Tensor {
   const op = 'estimateSpectralRadius';
-  const point = checkStatePoint(op, f, z);
   const iterations = countOption(op, 'iterations', options.iterations, 20);
   const rng = probeRng(op, options);
   return tidy(() => {
-    const { output, pullback } = vjp(f, detach(point));
+    const { point, F } = statePoint(op, f, z);
+    const { output, pullback } = vjp(F, detach(point));
     try {
       return noGrad(() => {
         const start = normalProbe(point, rng);
