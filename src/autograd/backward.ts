@@ -61,7 +61,7 @@ class GradientSums {
     return g;
   }
 
-  /** The leaves that received a gradient, each with it (still owned by this object until taken). */
+  /** The leaves that received a gradient (their sums stay owned here until taken). */
   leaves(): Tensor[] {
     return [...this.sums.keys()].filter((k): k is Tensor => !(k instanceof GradNode));
   }
