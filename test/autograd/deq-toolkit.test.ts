@@ -198,7 +198,7 @@ describe('memory', () => {
 describe('the toolkit on the gpu backend with asynchronous reads (gpu.js cpu mode)', () => {
   useAsyncGpuBackend();
 
-  test('estimateSpectralRadius, jacobianRegularization and its gradient match the cpu backend without synchronous reads', async () => {
+  test('estimateSpectralRadius, jacobianRegularization (and its gradient, and on a record state) and correctionLoss match the cpu backend without synchronous reads', async () => {
     const want = await expectGpuMatchesCpu(() => {
       const rng = new V.Rng(21);
       const W = V.mul(V.randn([6, 6], rng), 0.3).requireGrad();
@@ -206,7 +206,9 @@ describe('the toolkit on the gpu backend with asynchronous reads (gpu.js cpu mod
       const z = V.randn([4, 6], rng);
       const f = (s: Tensor) => V.tanh(V.add(V.matmul(s, V.transpose(W)), x));
       const reg = V.jacobianRegularization(f, z, { probes: 2, seed: 4 });
-      return [V.estimateSpectralRadius(f, z, { iterations: 15, seed: 2 }), reg, ...V.gradients(reg, [W])];
+      const record = V.jacobianFrobeniusSq((s: { a: Tensor }) => ({ a: f(s.a) }), { a: z }, { seed: 5 });
+      const corrected = V.correctionLoss([V.mean(f(z)), V.mean(f(f(z))), reg], { gamma: 0.7 });
+      return [V.estimateSpectralRadius(f, z, { iterations: 15, seed: 2 }), reg, ...V.gradients(reg, [W]), record, corrected];
     });
     expect(want[0]!.every((r) => r > 0.05)).toBe(true);
   });
