@@ -1,5 +1,6 @@
 // defineOp: the one place an op's forward and its VJP meet. Applying an op runs the forward without
 // recording, then (if grad is on and an input requires grad) records a GradNode with what the VJP saved.
+// The recorder lives in the tensor layer because every op records as it runs; src/autograd consumes the graph.
 
 import { Tensor, makeSavedAlias, makeView } from '../tensor.js';
 import { GradNode, type Vjp } from './node.js';
