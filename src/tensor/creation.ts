@@ -196,9 +196,10 @@ export function randn(shape: Shape, rng: Rng, opts: CreateOptions & { mean?: num
 export function randint(low: number, high: number, shape: Shape, rng: Rng, opts: CreateOptions = {}): Tensor {
   assertRng(rng, 'randint');
   assertValidShape(shape, 'randint');
-  if (!Number.isInteger(low) || !Number.isInteger(high) || !(high > low)) {
-    throw new ArgumentError('randint', `low and high must be integers with high > low, got ${describe(low)} and ${describe(high)}`);
+  if (!Number.isInteger(low) || !Number.isInteger(high)) {
+    throw new ArgumentError('randint', `low and high must be integers, got ${describe(low)} and ${describe(high)}`);
   }
+  if (!(high > low)) throw new ArgumentError('randint', `high (${high}) must be greater than low (${low})`);
   const out = allocArray(dtypeOption(opts, 'randint', 'int32'), sizeOf(shape));
   for (let i = 0; i < out.length; i++) out[i] = rng.int(low, high);
   return finish(out, shape, opts);
