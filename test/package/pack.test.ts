@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { installOffline } from './offline-install.js';
+import { distIsFresh } from '../helpers/dist-fresh.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
@@ -61,11 +62,7 @@ function folderBytes(dir: string): number {
 
 /** dist/ is rebuilt only when a source file is newer than it (npm ci's prepare has built it in CI). */
 function ensureBuilt(): void {
-  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((m, e) =>
-    Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
-  let built = 0;
-  try { built = statSync(join(root, 'dist/public.js')).mtimeMs; } catch { /* not built */ }
-  if (built < newest(join(root, 'src'))) execFileSync(process.execPath, [TSC, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
+  if (!distIsFresh(root)) execFileSync(process.execPath, [TSC, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
 }
 
 let work = '', tarball = '', esm = '', cjs = '';
