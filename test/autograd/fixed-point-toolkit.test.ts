@@ -250,16 +250,57 @@ describe('higher-order derivatives under each gradient rule (float64)', () => {
     expect(C.l2(values(analytic), values(expected))).toBeLessThan(1e-12);
   });
 
-  test('ift refuses a graph of its backward with an error that names the rules that allow one', () => {
+  test('ift: exact second derivatives (z* and the adjoint stay implicit under createGraph), matching unroll', () => {
+    V.assertGradcheck(firstOrder({ mode: 'ift', tol: 1e-14, maxIter: 400 }), [W, x], { eps: 1e-6, atol: 1e-7, rtol: 1e-5, wrt: [0] });
     const w = V.detach(W).requireGrad();
-    expect(() => firstOrder('ift')(w, x)).toThrow(/^fixedPoint: gradient 'ift' cannot be differentiated again \(createGraph\).*use gradient \{ mode: 'phantom', k \} or 'unroll'/);
-    // on a linear map, where the issue saw "the output does not require grad"
-    const lin = C.linearMap(C.f64([[0.5, 0], [0, 0.25]]));
+    const viaIft = V.gradients(firstOrder({ mode: 'ift', tol: 1e-14, maxIter: 400 })(w, x), [w])[0]!;
+    const viaUnroll = V.gradients(firstOrder('unroll')(w, x), [w])[0]!;
+    expect(C.l2(values(viaIft), values(viaUnroll))).toBeLessThan(1e-9 * (1 + C.l2(values(viaUnroll))));
+  });
+
+  test('ift on a linear map: second derivatives equal the closed form 2PᵀPe', () => {
+    // z* = A z* + b, so z* = P b with P = (I − A)⁻¹; L = Σ z*² gives ∂L/∂b = 2PᵀPb and d/db ⟨∂L/∂b, e⟩ = 2PᵀPe
+    const A = [[0.5, 0.1], [0.2, 0.25]];
+    const W2 = C.f64(A);
     const b = C.f64([1, 2], [1, 2]).requireGrad();
-    const { z } = V.fixedPoint(lin, [b], { tol: 1e-12, gradient: 'ift' });
-    expect(() => V.gradients(V.sum(V.square(z)), [b], undefined, { createGraph: true })).toThrow(/gradient 'ift' cannot be differentiated again/);
-    // first order still works on the same graph
-    expect(values(V.gradients(V.sum(z), [b])[0]!)).toEqual([expect.closeTo(2, 5), expect.closeTo(4 / 3, 5)]);
+    const e2 = C.f64([0.3, -0.7], [1, 2]);
+    const { z } = V.fixedPoint((zz, bb) => V.add(V.matmul(zz, V.transpose(W2)), bb), [b], { tol: 1e-14, maxIter: 400, gradient: { mode: 'ift', tol: 1e-14, maxIter: 400 } });
+    const [gb] = V.gradients(V.sum(V.square(z)), [b], undefined, { createGraph: true });
+    const [hb] = V.gradients(V.sum(V.mul(gb!, e2)), [b]);
+    const cols = [0, 1].map((i) => C.solve(C.identityMinus(A), [i === 0 ? 1 : 0, i === 1 ? 1 : 0])); // P's columns
+    const Pe = C.solve(C.identityMinus(A), [0.3, -0.7]);
+    const exact = [0, 1].map((j) => 2 * (cols[j]![0]! * Pe[0]! + cols[j]![1]! * Pe[1]!)); // (PᵀPe)_j = column j · Pe
+    expect(C.l2(values(hb!), exact)).toBeLessThan(1e-10);
+  });
+
+  test('ift with a weight f captures from its closure: the same second derivatives as unroll', () => {
+    const w = V.detach(W).requireGrad();
+    const secondVia = (gradient: V.GradientRule) => V.gradients(V.enableGrad(() => {
+      const xl = V.detach(x).requireGrad();
+      const { z } = V.fixedPoint((zz: Tensor, xx: Tensor) => f(zz, xx, w), [xl], { tol: 1e-14, maxIter: 400, gradient, stagnationWindow: 0 });
+      const [gx] = V.gradients(V.sum(V.square(z)), [xl], undefined, { createGraph: true });
+      return V.sum(V.mul(gx!, e));
+    }), [w])[0]!;
+    const viaIft = secondVia({ mode: 'ift', tol: 1e-14, maxIter: 400 });
+    const viaUnroll = secondVia('unroll');
+    expect(C.l2(values(viaIft), values(viaUnroll))).toBeLessThan(1e-9 * (1 + C.l2(values(viaUnroll))));
+  });
+
+  test('ift second derivatives in tidy leave no tensor, buffer or graph node behind', () => {
+    const before = V.memory();
+    V.tidy(() => {
+      const w = V.detach(W).requireGrad();
+      V.gradients(firstOrder({ mode: 'ift', tol: 1e-12, maxIter: 200 })(w, x), [w]);
+      w.dispose();
+    });
+    const after = V.memory();
+    expect([after.numTensors, after.numDataBuffers, after.numGradNodes]).toEqual([before.numTensors, before.numDataBuffers, before.numGradNodes]);
+  });
+
+  test('ift refuses a graph of its second backward (a third derivative) with an error naming the rules that allow one', () => {
+    const w = V.detach(W).requireGrad();
+    expect(() => V.gradients(firstOrder('ift')(w, x), [w], undefined, { createGraph: true }))
+      .toThrow(/^fixedPoint: gradient 'ift' gives exact second derivatives but no third .*use gradient 'unroll' or \{ mode: 'phantom', k \}/);
   });
 });
 

@@ -14,25 +14,22 @@
 // fixedPoint drives with synchronous reads and fixedPointAsync with asynchronous ones (drive.ts).
 
 import type { Tensor } from '../../tensor/tensor.js';
-import { makeSavedAlias } from '../../tensor/tensor.js';
-import { ArgumentError, GradError, ViarError, fmtShape } from '../../tensor/errors.js';
+import { ArgumentError, ViarError, fmtShape } from '../../tensor/errors.js';
 import { keep, tidy } from '../../tensor/memory.js';
 import { add, detach, fresh, mul } from '../../tensor/ops/index.js';
-import { zeros, zerosLike } from '../../tensor/creation.js';
-import { shapesEqual } from '../../tensor/shape.js';
+import { zeros } from '../../tensor/creation.js';
 import { checkTensor } from '../../tensor/ops/operands.js';
-import { defineOp } from '../../tensor/graph/define-op.js';
 import { enableGrad, isGradEnabled, noGrad } from '../../tensor/graph/grad-mode.js';
 import { gradNodeWatermark } from '../../tensor/graph/node.js';
-import { gradients } from '../backward.js';
 import { estimateSpectralRadius } from '../deq/spectral-radius.js';
 import { read, runAsync, runSync, type Solving } from './drive.js';
+import { ADJOINT_ANDERSON, iftOutput } from './ift.js';
 import {
   capturedBy, inGradMode, monitorMode, primitiveNodes, runSolve, solveStats, type SolveStats,
 } from './bookkeeping.js';
 import {
   resolveGradient, resolveSolve, resolveTopLevel,
-  type FixedPointOptions, type ResolvedGradient, type ResolvedSolve,
+  type FixedPointOptions, type ResolvedGradient,
 } from './options.js';
 import { stateCodec, type State, type StateCodec } from './state.js';
 
@@ -85,6 +82,10 @@ type PackedMap = (z: Tensor) => Tensor;
 interface RuleInput {
   f: PackedMap;
   rule: ResolvedGradient;
+  /** f with the inputs passed explicitly, the inputs, and the closure captures of a graph f recorded (for IFT). */
+  map: (z: Tensor, xs: readonly Tensor[]) => Tensor;
+  xs: readonly Tensor[];
+  capturedOf: (y: Tensor, zLeaf: Tensor) => Tensor[];
   /** Where the IFT adjoint's statistics go (null: not reported, e.g. for intermediate states). */
   stats: FixedPointStats | null;
   /** Leaves the rule made (the IFT's stand-in for z*), so the capture audit knows them. */
@@ -106,15 +107,12 @@ const GRADIENT_RULES: Record<ResolvedGradient['mode'], { derivation: string; out
     },
   },
   ift: {
-    derivation: 'out = f(sg(ẑ), x), its cotangent ḡ replaced by u = ḡ + Jᵀu (solved in backward): θ̄ = Mᵀ(I − Jᵀ)⁻¹ḡ',
-    output: (zHat, { f, rule, stats, leaves }) => {
+    derivation: 'out = f(sg(ẑ), x), its cotangent ḡ replaced by u = ḡ + Jᵀu (solved in backward): θ̄ = Mᵀ(I − Jᵀ)⁻¹ḡ; under createGraph z* and u stay implicit (ift.ts)',
+    output: (zHat, { f, map, xs, capturedOf, rule, stats, leaves }) => {
       if (!isGradEnabled()) return f(detach(zHat));
-      const zLeaf = detach(zHat).requireGrad();
-      leaves.push(zLeaf);
-      const y = f(zLeaf);
-      if (!y.node) return y; // nothing requires grad: no backward will run
       const { solve, init, cache } = rule as Extract<ResolvedGradient, { mode: 'ift' }>;
-      return iftOp([y], { settings: solve, init, cache, stats, zLeaf });
+      const report = stats ? (b: SolveStats) => { stats.backward = b; } : null;
+      return iftOutput(zHat, map, xs, { settings: solve, init, cache, report }, capturedOf, leaves);
     },
   },
   unroll: {
@@ -122,58 +120,6 @@ const GRADIENT_RULES: Record<ResolvedGradient['mode'], { derivation: string; out
     output: (zHat, { f }) => f(zHat),
   },
 };
-
-interface IftAttrs {
-  settings: ResolvedSolve;
-  init: 'zero' | 'grad';
-  cache: { u: Tensor | null } | null;
-  stats: FixedPointStats | null;
-  /** The leaf that stands for z* in y's graph; the op saves an alias of it (freed with the node). */
-  zLeaf: Tensor;
-}
-
-/**
- * The IFT rule as an op on y = f(sg(z*), x): identity forward; its VJP solves u = ḡ + Jᵀu with the adjoint solver
- * using VJPs of y with respect to z*, and hands u on to y's graph, which applies Mᵀ. Saved: y (with its graph)
- * and the leaf standing for z*. On a backend that reads asynchronously the backward cannot wait for a read, so the
- * adjoint runs its whole maxIter budget with converged samples frozen by masks on the device (no read at all).
- */
-const iftOp = defineOp<IftAttrs>({
-  name: 'fixedPoint.ift',
-  forward: ([y], attrs) => ({ output: fresh(y!), saved: [makeSavedAlias(attrs.zLeaf, null)] }),
-  saveInputs: [0],
-  vjp: (gy, ctx) => {
-    if (isGradEnabled()) {
-      throw new GradError('fixedPoint', "gradient 'ift' cannot be differentiated again (createGraph): its adjoint u = ḡ + Jᵀu is solved numerically, at a z* that carries no graph; use gradient { mode: 'phantom', k } or 'unroll' for higher-order derivatives");
-    }
-    const { settings, init, cache, stats } = ctx.attrs;
-    const y = ctx.inputs[0]!;
-    const zLeaf = ctx.saved[0]!;
-    const noReads = !gy.backend.canReadSync;
-    if (noReads && settings.solver === 'anderson') throw new ArgumentError('fixedPoint', ADJOINT_ANDERSON);
-    const start = performance.now();
-    const pullZ = (u: Tensor): Tensor => tidy(() => add(gy, gradients(y, [zLeaf], [u], { retainGraph: true })[0]!));
-    const cached = cache?.u && shapesEqual(cache.u.shape, gy.shape) && cache.u.dtype === gy.dtype ? cache.u : null;
-    const u0 = keep(cached ? fresh(cached) : init === 'grad' ? fresh(gy) : zerosLike(gy));
-    const counter = { reads: 0 };
-    let monitor;
-    try {
-      monitor = runSync(inGradMode(false, runSolve(pullZ, u0, settings, monitorMode(settings, noReads)), counter));
-    } finally {
-      u0.dispose();
-    }
-    const { z: u } = monitor.returned('best');
-    if (stats) stats.backward = solveStats(monitor, settings, counter.reads, performance.now() - start);
-    monitor.dispose();
-    if (cache) {
-      cache.u?.dispose();
-      cache.u = keep(fresh(u));
-    }
-    return [u];
-  },
-});
-
-const ADJOINT_ANDERSON = "the IFT adjoint cannot run Anderson on a backend that reads asynchronously (its mixing weights are solved on the host, and backward cannot await a read): use gradient { mode: 'ift', solver: 'picard' } or 'broyden'";
 
 // ---------- the primitive ----------
 
@@ -213,6 +159,8 @@ function* fixedPointSteps<S extends State>(
   const watermark = gradNodeWatermark();
   const start = performance.now();
   const fPacked = packedMap(f, xs, codec, defaulted ? xs[0]!.shape : null);
+  const map = (z: Tensor, args: readonly Tensor[]) => codec.pack(f(codec.unpack(z), ...args), 'f');
+  const capturedOf = (y: Tensor, zLeaf: Tensor) => capturedBy(primitiveNodes([y], watermark), watermark, [...xs, zLeaf]);
   const counter = { reads: 0 };
 
   // ---- forward solve (recorded only for unroll), each evaluation in its own scope so memory stays flat ----
@@ -246,7 +194,7 @@ function* fixedPointSteps<S extends State>(
     // ---- the differentiable outputs ----
     const leaves: Tensor[] = [];
     const result = (gradOn ? enableGrad : noGrad)(() => tidy(() => {
-      const out = (zFlat: Tensor, report: boolean) => codec.unpack(GRADIENT_RULES[rule.mode].output(zFlat, { f: fPacked, rule, stats: report ? stats : null, leaves }));
+      const out = (zFlat: Tensor, report: boolean) => codec.unpack(GRADIENT_RULES[rule.mode].output(zFlat, { f: fPacked, map, xs, capturedOf, rule, stats: report ? stats : null, leaves }));
       return { z: out(zHat, true), zStar: codec.unpack(rule.mode === 'unroll' ? fresh(zHat) : detach(zHat)), states: snapshots.map((t) => out(t, false)) };
     }));
     const all = [result.z, result.zStar, ...result.states].flatMap(stateTensors);
