@@ -1,7 +1,7 @@
-// What fusing elementwise chains saves: kernel dispatches of a VIAR_SMALL teacher-forced forward pass and of a
-// training step on the gpu backend (gpu.js cpu mode: the count does not depend on the device), and the cpu
-// backend's training-step time (median of several, the two settings alternating), each with fusion on and off (off = every chain op by op).
-// `npx tsx bench/fusion-dispatches.ts [--batch 4] [--cpu-steps 7]` → bench/results/fusion-dispatches.json
+// What fusing elementwise chains saves, VIAR_SMALL with fusion off (every chain op by op) and on: kernel dispatches of
+// a teacher-forced forward pass, a training step and sampling on the gpu backend (gpu.js cpu mode: counts do not
+// depend on the device), and the cpu backend's training-step time (median, the two settings alternating).
+// `npx tsx bench/fusion-dispatches.ts [--batch 2] [--cpu-steps 7]` → bench/results/fusion-dispatches.json
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -9,7 +9,7 @@ import * as V from '../src/index.js';
 
 const { values: args } = parseArgs({
   options: {
-    batch: { type: 'string', default: '4' },
+    batch: { type: 'string', default: '2' },
     'cpu-steps': { type: 'string', default: '7' },
     out: { type: 'string', default: 'bench/results/fusion-dispatches.json' },
   },
@@ -18,6 +18,7 @@ const batch = Number(args.batch), cpuSteps = Number(args['cpu-steps']);
 // fixed implicit iterations, so that both settings run the same graph
 const TRAIN_ITERATIONS = { noGrad: 2, withGrad: 1 };
 const FORWARD_ITERATIONS = 4;
+const SAMPLE_ITERATIONS = 4;
 
 await V.initGpuBackend({ mode: 'cpu', activate: false, log: false });
 const gpu = V.getBackendByName('gpu') as V.GpuBackend;
@@ -42,7 +43,7 @@ function setup() {
   return { model, step, forward };
 }
 
-function dispatches(fused: boolean): { forward: number; trainingStep: number } {
+function dispatches(fused: boolean): { forward: number; trainingStep: number; sampling: number } {
   V.setFusionEnabled(fused);
   V.setBackend('gpu');
   try {
@@ -55,7 +56,13 @@ function dispatches(fused: boolean): { forward: number; trainingStep: number } {
     step(); // warm-up: the optimizer's state is created on the first step
     before = gpu.counters().dispatches;
     step();
-    return { forward: forwardCount, trainingStep: gpu.counters().dispatches - before };
+    const trainingStep = gpu.counters().dispatches - before;
+    // sampling `batch` images with CFG (random tokenizer weights: the count does not depend on them)
+    model.eval();
+    const vae = new V.VQVAE(V.TOKENIZER_SMALL, new V.Rng(1)).eval();
+    before = gpu.counters().dispatches;
+    V.tidy(() => { model.sample(vae, { labels: Array.from({ length: batch }, (_, i) => i), cfg: 1.5, topK: 20, seed: 3, iterSchedule: SAMPLE_ITERATIONS }); });
+    return { forward: forwardCount, trainingStep, sampling: gpu.counters().dispatches - before };
   } finally {
     V.setBackend('cpu');
     V.setFusionEnabled(true);
@@ -85,12 +92,12 @@ function cpuStepTimes(): Record<'unfused' | 'fused', number[]> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const unfused = dispatches(false), fused = dispatches(true);
-console.log(`dispatches (VIAR_SMALL, batch ${batch}): forward ${unfused.forward} → ${fused.forward}, training step ${unfused.trainingStep} → ${fused.trainingStep}`);
+console.log(`dispatches (VIAR_SMALL, batch ${batch}): forward ${unfused.forward} → ${fused.forward}, training step ${unfused.trainingStep} → ${fused.trainingStep}, sampling ${unfused.sampling} → ${fused.sampling}`);
 const times = cpuStepTimes();
 const cpu = { unfusedMedianMs: median(times.unfused), fusedMedianMs: median(times.fused), samples: times };
 console.log(`cpu training step (median of ${times.fused.length}): ${cpu.unfusedMedianMs.toFixed(1)} ms unfused, ${cpu.fusedMedianMs.toFixed(1)} ms fused`);
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(args.out!, `${JSON.stringify({
-  model: 'VIAR_SMALL', batch, trainIterations: TRAIN_ITERATIONS, forwardIterations: FORWARD_ITERATIONS,
+  model: 'VIAR_SMALL', batch, trainIterations: TRAIN_ITERATIONS, forwardIterations: FORWARD_ITERATIONS, sampleIterations: SAMPLE_ITERATIONS,
   dispatches: { unfused, fused }, cpuTrainingStep: cpu, date: new Date().toISOString(),
 }, null, 2)}\n`);
