@@ -20,7 +20,7 @@ const close = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) =>
   }
 };
 
-interface Outcome { z: number[]; grads: number[][]; stats: V.FixedPointStats }
+interface Outcome { z: number[]; zStar: number[]; states: number[][]; grads: number[][]; stats: V.FixedPointStats }
 
 /** A batch of 3 tanh layers (one slow sample) solved and differentiated on `backend`, reads awaited. */
 async function run(backend: string, options: V.FixedPointOptions): Promise<Outcome> {
@@ -34,11 +34,16 @@ async function run(backend: string, options: V.FixedPointOptions): Promise<Outco
     const scale = V.keep(V.tensor([[1], [1.5], [0.4]]));
     held.push(W, x, scale);
     const f = (z: Tensor, inj: Tensor, s: Tensor) => V.tanh(V.add(V.mul(V.matmul(z, W), s), inj));
-    const { z, stats } = await V.fixedPointAsync(f, [x, scale], options);
-    held.push(V.keep(z));
-    const [gW, gx] = V.tidy(() => V.gradients(V.sum(V.mul(z, z)), [W, x]).map((g) => V.keep(g)));
+    const { z, zStar, states, stats } = await V.fixedPointAsync(f, [x, scale], options);
+    held.push(V.keep(z), V.keep(zStar), ...states.map((t) => V.keep(t)));
+    const loss = () => states.reduce((acc, t) => V.add(acc, V.sum(t)), V.sum(V.mul(z, z)));
+    const [gW, gx] = V.tidy(() => V.gradients(loss(), [W, x]).map((g) => V.keep(g)));
     held.push(gW!, gx!);
-    return { z: Array.from(await z.data()), grads: [Array.from(await gW!.data()), Array.from(await gx!.data())], stats };
+    const read = async (t: Tensor) => Array.from(await t.data());
+    return {
+      z: await read(z), zStar: await read(zStar), states: await Promise.all(states.map(read)),
+      grads: [await read(gW!), await read(gx!)], stats,
+    };
   } finally {
     held.forEach((t) => t.dispose());
     V.setBackend('cpu');
@@ -53,6 +58,7 @@ const CASES: [string, V.FixedPointOptions][] = [
   ['picard, unroll, returnIterate last', { tol: 1e-3, maxIter: 30, gradient: 'unroll', returnIterate: 'last' }],
   ['picard without tolerance (device-side monitor), measureReturned off', { tol: 0, stagnationWindow: 0, maxIter: 12, measureReturned: false }],
   ['anderson without budget to converge (maxIter status)', { solver: 'anderson', tol: 1e-9, maxIter: 4 }],
+  ['broyden with states, spectralRadius and ift', { solver: 'broyden', tol: 1e-5, maxIter: 60, states: [1, -1], spectralRadius: { iterations: 30 }, gradient: 'ift' }],
 ];
 
 describe('fixedPointAsync on an asynchronous backend equals the cpu backend', () => {
@@ -60,6 +66,9 @@ describe('fixedPointAsync on an asynchronous backend equals the cpu backend', ()
     const cpu = await run('cpu', options);
     const gpu = await run('gpu', options);
     close(gpu.z, cpu.z, 'z');
+    close(gpu.zStar, cpu.zStar, 'zStar');
+    gpu.states.forEach((t, i) => close(t, cpu.states[i]!, `states[${i}]`));
+    if (cpu.stats.spectralRadius) close(gpu.stats.spectralRadius!, cpu.stats.spectralRadius, 'spectralRadius');
     gpu.grads.forEach((g, i) => close(g, cpu.grads[i]!, `gradient ${i}`));
     expect(gpu.stats.status).toEqual(cpu.stats.status);
     expect(gpu.stats.nFevals).toEqual(cpu.stats.nFevals);
@@ -87,8 +96,8 @@ describe('fixedPointAsync on an asynchronous backend equals the cpu backend', ()
     const before = gpuBackend.counters().readbacks;
     const gpu = await run('gpu', opts);
     const reads = gpuBackend.counters().readbacks - before;
-    // the forward's reads (stats.reads) plus the three result reads of the test itself: the backward added none
-    expect(reads).toBe(gpu.stats.reads + 3);
+    // the forward's reads (stats.reads) plus the four result reads of the test itself: the backward added none
+    expect(reads).toBe(gpu.stats.reads + 4);
     gpu.grads.forEach((g, i) => close(g, cpu.grads[i]!, `gradient ${i}`));
     expect(gpu.stats.backward!.nFevals.every((n) => n === 81)).toBe(true);
     expect(cpu.stats.backward!.status.every((s) => s === 'converged')).toBe(true);
