@@ -34,7 +34,20 @@ export function nodeBuiltin<K extends keyof NodeBuiltins>(name: K, op: string): 
   return mod;
 }
 
-/** require() of a CommonJS package (e.g. pngjs) from the engine's location, for `op` (Node only, as nodeBuiltin). */
+/**
+ * require() of a CommonJS package (e.g. pngjs, gpu.js) from the engine's location, for `op` (Node only, as nodeBuiltin);
+ * a package that is not installed is a ViarError naming it and the install command.
+ */
 export function nodeRequire(pkg: string, op: string): unknown {
-  return nodeBuiltin('node:module', op).createRequire(import.meta.url)(pkg);
+  const require = nodeBuiltin('node:module', op).createRequire(import.meta.url);
+  try {
+    return require(pkg);
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    // only the package itself missing (an optional peer dependency), not a module it fails to load
+    if (err.code === 'MODULE_NOT_FOUND' && err.message?.includes(`'${pkg}'`)) {
+      throw new ViarError(op, `needs the '${pkg}' package, an optional dependency of viar: npm install ${pkg}`);
+    }
+    throw e;
+  }
 }
