@@ -12,6 +12,11 @@ import type { GradNode } from './graph/node.js';
 
 let nextTensorId = 0;
 
+/** The id the next tensor will get: tensors with id ≥ a watermark were created after it was read. */
+export function tensorIdWatermark(): number {
+  return nextTensorId;
+}
+
 /** Nested arrays of numbers, as produced by toArray(). */
 export type NestedArray = number | NestedArray[];
 

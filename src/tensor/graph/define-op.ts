@@ -2,7 +2,7 @@
 // recording, then (if grad is on and an input requires grad) records a GradNode with what the VJP saved.
 // The recorder lives in the tensor layer because every op records as it runs; src/autograd consumes the graph.
 
-import { Tensor, makeSavedAlias, makeView } from '../tensor.js';
+import { Tensor, makeSavedAlias, makeView, tensorIdWatermark } from '../tensor.js';
 import { GradNode, type Vjp } from './node.js';
 import { isGradEnabled, noGrad } from './grad-mode.js';
 
@@ -27,10 +27,12 @@ export type AppliedOp<A> = (inputs: readonly Tensor[], attrs: A) => Tensor;
 export function defineOp<A = undefined>(def: OpDefinition<A>): AppliedOp<A> {
   const apply: AppliedOp<A> = (inputs, attrs) => {
     inputs.forEach((t, i) => t.assertAlive(def.name, inputs.length === 1 ? 'x' : `input ${i}`));
+    const firstNew = tensorIdWatermark();
     const result = noGrad(() => def.forward(inputs, attrs));
     let out = result instanceof Tensor ? result : result.output;
-    // A forward may hand back an existing tensor (an input, or a leaf it closed over): record on a fresh view of it.
-    if (out.node !== null || inputs.includes(out)) out = makeView(out, out.shape, out.strides, out.offset);
+    // A forward may hand back a tensor that existed before it ran (an input, or one it closed over), or one with a
+    // graph: record on a fresh view of it, so the original keeps its own node (or stays a leaf).
+    if (out.node !== null || out.id < firstNew) out = makeView(out, out.shape, out.strides, out.offset);
     const extra = result instanceof Tensor ? [] : result.saved;
     const needs = inputs.map((t) => t.requiresGrad);
     if (!def.vjp || !isGradEnabled() || !needs.some(Boolean)) {
