@@ -245,7 +245,7 @@ KINKS = {'max', 'min', 'maximum', 'minimum', 'relu', 'abs', 'clamp', 'maxPool2d'
          'layerNorm', 'groupNorm', 'where', 'floor', 'sign', 'castRoundTripInt', 'castRoundTrip32', 'sqrt'}
 AMPLIFIERS = {'log', 'reciprocal', 'rsqrt', 'div', 'pow', 'sqrt', 'logSoftmax', 'crossEntropy'}
 DISCONTINUOUS = {'sign', 'floor', 'castRoundTripInt', 'where'}
-SINGULAR = {'norm', 'std', 'variance', 'layerNorm', 'groupNorm'}
+SINGULAR = {'norm', 'std', 'variance', 'layerNorm', 'groupNorm', 'pow'}
 TORCH_REFUSES = ('negative output size', 'Expected more than 1 value per channel', 'Non-empty 4D data tensor expected',
                  'non-zero size', 'cannot compute the inf norm', 'Expected reduction dim')
 
@@ -291,6 +291,16 @@ def near_discontinuity(p, op):
     return False
 
 
+def huge_argument(p, op):
+    """Whether a step running `op` (sin, cos) got an argument beyond 1e15, where one ulp changes the result."""
+    for i, s in enumerate(p['steps']):
+        if s['op'] == op:
+            before = p['ours']['trace'][i - 1]['values'] if i > 0 else p['inputs'][0]['values']
+            if any(not isinstance(v, str) and abs(v) > 1e15 for v in before):
+                return True
+    return False
+
+
 def documented(p, where, theirs):
     stage, op, detail = where
     ops = {s['op'] for s in p['steps']}
@@ -313,10 +323,12 @@ def documented(p, where, theirs):
     tiny_vs_zero = pair is not None and 0.0 in pair and max(abs(pair[0]), abs(pair[1])) < 1e-6
     if stage == 'forward' and op in AMPLIFIERS and (not_both_finite or tiny_vs_zero):
         return 'rounding near 0 amplified by log/div/rsqrt (0 in one engine, ~1e-17 in the other)'
+    if stage == 'forward' and op in ('sin', 'cos') and huge_argument(p, op):
+        return 'rounding: sin/cos of an argument beyond 1e15 (one ulp of it changes the result)'
     if stage == 'forward' and op in DISCONTINUOUS and near_discontinuity(p, op):
         return 'rounding across a discontinuity (sign, floor, int cast, where at a value ~1e-16 from it)'
     if stage == 'grad2' and ops & SINGULAR and pair is not None and math.isnan(pair[1]) and not math.isnan(pair[0]):
-        return 'second derivative at a singular point (norm/std at 0): PyTorch NaN, ours finite'
+        return 'second derivative at a singular point (norm/std at 0, pow at base 0): PyTorch NaN, ours finite'
     if stage != 'forward' and has_empty(p):
         return 'empty input: PyTorch\'s gradient of a reduction over no elements is NaN, ours 0'
     if stage != 'forward' and has_ties(p) and ops & KINKS:
