@@ -75,6 +75,9 @@ function checkDim(op: string, dim: number, rank: number): void {
 /** Swaps the field `name` for an accessor that computes the weight; assigning to it is an error. */
 function install(module: Module, r: Reparameterization, fields: Record<string, Tensor>, buffers: Record<string, Tensor>): void {
   const host = module as unknown as Fields;
+  for (const k of [...Object.keys(fields), ...Object.keys(buffers)]) {
+    if (k in host) throw new ArgumentError(r.kind, `${module.constructor.name} already has a field '${k}'; normalize a parameter whose derived names are free`);
+  }
   delete host[r.name];
   for (const [k, t] of Object.entries(fields)) host[k] = t;
   for (const [k, t] of Object.entries(buffers)) (module as unknown as BufferAccess).registerBuffer(k, t);

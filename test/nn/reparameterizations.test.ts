@@ -83,6 +83,10 @@ describe('weightNorm', () => {
     expect(lin.namedParameters().map(([n]) => n)).toEqual(['bias', 'weight_v']);
     expect(() => V.weightNorm(lin, 'weight')).toThrow(/weightNorm.*already reparameterized/);
     expect(() => V.weightNorm(lin, 'bias_x')).toThrow(/'bias_x' is not a float parameter/);
+    const taken = linear64(2, 2, 1);
+    (taken as unknown as Fields).weight_g = V.ones([1]);
+    expect(() => V.weightNorm(taken)).toThrow(/weightNorm: Linear already has a field 'weight_g'/);
+    expect(taken.namedParameters().map(([n]) => n)).toEqual(['weight', 'bias']); // untouched
     expect(() => { lin.weight = V.zeros([3, 6]); }).toThrow(/'weight' is computed from weight_v/);
     const w = Array.from(lin.weight.dataSync());
     V.removeNorms(lin);
