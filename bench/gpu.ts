@@ -129,7 +129,8 @@ async function trainingResult(backend: string, steps: number, trainBatch: number
 
 /** One VIAR implicit iteration (teacher-forced shape, batch `b`) run k times eagerly vs replayed from a captured graph. */
 async function captureSpeedup(b: number, k: number) {
-  return onBackend('gpu', async () => {
+  V.setBackend('gpu');
+  try {
     const { model } = V.loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' });
     const viar = model as V.VIAR;
     model.eval();
@@ -153,7 +154,9 @@ async function captureSpeedup(b: number, k: number) {
     const steps = graph.steps;
     graph.dispose(); x.dispose(); mods.dispose(); mask.dispose(); model.dispose?.();
     return { batch: b, iterations: k, kernelsPerIteration: steps, eagerMsPerIteration: eager.ms / k, replayMsPerIteration: replay.ms / k, speedup: eager.ms / replay.ms, maxAbsDifference: maxDiff };
-  });
+  } finally {
+    V.setBackend('cpu');
+  }
 }
 
 /** Readbacks during one teacher-forced forward pass of the shipped VIAR on the gpu backend (should be 0). */
@@ -216,6 +219,7 @@ const result = {
   capture,
   dispatchBench,
   poolStats: gpu.poolStats(),
+  bindGroupCache: (gpu.runner as { bindGroupStats?: { hits: number; misses: number } }).bindGroupStats ?? null,
   forwardPassReadbacks: fwdReadbacks,
   leakCheck: leak,
   counters: gpu.counters(),

@@ -1,5 +1,6 @@
-// Device buffers recycled by size class, with the release rule deferred submission needs: a released buffer waits until
-// the work recorded so far has been submitted before another op may take it; a captured plan pins the buffers it uses.
+// Device buffers recycled by size class. A released buffer is free at once: every later write into it (a dispatch's
+// output, an upload's copy) is recorded in the same command stream after the reads, so queue order keeps them apart.
+// A captured plan pins the buffers it uses until it is disposed.
 
 /** Rounds a byte count up to its size class (≤ 12.5 % slack above 4 KiB, 256-byte steps below), so loops reuse buffers. */
 export function sizeClass(bytes: number): number {
@@ -12,8 +13,6 @@ export function sizeClass(bytes: number): number {
 export interface PoolStats {
   /** Buffers handed out and not yet released. */
   inUse: number;
-  /** Released, waiting for the recorded work to be submitted. */
-  pending: number;
   /** Free for reuse, and their bytes. */
   free: number;
   freeBytes: number;
@@ -30,20 +29,14 @@ export class Pins<B> {
   readonly released = new Set<B>();
 }
 
-/**
- * Buffers of type B (GPUBuffers, or Float32Arrays in the host modes) by size class. `acquire` takes a free one or
- * creates one; `release` parks it until `submitted()` says the work that may read it has been handed to the queue.
- */
+/** Buffers of type B (GPUBuffers, or Float32Arrays in the host modes) by size class: take a free one or create one. */
 export class BufferPool<B> {
   private readonly free = new Map<number, B[]>();
-  private readonly pending: [B, number][] = [];
   private readonly classOf = new Map<B, number>();
   private readonly pinnedBy = new Map<B, Pins<B>>();
   private capturing: Pins<B> | null = null;
   private freeBytes = 0;
   private created = 0;
-  /** Bytes released since the last submission (a runner submits early when this grows large). */
-  pendingBytes = 0;
 
   constructor(
     private readonly create: (bytes: number) => B,
@@ -70,30 +63,34 @@ export class BufferPool<B> {
     return buffer;
   }
 
-  /** Gives a buffer back; it becomes reusable after the next `submitted()` (or when its plan is disposed). */
+  /** Gives a buffer back: reusable by the next acquire (a pinned one only when its plan is disposed). */
   release(buffer: B): void {
     const pins = this.pinnedBy.get(buffer);
     if (pins) { pins.released.add(buffer); return; }
-    const size = this.classOf.get(buffer)!;
-    this.pending.push([buffer, size]);
-    this.pendingBytes += size;
+    this.recycle(buffer);
   }
 
-  /** The recorded work was submitted: released buffers may be written by later work. */
-  submitted(): void {
-    for (const [buffer, size] of this.pending) {
-      if (this.freeBytes + size > this.maxFreeBytes) {
-        this.classOf.delete(buffer);
-        this.destroy(buffer);
-        continue;
-      }
-      let list = this.free.get(size);
-      if (!list) this.free.set(size, list = []);
-      list.push(buffer);
-      this.freeBytes += size;
+  private recycle(buffer: B): void {
+    const size = this.classOf.get(buffer)!;
+    if (this.freeBytes + size > this.maxFreeBytes) {
+      this.classOf.delete(buffer);
+      this.destroy(buffer);
+      return;
     }
-    this.pending.length = 0;
-    this.pendingBytes = 0;
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, list = []);
+    list.push(buffer);
+    this.freeBytes += size;
+  }
+
+  /** Starts tracking a buffer created outside the pool (a large upload), so that its release recycles it. */
+  adopt(buffer: B, bytes: number): void {
+    this.classOf.set(buffer, bytes);
+    this.created++;
+    if (this.capturing) {
+      this.capturing.buffers.add(buffer);
+      this.pinnedBy.set(buffer, this.capturing);
+    }
   }
 
   /** From now on every acquired buffer is pinned to `pins` (and so is any later-acquired one until `endPinning`). */
@@ -117,7 +114,7 @@ export class BufferPool<B> {
     for (const buffer of pins.buffers) {
       if (this.pinnedBy.get(buffer) !== pins) continue;
       this.pinnedBy.delete(buffer);
-      if (pins.released.has(buffer)) this.pending.push([buffer, this.classOf.get(buffer)!]);
+      if (pins.released.has(buffer)) this.recycle(buffer);
     }
     pins.buffers.clear();
     pins.released.clear();
@@ -133,6 +130,6 @@ export class BufferPool<B> {
   stats(inUse: number): PoolStats {
     let free = 0;
     for (const list of this.free.values()) free += list.length;
-    return { inUse, pending: this.pending.length, free, freeBytes: this.freeBytes, created: this.created, pinned: this.pinnedBy.size };
+    return { inUse, free, freeBytes: this.freeBytes, created: this.created, pinned: this.pinnedBy.size };
   }
 }

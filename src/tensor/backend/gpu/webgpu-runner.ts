@@ -1,10 +1,13 @@
 // The WebGPU runner: gpu.js compiles each kernel to WGSL (wgsl-kernels.ts), this file owns the dispatch. Ops are
 // recorded into one open compute pass; their parameters go to one uniform arena (dynamic offsets), bind groups are
 // cached per (kernel, buffers); the queue is submitted at a read, at `flush`, or every MAX_BATCH dispatches.
+// Every write into a pooled buffer is a recorded command (small uploads are copies from a staging buffer), so buffers
+// are reused the moment they are released: the op sequence alone decides which buffer an op gets, and a steady loop
+// hits the bind-group cache.
 
 import { BufferPool, Pins, type PoolStats } from './buffer-pool.js';
 import {
-  Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, MAX_PENDING_BYTES, newCounters,
+  Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, newCounters,
   type CapturedPlan, type DeviceArray, type GpuJsModule, type KernelRunner,
 } from './kernel-runner.js';
 import { KERNELS, type KernelSource } from './kernel-sources.js';
@@ -53,6 +56,9 @@ const USAGE = { MAP_READ: 0x0001, COPY_SRC: 0x0004, COPY_DST: 0x0008, UNIFORM: 0
 const COMPUTE = 4;
 /** Largest uniform block of any kernel, rounded to the offset alignment, times the batch bound. */
 const SLOT_BYTES = 512;
+/** Uploads up to this size go through the batch's staging buffer (recorded copies); larger ones get a fresh buffer. */
+const STAGED_UPLOAD_BYTES = 64 * 1024;
+const STAGING_BYTES = 4 * 2 ** 20;
 
 interface Kernel extends WgslKernel {
   id: number;
@@ -102,6 +108,9 @@ export class WebGpuRunner implements KernelRunner {
   private readonly arenaBytes: ArrayBuffer;
   private readonly arenaView: DataView;
   private arenaUsed = 0;
+  private readonly staging: GpuBuffer;
+  private readonly stagingBytes = new Uint8Array(STAGING_BYTES);
+  private stagingUsed = 0;
   private encoder: GpuCommandEncoder | null = null;
   private pass: GpuComputePass | null = null;
   private readonly bindGroups = new Map<string, unknown>();
@@ -122,11 +131,12 @@ export class WebGpuRunner implements KernelRunner {
     this.arena = this.device.createBuffer({ size: arenaSize, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     this.arenaBytes = new ArrayBuffer(arenaSize);
     this.arenaView = new DataView(this.arenaBytes);
+    this.staging = this.device.createBuffer({ size: STAGING_BYTES, usage: USAGE.COPY_SRC | USAGE.COPY_DST });
     this.pool = new BufferPool<GpuBuffer>(
       (bytes) => this.device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST }),
       (b) => b.destroy(),
     );
-    this.batch = new Batch(this.counters, () => this.submit(), () => this.pool.submitted());
+    this.batch = new Batch(this.counters, () => this.submit());
   }
 
   /** Acquires gpu.js's shared WebGPU device and builds every built-in kernel's pipeline (in parallel). */
@@ -180,14 +190,18 @@ export class WebGpuRunner implements KernelRunner {
     if (this.deviceError) throw new Error(`gpu backend: WebGPU reported an error in recorded work: ${this.deviceError}`);
   }
 
-  private allocate(length: number): GpuArray {
+  private track(a: GpuArray): GpuArray {
     this.counters.liveBuffers++;
-    this.counters.liveBytes += length * 4;
+    this.counters.liveBytes += a.length * 4;
     this.counters.peakBuffers = Math.max(this.counters.peakBuffers, this.counters.liveBuffers);
+    return a;
+  }
+
+  private allocate(length: number): GpuArray {
     const bytes = Math.max(4, length * 4);
     const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
     if (bytes > limit) throw new Error(`gpu backend: a buffer of ${length} values exceeds this device's storage-buffer limit of ${limit} bytes`);
-    return new GpuArray(this.pool.acquire(bytes), length);
+    return this.track(new GpuArray(this.pool.acquire(bytes), length));
   }
 
   private array(a: DeviceArray, what: string): GpuArray {
@@ -237,12 +251,32 @@ export class WebGpuRunner implements KernelRunner {
     return group;
   }
 
+  /**
+   * Small uploads are staged: the values go to the batch's staging buffer (written just before the submission) and a
+   * recorded copy moves them, in order with the dispatches. Large ones write a fresh buffer, which no recorded command
+   * can be reading yet.
+   */
   upload(values: Float32Array): DeviceArray {
     this.check();
     this.counters.uploads++;
+    const bytes = values.byteLength;
+    if (bytes > STAGED_UPLOAD_BYTES) {
+      const size = Math.ceil(bytes / 16) * 16;
+      const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+      this.pool.adopt(buffer, size);
+      this.device.queue.writeBuffer(buffer, 0, values);
+      return this.track(new GpuArray(buffer, values.length));
+    }
     const out = this.allocate(values.length);
-    // a pooled buffer is free only once all recorded work that used it was submitted, so this write cannot overtake it
-    if (values.length > 0) this.device.queue.writeBuffer(out.buffer, 0, values);
+    if (bytes === 0) return out;
+    const padded = Math.ceil(bytes / 4) * 4;
+    if (this.stagingUsed + padded > STAGING_BYTES) this.batch.flush();
+    const offset = this.stagingUsed;
+    this.stagingBytes.set(new Uint8Array(values.buffer, values.byteOffset, bytes), offset);
+    this.stagingUsed += Math.ceil(padded / 256) * 256;
+    // not part of a captured plan: the target is pinned and keeps this value, a constant of the plan
+    this.openEncoder().copyBufferToBuffer(this.staging, offset, out.buffer, 0, bytes);
+    this.batch.add();
     return out;
   }
 
@@ -295,7 +329,9 @@ export class WebGpuRunner implements KernelRunner {
     this.pass = null;
     this.encoder = null;
     if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaBytes, 0, this.arenaUsed);
+    if (this.stagingUsed > 0) this.device.queue.writeBuffer(this.staging, 0, this.stagingBytes, 0, this.stagingUsed);
     this.arenaUsed = 0;
+    this.stagingUsed = 0;
     this.device.queue.submit([encoder.finish()]);
     void this.device.popErrorScope().then((e) => { if (e && !this.deviceError) this.deviceError = e.message; });
     this.resolveSubmitted?.();
@@ -352,7 +388,6 @@ export class WebGpuRunner implements KernelRunner {
     this.counters.liveBuffers--;
     this.counters.liveBytes -= g.length * 4;
     this.pool.release(g.buffer);
-    if (this.pool.pendingBytes > MAX_PENDING_BYTES) this.batch.flush();
   }
 
   flush(): void {
