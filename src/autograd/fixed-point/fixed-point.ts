@@ -112,7 +112,8 @@ const GRADIENT_RULES: Record<ResolvedGradient['mode'], { derivation: string; out
       if (!isGradEnabled()) return f(detach(zHat));
       const { solve, init, cache } = rule as Extract<ResolvedGradient, { mode: 'ift' }>;
       const report = stats ? (b: SolveStats) => { stats.backward = b; } : null;
-      return iftOutput(zHat, map, xs, { settings: solve, init, cache, report }, capturedOf, leaves);
+      const pending = stats ? (read: Promise<void>) => { PENDING_READS.set(stats, [...(PENDING_READS.get(stats) ?? []), read]); } : null;
+      return iftOutput(zHat, map, xs, { settings: solve, init, cache, report, pending }, capturedOf, leaves);
     },
   },
   unroll: {
@@ -270,8 +271,9 @@ export function fixedPoint<S extends State = Tensor>(
 /**
  * fixedPoint on any backend: the same options, algorithm and result, with every read awaited (await t.data()), so
  * it runs where results can only be read asynchronously (WebGPU). Costs the reads listed under fixedPoint, each an
- * await. The IFT backward (synchronous, like every backward) reads nothing on such a backend: its adjoint runs the
- * whole gradient.maxIter budget with converged samples frozen on the device (stats.backward then has NaN traces).
+ * await. The IFT backward (synchronous, like every backward) waits for no read on such a backend: its adjoint runs
+ * the whole gradient.maxIter budget with converged samples frozen on the device, and its trace is read in the
+ * background (await readBackwardStats(stats) for the complete stats.backward).
  * @example
  * const { z, stats } = await fixedPointAsync((z, x) => tanh(add(matmul(z, W), x)), [x], { tol: 1e-5 });
  */
@@ -279,6 +281,21 @@ export async function fixedPointAsync<S extends State = Tensor>(
   f: (z: S, ...inputs: Tensor[]) => S, inputs: readonly Tensor[], options: FixedPointOptions<S> = {},
 ): Promise<FixedPointResult<S>> {
   return runAsync(fixedPointSteps(f, inputs, options));
+}
+
+/** Reads of IFT adjoint traces that a backward on an asynchronous backend could not wait for. */
+const PENDING_READS = new WeakMap<FixedPointStats, Promise<void>[]>();
+
+/**
+ * stats.backward once every read it waits for has completed: on a backend that reads asynchronously the IFT backward
+ * cannot wait for its residual trace, so it reports NaN traces and reads them in the background; this resolves after.
+ * @example loss.backward(); const adjoint = await readBackwardStats(stats);   // adjoint.absTrace: numbers
+ */
+export async function readBackwardStats(stats: FixedPointStats): Promise<SolveStats | null> {
+  const reads = PENDING_READS.get(stats) ?? [];
+  PENDING_READS.delete(stats);
+  await Promise.all(reads);
+  return stats.backward;
 }
 
 /** The gradient rules and their derivations, for documentation and the tests. */

@@ -30,8 +30,10 @@ export interface IftSettings {
   settings: ResolvedSolve;
   init: 'zero' | 'grad';
   cache: AdjointCache | null;
-  /** Receives the adjoint solve's statistics (null: not reported). */
+  /** Receives the adjoint solve's statistics (null: not reported); again when a trace read later completes them. */
   report: ((stats: SolveStats) => void) | null;
+  /** Receives the read of a trace the backward could not wait for (an asynchronous backend). */
+  pending: ((read: Promise<void>) => void) | null;
 }
 
 interface IftAttrs extends IftSettings {
@@ -56,8 +58,17 @@ function solveAdjoint(g: Tensor, pull: (u: Tensor) => Tensor, s: IftSettings, u0
   const map = (u: Tensor): Tensor => tidy(() => add(g, pull(u)));
   const monitor = runSync(inGradMode(false, runSolve(map, u0, s.settings, monitorMode(s.settings, noReads)), counter));
   const { z: u } = monitor.returned('best');
-  s.report?.(solveStats(monitor, s.settings, counter.reads, performance.now() - start));
+  const timeMs = performance.now() - start;
+  s.report?.(solveStats(monitor, s.settings, counter.reads, timeMs));
+  const unread = monitor.takeUnreadTrace();
   monitor.dispose();
+  if (unread) {
+    // backward cannot await: the trace is read in the background and the statistics are reported again
+    const read = unread.data()
+      .then((v) => { monitor.complete(Float64Array.from(v)); s.report?.(solveStats(monitor, s.settings, counter.reads + 1, timeMs)); })
+      .finally(() => unread.dispose());
+    s.pending?.(read);
+  }
   return u;
 }
 
@@ -134,7 +145,7 @@ const adjointOp = defineOp<IftSettings & { u: Tensor; uLeaf: Tensor }>({
     const w = noGrad(() => {
       const u0 = keep(fresh(v));
       try {
-        return solveAdjoint(v, (x) => gradients(h, [uLeaf], [x], { retainGraph: true })[0]!, { ...ctx.attrs, report: null, cache: null }, u0);
+        return solveAdjoint(v, (x) => gradients(h, [uLeaf], [x], { retainGraph: true })[0]!, { ...ctx.attrs, report: null, pending: null, cache: null }, u0);
       } finally {
         u0.dispose();
       }

@@ -1,7 +1,7 @@
 // Public surface of the implicit-layer primitive.
 
 export {
-  fixedPoint, fixedPointAsync, gradientRules, FixedPointError, type FixedPointResult, type FixedPointStats, type SolveStats,
+  fixedPoint, fixedPointAsync, gradientRules, readBackwardStats, FixedPointError, type FixedPointResult, type FixedPointStats, type SolveStats,
 } from './fixed-point.js';
 export type { FixedPointOptions, GradientRule, SolverName, AndersonOptions, BroydenOptions, AdjointCache, SolveSettings } from './options.js';
 export type { SampleStatus, SolveContext, Measurement, Residuals } from './monitor.js';

@@ -110,20 +110,30 @@ export class Monitor implements SolveContext {
   private bestAbs: Tensor | null = null;
   private firstAbs: Tensor | null = null;
   private readonly trace: Tensor[] = [];
+  /** Device mode, when the trace could not be read at the end: the kept [steps, B, 3] trace (takeUnreadTrace). */
+  private unread: Tensor | null = null;
 
   constructor(
     readonly batch: number, readonly settings: ResolvedSolve, private readonly fn: (x: Tensor) => Tensor,
     mode: 'host' | 'device', private readonly snapshotAt: readonly number[] = [],
   ) {
     this.readsResiduals = mode === 'host';
-    const fill = <T>(v: () => T) => Array.from({ length: batch }, v);
-    this.stats = {
+    this.stats = {} as TraceStats;
+    this.firstResidual = [];
+    this.bestHistory = [];
+    this.unmeasured = [];
+    this.resetStats();
+  }
+
+  private resetStats(): void {
+    const fill = <T>(v: () => T) => Array.from({ length: this.batch }, v);
+    Object.assign(this.stats, {
       status: fill(() => 'running' as SampleStatus), nFevals: fill(() => 0), absTrace: fill(() => []), relTrace: fill(() => []),
       bestResidual: fill(() => Infinity), bestStep: fill(() => -1), lastResidual: fill(() => NaN),
-    };
-    this.firstResidual = fill(() => NaN);
-    this.bestHistory = fill(() => []);
-    this.unmeasured = fill(() => false);
+    });
+    this.firstResidual.splice(0, Infinity, ...fill(() => NaN));
+    this.bestHistory.splice(0, Infinity, ...fill((): number[] => []));
+    this.unmeasured.splice(0, Infinity, ...fill(() => false));
   }
 
   f(x: Tensor): Tensor {
@@ -304,17 +314,40 @@ export class Monitor implements SolveContext {
    */
   *finish(): Solving<void> {
     if (this.trace.length > 0) {
+      const steps = this.trace.length;
       const all = keep(tidy(() => stack(this.trace, 0)));
       this.trace.splice(0).forEach((t) => t.dispose());
       let values: Float64Array | null;
       try {
         values = yield* readIfPossible(all);
-      } finally {
+      } catch (err) {
         all.dispose();
+        throw err;
       }
-      this.replay(values, all.shape[0]!);
+      if (values) all.dispose();
+      else this.unread = all;
+      this.replay(values, steps);
     }
+    this.endRunning();
+  }
+
+  private endRunning(): void {
     this.stats.status.forEach((s, b) => { if (s === 'running') this.stats.status[b] = 'maxIter'; });
+  }
+
+  /** The trace finish() could not read (device mode on a synchronous driver over an asynchronous backend); the caller owns it. */
+  takeUnreadTrace(): Tensor | null {
+    const t = this.unread;
+    this.unread = null;
+    return t;
+  }
+
+  /** Recomputes the statistics from that trace's values, read later (numbers only: works after dispose()). */
+  complete(values: Float64Array): TraceStats {
+    this.resetStats();
+    this.replay(values, values.length / (this.batch * 3));
+    this.endRunning();
+    return this.stats;
   }
 
   /** Device mode: fills the statistics from the trace read at the end ([steps, B, 3] values, or null if unread). */
@@ -352,7 +385,8 @@ export class Monitor implements SolveContext {
   }
 
   dispose(): void {
-    for (const t of [this.zBest, this.zLast, this.active, this.bad, this.bestAbs, this.firstAbs, ...this.trace, ...this.snapshots.values(), ...this.recent]) t?.dispose();
+    for (const t of [this.zBest, this.zLast, this.active, this.bad, this.bestAbs, this.firstAbs, ...this.trace, ...this.snapshots.values(), ...this.recent, this.unread]) t?.dispose();
+    this.unread = null;
     this.zBest = this.zLast = this.active = this.bad = this.bestAbs = this.firstAbs = null;
     this.trace.length = 0;
     this.recent.length = 0;
