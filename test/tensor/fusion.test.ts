@@ -253,6 +253,21 @@ describe('programs', () => {
     });
   });
 
+  test('only inputs a gradient program reads are saved: the residual stream x of x + y·γ is not', () => {
+    V.tidy(() => {
+      const rng = new V.Rng(3);
+      const [x, g, y] = [[2, 3], [3], [2, 3]].map((s) => V.randn(s, rng, { dtype: 'float64' }).requireGrad());
+      const out = V.gatedResidual(x!, g!, y!);
+      const before = V.memory().numTensors, buffers = V.getBackend().memory().numDataBuffers;
+      x!.dispose();
+      expect(V.memory().numTensors).toBe(before - 1);
+      expect(V.getBackend().memory().numDataBuffers).toBe(buffers - 1);
+      const [gg, gy] = V.gradients(V.sum(out), [g!, y!]);
+      expect(Array.from(gg!.dataSync())).toEqual(Array.from(V.sum(y!, 0).dataSync()));
+      expect(Array.from(gy!.dataSync())).toEqual(Array.from(V.expand(g!, [2, 3]).dataSync()));
+    });
+  });
+
   test('wrong arity and mixed dtypes are one-line errors naming the op', () => {
     V.tidy(() => {
       const x = V.ones([2]), y = V.ones([2], { dtype: 'float64' });

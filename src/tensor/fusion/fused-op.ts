@@ -57,9 +57,19 @@ function outputDtype(p: FusedProgram, inputs: readonly Tensor[], name: string): 
 
 const fusedOps = new Map<string, AppliedOp<FusedProgram>>();
 
-/** One defineOp per op name (the name labels graph nodes and errors). */
-function fusedOp(name: string): AppliedOp<FusedProgram> {
-  let op = fusedOps.get(name);
+/** The inputs some input's gradient program reads (the ones the op saves for its backward). */
+function inputsReadByGradients(p: FusedProgram): number[] {
+  const read = new Set<number>();
+  for (let k = 0; k < p.numInputs; k++) {
+    for (const i of cachedGradient(p, k)?.instrs ?? []) if (i.kind === 'input' && i.index < p.numInputs) read.add(i.index);
+  }
+  return [...read];
+}
+
+/** One defineOp per op name and program structure (the name labels graph nodes and errors). */
+function fusedOp(name: string, program: FusedProgram): AppliedOp<FusedProgram> {
+  const key = `${name}|${program.key}`;
+  let op = fusedOps.get(key);
   if (op) return op;
   op = defineOp<FusedProgram>({
     name,
@@ -70,17 +80,19 @@ function fusedOp(name: string): AppliedOp<FusedProgram> {
       const dtype = outputDtype(program, inputs, name);
       return fromDataId(be, be.fusedElementwise(program, infos, shape, dtype), shape, dtype);
     },
-    saveInputs: true,
+    saveInputs: inputsReadByGradients(program),
     // input k: the sum over its broadcast axes of g·∂out/∂x_k, that product being one fused program
     vjp: (gy, { inputs, needs, inputShapes, attrs: program }) => needs.map((need, k) => {
       if (!need) return null;
       const g = cachedGradient(program, k);
       const shape = inputShapes[k]!;
       if (!g) return fromDataId(gy.backend, gy.backend.fill(sizeOf(shape), 0, gy.dtype), shape, gy.dtype);
-      return sumToShape(applyProgram(g, [...(inputs as Tensor[]), gy], `${name}'`), shape);
+      // inputs not saved are not read by any gradient program: gy (output-shaped) stands in for them
+      return sumToShape(applyProgram(g, [...inputs.map((t) => t ?? gy), gy], `${name}'`), shape);
     }),
   });
-  fusedOps.set(name, op);
+  if (fusedOps.size >= 1024) fusedOps.clear();
+  fusedOps.set(key, op);
   return op;
 }
 
@@ -93,7 +105,7 @@ export function applyProgram(program: FusedProgram, inputs: readonly Tensor[], n
   if (inputs.length !== program.numInputs) throw new RangeError(`${name}: the program takes ${program.numInputs} inputs, got ${inputs.length}`);
   if (inputs.length === 0) throw new RangeError(`${name}: a fused program needs at least one tensor input`);
   const shape = broadcastShapes(inputs.map((t) => t.shape), name);
-  const { program: p, used } = compactInputs(program);
+  const { program: p, used } = compacted(program);
   const kept = used.map((k) => inputs[k]!);
   // the output keeps the shape of all inputs, read or not
   const widen = (t: Tensor) => (shapesEqual(t.shape, shape) ? t : expand(t, shape));
@@ -103,7 +115,15 @@ export function applyProgram(program: FusedProgram, inputs: readonly Tensor[], n
   if (out.kind === 'input') return widen(kept[out.index]!);
   if (out.kind === 'const') return widen(scalarTensor(p.constants[out.slot]!, outputDtype(p, kept, name)));
   if (!fusionEnabled) return interpret(p, kept, outputDtype(p, kept, name));
-  return fusedOp(name)(kept, p);
+  return fusedOp(name, p)(kept, p);
+}
+
+const compactions = new WeakMap<FusedProgram, ReturnType<typeof compactInputs>>();
+
+function compacted(p: FusedProgram): ReturnType<typeof compactInputs> {
+  let c = compactions.get(p);
+  if (!c) compactions.set(p, (c = compactInputs(p)));
+  return c;
 }
 
 const UNARY: Record<UnaryOp, (x: Tensor) => Tensor> = {
