@@ -143,12 +143,14 @@ function evalTokenizer(argv: string[]): void {
   const a = parseOptions(c, argv, { data: TOKENIZER_DATA, checkpoint: text, count: text, help: flag });
   if (a.help) return console.log(HELP);
   const data = a.data ?? 'mnist';
+  const countOption = (max: number) => parseOptions(c, ['--count', a.count!], { count: int(1, max, `'all' or an integer in [1, ${max}]`) }).count!;
+  if (a.count !== undefined && a.count !== 'all') countOption(LIMITS.images); // a malformed count fails before any loading
   const path = checkInputFile(c, 'checkpoint', a.checkpoint ?? `checkpoints/tokenizer-${data}.safetensors`);
   const file = prepareOutputFile(c, 'the result file', `docs/tokenizer-${data}.json`);
   const vae = loadTokenizer(path, data);
   try {
     const { test } = dataset(data);
-    const count = a.count === undefined || a.count === 'all' ? test.count : parseOptions(c, ['--count', a.count], { count: int(1, test.count, `'all' or an integer in [1, ${test.count}]`) }).count!;
+    const count = a.count === undefined || a.count === 'all' ? test.count : countOption(test.count);
     const start = performance.now();
     const result = evaluate(vae, test, count);
     console.log(`${data}: PSNR ${result.psnr.toFixed(2)} dB, perplexity ${result.perplexity.toFixed(1)}, codes used ${(100 * result.usedFraction).toFixed(1)}% on ${count} test images (${((performance.now() - start) / 1000).toFixed(0)} s)`);
