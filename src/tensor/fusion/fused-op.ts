@@ -44,9 +44,12 @@ function cachedGradient(p: FusedProgram, k: number): FusedProgram | null {
   return g;
 }
 
+const conditionInputs = new WeakMap<FusedProgram, Set<number>>();
+
 /** The output dtype: that of the inputs read as values (which must agree); condition-only inputs may differ. */
 function outputDtype(p: FusedProgram, inputs: readonly Tensor[], name: string): DType {
-  const conds = conditionOnlyInputs(p);
+  let conds = conditionInputs.get(p);
+  if (!conds) conditionInputs.set(p, (conds = conditionOnlyInputs(p)));
   const values = inputs.filter((_, k) => !conds.has(k));
   const dtype = (values[0] ?? inputs[0])!.dtype;
   if (values.some((t) => t.dtype !== dtype)) {
