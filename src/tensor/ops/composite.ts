@@ -8,7 +8,7 @@ import { tidy } from '../memory.js';
 import { describe, normalizeAxes, sizeOf } from '../shape.js';
 import { checkFloat, checkNumber, checkOptions, checkTensor } from './operands.js';
 import {
-  abs, add, div, eq, erf, exp, log, minimum, mul, pow, sigmoid, softplus, sqrt, sub, where, neg, sign,
+  abs, add, div, eq, erf, exp, log, mul, pow, sigmoid, softplus, sqrt, sub, where, neg, sign,
 } from './elementwise.js';
 import { max, sum } from './reduce.js';
 import { detach, fresh, reshape, expand, transpose } from './movement.js';
@@ -161,8 +161,7 @@ export function silu(x: Tensor): Tensor {
   return mul(t, sigmoid(t));
 }
 
-/** log σ(x) = min(x, 0) − softplus(−|x|), stable for large |x| (PyTorch's form: +0, not −0, for large x). */
+/** log σ(x) = 0 − softplus(−x), stable for large |x| (written as 0 − s so that large x give +0, as PyTorch). */
 export function logSigmoid(x: Tensor): Tensor {
-  const t = floatArg(x, 'logSigmoid');
-  return sub(minimum(t, 0), softplus(neg(abs(t))));
+  return sub(0, softplus(neg(floatArg(x, 'logSigmoid'))));
 }
