@@ -32,6 +32,7 @@ export class Pins<B> {
 /** Buffers of type B (GPUBuffers, or Float32Arrays in the host modes) by size class: take a free one or create one. */
 export class BufferPool<B> {
   private readonly free = new Map<number, B[]>();
+  private readonly doomed: B[] = [];
   private readonly classOf = new Map<B, number>();
   private readonly pinnedBy = new Map<B, Pins<B>>();
   private capturing: Pins<B> | null = null;
@@ -73,8 +74,9 @@ export class BufferPool<B> {
   private recycle(buffer: B): void {
     const size = this.classOf.get(buffer)!;
     if (this.freeBytes + size > this.maxFreeBytes) {
+      // recorded commands may still use it: destroyed after the next submission (see destroyDoomed)
       this.classOf.delete(buffer);
-      this.destroy(buffer);
+      this.doomed.push(buffer);
       return;
     }
     let list = this.free.get(size);
@@ -120,7 +122,13 @@ export class BufferPool<B> {
     pins.released.clear();
   }
 
-  /** Destroys every free buffer (memory pressure, shutdown). */
+  /** Destroys the buffers dropped over the free-bytes cap; call after submitting the commands that may use them. */
+  destroyDoomed(): void {
+    for (const b of this.doomed) this.destroy(b);
+    this.doomed.length = 0;
+  }
+
+  /** Destroys every free buffer (memory pressure, shutdown); call after a submission, as destroyDoomed. */
   trim(): void {
     for (const list of this.free.values()) for (const b of list) { this.classOf.delete(b); this.destroy(b); }
     this.free.clear();

@@ -192,7 +192,7 @@ export class HostModeRunner implements KernelRunner {
   constructor(readonly mode: 'cpu' | 'webasm', readonly canReadSync = true) {
     const { GPU } = loadGpuJs();
     this.gpu = new GPU({ mode });
-    this.batch = new Batch(this.counters, () => {});
+    this.batch = new Batch(this.counters, () => this.pool.destroyDoomed());
   }
 
   define(name: string, source: KernelSource): void {

@@ -5,7 +5,7 @@
 // are reused the moment they are released: the op sequence alone decides which buffer an op gets, and a steady loop
 // hits the bind-group cache.
 
-import { BufferPool, Pins, type PoolStats } from './buffer-pool.js';
+import { BufferPool, Pins, sizeClass, type PoolStats } from './buffer-pool.js';
 import {
   Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, newCounters,
   type CapturedPlan, type DeviceArray, type GpuJsModule, type KernelRunner,
@@ -261,7 +261,7 @@ export class WebGpuRunner implements KernelRunner {
     this.counters.uploads++;
     const bytes = values.byteLength;
     if (bytes > STAGED_UPLOAD_BYTES) {
-      const size = Math.ceil(bytes / 16) * 16;
+      const size = sizeClass(bytes);
       const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
       this.pool.adopt(buffer, size);
       this.device.queue.writeBuffer(buffer, 0, values);
@@ -333,6 +333,7 @@ export class WebGpuRunner implements KernelRunner {
     this.arenaUsed = 0;
     this.stagingUsed = 0;
     this.device.queue.submit([encoder.finish()]);
+    this.pool.destroyDoomed();
     void this.device.popErrorScope().then((e) => { if (e && !this.deviceError) this.deviceError = e.message; });
     this.resolveSubmitted?.();
     this.resolveSubmitted = null;
