@@ -4,6 +4,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
 interface LockEntry { version?: string; integrity?: string; resolved?: string; dependencies?: Record<string, string>; [k: string]: unknown }
@@ -41,7 +42,7 @@ export function installOffline(opts: { root: string; dir: string; tarball: strin
   const { root, dir, tarball, type, extra } = opts;
   const repoLock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string; dependencies?: Record<string, string> };
-  const integrity = `sha512-${execFileSync(process.execPath, ['-e', `process.stdout.write(require('crypto').createHash('sha512').update(require('fs').readFileSync(${JSON.stringify(tarball)})).digest('base64'))`], { encoding: 'utf8' })}`;
+  const integrity = `sha512-${createHash('sha512').update(readFileSync(tarball)).digest('base64')}`;
   const spec = `file:${tarball}`;
   const versions = Object.fromEntries(extra.map((n) => [n, repoLock.packages[`node_modules/${n}`]!.version!]));
   const deps = closure(repoLock.packages, [...Object.keys(pkg.dependencies ?? {}), ...extra]);
