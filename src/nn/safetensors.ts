@@ -16,8 +16,9 @@ export interface DecodeOptions {
   /**
    * Refuse a file whose floating-point tensors hold NaN or ±Infinity, naming the tensor and the flat index (default
    * false here; loadModule and the model loaders turn it on). Checked on the decoded arrays, before any tensor exists.
+   * A function checks only the tensors it returns true for.
    */
-  checkFinite?: boolean;
+  checkFinite?: boolean | ((name: string) => boolean);
 }
 
 /** One tensor's entry in a safetensors header: its on-disk dtype (F32, BF16, I64, …) and shape. */
@@ -498,6 +499,11 @@ function convert(e: HeaderEntry, raw: Uint8Array, fail: Fail): TypedArray {
 }
 
 /** Throws unless every value of a floating-point array is finite (integer arrays always are). */
+/** Whether a checkFinite option (a flag, or a predicate on tensor names) asks for `name` to be checked. */
+export function wantsFiniteCheck(option: boolean | ((name: string) => boolean) | undefined, name: string): boolean {
+  return typeof option === 'function' ? option(name) : option === true;
+}
+
 function checkFiniteArray(e: HeaderEntry, values: TypedArray, fail: Fail): void {
   if (!(values instanceof Float32Array || values instanceof Float64Array)) return;
   for (let i = 0; i < values.length; i++) {
@@ -536,7 +542,7 @@ export function decodeSafetensors(bytes: Uint8Array, opts?: DecodeOptions): Safe
   const { entries, metadata } = parseHeader(bytes.subarray(8, start), bytes.length - start, fail);
   const arrays = entries.map((e) => {
     const values = convert(e, bytes.subarray(start + e.begin, start + e.end), fail);
-    if (opts?.checkFinite) checkFiniteArray(e, values, fail);
+    if (wantsFiniteCheck(opts?.checkFinite, e.key)) checkFiniteArray(e, values, fail);
     return values;
   });
   return { tensors: makeTensors(entries, arrays), metadata };
@@ -645,7 +651,7 @@ export function loadSafetensors(path: string, opts?: DecodeOptions): Safetensors
         readExact(fs, fd, raw, start + e.begin, fail);
         values = convert(e, raw, fail);
       }
-      if (opts?.checkFinite) checkFiniteArray(e, values, fail);
+      if (wantsFiniteCheck(opts?.checkFinite, e.key)) checkFiniteArray(e, values, fail);
       return values;
     });
     return { tensors: makeTensors(entries, arrays), metadata };
@@ -760,7 +766,9 @@ export function saveModule(path: string, module: Module, metadata?: Record<strin
  * @returns the missing and unexpected keys, and the file's metadata.
  */
 export function loadModule(path: string, module: Module, opts: LoadModuleOptions = {}): LoadReport & { metadata: Record<string, string> } {
-  const checkFinite = opts.checkFinite ?? true;
+  // only what the module holds is checked: a buffer it recomputes may hold ±Infinity (the official attn_bias_for_masking)
+  const wanted = new Set(module.stateDict().keys());
+  const checkFinite = (opts.checkFinite ?? true) ? (name: string) => wanted.has(name) : false;
   // PyTorch checkpoints (.pth / .pt) go through the restricted unpickler; they carry no metadata
   const { tensors, metadata } = /\.pth?$/i.test(path) ? { tensors: loadPth(path, { checkFinite }).tensors, metadata: {} } : loadSafetensors(path, { ...opts, checkFinite });
   try {

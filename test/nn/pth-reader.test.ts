@@ -111,10 +111,10 @@ function zip(members: Record<string, Uint8Array>, method = 0): Uint8Array {
   return Uint8Array.from([...chunks, ...central, ...u32(0x06054b50), ...u16(0), ...u16(0), ...u16(count), ...u16(count), ...u32(central.length), ...u32(cdOffset), ...u16(0)]);
 }
 
-/** {'w': _rebuild_tensor_v2(storage('0', FloatStorage, numel), offset, size, stride)} as a zip checkpoint. */
-function tensorCheckpoint(numel: number, size: number[], stride: number[], dataBytes: number | null, offset = 0): Uint8Array {
+/** {name: _rebuild_tensor_v2(storage('0', FloatStorage, numel), offset, size, stride)} as a zip checkpoint. */
+function tensorCheckpoint(numel: number, size: number[], stride: number[], dataBytes: number | null, offset = 0, name = 'w'): Uint8Array {
   const tuple = (xs: number[]) => [...op.mark, ...xs.flatMap(op.int), ...op.tuple];
-  const pkl = pickle(op.proto, op.emptyDict, op.str('w'), op.global('torch._utils', '_rebuild_tensor_v2'),
+  const pkl = pickle(op.proto, op.emptyDict, op.str(name), op.global('torch._utils', '_rebuild_tensor_v2'),
     op.mark, op.mark, op.str('storage'), op.global('torch', 'FloatStorage'), op.str('0'), op.str('cpu'), op.int(numel), op.tuple, op.binpersid,
     op.int(offset), tuple(size), tuple(stride), op.tuple, op.reduce, op.setitem, op.stop);
   return zip(dataBytes === null ? { 'ckpt/data.pkl': pkl } : { 'ckpt/data.pkl': pkl, 'ckpt/data/0': new Uint8Array(dataBytes) });
@@ -177,5 +177,20 @@ describe('hostile checkpoints are refused with a clear error, nothing is run', (
     writeFileSync(path, bytes);
     expect(V.loadPth(path).tensors.get('w')!.dataSync()[1]).toBeNaN();
     expect(() => V.loadPth(path, { checkFinite: true })).toThrow(/tensor 'w' has the non-finite value NaN at flat index 1/);
+  });
+
+  test('loadModule checks only what the module holds: an official -Infinity mask buffer it recomputes loads, a NaN weight does not', () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'viar-pth-'));
+    const write = (name: string, value: number) => {
+      const bytes = tensorCheckpoint(2, [2], [1], 8, 0, name);
+      new DataView(bytes.buffer).setFloat32(Buffer.from(bytes).indexOf('ckpt/data/0') + 'ckpt/data/0'.length, value, true);
+      writeFileSync(join(dir2, `${name}.pth`), bytes);
+      return join(dir2, `${name}.pth`);
+    };
+    const lin = new V.Linear(2, 1, { rng: new V.Rng(0), bias: false });
+    expect(V.loadModule(write('attn_bias_for_masking', -Infinity), lin, { strict: false }).unexpected).toEqual(['attn_bias_for_masking']);
+    expect(() => V.loadModule(write('weight', NaN), new V.Sequential(), { strict: false })).not.toThrow();
+    // refused while decoding, before the (here mismatching) shapes are compared
+    expect(() => V.loadModule(join(dir2, 'weight.pth'), lin)).toThrow(/tensor 'weight' has the non-finite value NaN/);
   });
 });

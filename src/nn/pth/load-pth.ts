@@ -6,7 +6,7 @@ import { fromDataId, type Tensor } from '../../tensor/tensor.js';
 import { allocArray, type DType, type TypedArray } from '../../tensor/dtype.js';
 import { getBackend } from '../../tensor/backend/registry.js';
 import { nodeBuiltin } from '../../tensor/node-builtins.js';
-import { halfBitsToFloat32Bits } from '../safetensors.js';
+import { halfBitsToFloat32Bits, wantsFiniteCheck } from '../safetensors.js';
 import { PickleDict, PickleGlobal, describe, unpickle, type PickleValue, type StorageRef, type TensorRef } from './pickle.js';
 import { bytesSource, failWith, isZip, readZipDirectory, type ByteSource } from './zip.js';
 
@@ -24,8 +24,11 @@ export interface PthContents {
 export interface PthOptions {
   /** Largest tensor accepted, in elements (default 2³¹ − 1, the typed-array limit). */
   maxElements?: number;
-  /** Refuse NaN or ±Infinity in floating-point tensors, naming the tensor (default false; loadModule turns it on). */
-  checkFinite?: boolean;
+  /**
+   * Refuse NaN or ±Infinity in floating-point tensors, naming the tensor (default false; loadModule turns it on for
+   * the tensors the module holds). A function checks only the tensors it returns true for.
+   */
+  checkFinite?: boolean | ((name: string) => boolean);
 }
 
 interface StorageType {
@@ -169,7 +172,7 @@ function build(src: ByteSource, root: PickleValue, locate: StorageLocator, forma
   try {
     for (const [name, ref] of refs) {
       const { data, dtype } = materialize(src, ref, locate, name, opts, fail);
-      if (opts.checkFinite && dtype !== 'int32') {
+      if (dtype !== 'int32' && wantsFiniteCheck(opts.checkFinite, name)) {
         const bad = data.findIndex((v) => !Number.isFinite(v));
         if (bad >= 0) fail(`tensor '${name}' has the non-finite value ${data[bad]} at flat index ${bad}`);
       }
