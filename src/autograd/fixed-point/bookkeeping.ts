@@ -36,17 +36,58 @@ const SOLVERS: Record<SolverName, FixedPointSolver> = { picard, anderson, broyde
  * whenever no decision needs a read: no tolerance, no stagnation test, and not Anderson (whose mixing weights are
  * solved on the host); and always when `noReads` (the IFT adjoint on a backend without synchronous reads).
  */
-export function monitorMode(s: ResolvedSolve, noReads: boolean): 'host' | 'device' {
+function monitorMode(s: ResolvedSolve, noReads: boolean): 'host' | 'device' {
   if (noReads) return 'device';
   return s.solver === 'anderson' || s.tol > 0 || s.relTol > 0 || s.stagnationWindow > 0 ? 'host' : 'device';
 }
 
+/** A finished solve: what it returns and its statistics. */
+export interface Solved {
+  /** Each sample's returned iterate, [B, d] (the caller owns it). */
+  z: Tensor;
+  /** The iterates asked for by index (the caller owns them; the returned iterate where the solve ended first). */
+  states: Tensor[];
+  stats: SolveStats;
+  returnedStep: number[];
+  /** Batched calls of the map. */
+  calls: number;
+  /** With noReads on a backend that cannot read synchronously: the statistics, completed by a trace read in the background. */
+  pending: Promise<SolveStats> | null;
+}
+
+export interface SolveOptions {
+  /** Record the solve on the tape (unroll). */
+  grad: boolean;
+  returnIterate: 'best' | 'last';
+  states?: readonly number[];
+  /** Decide nothing on reads, and read the trace in the background (the IFT adjoint in a backward on an asynchronous backend). */
+  noReads?: boolean;
+}
+
 /**
- * One solve of z = F(z) from x0 ([B, d], not consumed): the solver, then the iterate the budget left unmeasured is
- * measured (measureReturned) or recorded as is, then the statistics are completed. Returns the monitor (the caller
- * disposes it); on an exception everything it made is freed.
+ * Solves z = F(z) from x0 ([B, d], not consumed): the solver, then the iterate the budget left unmeasured is measured
+ * (measureReturned) or returned as is, then the statistics. On an exception everything it made is freed.
  */
-export function* runSolve(F: (x: Tensor) => Tensor, x0: Tensor, s: ResolvedSolve, mode: 'host' | 'device', snapshotAt?: readonly number[]): Solving<Monitor> {
+export function* solveFixedPoint(F: (x: Tensor) => Tensor, x0: Tensor, s: ResolvedSolve, o: SolveOptions): Solving<Solved> {
+  const start = performance.now();
+  const counter = { reads: 0 };
+  const monitor = yield* inGradMode(o.grad, runSolve(F, x0, s, monitorMode(s, o.noReads ?? false), o.states ?? []), counter);
+  const stats = () => solveStats(monitor, s, counter.reads, performance.now() - start);
+  try {
+    const { z, steps } = monitor.returned(o.returnIterate);
+    const states = (o.states ?? []).map((i) => fresh(monitor.iterate(i) ?? z));
+    const unread = monitor.takeUnreadTrace();
+    if (unread && !o.noReads) unread.dispose(); // a forward solve on the synchronous path: its traces stay NaN
+    const pending = unread && o.noReads
+      ? unread.data().then((v) => { monitor.complete(Float64Array.from(v)); counter.reads++; return stats(); }).finally(() => unread.dispose())
+      : null;
+    return { z, states, stats: stats(), returnedStep: steps, calls: monitor.calls, pending };
+  } finally {
+    monitor.dispose();
+  }
+}
+
+function* runSolve(F: (x: Tensor) => Tensor, x0: Tensor, s: ResolvedSolve, mode: 'host' | 'device', snapshotAt: readonly number[]): Solving<Monitor> {
   const monitor = new Monitor(x0.shape[0]!, s, F, mode, snapshotAt);
   try {
     const solver = typeof s.solver === 'function' ? s.solver : SOLVERS[s.solver];
@@ -72,7 +113,7 @@ export function* runSolve(F: (x: Tensor) => Tensor, x0: Tensor, s: ResolvedSolve
 }
 
 /** The statistics of a finished solve. */
-export function solveStats(monitor: Monitor, s: ResolvedSolve, reads: number, timeMs: number): SolveStats {
+function solveStats(monitor: Monitor, s: ResolvedSolve, reads: number, timeMs: number): SolveStats {
   const st = monitor.stats;
   return {
     solver: typeof s.solver === 'function' ? 'custom' : s.solver,

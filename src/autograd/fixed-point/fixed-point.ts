@@ -24,9 +24,7 @@ import { gradNodeWatermark } from '../../tensor/graph/node.js';
 import { estimateSpectralRadius } from '../deq/spectral-radius.js';
 import { read, runAsync, runSync, type Solving } from './drive.js';
 import { ADJOINT_ANDERSON, iftOutput } from './ift.js';
-import {
-  capturedBy, inGradMode, monitorMode, primitiveNodes, runSolve, solveStats, type SolveStats,
-} from './bookkeeping.js';
+import { capturedBy, primitiveNodes, solveFixedPoint, type Solved, type SolveStats } from './bookkeeping.js';
 import {
   resolveGradient, resolveSolve, resolveTopLevel,
   type FixedPointOptions, type ResolvedGradient,
@@ -162,25 +160,22 @@ function* fixedPointSteps<S extends State>(
   const fPacked = packedMap(f, xs, codec, defaulted ? xs[0]!.shape : null);
   const map = (z: Tensor, args: readonly Tensor[]) => codec.pack(f(codec.unpack(z), ...args), 'f');
   const capturedOf = (y: Tensor, zLeaf: Tensor) => capturedBy(primitiveNodes([y], watermark), watermark, [...xs, zLeaf]);
-  const counter = { reads: 0 };
 
   // ---- forward solve (recorded only for unroll), each evaluation in its own scope so memory stays flat ----
-  let monitor;
+  let solved: Solved;
   try {
-    monitor = yield* inGradMode(taped, runSolve((x) => tidy(() => fPacked(x)), x0, solve, monitorMode(solve, false), top.states), counter);
+    solved = yield* solveFixedPoint((x) => tidy(() => fPacked(x)), x0, solve, { grad: taped, returnIterate: top.returnIterate, states: top.states });
   } finally {
     x0.dispose();
   }
-  const { z: zHat, steps } = monitor.returned(top.returnIterate);
-  const snapshots = top.states.map((i) => fresh(monitor!.iterate(i) ?? zHat));
+  const { z: zHat, states: snapshots } = solved;
   const stats: FixedPointStats = {
-    ...solveStats(monitor, solve, 0, 0),
+    ...solved.stats,
     gradient: rule.mode, batch, dim,
-    converged: monitor.stats.status.every((s) => s === 'converged'),
-    forwardCalls: monitor.calls, returned: top.returnIterate, returnedStep: steps,
+    converged: solved.stats.status.every((s) => s === 'converged'),
+    forwardCalls: solved.calls, returned: top.returnIterate, returnedStep: solved.returnedStep,
     memory: { tapeNodes: 0, retainedBytes: 0 }, capturedTensors: 0, spectralRadius: null, backward: null,
   };
-  monitor.dispose();
   const owned = [zHat, ...snapshots];
   try {
     if (options.onFailure === 'throw' && !stats.converged) {
@@ -189,7 +184,8 @@ function* fixedPointSteps<S extends State>(
     }
     if (top.spectralRadius) {
       const rho = keep(estimateSpectralRadius(fPacked, detach(zHat), top.spectralRadius));
-      try { stats.spectralRadius = Array.from(yield* inGradMode(false, read(rho), counter)); } finally { rho.dispose(); }
+      try { stats.spectralRadius = Array.from(yield* read(rho)); } finally { rho.dispose(); }
+      stats.reads++;
     }
 
     // ---- the differentiable outputs ----
@@ -210,7 +206,6 @@ function* fixedPointSteps<S extends State>(
       all.forEach((t) => t.dispose());
       throw new ArgumentError('fixedPoint', `f reads ${captured.length} tensor(s) that require grad without them being in inputs (shapes ${captured.map((t) => fmtShape(t.shape)).join(', ')}); pass them in inputs, or drop strictInputs`);
     }
-    stats.reads = counter.reads;
     stats.timeMs = performance.now() - start;
     return { ...result, stats };
   } finally {

@@ -21,7 +21,7 @@ import { isGradEnabled, noGrad } from '../../tensor/graph/grad-mode.js';
 import type { GradNode } from '../../tensor/graph/node.js';
 import { gradients } from '../backward.js';
 import { runSync } from './drive.js';
-import { inGradMode, monitorMode, runSolve, solveStats, type SolveStats } from './bookkeeping.js';
+import { solveFixedPoint, type SolveStats } from './bookkeeping.js';
 import type { AdjointCache, ResolvedSolve } from './options.js';
 
 export const ADJOINT_ANDERSON = "the IFT adjoint cannot run Anderson on a backend that reads asynchronously (its mixing weights are solved on the host, and backward cannot await a read): use gradient { mode: 'ift', solver: 'picard' } or 'broyden'";
@@ -53,23 +53,12 @@ interface IftAttrs extends IftSettings {
 function solveAdjoint(g: Tensor, pull: (u: Tensor) => Tensor, s: IftSettings, u0: Tensor): Tensor {
   const noReads = !g.backend.canReadSync;
   if (noReads && s.settings.solver === 'anderson') throw new ArgumentError('fixedPoint', ADJOINT_ANDERSON);
-  const start = performance.now();
-  const counter = { reads: 0 };
   const map = (u: Tensor): Tensor => tidy(() => add(g, pull(u)));
-  const monitor = runSync(inGradMode(false, runSolve(map, u0, s.settings, monitorMode(s.settings, noReads)), counter));
-  const { z: u } = monitor.returned('best');
-  const timeMs = performance.now() - start;
-  s.report?.(solveStats(monitor, s.settings, counter.reads, timeMs));
-  const unread = monitor.takeUnreadTrace();
-  monitor.dispose();
-  if (unread) {
-    // backward cannot await: the trace is read in the background and the statistics are reported again
-    const read = unread.data()
-      .then((v) => { monitor.complete(Float64Array.from(v)); s.report?.(solveStats(monitor, s.settings, counter.reads + 1, timeMs)); })
-      .finally(() => unread.dispose());
-    s.pending?.(read);
-  }
-  return u;
+  const solved = runSync(solveFixedPoint(map, u0, s.settings, { grad: false, returnIterate: 'best', noReads }));
+  s.report?.(solved.stats);
+  // backward cannot await: a trace it could not read is read in the background and the statistics reported again
+  if (solved.pending) s.pending?.(solved.pending.then((stats) => s.report?.(stats)));
+  return solved.z;
 }
 
 /** The first-order adjoint u* of the op's node (numbers only: no graph). */
