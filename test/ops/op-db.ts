@@ -309,6 +309,7 @@ const BASE: OpEntry[] = [
     errors: [{ label: 'bad sizes', run: () => V.split(V.zeros([2, 3]), [1, 1], 1), message: /^split: sizes \[1, 1\] must be non-negative and sum to 3/ }],
   },
   { name: 'contiguous', run: (x) => V.contiguous(x!), ref: (x) => x!, cases: [{ inputs: [f([3, 4], { transposed: true })] }] },
+  { name: 'fresh', run: (x) => V.fresh(x!), ref: (x) => x!, cases: [{ inputs: [f([3, 4], { transposed: true })] }] },
 
   // ---- matmul ----
   {
