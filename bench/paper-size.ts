@@ -81,7 +81,8 @@ function loadInto(file: string | undefined, dir: string | undefined, name: strin
   const t0 = performance.now();
   let storedDtypes: Record<string, number> | null = null;
   if (file.endsWith('.pth')) {
-    const { tensors, storedDtypes: d } = V.loadPth(file, { checkFinite: true });
+    const held = new Set(module.stateDict().keys()); // as loadModule: a recomputed buffer may hold -Infinity
+    const { tensors, storedDtypes: d } = V.loadPth(file, { checkFinite: (name) => held.has(name) });
     storedDtypes = d;
     try { module.loadStateDict(tensors); } finally { for (const t of tensors.values()) t.dispose(); }
   } else {
