@@ -9,7 +9,8 @@ import type { Rng } from '../random.js';
 import {
   checkChoice, checkFloat, checkInt, checkIntArray, checkNumber, checkOptions, checkTensor,
 } from './operands.js';
-import { add, cast, div, lt, mul, ne, where } from './elementwise.js';
+import { add, cast, div, mul, ne, where } from './elementwise.js';
+import { dropoutMask } from '../fusion/composites.js';
 import { sum } from './reduce.js';
 import { mean, logSoftmax } from './composite.js';
 import { normalizeLastAxis } from './row-ops.js';
@@ -76,8 +77,8 @@ export function dropout(x: Tensor, p: number, opts: { training: boolean; rng?: R
   if (!(p >= 0 && p < 1)) throw new ArgumentError('dropout', `p must be in [0, 1), got ${p}`);
   if (!opts.training || p === 0) return t;
   if (!opts.rng) throw new ArgumentError('dropout', 'needs an explicit Rng when training');
-  const keepMask = lt(rand(t.shape, opts.rng, { dtype: t.dtype }), 1 - p);
-  return mul(t, mul(keepMask, 1 / (1 - p)));
+  // x·(u < 1 − p)·1/(1 − p) in one fused pass
+  return dropoutMask(t, rand(t.shape, opts.rng, { dtype: t.dtype }), 1 - p);
 }
 
 /** Rows of `weight` [V, D] picked by int32 `indices` [...] → [..., D]. The gradient adds into the picked rows. */
