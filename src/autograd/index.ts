@@ -9,7 +9,7 @@ export { backward, gradients, type BackwardOptions } from './backward.js';
 export { grad, valueAndGrad, vjp, type VjpResult } from './functional.js';
 export { customVjp, type CustomVjpDefinition, type CustomVjpContext } from './custom-vjp.js';
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
-export { toDot } from './to-dot.js';
+export { toDot, type ToDotOptions } from './to-dot.js';
 export { defineOp, type OpDefinition } from '../tensor/graph/define-op.js';
 export type { VjpContext, Vjp } from '../tensor/graph/node.js';
 export * from './fixed-point/index.js';

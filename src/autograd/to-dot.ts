@@ -25,17 +25,30 @@ function describeSaved(node: GradNode): string {
   return parts.length ? `saves ${parts.join(', ')}` : 'saves nothing';
 }
 
+/** Small tensors' values, as micrograd shows each Value's data and grad (≤ 8 elements, 4 significant digits). */
+function describeValues(label: string, t: Tensor | null): string {
+  if (!t || t.isDisposed || t.size > 8 || !t.backend.canReadSync) return '';
+  return `${label} [${Array.from(t.dataSync(), (v) => Number(v.toPrecision(4))).join(', ')}]`;
+}
+
 function quote(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
+export interface ToDotOptions {
+  /** Also print the values of tensors with at most 8 elements, and the .grad of such leaves (default false). */
+  values?: boolean;
+}
+
 /**
  * The graph that backward would walk from `roots`, as DOT text: one box per recorded op (name, attributes, output
- * shape and dtype, which of its inputs and output it saved), one ellipse per leaf (its name or id, shape, whether
- * it requires grad), edges from inputs to ops labelled with shapes; inputs that need no gradient are dashed.
+ * shape and dtype, which of its inputs and output it saved), one ellipse per leaf (its name, shape, whether it
+ * requires grad), edges from inputs to ops labelled with the input's position; inputs that need no gradient are
+ * dashed. With { values: true }, small tensors also show their data and leaves their grad.
  * @example writeFileSync('graph.dot', toDot(loss)); // then: dot -Tsvg graph.dot > graph.svg
  */
-export function toDot(roots: Tensor | readonly Tensor[]): string {
+export function toDot(roots: Tensor | readonly Tensor[], opts: ToDotOptions = {}): string {
+  const values = opts.values ?? false;
   const outs = Array.isArray(roots) ? (roots as readonly Tensor[]) : [roots as Tensor];
   const lines = ['digraph viar {', '  rankdir=LR;', '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9];'];
   // DOT ids count from 0 in this printout, so the text depends only on the graph
@@ -50,12 +63,13 @@ export function toDot(roots: Tensor | readonly Tensor[]): string {
     const node = t.node;
     if (!node) {
       const leaf = t.gradTarget ?? t;
-      const label = [leaf.name, what, leaf.requiresGrad ? 'requires grad' : 'constant'].filter(Boolean).join('\n');
+      const shown = values ? [describeValues('data', leaf), describeValues('grad', leaf.grad)] : [];
+      const label = [leaf.name, what, leaf.requiresGrad ? 'requires grad' : 'constant', ...shown].filter(Boolean).join('\n');
       lines.push(`  ${idOf(t)} [shape=ellipse, label=${quote(label)}${isRoot ? ', peripheries=2' : ''}];`);
       return;
     }
     const attrs = describeAttrs(node.attrs);
-    const label = [node.op, attrs, `→ ${what}`, describeSaved(node)].filter(Boolean).join('\n');
+    const label = [node.op, attrs, `→ ${what}`, values ? describeValues('data', t) : '', describeSaved(node)].filter(Boolean).join('\n');
     lines.push(`  ${idOf(t)} [shape=box, style=rounded, label=${quote(label)}${isRoot ? ', peripheries=2' : ''}];`);
     node.inputs.forEach((x, i) => {
       visit(x, false);

@@ -38,6 +38,20 @@ describe('toDot', () => {
     expect(V.toDot(build())).toBe(V.toDot(build()));
   });
 
+  test('{ values: true } shows small tensors\' data and the leaves\' grad, as micrograd\'s draw_dot', () => {
+    const a = f64([2, -1]).requireGrad();
+    a.name = 'a';
+    const y = V.sum(V.mul(a, a));
+    expect(V.toDot(y)).not.toContain('data [');
+    y.backward();
+    const dot = V.toDot(y, { values: true });
+    expect(dot).toContain('label="a\\n[2] float64\\nrequires grad\\ndata [2, -1]\\ngrad [4, -2]"');
+    expect(dot).toContain('→ [] float64\\ndata [5]');
+    const big = V.toDot(V.sum(V.mul(f64(Array.from({ length: 9 }, (_, i) => i)).requireGrad(), 2)), { values: true });
+    expect(big).toContain('→ [] float64\\ndata [72]');
+    expect(big).not.toContain('data [0, 1');
+  });
+
   test('a leaf alone prints as one ellipse', () => {
     const dot = V.toDot(f64([1]));
     expect(dot.match(/shape=/g)).toHaveLength(1);

@@ -57,8 +57,8 @@ describe('the tour, run', () => {
     const b = V.tensor([3, 0.5], f64).requireGrad();
     b.name = 'b';
     const loss = V.sum(V.mul(V.exp(a), V.add(a, b))); // Σ eᵃ(a + b)
-    const picture = V.toDot(loss);
-    loss.backward();
+    loss.backward(undefined, { retainGraph: true }); // retain what the ops saved, to draw it
+    const picture = V.toDot(loss, { values: true }); // with data and grads, as micrograd's draw_dot
     const [a0, a1] = [2, -1], [b0, b1] = [3, 0.5];
     // ∂/∂a = eᵃ(a + b) + eᵃ   (through exp, and through add)      ∂/∂b = eᵃ
     expectClose(a.grad!.dataSync(), [Math.exp(a0) * (a0 + b0 + 1), Math.exp(a1) * (a1 + b1 + 1)]);
