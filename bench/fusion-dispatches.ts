@@ -4,6 +4,7 @@
 // `npx tsx bench/fusion-dispatches.ts [--batch 2] [--cpu-steps 7]` → bench/results/fusion-dispatches.json
 
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as V from '../src/index.js';
 
@@ -69,18 +70,26 @@ function dispatches(fused: boolean): { forward: number; trainingStep: number; sa
   }
 }
 
-/** Training-step times of one model, fusion off and on alternating step by step (machine noise hits both alike). */
-function cpuStepTimes(): Record<'unfused' | 'fused', number[]> {
-  const times: Record<'unfused' | 'fused', number[]> = { unfused: [], fused: [] };
+type Times = Record<'unfused' | 'fused', { wallMs: number[]; processCpuMs: number[] }>;
+
+/**
+ * Training-step times of one model, fusion off and on alternating step by step (machine noise hits both alike):
+ * wall time and the process's CPU time (all its threads; less sensitive to other processes on a shared machine).
+ */
+function cpuStepTimes(): Times {
+  const times: Times = { unfused: { wallMs: [], processCpuMs: [] }, fused: { wallMs: [], processCpuMs: [] } };
   const { model, step } = setup();
   model.train();
   try {
     for (let i = 0; i < cpuSteps + 1; i++) {
       for (const fused of i % 2 === 0 ? [false, true] : [true, false]) {
         V.setFusionEnabled(fused);
-        const t0 = performance.now();
+        const t0 = performance.now(), c0 = process.cpuUsage();
         step();
-        if (i > 0) times[fused ? 'fused' : 'unfused'].push(performance.now() - t0); // step 0: warm-up
+        const c = process.cpuUsage(c0);
+        if (i === 0) continue; // warm-up
+        times[fused ? 'fused' : 'unfused'].wallMs.push(performance.now() - t0);
+        times[fused ? 'fused' : 'unfused'].processCpuMs.push((c.user + c.system) / 1000);
       }
     }
   } finally {
@@ -94,8 +103,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const unfused = dispatches(false), fused = dispatches(true);
 console.log(`dispatches (VIAR_SMALL, batch ${batch}): forward ${unfused.forward} → ${fused.forward}, training step ${unfused.trainingStep} → ${fused.trainingStep}, sampling ${unfused.sampling} → ${fused.sampling}`);
 const times = cpuStepTimes();
-const cpu = { unfusedMedianMs: median(times.unfused), fusedMedianMs: median(times.fused), samples: times };
-console.log(`cpu training step (median of ${times.fused.length}): ${cpu.unfusedMedianMs.toFixed(1)} ms unfused, ${cpu.fusedMedianMs.toFixed(1)} ms fused`);
+const medians = (t: Times['fused']) => ({ wallMs: median(t.wallMs), processCpuMs: median(t.processCpuMs) });
+const cpu = { unfusedMedian: medians(times.unfused), fusedMedian: medians(times.fused), loadAverage: loadavg(), samples: times };
+console.log(`cpu training step (medians of ${cpuSteps}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}): ` +
+  `wall ${cpu.unfusedMedian.wallMs.toFixed(1)} ms unfused, ${cpu.fusedMedian.wallMs.toFixed(1)} fused; ` +
+  `process CPU ${cpu.unfusedMedian.processCpuMs.toFixed(1)} ms unfused, ${cpu.fusedMedian.processCpuMs.toFixed(1)} fused`);
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(args.out!, `${JSON.stringify({
   model: 'VIAR_SMALL', batch, trainIterations: TRAIN_ITERATIONS, forwardIterations: FORWARD_ITERATIONS, sampleIterations: SAMPLE_ITERATIONS,
