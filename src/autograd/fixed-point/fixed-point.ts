@@ -10,26 +10,24 @@
 // dz* = J dz* + M dθ, so dz*/dθ = (I − J)⁻¹M and θ̄ = Mᵀ(I − Jᵀ)⁻¹ z̄*. The initial guess z0 gets no gradient
 // (except under unroll). Tensors f reads from its closure are found on the tape, so they get correct gradients too.
 //
+// Under createGraph, ift keeps z* and its adjoint implicit again (ift.ts), so its second derivatives are exact too.
 // Everything below works on the packed state [B, d] (state.ts); the solve is a generator (solvers.ts) that
-// fixedPoint drives with synchronous reads and fixedPointAsync with asynchronous ones (drive.ts).
+// fixedPoint drives with synchronous reads and fixedPointAsync with asynchronous ones (drive.ts); argument checks
+// and the tape audit are in setup.ts and bookkeeping.ts.
 
 import type { Tensor } from '../../tensor/tensor.js';
-import { ArgumentError, ViarError, fmtShape } from '../../tensor/errors.js';
+import { ViarError } from '../../tensor/errors.js';
 import { keep, tidy } from '../../tensor/memory.js';
 import { add, detach, fresh, mul } from '../../tensor/ops/index.js';
-import { zeros } from '../../tensor/creation.js';
-import { checkTensor } from '../../tensor/ops/operands.js';
 import { enableGrad, isGradEnabled, noGrad } from '../../tensor/graph/grad-mode.js';
 import { gradNodeWatermark } from '../../tensor/graph/node.js';
 import { estimateSpectralRadius } from '../deq/spectral-radius.js';
 import { read, runAsync, runSync, type Solving } from './drive.js';
-import { ADJOINT_ANDERSON, iftOutput } from './ift.js';
+import { iftOutput } from './ift.js';
 import { capturedBy, primitiveNodes, solveFixedPoint, type Solved, type SolveStats } from './bookkeeping.js';
-import {
-  resolveGradient, resolveSolve, resolveTopLevel,
-  type FixedPointOptions, type ResolvedGradient,
-} from './options.js';
-import { stateCodec, type State, type StateCodec } from './state.js';
+import type { FixedPointOptions, ResolvedGradient } from './options.js';
+import { auditTape, prepare } from './setup.js';
+import type { State } from './state.js';
 
 export type { SolveStats } from './bookkeeping.js';
 
@@ -72,8 +70,16 @@ export class FixedPointError extends ViarError {
   }
 }
 
+/** onFailure: 'throw': a FixedPointError naming the first samples that did not converge. */
+function throwIfUnconverged(stats: FixedPointStats): void {
+  if (stats.converged) return;
+  const bad = stats.status.map((s, b) => [s, b] as const).filter(([s]) => s !== 'converged');
+  const which = bad.slice(0, 5).map(([s, b]) => `sample ${b}: ${s}, residual ${stats.lastResidual[b]!.toExponential(2)}`).join('; ');
+  throw new FixedPointError(`${bad.length} of ${stats.batch} samples did not converge (${which})`, stats);
+}
+
 /** f on the packed state: [B, d] → [B, d] (taped or not, as the current grad mode says). */
-type PackedMap = (z: Tensor) => Tensor;
+export type PackedMap = (z: Tensor) => Tensor;
 
 // ---------- the gradient rules: one entry per rule, its output at the returned iterate ẑ ----------
 
@@ -123,122 +129,56 @@ const GRADIENT_RULES: Record<ResolvedGradient['mode'], { derivation: string; out
 // ---------- the primitive ----------
 
 /**
- * The whole primitive as a generator of reads: validation, the solve, the failure policy, the gradient rule at z*
- * and at the requested states, the tape audit. fixedPoint and fixedPointAsync only differ in who answers the reads.
+ * The whole primitive as a generator of reads: the solve, the failure policy, the gradient rule at z* and at the
+ * requested iterates, the tape audit. fixedPoint and fixedPointAsync only differ in who answers the reads.
  */
 function* fixedPointSteps<S extends State>(
   f: (z: S, ...inputs: Tensor[]) => S, inputs: readonly Tensor[], options: FixedPointOptions<S>,
 ): Solving<FixedPointResult<S>> {
-  const top = resolveTopLevel(options as FixedPointOptions<State>);
-  if (typeof f !== 'function') throw new ArgumentError('fixedPoint', 'f must be a function (z, ...inputs) => z');
-  if (!Array.isArray(inputs)) throw new ArgumentError('fixedPoint', 'inputs must be an array of tensors (possibly empty)');
-  const xs = inputs.map((t, i) => checkTensor(t, 'fixedPoint', `inputs[${i}]`));
-  const solve = resolveSolve(options, '', { maxIter: 40, tol: 1e-4 });
-  const rule = resolveGradient(options.gradient);
-  if (rule.mode === 'unroll' && solve.solver !== 'picard') {
-    throw new ArgumentError('fixedPoint', `gradient 'unroll' backpropagates through Picard iterations only; got solver '${typeof solve.solver === 'function' ? 'custom' : solve.solver}'`);
-  }
-  if (options.z0 === undefined && xs.length === 0) throw new ArgumentError('fixedPoint', 'pass z0 (the starting point) when there are no inputs');
-  const defaulted = options.z0 === undefined;
-  const first = defaulted ? xs[0] : stateTensors(options.z0!)[0];
-  if (rule.mode === 'ift' && rule.solve.solver === 'anderson' && !(first?.backend.canReadSync ?? true)) {
-    throw new ArgumentError('fixedPoint', ADJOINT_ANDERSON);
-  }
-  const z0 = (options.z0 ?? zeros(xs[0]!.shape, { dtype: xs[0]!.dtype })) as S;
+  const p = prepare(f, inputs, options);
   const gradOn = isGradEnabled();
-  const taped = rule.mode === 'unroll' && gradOn;
-  let codec: StateCodec<S>, x0: Tensor;
-  try {
-    codec = stateCodec(z0, options.perSample);
-    x0 = keep((taped ? enableGrad : noGrad)(() => tidy(() => fresh(codec.pack(z0, 'z0')))));
-  } finally {
-    if (defaulted) (z0 as Tensor).dispose();
-  }
-  const { batch, dim } = codec;
   const watermark = gradNodeWatermark();
   const start = performance.now();
-  const fPacked = packedMap(f, xs, codec, defaulted ? xs[0]!.shape : null);
-  const map = (z: Tensor, args: readonly Tensor[]) => codec.pack(f(codec.unpack(z), ...args), 'f');
-  const capturedOf = (y: Tensor, zLeaf: Tensor) => capturedBy(primitiveNodes([y], watermark), watermark, [...xs, zLeaf]);
 
-  // ---- forward solve (recorded only for unroll), each evaluation in its own scope so memory stays flat ----
+  // ---- the solve: untaped (taped for unroll), each evaluation of f in its own scope so memory stays flat ----
   let solved: Solved;
   try {
-    solved = yield* solveFixedPoint((x) => tidy(() => fPacked(x)), x0, solve, { grad: taped, returnIterate: top.returnIterate, states: top.states });
+    solved = yield* solveFixedPoint((x) => tidy(() => p.f(x)), p.x0, p.solve, { grad: p.taped, returnIterate: p.returnIterate, states: p.states });
   } finally {
-    x0.dispose();
+    p.x0.dispose();
   }
-  const { z: zHat, states: snapshots } = solved;
+  const { z: zHat, states: iterates } = solved;
   const stats: FixedPointStats = {
-    ...solved.stats,
-    gradient: rule.mode, batch, dim,
-    converged: solved.stats.status.every((s) => s === 'converged'),
-    forwardCalls: solved.calls, returned: top.returnIterate, returnedStep: solved.returnedStep,
+    ...solved.stats, gradient: p.rule.mode, batch: p.codec.batch, dim: p.codec.dim,
+    converged: solved.stats.status.every((s) => s === 'converged'), forwardCalls: solved.calls,
+    returned: p.returnIterate, returnedStep: solved.returnedStep,
     memory: { tapeNodes: 0, retainedBytes: 0 }, capturedTensors: 0, spectralRadius: null, backward: null,
   };
-  const owned = [zHat, ...snapshots];
   try {
-    if (options.onFailure === 'throw' && !stats.converged) {
-      const bad = stats.status.map((s, b) => [s, b] as const).filter(([s]) => s !== 'converged');
-      throw new FixedPointError(`${bad.length} of ${batch} samples did not converge (${bad.slice(0, 5).map(([s, b]) => `sample ${b}: ${s}, residual ${stats.lastResidual[b]!.toExponential(2)}`).join('; ')})`, stats);
-    }
-    if (top.spectralRadius) {
-      const rho = keep(estimateSpectralRadius(fPacked, detach(zHat), top.spectralRadius));
+    if (options.onFailure === 'throw') throwIfUnconverged(stats);
+    if (p.spectralRadius) {
+      const rho = keep(estimateSpectralRadius(p.f, detach(zHat), p.spectralRadius));
       try { stats.spectralRadius = Array.from(yield* read(rho)); } finally { rho.dispose(); }
       stats.reads++;
     }
 
-    // ---- the differentiable outputs ----
+    // ---- the outputs: the gradient rule at z* and at each requested iterate ----
     const leaves: Tensor[] = [];
-    const result = (gradOn ? enableGrad : noGrad)(() => tidy(() => {
-      const out = (zFlat: Tensor, report: boolean) => codec.unpack(GRADIENT_RULES[rule.mode].output(zFlat, { f: fPacked, map, xs, capturedOf, rule, stats: report ? stats : null, leaves }));
-      return { z: out(zHat, true), zStar: codec.unpack(rule.mode === 'unroll' ? fresh(zHat) : detach(zHat)), states: snapshots.map((t) => out(t, false)) };
-    }));
-    const all = [result.z, result.zStar, ...result.states].flatMap(stateTensors);
+    const capturedOf = (y: Tensor, zLeaf: Tensor) => capturedBy(primitiveNodes([y], watermark), watermark, [...p.xs, zLeaf]);
+    const rule = GRADIENT_RULES[p.rule.mode];
+    const at = (z: Tensor, report: boolean) => p.codec.unpack(rule.output(z, { f: p.f, map: p.map, xs: p.xs, capturedOf, rule: p.rule, stats: report ? stats : null, leaves }));
+    const result = (gradOn ? enableGrad : noGrad)(() => tidy(() => ({
+      z: at(zHat, true),
+      zStar: p.codec.unpack(p.rule.mode === 'unroll' ? fresh(zHat) : detach(zHat)),
+      states: iterates.map((t) => at(t, false)),
+    })));
 
-    // ---- memory counters and closure captures ----
-    const nodes = primitiveNodes(stateTensors(result.z), watermark);
-    stats.memory = { tapeNodes: nodes.length, retainedBytes: nodes.reduce((sum, n) => sum + n.savedBytes(), 0) };
-    const allowed = [...xs, ...(defaulted ? [] : stateTensors(z0)), ...leaves];
-    const captured = capturedBy(primitiveNodes(all, watermark), watermark, allowed);
-    stats.capturedTensors = captured.length;
-    if (options.strictInputs && captured.length > 0) {
-      all.forEach((t) => t.dispose());
-      throw new ArgumentError('fixedPoint', `f reads ${captured.length} tensor(s) that require grad without them being in inputs (shapes ${captured.map((t) => fmtShape(t.shape)).join(', ')}); pass them in inputs, or drop strictInputs`);
-    }
+    auditTape(result, stats, watermark, [...p.xs, ...p.z0Parts, ...leaves], options.strictInputs ?? false);
     stats.timeMs = performance.now() - start;
     return { ...result, stats };
   } finally {
-    owned.forEach((t) => t.dispose());
+    [zHat, ...iterates].forEach((t) => t.dispose());
   }
-}
-
-/**
- * f on the packed state. When z0 was defaulted (zeros shaped like inputs[0]), the first call's failure says so: a
- * state wider than the input fails inside f (a matmul, a concat) long before any shape check could name z0.
- */
-function packedMap<S extends State>(f: (z: S, ...inputs: Tensor[]) => S, xs: readonly Tensor[], codec: StateCodec<S>, defaultShape: readonly number[] | null): PackedMap {
-  let first = defaultShape !== null;
-  return (zFlat) => {
-    if (!first) return codec.pack(f(codec.unpack(zFlat), ...xs), 'f');
-    first = false;
-    const hint = `z0 defaulted to zeros shaped like inputs[0], ${fmtShape(defaultShape!)}: pass z0 with the state's shape`;
-    let out: S;
-    try {
-      out = f(codec.unpack(zFlat), ...xs);
-    } catch (err) {
-      throw new ArgumentError('fixedPoint', `f threw on the default z0 (${hint}): ${(err as Error).message}`);
-    }
-    try {
-      return codec.pack(out, 'f');
-    } catch (err) {
-      throw new ArgumentError('fixedPoint', `${(err as Error).message.replace(/^fixedPoint: /, '')} (${hint})`);
-    }
-  };
-}
-
-function stateTensors(s: State): Tensor[] {
-  return (s as Tensor).isTensor ? [s as Tensor] : Object.values(s as Record<string, Tensor>);
 }
 
 /**
