@@ -18,7 +18,7 @@ export function fusedFunction(name: string, fn: (...args: FusedValue[]) => Fused
     if (args.length !== fn.length) throw new ArgumentError(name, `takes ${fn.length} arguments, got ${args.length}`);
     const tensors = args.flatMap((a, k) => (typeof a === 'number' ? [] : [checkTensor(a, name, `argument ${k}`)]));
     if (tensors.length === 0) throw new ArgumentError(name, 'at least one argument must be a Tensor');
-    const key = args.map((a) => (typeof a === 'number' ? String(a) : 't')).join(',');
+    const key = args.map((a) => (typeof a !== 'number' ? 't' : Object.is(a, -0) ? '-0' : String(a))).join(',');
     let program = programs.get(key);
     if (!program) {
       const b = new ProgramBuilder(tensors.length);
