@@ -3,14 +3,12 @@
 // error naming the file, with no tensor leaked, no hang and bounded memory growth.
 
 import { describe, expect, test } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot, runChild, twoAtATime } from './child.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const runner = join(root, 'test/hardening/load-runner.ts');
+const runner = join(repoRoot, 'test/hardening/load-runner.ts');
 
 /** Which shipped file, through which loader, how many mutations and with which seed. */
 const PLAN = [
@@ -30,20 +28,6 @@ interface CaseResult {
   ms: number; leakedTensors: number; leakedBytes: number; rssMiB: number;
 }
 
-function runBatch(args: string[]): Promise<{ code: number | null; signal: string | null; lines: string[]; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', `--max-old-space-size=${CHILD_HEAP_MIB}`, runner, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      done({ code, signal, lines: out.split('\n').filter(Boolean), stderr: err });
-    });
-  });
-}
-
 describe('hostile checkpoints (seeded mutations of the shipped files)', () => {
   test(`${PLAN.reduce((n, p) => n + p.count, 0)} mutations load correctly or fail with one line naming the file, without leaks`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'viar-hardening-'));
@@ -51,36 +35,34 @@ describe('hostile checkpoints (seeded mutations of the shipped files)', () => {
       const jobs = PLAN.flatMap((p) => Array.from({ length: Math.ceil(p.count / BATCH) }, (_, b) => ({ ...p, from: b * BATCH, n: Math.min(BATCH, p.count - b * BATCH) })));
       const results: CaseResult[] = [];
       const problems: string[] = [];
-      // two children at a time (CI has 2 cores)
-      const queue = [...jobs];
-      const worker = async () => {
-        for (let job = queue.shift(); job; job = queue.shift()) {
-          const r = await runBatch([job.file, job.loader, String(job.seed), String(job.from), String(job.n), dir]);
-          const parsed = r.lines.map((l) => JSON.parse(l) as CaseResult & { start?: number });
-          const cases = parsed.filter((x) => x.start === undefined);
-          const lastStart = parsed.filter((x) => x.start !== undefined).at(-1)?.start;
-          if (r.code !== 0 || cases.length !== job.n) {
-            problems.push(`${job.file} seed ${job.seed} cases ${job.from}..${job.from + job.n - 1}: child ended with code ${r.code} signal ${r.signal} after ${cases.length} cases (last started: ${lastStart}); stderr: ${r.stderr.slice(0, 300)}`);
-          }
-          const warm = cases[Math.min(4, cases.length - 1)]?.rssMiB ?? 0;
-          const peak = Math.max(0, ...cases.map((c) => c.rssMiB));
-          if (peak - warm > RSS_GROWTH_MIB) problems.push(`${job.file} cases ${job.from}..: RSS grew from ${warm} to ${peak} MiB`);
-          for (const c of cases) {
-            const where = `${job.file} seed ${job.seed} case ${c.i} (${c.op})`;
-            if (c.leakedTensors !== 0 || c.leakedBytes !== 0) problems.push(`${where}: leaked ${c.leakedTensors} tensors, ${c.leakedBytes} bytes`);
-            if (c.outcome === 'ok' && c.correct !== true) problems.push(`${where}: loaded, but the module does not hold the file's tensors`);
-            if (c.outcome === 'error') {
-              if (!c.errorName.startsWith('ViarError')) problems.push(`${where}: ${c.errorName} instead of an engine error: ${c.message}`);
-              if (c.message.includes('\n')) problems.push(`${where}: message of several lines`);
-              if (!c.message.includes(c.path)) problems.push(`${where}: message does not name the file: ${c.message}`);
-            }
-          }
-          results.push(...cases);
+      await twoAtATime(jobs, async (job) => {
+        const r = await runChild(runner, [job.file, job.loader, String(job.seed), String(job.from), String(job.n), dir], { heapMiB: CHILD_HEAP_MIB, timeoutMs: CHILD_TIMEOUT_MS });
+        const parsed = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as CaseResult & { start?: number });
+        const cases = parsed.filter((x) => x.start === undefined);
+        const lastStart = parsed.filter((x) => x.start !== undefined).at(-1)?.start;
+        if (r.code !== 0 || cases.length !== job.n) {
+          problems.push(`${job.file} seed ${job.seed} cases ${job.from}..${job.from + job.n - 1}: child ended with code ${r.code} signal ${r.signal} after ${cases.length} cases (last started: ${lastStart}); stderr: ${r.stderr.slice(0, 300)}`);
         }
-      };
-      await Promise.all([worker(), worker()]);
+        const warm = cases[Math.min(4, cases.length - 1)]?.rssMiB ?? 0;
+        const peak = Math.max(0, ...cases.map((c) => c.rssMiB));
+        if (peak - warm > RSS_GROWTH_MIB) problems.push(`${job.file} cases ${job.from}..: RSS grew from ${warm} to ${peak} MiB`);
+        for (const c of cases) {
+          const where = `${job.file} seed ${job.seed} case ${c.i} (${c.op})`;
+          if (c.leakedTensors !== 0 || c.leakedBytes !== 0) problems.push(`${where}: leaked ${c.leakedTensors} tensors, ${c.leakedBytes} bytes`);
+          if (c.outcome === 'ok' && c.correct !== true) problems.push(`${where}: loaded, but the module does not hold the file's tensors`);
+          if (c.outcome === 'error') {
+            if (!c.errorName.startsWith('ViarError')) problems.push(`${where}: ${c.errorName} instead of an engine error: ${c.message}`);
+            if (c.message.includes('\n')) problems.push(`${where}: message of several lines`);
+            if (!c.message.includes(c.path)) problems.push(`${where}: message does not name the file: ${c.message}`);
+          }
+        }
+        results.push(...cases);
+      });
       const counts: Record<string, number> = {};
-      for (const c of results) counts[c.outcome === 'ok' ? 'loaded' : c.errorName.replace('ViarError:', '')] = (counts[c.outcome === 'ok' ? 'loaded' : c.errorName.replace('ViarError:', '')] ?? 0) + 1;
+      for (const c of results) {
+        const key = c.outcome === 'ok' ? 'loaded' : c.errorName.replace('ViarError:', '');
+        counts[key] = (counts[key] ?? 0) + 1;
+      }
       console.log(`hostile checkpoints: ${results.length} cases: ${JSON.stringify(counts)}; slowest ${Math.max(...results.map((c) => c.ms))} ms`);
       expect(problems).toEqual([]);
       expect(results.length).toBe(PLAN.reduce((n, p) => n + p.count, 0));

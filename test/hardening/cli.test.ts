@@ -3,15 +3,14 @@
 // or succeeds and writes where it was told; no committed file changes, and a failed process never lingers.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { mutate } from './mutator.js';
+import { repoRoot as root, runChild, twoAtATime, type ChildResult } from './child.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CASE_TIMEOUT_MS = 60_000;
 let tmp: string;
 
@@ -25,23 +24,9 @@ interface Case {
   writes?: string;
 }
 
-interface Outcome { code: number | null; signal: string | null; stderr: string; stdout: string; ms: number }
-
-function run(c: Case): Promise<Outcome> {
+function run(c: Case): Promise<ChildResult> {
   const entry = c.command === 'main' ? 'src/cli/main-job.ts' : 'src/cli/viar.ts';
-  const args = c.command === 'main' ? c.args : [c.command, ...c.args];
-  const start = performance.now();
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--max-old-space-size=1024', entry, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), CASE_TIMEOUT_MS);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      done({ code, signal, stdout, stderr, ms: performance.now() - start });
-    });
-  });
+  return runChild(entry, c.command === 'main' ? c.args : [c.command, ...c.args], { heapMiB: 1024, timeoutMs: CASE_TIMEOUT_MS });
 }
 
 /** SHA-256 of every committed result and checkpoint a command writes by default (docs/*.json, checkpoints/*). */
@@ -155,29 +140,24 @@ describe('hostile command lines and checkpoints through the CLI processes', () =
     const cases = [...lines, ...mutants];
     const problems: string[] = [];
     const tally = { errors: 0, succeeded: 0 };
-    const queue = cases.map((c, i) => ({ c, i }));
-    const worker = async () => {
-      for (let job = queue.shift(); job; job = queue.shift()) {
-        const { c } = job;
-        const r = await run(c);
-        const what = `${c.command} ${c.args.join(' ')}`.slice(0, 200);
-        if (process.env.HARDENING_VERBOSE) console.log(`${what} → code ${r.code} in ${Math.round(r.ms)} ms: ${r.stderr.trim().split('\n')[0]}`);
-        const errLines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('warning: '));
-        if (r.signal) { problems.push(`${what}: killed (${r.signal}) after ${Math.round(r.ms)} ms — a hang`); continue; }
-        if (r.code === 0) {
-          tally.succeeded++;
-          if (c.writes === undefined) problems.push(`${what}: exited 0; expected an error naming ${c.names}`);
-          else if (!existsSync(c.writes)) problems.push(`${what}: exited 0 without writing ${c.writes}`);
-          continue;
-        }
-        tally.errors++;
-        if (errLines.length !== 1) problems.push(`${what}: ${errLines.length} stderr lines (code ${r.code}): ${r.stderr.slice(0, 300)}`);
-        else if (/^\s+at /m.test(r.stderr)) problems.push(`${what}: stack trace: ${r.stderr.slice(0, 300)}`);
-        else if (c.names !== undefined && !errLines[0]!.includes(c.names)) problems.push(`${what}: the message does not name ${c.names}: ${errLines[0]}`);
-        else if (c.names === undefined) problems.push(`${what}: failed: ${errLines[0]}`);
+    await twoAtATime(cases, async (c) => {
+      const r = await run(c);
+      const what = `${c.command} ${c.args.join(' ')}`.slice(0, 200);
+      if (process.env.HARDENING_VERBOSE) console.log(`${what} → code ${r.code} in ${Math.round(r.ms)} ms: ${r.stderr.trim().split('\n')[0]}`);
+      const errLines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('warning: '));
+      if (r.signal) { problems.push(`${what}: killed (${r.signal}) after ${Math.round(r.ms)} ms — a hang`); return; }
+      if (r.code === 0) {
+        tally.succeeded++;
+        if (c.writes === undefined) problems.push(`${what}: exited 0; expected an error naming ${c.names}`);
+        else if (!existsSync(c.writes)) problems.push(`${what}: exited 0 without writing ${c.writes}`);
+        return;
       }
-    };
-    await Promise.all([worker(), worker()]);
+      tally.errors++;
+      if (errLines.length !== 1) problems.push(`${what}: ${errLines.length} stderr lines (code ${r.code}): ${r.stderr.slice(0, 300)}`);
+      else if (/^\s+at /m.test(r.stderr)) problems.push(`${what}: stack trace: ${r.stderr.slice(0, 300)}`);
+      else if (c.names !== undefined && !errLines[0]!.includes(c.names)) problems.push(`${what}: the message does not name ${c.names}: ${errLines[0]}`);
+      else if (c.names === undefined) problems.push(`${what}: failed: ${errLines[0]}`);
+    });
     console.log(`hostile CLI: ${cases.length} cases (${lines.length} command lines, ${mutants.length} mutated checkpoints): ${tally.errors} one-line errors, ${tally.succeeded} succeeded`);
     for (const p of problems) console.error(p);
     expect(problems).toEqual([]);
