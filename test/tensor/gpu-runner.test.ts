@@ -10,6 +10,7 @@ import { KERNELS } from '../../src/tensor/backend/gpu/kernel-sources.js';
 import { KERNEL_SETTINGS, MAX_BATCH, type GpuJsModule } from '../../src/tensor/backend/gpu/kernel-runner.js';
 import { compileWgsl, workgroups, writeParams } from '../../src/tensor/backend/gpu/wgsl-kernels.js';
 import { attachNavigatorGpu } from '../../src/tensor/backend/gpu/gpu-setup.js';
+import { splitFactor } from '../../src/tensor/backend/gpu/gpu-backend.js';
 
 let gpu: V.GpuBackend;
 beforeAll(async () => {
@@ -52,6 +53,24 @@ describe('kernels compiled to WGSL by gpu.js (no device needed)', () => {
     expect(big.y).toBe(2);
     expect(big.x * big.y * 64).toBeGreaterThanOrEqual(65535 * 64 + 1);
     expect(big.x).toBeLessThanOrEqual(65535);
+  });
+});
+
+describe('wide work for narrow outputs', () => {
+  test('split-k matmul and two-stage reductions equal the cpu backend', async () => {
+    const rng = new V.Rng(4);
+    const a = V.randn([3, 4096], rng), b = V.randn([4096, 5], rng), x = V.randn([2, 6000], rng);
+    const ref = [V.matmul(a, b), V.sum(x, 1), V.max(x, 1), V.matmul(V.transpose(a, 0, 1), V.ones([3, 2]))].map((t) => t.dataSync());
+    const got = await (async () => {
+      V.setBackend('gpu');
+      try {
+        const [ga, gb, gx] = [a, b, x].map((t) => V.tensor(t.dataSync() as Float32Array, { shape: [...t.shape] }));
+        const outs = [V.matmul(ga!, gb!), V.sum(gx!, 1), V.max(gx!, 1), V.matmul(V.transpose(ga!, 0, 1), V.ones([3, 2]))];
+        return Promise.all(outs.map((t) => t.data()));
+      } finally { V.setBackend('cpu'); }
+    })();
+    expect(splitFactor(4096, 15)).toBeGreaterThan(1);
+    ref.forEach((r, i) => { for (let j = 0; j < r.length; j++) expect(got[i]![j]).toBeCloseTo(r[j]!, 2); });
   });
 });
 

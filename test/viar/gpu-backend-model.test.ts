@@ -58,7 +58,7 @@ describe('VIAR on the gpu backend', () => {
       expect(gpu.memory().numDataBuffers).toBe(live);
       model.dispose?.();
     });
-  });
+  }, 180_000); // ~30 s on an idle 2-core machine, gpu.js cpu mode
 
   test('on-device top-k / top-p filtering equals the host filter', () => {
     V.tidy(() => {

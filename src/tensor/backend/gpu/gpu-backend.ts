@@ -52,6 +52,20 @@ function simplify(shape: Shape, views: (readonly number[])[]): { shape: number[]
   return { shape: outShape, strides: outStrides };
 }
 
+/** Threads below which a long reduction is split into chunks (the GPU wants tens of thousands in flight). */
+const MIN_THREADS = 32768;
+
+/**
+ * How many chunks to split a reduction of length n into when only `outputs` threads would run: a divisor s of n with
+ * chunks of at least 32, enough to reach MIN_THREADS; 1 when the work is already wide (or n has no such divisor).
+ */
+export function splitFactor(n: number, outputs: number): number {
+  if (outputs >= MIN_THREADS || n < 64) return 1;
+  const wanted = Math.min(Math.floor(n / 32), Math.ceil(MIN_THREADS / Math.max(outputs, 1)));
+  for (let s = wanted; s >= 2; s--) if (n % s === 0) return s;
+  return 1;
+}
+
 export class GpuBackend implements Backend {
   readonly name = 'gpu';
   private numBuffers = 0;
@@ -248,9 +262,21 @@ export class GpuBackend implements Backend {
     return this.own(out, size, a.dtype);
   }
 
+  /**
+   * One thread per row: few long rows (a bias gradient summing over the batch) would leave the GPU idle, so such rows
+   * are reduced in two stages, chunks first (rows·s threads), then the s partial results of each row.
+   */
   reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
     const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
-    const out = this.run(op, 'reduce', rows, [this.contiguous(x)], [REDUCE_CODES[op], reduceSize, init]);
+    const s = splitFactor(reduceSize, rows);
+    let input = this.contiguous(x), n = reduceSize;
+    if (s > 1) {
+      const partial = this.run(op, 'reduce', rows * s, [input], [REDUCE_CODES[op], reduceSize / s, init]);
+      this.temporaries.push(partial);
+      input = partial;
+      n = s;
+    }
+    const out = this.run(op, 'reduce', rows, [input], [REDUCE_CODES[op], n, init]);
     return this.own(out, rows, x.dtype);
   }
 
@@ -279,12 +305,21 @@ export class GpuBackend implements Backend {
     }
     const keptCount = gk.shape[0] ?? 1, redCount = gr.shape[0] ?? 1;
     const size = keptCount * m * n;
-    const out = this.run('matmul', 'matmul', size, [this.data(a).array!, this.data(b).array!], [
-      m, n, k, redCount,
-      a.offset, gk.strides[0]![0] ?? 0, gr.strides[0]![0] ?? 0, a.strides[rank - 2]!, a.strides[rank - 1]!,
-      b.offset, gk.strides[1]![0] ?? 0, gr.strides[1]![0] ?? 0, b.strides[rank - 2]!, b.strides[rank - 1]!,
+    const aCol = a.strides[rank - 1]!, bRow = b.strides[rank - 2]!;
+    // split-k: a small output with a long inner dimension (weight gradients) runs as s partial products over chunks
+    // of k (the chunk index taking the kept-batch slot), summed by a 1×s ones-vector product
+    const s = keptCount === 1 ? splitFactor(k, m * n) : 1;
+    const chunk = k / s;
+    const out = this.run('matmul', 'matmul', s * size, [this.data(a).array!, this.data(b).array!], [
+      m, n, chunk, redCount,
+      a.offset, s > 1 ? chunk * aCol : gk.strides[0]![0] ?? 0, gr.strides[0]![0] ?? 0, a.strides[rank - 2]!, aCol,
+      b.offset, s > 1 ? chunk * bRow : gk.strides[1]![0] ?? 0, gr.strides[1]![0] ?? 0, bRow, b.strides[rank - 1]!,
     ]);
-    return this.own(out, size, a.dtype);
+    if (s === 1) return this.own(out, size, a.dtype);
+    const ones = this.run('matmul', 'fill', s, [], [1]);
+    const sum = this.run('matmul', 'matmul', size, [ones, out], [1, size, s, 1, 0, 0, 0, 0, 1, 0, 0, 0, size, 1]);
+    this.temporaries.push(out, ones);
+    return this.own(sum, size, a.dtype);
   }
 
   place(x: TensorInfo, outShape: Shape, offset: number, strides: readonly number[], fillValue: number): DataId {
