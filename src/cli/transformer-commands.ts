@@ -292,9 +292,20 @@ function summarize(w: Window): string {
   return line;
 }
 
-function savedNumber(meta: Record<string, string> | null, key: string): number | undefined {
+/** The settings a training state records, checked as the options that set them (a state file is input too). */
+const SAVED_SETTINGS: Record<string, keyof typeof TRAIN_OPTIONS> = {
+  totalSteps: 'steps', batchSize: 'batch', lr: 'lr', seed: 'seed', warmupSteps: 'warmup', fitMinutes: 'fit-minutes',
+};
+
+function savedNumber(meta: Record<string, string> | null, key: string, file: string): number | undefined {
   const v = meta?.[key];
-  return v === undefined || v === '' || !Number.isFinite(Number(v)) ? undefined : Number(v);
+  if (v === undefined || v === '') return undefined;
+  const option = SAVED_SETTINGS[key]!;
+  try {
+    return parseOptions('viar train', [`--${option}=${v}`], { [option]: TRAIN_OPTIONS[option] })[option] as number;
+  } catch (err) {
+    throw new CliError(`viar train: ${file} records ${key} '${v.slice(0, 40)}', which is out of range (${(err as Error).message.replace(/^viar train: /, '')})`);
+  }
 }
 
 /**
@@ -332,18 +343,18 @@ export async function trainCommand(argv: string[]): Promise<void> {
   if (args.resume && !saved) log(`no training state at ${statePath}: starting a new run`);
   const config = TRANSFORMER_CONFIGS[args.config]![kind];
   const pick = (given: number | undefined, key: string, fallback: number) => {
-    const old = savedNumber(saved, key);
+    const old = savedNumber(saved, key, statePath);
     if (given !== undefined && old !== undefined && given !== old) log(`note: --${key === 'totalSteps' ? 'steps' : key === 'batchSize' ? 'batch' : key === 'warmupSteps' ? 'warmup' : key} ${given} replaces the saved run's ${old}`);
     return given ?? old ?? fallback;
   };
-  const fitMinutes = args.steps === undefined ? args.fitMinutes ?? savedNumber(saved, 'fitMinutes') : undefined;
+  const fitMinutes = args.steps === undefined ? args.fitMinutes ?? savedNumber(saved, 'fitMinutes', statePath) : undefined;
   let fitPending = fitMinutes !== undefined && saved?.fitted !== 'yes';
   if (args.fitMinutes !== undefined && saved?.fitted === 'yes') log(`note: the saved run already chose its steps (${saved.totalSteps}); --fit-minutes is ignored`);
   const totalSteps = fitPending ? 1_000_000 : pick(args.steps, 'totalSteps', TRAIN_DEFAULTS.steps[kind]);
   const batch = pick(args.batch, 'batchSize', TRAIN_DEFAULTS.batch);
   const lr = pick(args.lr, 'lr', TRAIN_DEFAULTS.lr);
   const seed = pick(args.seed, 'seed', 0);
-  const warmup = args.warmup ?? (args.steps === undefined ? savedNumber(saved, 'warmupSteps') : undefined) ??
+  const warmup = args.warmup ?? (args.steps === undefined ? savedNumber(saved, 'warmupSteps', statePath) : undefined) ??
     (fitMinutes !== undefined ? FIT_WARMUP : Math.min(100, Math.floor(totalSteps / 20)));
 
   const tokenizerPath = args.tokenizer ?? `checkpoints/tokenizer-${data}.safetensors`;
