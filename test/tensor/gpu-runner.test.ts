@@ -88,6 +88,20 @@ describe('buffer pool', () => {
     expect(sizeClass(5000)).toBeLessThan(5000 * 1.13);
   });
 
+  test('over the free-bytes cap the least recently released buffers are dropped, after the next submission', () => {
+    const destroyed: number[] = [];
+    let created = 0;
+    const pool = new BufferPool<{ id: number }>(() => ({ id: created++ }), (b) => destroyed.push(b.id), 4096);
+    const old = pool.acquire(4096);
+    pool.release(old);
+    const fresh = pool.acquire(1024);
+    pool.release(fresh); // over the cap: the old 4 KiB buffer goes, the one just released stays
+    expect(destroyed).toEqual([]);
+    pool.destroyDoomed();
+    expect(destroyed).toEqual([old.id]);
+    expect(pool.acquire(1024)).toBe(fresh);
+  });
+
   test('pinned buffers stay out of the pool until their plan is disposed', () => {
     let created = 0;
     const pool = new BufferPool<{ id: number }>(() => ({ id: created++ }), () => {});

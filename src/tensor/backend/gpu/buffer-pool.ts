@@ -33,6 +33,8 @@ export class Pins<B> {
 export class BufferPool<B> {
   private readonly free = new Map<number, B[]>();
   private readonly doomed: B[] = [];
+  /** Free buffers, least recently released first. */
+  private readonly freeOrder = new Set<B>();
   private readonly classOf = new Map<B, number>();
   private readonly pinnedBy = new Map<B, Pins<B>>();
   private capturing: Pins<B> | null = null;
@@ -51,7 +53,10 @@ export class BufferPool<B> {
     const size = sizeClass(bytes);
     const list = this.free.get(size);
     let buffer = list?.pop();
-    if (buffer !== undefined) this.freeBytes -= size;
+    if (buffer !== undefined) {
+      this.freeBytes -= size;
+      this.freeOrder.delete(buffer);
+    }
     else {
       buffer = this.create(size);
       this.created++;
@@ -71,17 +76,24 @@ export class BufferPool<B> {
     this.recycle(buffer);
   }
 
+  /** Back to its size class; over the free-bytes cap the longest-unused free buffers go first (a loop that changed shape frees the old shapes' buffers, not its own). */
   private recycle(buffer: B): void {
     const size = this.classOf.get(buffer)!;
-    if (this.freeBytes + size > this.maxFreeBytes) {
+    for (const oldest of this.freeOrder) {
+      if (this.freeBytes + size <= this.maxFreeBytes) break;
+      const oldSize = this.classOf.get(oldest)!;
+      const list = this.free.get(oldSize)!;
+      list.splice(list.indexOf(oldest), 1);
+      this.freeOrder.delete(oldest);
+      this.freeBytes -= oldSize;
       // recorded commands may still use it: destroyed after the next submission (see destroyDoomed)
-      this.classOf.delete(buffer);
-      this.doomed.push(buffer);
-      return;
+      this.classOf.delete(oldest);
+      this.doomed.push(oldest);
     }
     let list = this.free.get(size);
     if (!list) this.free.set(size, list = []);
     list.push(buffer);
+    this.freeOrder.add(buffer);
     this.freeBytes += size;
   }
 
@@ -132,6 +144,7 @@ export class BufferPool<B> {
   trim(): void {
     for (const list of this.free.values()) for (const b of list) { this.classOf.delete(b); this.destroy(b); }
     this.free.clear();
+    this.freeOrder.clear();
     this.freeBytes = 0;
   }
 
