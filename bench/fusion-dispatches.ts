@@ -1,7 +1,7 @@
 // What fusing elementwise chains saves, VIAR_SMALL with fusion off (every chain op by op) and on: kernel dispatches of
 // a teacher-forced forward pass, a training step and sampling on the gpu backend (gpu.js cpu mode: counts do not
 // depend on the device), and the cpu backend's training-step time (median, the two settings alternating).
-// `npx tsx bench/fusion-dispatches.ts [--batch 2] [--cpu-steps 7]` → bench/results/fusion-dispatches.json
+// `npx tsx bench/fusion-dispatches.ts [--batch 2] [--cpu-batch 16] [--cpu-steps 7]` → bench/results/fusion-dispatches.json
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -12,10 +12,11 @@ const { values: args } = parseArgs({
   options: {
     batch: { type: 'string', default: '2' },
     'cpu-steps': { type: 'string', default: '7' },
+    'cpu-batch': { type: 'string', default: '16' },
     out: { type: 'string', default: 'bench/results/fusion-dispatches.json' },
   },
 });
-const batch = Number(args.batch), cpuSteps = Number(args['cpu-steps']);
+const batch = Number(args.batch), cpuSteps = Number(args['cpu-steps']), cpuBatch = Number(args['cpu-batch']);
 // fixed implicit iterations, so that both settings run the same graph
 const TRAIN_ITERATIONS = { noGrad: 2, withGrad: 1 };
 const FORWARD_ITERATIONS = 4;
@@ -24,7 +25,7 @@ const SAMPLE_ITERATIONS = 4;
 await V.initGpuBackend({ mode: 'cpu', activate: false, log: false });
 const gpu = V.getBackendByName('gpu') as V.GpuBackend;
 
-function setup() {
+function setup(batch: number) {
   const rng = new V.Rng(0);
   const model = V.createModel('viar', V.VIAR_SMALL, rng) as V.VIAR;
   const c = model.config;
@@ -48,7 +49,7 @@ function dispatches(fused: boolean): { forward: number; trainingStep: number; sa
   V.setFusionEnabled(fused);
   V.setBackend('gpu');
   try {
-    const { model, step, forward } = setup();
+    const { model, step, forward } = setup(batch);
     model.eval();
     let before = gpu.counters().dispatches;
     forward();
@@ -78,7 +79,7 @@ type Times = Record<'unfused' | 'fused', { wallMs: number[]; processCpuMs: numbe
  */
 function cpuStepTimes(): Times {
   const times: Times = { unfused: { wallMs: [], processCpuMs: [] }, fused: { wallMs: [], processCpuMs: [] } };
-  const { model, step } = setup();
+  const { model, step } = setup(cpuBatch);
   model.train();
   try {
     for (let i = 0; i < cpuSteps + 1; i++) {
@@ -105,11 +106,11 @@ console.log(`dispatches (VIAR_SMALL, batch ${batch}): forward ${unfused.forward}
 const times = cpuStepTimes();
 const medians = (t: Times['fused']) => ({ wallMs: median(t.wallMs), processCpuMs: median(t.processCpuMs) });
 const cpu = { unfusedMedian: medians(times.unfused), fusedMedian: medians(times.fused), loadAverage: loadavg(), samples: times };
-console.log(`cpu training step (medians of ${cpuSteps}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}): ` +
+console.log(`cpu training step (batch ${cpuBatch}, medians of ${cpuSteps}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}): ` +
   `wall ${cpu.unfusedMedian.wallMs.toFixed(1)} ms unfused, ${cpu.fusedMedian.wallMs.toFixed(1)} fused; ` +
   `process CPU ${cpu.unfusedMedian.processCpuMs.toFixed(1)} ms unfused, ${cpu.fusedMedian.processCpuMs.toFixed(1)} fused`);
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(args.out!, `${JSON.stringify({
   model: 'VIAR_SMALL', batch, trainIterations: TRAIN_ITERATIONS, forwardIterations: FORWARD_ITERATIONS, sampleIterations: SAMPLE_ITERATIONS,
-  dispatches: { unfused, fused }, cpuTrainingStep: cpu, date: new Date().toISOString(),
+  dispatches: { unfused, fused }, cpuTrainingStep: { batch: cpuBatch, ...cpu }, date: new Date().toISOString(),
 }, null, 2)}\n`);
