@@ -181,8 +181,10 @@ function build(src: ByteSource, root: PickleValue, locate: StorageLocator, forma
     for (const [name, ref] of refs) {
       const { data, dtype } = materialize(src, ref, locate, name, opts, fail);
       if (dtype !== 'int32' && wantsFiniteCheck(opts.checkFinite, name)) {
-        const bad = data.findIndex((v) => !Number.isFinite(v));
-        if (bad >= 0) fail(`tensor '${name}' has the non-finite value ${data[bad]} at flat index ${bad}`);
+        for (let i = 0; i < data.length; i++) {
+          // v − v is 0 for every finite v and NaN for NaN and ±Infinity
+          if (data[i]! - data[i]! !== 0) fail(`tensor '${name}' has the non-finite value ${data[i]} at flat index ${i}`);
+        }
       }
       tensors.set(name, fromDataId(backend, backend.write(data), ref.size, dtype));
       const stored = STORAGES[ref.storage.type]!.name;
