@@ -365,28 +365,29 @@ function reachableTensors(root: unknown): Tensor[] {
 }
 
 /**
- * Reads a checkpoint's tensors (refusing non-finite values unless `checkFinite` is false), builds the module and loads
- * the weights into it (strict names and shapes). Whatever fails, nothing stays allocated: the decoded tensors are
- * always freed, and a module that was built, or half built when its constructor threw, is freed too. A state dict
- * that does not fit is an ArgumentError(opts.op) naming the file.
+ * Builds the module (from a config already checked against the file), then reads the checkpoint's tensors, refusing
+ * non-finite values in the tensors the module holds unless `checkFinite` is false (a file may carry buffers the module
+ * recomputes, such as the official attn_bias_for_masking with −Infinity), and loads them (strict names and shapes).
+ * Whatever fails, nothing stays allocated: a module half built when its constructor threw is freed with the rest, and
+ * the decoded tensors always are. A state dict that does not fit is an ArgumentError(opts.op) naming the file.
  */
 export function loadCheckedModule<T extends Module>(path: string, build: () => T, opts: { checkFinite?: boolean; op?: string } = {}): { module: T; metadata: Record<string, string> } {
-  const { tensors, metadata } = loadSafetensors(path, { checkFinite: opts.checkFinite ?? true });
+  // a constructor that throws leaves its tensors in this tidy scope, which frees them
+  const module = tidy(() => {
+    const m = build();
+    return { m, owned: reachableTensors(m) };
+  }).m;
+  let contents: ReturnType<typeof loadSafetensors> | undefined;
   try {
-    // a constructor that throws leaves its tensors in this tidy scope, which frees them
-    const module = tidy(() => {
-      const m = build();
-      return { m, owned: reachableTensors(m) };
-    }).m;
-    try {
-      module.loadStateDict(tensors);
-    } catch (err) {
-      module.dispose();
-      if (!(err instanceof ViarError)) throw err;
-      throw new ArgumentError(opts.op ?? 'loadCheckedModule', `${path}: ${err.message}`);
-    }
-    return { module, metadata };
+    const held = new Set(module.stateDict().keys());
+    contents = loadSafetensors(path, { checkFinite: (opts.checkFinite ?? true) && ((name: string) => held.has(name)) });
+    module.loadStateDict(contents.tensors);
+    return { module, metadata: contents.metadata };
+  } catch (err) {
+    module.dispose();
+    if (!(err instanceof ViarError) || err.op === 'loadSafetensors') throw err;
+    throw new ArgumentError(opts.op ?? 'loadCheckedModule', `${path}: ${err.message}`);
   } finally {
-    for (const t of tensors.values()) t.dispose();
+    for (const t of contents?.tensors.values() ?? []) t.dispose();
   }
 }
