@@ -34,7 +34,7 @@ export function isFusionEnabled(): boolean {
 const gradientCache = new Map<string, FusedProgram | null>();
 
 function cachedGradient(p: FusedProgram, k: number): FusedProgram | null {
-  const key = `${p.key}|${k}|${p.constants.join(',')}`;
+  const key = `${p.key}|${k}|${p.constants.map((c) => (Object.is(c, -0) ? '-0' : c)).join(',')}`;
   let g = gradientCache.get(key);
   if (g === undefined) {
     if (gradientCache.size >= 1024) gradientCache.clear();
