@@ -42,7 +42,9 @@ interface IftAttrs extends IftSettings {
   /** f on the packed state with the inputs passed explicitly, for the taped rebuild under createGraph. */
   map: (z: Tensor, xs: readonly Tensor[]) => Tensor;
   xs: readonly Tensor[];
-  /** Tensors requiring grad that f read from its closure (op inputs after y and the inputs requiring grad). */
+  /** Which inputs required grad when the op was recorded (they follow y among the op's inputs). */
+  differentiable: readonly boolean[];
+  /** Tensors requiring grad that f read from its closure (the op's last inputs). */
   captured: readonly Tensor[];
 }
 
@@ -157,7 +159,7 @@ const iftOp = defineOp<IftAttrs>({
     const a = ctx.attrs;
     const y = ctx.inputs[0]!, zLeaf = ctx.saved[0]!;
     const u = adjointValue(gy, y, zLeaf, a);
-    const params = [...a.xs.filter((x) => x.requiresGrad), ...a.captured];
+    const params = [...a.xs.filter((_, i) => a.differentiable[i]), ...a.captured];
     if (!isGradEnabled()) return [u, ...params.map(() => null)];
     return [null, ...secondOrder(gy, u, ctx.output!, zLeaf, a)];
   },
@@ -165,16 +167,16 @@ const iftOp = defineOp<IftAttrs>({
 
 /** θ̄ = M(z*, θ)ᵀu as taped tensors for each parameter, with z* = zStar (implicit) and u implicit in ḡ, z*, θ. */
 function secondOrder(gy: Tensor, u: Tensor, zStar: Tensor, zLeaf: Tensor, a: IftAttrs): Tensor[] {
-  const standIns = new Set([...a.xs.filter((x) => x.requiresGrad), ...a.captured]);
+  const xReal = a.xs.filter((_, i) => a.differentiable[i]);
+  const standIns = new Set([...xReal, ...a.captured]);
   for (const c of a.captured) {
     if (dependsOnAny(c, new Set([...standIns].filter((t) => t !== c)))) {
       throw new GradError('fixedPoint', "gradient 'ift' under createGraph needs f's tensors to be independent: f reads a tensor and another computed from it; pass the one it is computed from in inputs and compute the other inside f");
     }
   }
   const zL = detach(zLeaf).requireGrad();
-  const xL = a.xs.map((x) => (x.requiresGrad ? detach(x).requireGrad() : x));
-  const xLeaves = xL.filter((_, i) => a.xs[i]!.requiresGrad);
-  const xReal = a.xs.filter((x) => x.requiresGrad);
+  const xL = a.xs.map((x, i) => (a.differentiable[i] ? detach(x).requireGrad() : x));
+  const xLeaves = xL.filter((_, i) => a.differentiable[i]);
   const yL = a.map(zL, xL);
   // h = Jᵀu at the fixed u* (its u-dependence is the adjoint op's business), rebound to the real z* and inputs
   const uLeaf = detach(u).requireGrad();
@@ -196,5 +198,6 @@ export function iftOutput(
   const y = map(zLeaf, xs);
   if (!y.node) return y; // nothing requires grad: no backward will run
   const captured = capturedOf(y, zLeaf);
-  return iftOp([y, ...xs.filter((x) => x.requiresGrad), ...captured], { ...s, zLeaf, map, xs, captured });
+  const differentiable = xs.map((x) => x.requiresGrad);
+  return iftOp([y, ...xs.filter((_, i) => differentiable[i]), ...captured], { ...s, zLeaf, map, xs, differentiable, captured });
 }
