@@ -78,7 +78,6 @@ function hostileCommandLines(): Case[] {
     { command: 'train', args: ['--model', 'x', '--data', 'mnist'], names: '--model' },
     { command: 'train', args: ['--model', 'var', '--data', 'mnist', '--seed', '4294967296'], names: '--seed' },
     { command: 'train', args: ['--model', 'var', '--data', 'mnist', '--out', '/dev/full', '--steps', '1'], names: '/dev/full' },
-    { command: 'train', args: ['--model', 'var', '--data', 'mnist', '--backend', 'gpu', '--steps', '1', '--out', t('train-gpu')], names: '--backend gpu' },
     { command: 'encode-tokens', args: ['--data', 'mnist', '--tokenizer', fifo], names: fifo },
     // inpaint / edit
     { command: 'inpaint', args: ['--checkpoint', VIAR, '--count', '0'], names: '--count' },
