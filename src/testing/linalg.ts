@@ -43,7 +43,7 @@ export function symmetric(mus: readonly number[], rng: Rng): Mat {
   return matmul(q.map((row) => row.map((x, j) => x * mus[j]!)), transpose(q));
 }
 
-/** Solves A x = b by Gaussian elimination with partial pivoting. */
+/** Solves A x = b by Gaussian elimination with partial pivoting (independent of the Anderson solver's own, which it checks). */
 export function solve(A: Mat, b: readonly number[]): number[] {
   const n = b.length;
   const M = A.map((row, i) => [...row, b[i]!]);
