@@ -7,6 +7,7 @@ import { ArgumentError } from '../tensor/errors.js';
 import type { Rng } from '../tensor/random.js';
 import { concat, detach, div, max, sqrt, square, sub, sum } from '../tensor/ops/index.js';
 import { tidy } from '../tensor/memory.js';
+import { isGradEnabled } from '../tensor/graph/grad-mode.js';
 import { fixedPoint, type FixedPointStats } from '../autograd/fixed-point/fixed-point.js';
 import type { GradientRule, SolverName } from '../autograd/fixed-point/options.js';
 import { Act, Linear, Sequential } from '../nn/layers.js';
@@ -182,15 +183,16 @@ export class VIAR extends NextScaleTransformer {
     const rule = opts.gradient ?? this.config.implicit.gradient;
     const modulation = this.implicit_block.modulation(cond);
     const f = (z: Tensor, injection: Tensor, mods: Tensor) => this.implicitStep(z, injection, { mask, modulation: mods });
-    // the measuring call only feeds the stats, so it is spent only where they can be read without waiting
-    const measure = x.backend.canReadSync;
+    // the measuring call only feeds the stats (the residual training logs), so it is spent where they can be read
+    // without waiting, and skipped by an inference pass without untaped iterations (its state is the input)
+    const measure = x.backend.canReadSync && (k > 0 || isGradEnabled());
     const solve = { solver, tol, stagnationWindow: 0, divergenceFactor: Infinity, returnIterate: 'last' as const };
     let out: Tensor;
     let stats: FixedPointStats;
     if (rule === 'truncated') {
       // m = 0 (never drawn by the official ranges): the official code then passes on a detached z
       const gradient: GradientRule = m <= 1 ? 'jfb' : { mode: 'phantom', k: m, damping: 1 };
-      const untaped = m === 0 ? { maxIter: k - 1, measureReturned: measure } : { maxIter: k, measureReturned: measure && k > 0 };
+      const untaped = { maxIter: m === 0 ? k - 1 : k, measureReturned: measure };
       ({ z: out, stats } = fixedPoint(f, [x, modulation], { ...solve, ...untaped, z0: detach(x), gradient }));
       if (m === 0) out = detach(out);
     } else {

@@ -203,8 +203,7 @@ describe('VIAR', () => {
       const report = model.lastImplicit!;
       expect(report.withGradIters).toBe(1);
       expect(report.stats!.gradient).toBe('jfb');
-      // k untaped iterates and the measured state handed on (none when k = 0: that state is the input)
-      expect(report.stats!.absTrace[0]).toHaveLength(report.noGradIters === 0 ? 0 : report.noGradIters + 1);
+      expect(report.stats!.absTrace[0]).toHaveLength(report.noGradIters + 1);
       seen.add(report.noGradIters);
     }
     expect([...seen].every((k) => k >= 0 && k <= 2)).toBe(true);
