@@ -154,3 +154,37 @@ export class BufferPool<B> {
     return { inUse, free, freeBytes: this.freeBytes, created: this.created, pinned: this.pinnedBy.size };
   }
 }
+
+/** A capture in progress: the commands it recorded, the pins on the buffers they use, and any read it had to refuse. */
+export class Recording<C, B> {
+  readonly commands: C[] = [];
+  readonly pins = new Pins<B>();
+  private refusedRead: Error | null = null;
+
+  /** Starts recording on `pool` (every buffer acquired from now on is pinned); `current` must be null. */
+  static begin<C, B>(current: Recording<C, B> | null, pool: BufferPool<B>): Recording<C, B> {
+    if (current) throw new Error('gpu backend: a capture is already recording');
+    const recording = new Recording<C, B>();
+    pool.beginPinning(recording.pins);
+    return recording;
+  }
+
+  /** A read during the capture: refused now, and the capture fails when it ends (a swallowed promise cannot hide it). */
+  refuseRead(): Error {
+    const e = new Error('gpu backend: a captured function cannot read values (a read would end the recording); read the outputs after run()');
+    this.refusedRead ??= e;
+    return e;
+  }
+
+  /** Stops recording; pins every buffer the commands read (`reads`), or throws the refused read. */
+  static end<C, B>(current: Recording<C, B> | null, pool: BufferPool<B>, reads: (command: C) => readonly B[]): Recording<C, B> {
+    if (!current) throw new Error('gpu backend: endCapture without beginCapture');
+    pool.endPinning();
+    if (current.refusedRead) {
+      pool.unpin(current.pins);
+      throw current.refusedRead;
+    }
+    for (const c of current.commands) for (const b of reads(c)) pool.pin(current.pins, b);
+    return current;
+  }
+}

@@ -3,7 +3,7 @@
 // CI), which pools and batches exactly as the WebGPU runner (webgpu-runner.ts) so that CI tests the same bookkeeping.
 
 import { nodeRequire } from '../../node-builtins.js';
-import { BufferPool, Pins, type PoolStats } from './buffer-pool.js';
+import { BufferPool, Pins, Recording, type PoolStats } from './buffer-pool.js';
 import { kernelFunctionSource, KERNELS, type KernelName, type KernelSource } from './kernel-sources.js';
 
 /** gpu.js modes the backend runs in: on the GPU through WebGPU, or on the CPU for testing kernels. */
@@ -71,6 +71,29 @@ export interface KernelRunner {
 
 /** Dispatches recorded before the runner submits on its own (bounds the uniform arena and keeps the GPU fed). */
 export const MAX_BATCH = 512;
+
+/** A pooled array as both runners hold them: `length` values at the start of `buffer`, released at most once. */
+export interface PooledArray<B> extends DeviceArray {
+  readonly buffer: B;
+  released: boolean;
+}
+
+/** Counts a new array as live (the counters every runner keeps). */
+export function trackLive<A extends DeviceArray>(counters: RunnerCounters, a: A): A {
+  counters.liveBuffers++;
+  counters.liveBytes += a.length * 4;
+  counters.peakBuffers = Math.max(counters.peakBuffers, counters.liveBuffers);
+  return a;
+}
+
+/** Releases an array once: counted as no longer live, its buffer back to the pool. */
+export function releaseArray<B>(counters: RunnerCounters, pool: BufferPool<B>, a: PooledArray<B>): void {
+  if (a.released) return;
+  a.released = true;
+  counters.liveBuffers--;
+  counters.liveBytes -= a.length * 4;
+  pool.release(a.buffer);
+}
 
 export function newCounters(): RunnerCounters {
   return { dispatches: 0, submissions: 0, uploads: 0, readbacks: 0, liveBuffers: 0, liveBytes: 0, peakBuffers: 0, replayedDispatches: 0, recordMs: 0 };
@@ -156,7 +179,7 @@ interface HostStep {
   reads: Float32Array[];
 }
 
-class HostArray implements DeviceArray {
+class HostArray implements PooledArray<Float32Array> {
   released = false;
   constructor(readonly buffer: Float32Array, readonly length: number) {}
   get values(): Float32Array {
@@ -186,7 +209,7 @@ export class HostModeRunner implements KernelRunner {
   private readonly kernels = new Map<string, GpuJsKernelShortcut>();
   private readonly pool = new BufferPool<Float32Array>((bytes) => new Float32Array(bytes / 4), () => {});
   private readonly batch: Batch;
-  private capture: { steps: HostStep[]; pins: Pins<Float32Array>; readDuring: Error | null } | null = null;
+  private capture: Recording<HostStep, Float32Array> | null = null;
 
   /** `canReadSync: false` makes it read like WebGPU (asynchronously only), to test asynchronous code paths on a CPU. */
   constructor(readonly mode: 'cpu' | 'webasm', readonly canReadSync = true) {
@@ -213,10 +236,7 @@ export class HostModeRunner implements KernelRunner {
   }
 
   private allocate(length: number): HostArray {
-    this.counters.liveBuffers++;
-    this.counters.liveBytes += length * 4;
-    this.counters.peakBuffers = Math.max(this.counters.peakBuffers, this.counters.liveBuffers);
-    return new HostArray(this.pool.acquire(Math.max(4, length * 4)), length);
+    return trackLive(this.counters, new HostArray(this.pool.acquire(Math.max(4, length * 4)), length));
   }
 
   private array(a: DeviceArray, what: string): HostArray {
@@ -254,7 +274,7 @@ export class HostModeRunner implements KernelRunner {
   /** Runs a command now (host modes compute eagerly), keeps it when capturing, counts it in the batch. */
   private record(step: HostStep): void {
     step.execute();
-    this.capture?.steps.push(step);
+    this.capture?.commands.push(step);
     this.batch.add();
   }
 
@@ -265,7 +285,7 @@ export class HostModeRunner implements KernelRunner {
   }
 
   private readValues(a: DeviceArray): Float32Array {
-    if (this.capture) throw this.refuseRead();
+    if (this.capture) throw this.capture.refuseRead();
     this.counters.readbacks++;
     this.batch.flush();
     return Float32Array.from(this.array(a, 'read').values);
@@ -285,44 +305,22 @@ export class HostModeRunner implements KernelRunner {
   }
 
   release(a: DeviceArray): void {
-    const h = a as HostArray;
-    if (h.released) return;
-    h.released = true;
-    this.counters.liveBuffers--;
-    this.counters.liveBytes -= h.length * 4;
-    this.pool.release(h.buffer);
+    releaseArray(this.counters, this.pool, a as HostArray);
   }
 
   flush(): void {
     this.batch.flush();
   }
 
-  /** A read during a capture: refused now, and the capture fails when it ends (a swallowed promise cannot hide it). */
-  private refuseRead(): Error {
-    const e = new Error('gpu backend: a captured function cannot read values (a read would end the recording); read the outputs after run()');
-    if (this.capture && !this.capture.readDuring) this.capture.readDuring = e;
-    return e;
-  }
-
   beginCapture(): void {
-    if (this.capture) throw new Error('gpu backend: a capture is already recording');
     this.batch.flush();
-    const pins = new Pins<Float32Array>();
-    this.capture = { steps: [], pins, readDuring: null };
-    this.pool.beginPinning(pins);
+    this.capture = Recording.begin(this.capture, this.pool);
   }
 
   endCapture(): CapturedPlan {
-    const capture = this.capture;
-    if (!capture) throw new Error('gpu backend: endCapture without beginCapture');
+    const recording = Recording.end(this.capture, this.pool, (step) => step.reads);
     this.capture = null;
-    this.pool.endPinning();
-    if (capture.readDuring) {
-      this.pool.unpin(capture.pins);
-      throw capture.readDuring;
-    }
-    for (const step of capture.steps) for (const a of step.reads) this.pool.pin(capture.pins, a);
-    return new HostPlan(capture.steps, capture.pins, this.pool);
+    return new HostPlan(recording.commands, recording.pins, this.pool);
   }
 
   replay(plan: CapturedPlan): void {

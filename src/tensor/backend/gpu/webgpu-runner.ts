@@ -5,9 +5,9 @@
 // are reused the moment they are released: the op sequence alone decides which buffer an op gets, and a steady loop
 // hits the bind-group cache.
 
-import { BufferPool, Pins, sizeClass, type PoolStats } from './buffer-pool.js';
+import { BufferPool, Pins, Recording, sizeClass, type PoolStats } from './buffer-pool.js';
 import {
-  Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, newCounters,
+  Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, newCounters, releaseArray, trackLive, type PooledArray,
   type CapturedPlan, type DeviceArray, type GpuJsModule, type KernelRunner,
 } from './kernel-runner.js';
 import { KERNELS, type KernelSource } from './kernel-sources.js';
@@ -66,7 +66,7 @@ interface Kernel extends WgslKernel {
   layout: unknown;
 }
 
-class GpuArray implements DeviceArray {
+class GpuArray implements PooledArray<GpuBuffer> {
   released = false;
   constructor(readonly buffer: GpuBuffer, readonly length: number) {}
 }
@@ -120,7 +120,7 @@ export class WebGpuRunner implements KernelRunner {
   private submitted: Promise<void> = Promise.resolve();
   private resolveSubmitted: (() => void) | null = null;
   private deviceError: string | null = null;
-  private capture: { commands: PlanCommand[]; pins: Pins<GpuBuffer>; readDuring: Error | null } | null = null;
+  private capture: Recording<PlanCommand, GpuBuffer> | null = null;
   /** Bind-group cache hits and misses (a steady loop hits). */
   readonly bindGroupStats = { hits: 0, misses: 0 };
 
@@ -190,18 +190,11 @@ export class WebGpuRunner implements KernelRunner {
     if (this.deviceError) throw new Error(`gpu backend: WebGPU reported an error in recorded work: ${this.deviceError}`);
   }
 
-  private track(a: GpuArray): GpuArray {
-    this.counters.liveBuffers++;
-    this.counters.liveBytes += a.length * 4;
-    this.counters.peakBuffers = Math.max(this.counters.peakBuffers, this.counters.liveBuffers);
-    return a;
-  }
-
   private allocate(length: number): GpuArray {
     const bytes = Math.max(4, length * 4);
     const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
     if (bytes > limit) throw new Error(`gpu backend: a buffer of ${length} values exceeds this device's storage-buffer limit of ${limit} bytes`);
-    return this.track(new GpuArray(this.pool.acquire(bytes), length));
+    return trackLive(this.counters, new GpuArray(this.pool.acquire(bytes), length));
   }
 
   private array(a: DeviceArray, what: string): GpuArray {
@@ -265,7 +258,7 @@ export class WebGpuRunner implements KernelRunner {
       const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
       this.pool.adopt(buffer, size);
       this.device.queue.writeBuffer(buffer, 0, values);
-      return this.track(new GpuArray(buffer, values.length));
+      return trackLive(this.counters, new GpuArray(buffer, values.length));
     }
     const out = this.allocate(values.length);
     if (bytes === 0) return out;
@@ -355,7 +348,7 @@ export class WebGpuRunner implements KernelRunner {
 
   async read(a: DeviceArray): Promise<Float32Array> {
     this.check();
-    if (this.capture) throw this.refuseRead();
+    if (this.capture) throw this.capture.refuseRead();
     const g = this.array(a, 'read');
     this.counters.readbacks++;
     if (g.length === 0) return new Float32Array(0);
@@ -383,46 +376,24 @@ export class WebGpuRunner implements KernelRunner {
   }
 
   release(a: DeviceArray): void {
-    const g = a as GpuArray;
-    if (g.released) return;
-    g.released = true;
-    this.counters.liveBuffers--;
-    this.counters.liveBytes -= g.length * 4;
-    this.pool.release(g.buffer);
+    releaseArray(this.counters, this.pool, a as GpuArray);
   }
 
   flush(): void {
     this.batch.flush();
   }
 
-  /** A read during a capture: refused now, and the capture fails when it ends (a swallowed promise cannot hide it). */
-  private refuseRead(): Error {
-    const e = new Error('gpu backend: a captured function cannot read values (a read would end the recording); read the outputs after run()');
-    if (this.capture && !this.capture.readDuring) this.capture.readDuring = e;
-    return e;
-  }
-
   beginCapture(): void {
-    if (this.capture) throw new Error('gpu backend: a capture is already recording');
-    const pins = new Pins<GpuBuffer>();
-    this.capture = { commands: [], pins, readDuring: null };
-    this.pool.beginPinning(pins);
+    this.capture = Recording.begin(this.capture, this.pool);
   }
 
   endCapture(): CapturedPlan {
-    const capture = this.capture;
-    if (!capture) throw new Error('gpu backend: endCapture without beginCapture');
+    const capture = Recording.end(this.capture, this.pool, (c) => ('kernel' in c ? c.buffers : c.copy.slice(0, 2) as GpuBuffer[]));
     this.capture = null;
-    this.pool.endPinning();
-    if (capture.readDuring) {
-      this.pool.unpin(capture.pins);
-      throw capture.readDuring;
-    }
     const plan = new GpuPlan(capture.commands, capture.pins, this);
     const steps = capture.commands.filter((c): c is PlanStep => 'kernel' in c);
     let size = 0;
     for (const s of steps) { s.offset = size; size += Math.ceil(s.kernel.paramBytes / this.align) * this.align; }
-    for (const c of capture.commands) for (const b of 'kernel' in c ? c.buffers : c.copy.slice(0, 2) as GpuBuffer[]) this.pool.pin(capture.pins, b);
     if (size > 0) {
       plan.uniforms = this.device.createBuffer({ size, usage: USAGE.UNIFORM | USAGE.COPY_DST });
       const bytes = new Uint8Array(size);
