@@ -208,6 +208,25 @@ describe('on the gpu backend (gpu.js cpu mode, asynchronous reads)', () => {
     }
   });
 
+  test('act(x + b) backward: x and b share one gradient pass (then b\'s reduction)', () => {
+    V.setBackend('gpu');
+    try {
+      V.tidy(() => {
+        const x = V.randn([3, 6], new V.Rng(1)).requireGrad(), b = V.randn([6], new V.Rng(2)).requireGrad();
+        const out = V.biasActivation(x, b, 'geluTanh');
+        const cot = V.onesLike(out);
+        let before = gpu.counters().dispatches;
+        V.sumToShape(cot, [6]);
+        const reduction = gpu.counters().dispatches - before;
+        before = gpu.counters().dispatches;
+        V.gradients(out, [x, b], [cot]);
+        expect(gpu.counters().dispatches - before).toBe(1 + reduction);
+      });
+    } finally {
+      V.setBackend('cpu');
+    }
+  });
+
   test('int32 programs truncate every step as the int kernels do', async () => {
     const f = V.fusedFunction('intChain', (a, b) => a.div(b).add(a.mul(b)).sub(1));
     const a = [7, -7, 9, 100, -3, 5], b = [2, 2, -4, 7, 2, 3];

@@ -33,12 +33,20 @@ export function isFusionEnabled(): boolean {
 /** Derived programs by (key, input, constants); bounded, since constants may vary from call to call. */
 const gradientCache = new Map<string, FusedProgram | null>();
 
+const constantsKey = (p: FusedProgram) => p.constants.map((c) => (Object.is(c, -0) ? '-0' : c)).join(',');
+
+/** The gradient program of input k; equal programs (same key and constants) are one object. */
 function cachedGradient(p: FusedProgram, k: number): FusedProgram | null {
-  const key = `${p.key}|${k}|${p.constants.map((c) => (Object.is(c, -0) ? '-0' : c)).join(',')}`;
+  const key = `${p.key}|${k}|${constantsKey(p)}`;
   let g = gradientCache.get(key);
   if (g === undefined) {
     if (gradientCache.size >= 1024) gradientCache.clear();
     g = gradientProgram(p, k);
+    if (g) {
+      const canonical = `${g.key}|${constantsKey(g)}`;
+      g = gradientCache.get(canonical) ?? g;
+      gradientCache.set(canonical, g);
+    }
     gradientCache.set(key, g);
   }
   return g;
@@ -85,14 +93,20 @@ function fusedOp(name: string, program: FusedProgram): AppliedOp<FusedProgram> {
     },
     saveInputs: inputsReadByGradients(program),
     // input k: the sum over its broadcast axes of g·∂out/∂x_k, that product being one fused program
-    vjp: (gy, { inputs, needs, inputShapes, attrs: program }) => needs.map((need, k) => {
-      if (!need) return null;
-      const g = cachedGradient(program, k);
-      const shape = inputShapes[k]!;
-      if (!g) return fromDataId(gy.backend, gy.backend.fill(sizeOf(shape), 0, gy.dtype), shape, gy.dtype);
-      // inputs not saved are not read by any gradient program: gy (output-shaped) stands in for them
-      return sumToShape(applyProgram(g, [...inputs.map((t) => t ?? gy), gy], `${name}'`), shape);
-    }),
+    vjp: (gy, { inputs, needs, inputShapes, attrs: program }) => {
+      // inputs with the same gradient program (x and b of act(x + b)) share one evaluation
+      const evaluated = new Map<FusedProgram, Tensor>();
+      return needs.map((need, k) => {
+        if (!need) return null;
+        const g = cachedGradient(program, k);
+        const shape = inputShapes[k]!;
+        if (!g) return fromDataId(gy.backend, gy.backend.fill(sizeOf(shape), 0, gy.dtype), shape, gy.dtype);
+        let full = evaluated.get(g);
+        // inputs not saved are not read by any gradient program: gy (output-shaped) stands in for them
+        if (!full) evaluated.set(g, (full = applyProgram(g, [...inputs.map((t) => t ?? gy), gy], `${name}'`)));
+        return sumToShape(full, shape);
+      });
+    },
   });
   if (fusedOps.size >= 1024) fusedOps.clear();
   fusedOps.set(key, op);
