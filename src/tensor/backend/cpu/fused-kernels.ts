@@ -6,9 +6,9 @@
 import type { TensorInfo } from '../backend.js';
 import type { DType, TypedArray } from '../../dtype.js';
 import { stridesOf, type Shape } from '../../shape.js';
-import type { FusedInstr, FusedProgram } from '../../fusion/program.js';
+import { operandsOf, type FusedInstr, type FusedProgram } from '../../fusion/program.js';
 import { BINARY_EXPRESSIONS, UNARY_EXPRESSIONS } from './elementwise-kernels.js';
-import { forEachRow } from './strided-loop.js';
+import { collapseDims, forEachRow } from './strided-loop.js';
 import { erf, expForFloat32, sigmoid, softplus } from './special-functions.js';
 
 type FusedRow = (
@@ -17,6 +17,7 @@ type FusedRow = (
 ) => void;
 
 const rows = new Map<string, FusedRow>();
+const range = (n: number) => Array.from({ length: n }, (_, k) => k);
 
 /** `expression` (in the names `names`) with those names replaced by `values`. */
 function substitute(expression: string, names: readonly string[], values: readonly string[]): string {
@@ -47,21 +48,32 @@ function expressionOf(i: FusedInstr, dtype: DType): string {
   }
 }
 
-function compile(p: FusedProgram, arrays: readonly TypedArray[], out: TypedArray, dtype: DType): FusedRow {
-  const key = `${p.key}|${arrays.map((a) => a.constructor.name).join(',')}|${out.constructor.name}`;
+/**
+ * The row loop of `p` for these array types. Inputs flagged in `rowConstant` (stride 0 along the row: broadcast
+ * operands such as a per-row norm or a per-head scale) are read once per row, and every instruction that depends
+ * on nothing else is computed once per row, before the loop.
+ */
+function compile(p: FusedProgram, arrays: readonly TypedArray[], out: TypedArray, dtype: DType, rowConstant: readonly boolean[]): FusedRow {
+  const key = `${p.key}|${arrays.map((a) => a.constructor.name).join(',')}|${out.constructor.name}|${rowConstant.map(Number).join('')}`;
   let row = rows.get(key);
   if (row) return row;
   const n = p.numInputs;
   const each = (f: (k: number) => string, sep = '') => Array.from({ length: n }, (_, k) => f(k)).join(sep);
   const constants = p.constants.map((_, s) => `const c${s} = K[${s}], r${s} = ${store(dtype, `c${s}`)};`).join('\n    ');
-  const body = p.instrs.map((i, k) => `const v${k} = ${expressionOf(i, dtype)};`).join('\n      ');
+  const hoisted: boolean[] = [];
+  p.instrs.forEach((i, k) => {
+    hoisted[k] = i.kind === 'const' || (i.kind === 'input' ? rowConstant[i.index]! : operandsOf(i).every((o) => hoisted[o]));
+  });
+  const statements = (outside: boolean) => p.instrs.flatMap((i, k) => (hoisted[k] === outside ? [`const v${k} = ${expressionOf(i, dtype)};`] : []));
+  const moving = range(n).filter((k) => !rowConstant[k]);
   const source = `return function fused_row(A, O, S, out, n, K) {
     ${each((k) => `const A${k} = A[${k}], s${k} = S[${k}]; let o${k} = O[${k}];`, '\n    ')}
     const oo = O[${n}];
     ${constants}
     let t = 0;
-    for (let i = 0; i < n; i++${each((k) => `, o${k} += s${k}`)}) {
-      ${body}
+    ${statements(true).join('\n    ')}
+    for (let i = 0; i < n; i++${moving.map((k) => `, o${k} += s${k}`).join('')}) {
+      ${statements(false).join('\n      ')}
       out[oo + i] = v${p.output};
     }
   };`;
@@ -75,7 +87,10 @@ function compile(p: FusedProgram, arrays: readonly TypedArray[], out: TypedArray
 export function fusedKernel(
   p: FusedProgram, inputs: readonly TensorInfo[], arrays: readonly TypedArray[], shape: Shape, dtype: DType, out: TypedArray,
 ): void {
-  const row = compile(p, arrays, out, dtype);
-  forEachRow(shape, [...inputs.map((x) => x.strides), stridesOf(shape)], [...inputs.map((x) => x.offset), 0], (o, n, s) =>
+  const operandStrides = [...inputs.map((x) => x.strides), stridesOf(shape)];
+  // the row plan forEachRow walks: operands whose row stride is 0 are constant along each row
+  const { strides } = collapseDims(shape, operandStrides);
+  const row = compile(p, arrays, out, dtype, inputs.map((_, k) => strides[k]![strides[k]!.length - 1] === 0));
+  forEachRow(shape, operandStrides, [...inputs.map((x) => x.offset), 0], (o, n, s) =>
     row(arrays, o, s, out, n, p.constants));
 }
