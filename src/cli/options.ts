@@ -72,7 +72,7 @@ function convert(label: string, name: string, spec: OptionSpec, raw: string): un
       if (!spec.values.includes(raw)) bad(spec.values.join(' or '));
       return raw;
     case 'int': {
-      const ok = /^\s*\+?\d+\s*$/.test(raw) || (spec.min < 0 && /^\s*-\d+\s*$/.test(raw));
+      const ok = /^\s*[+-]?\d+\s*$/.test(raw);
       const n = Number(raw);
       if (spec.what && (!ok || n < spec.min || n > spec.max)) bad(spec.what);
       if (!ok && Number.isFinite(n) && raw.trim() !== '') bad(`an integer in [${spec.min}, ${spec.max}] written in digits`);

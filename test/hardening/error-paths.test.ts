@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as V from '../../src/index.js';
-import { CliError, prepareOutputDir, prepareOutputFile, writeResultJson } from '../../src/cli/options.js';
+import { CliError, choice, int, ints, num, parseOptions, prepareOutputDir, prepareOutputFile, seed, writeResultJson } from '../../src/cli/options.js';
 
 let dir: string;
 let viarPath: string, tokPath: string;
@@ -197,6 +197,41 @@ describe('files that are not regular files, stale temporaries', () => {
     const left = new Set(readdirSync(dir));
     expect([names.dead, names.own].filter((n) => left.has(n))).toEqual([]);
     expect([names.live, names.other, names.unrelated].every((n) => left.has(n))).toBe(true);
+  });
+});
+
+describe('CLI options: typed and range-checked, one message naming the option', () => {
+  const specs = {
+    n: int(1, 1000), seed: seed(), 'eval-seed': seed(4294966), cfg: num((x) => x >= 0 && x <= 100, 'a number in [0, 100]'),
+    schedule: ints(0, 1000, 2), data: choice('mnist', 'fashion'),
+  };
+  test.each([
+    [['--n', '0'], /^t: --n must be an integer ≥ 1, got '0'$/],
+    [['--n', ''], /--n must be an integer ≥ 1, got ''/],
+    [['--n', '1e9'], /--n must be an integer in \[1, 1000\] written in digits, got '1e9'/],
+    [['--n', '2.5'], /--n must be an integer in \[1, 1000\] written in digits/],
+    [['--n', '99999999999999999999'], /--n must be an integer ≤ 1000/],
+    [['--n=-1'], /--n must be an integer ≥ 1, got '-1'/],
+    [['--seed', '4294967296'], /--seed must be an integer in \[0, 4294967295\] \(seeds are 32-bit\)/],
+    [['--seed=-1'], /--seed must be an integer in \[0, 4294967295\]/],
+    [['--seed', '1.5'], /--seed must be/],
+    [['--eval-seed', '4294967'], /--eval-seed must be an integer in \[0, 4294966\] .*adds up to 999/],
+    [['--cfg', 'NaN'], /--cfg must be a number in \[0, 100\], got 'NaN'/],
+    [['--cfg', 'Infinity'], /--cfg must be/],
+    [['--schedule', '1,2,3'], /--schedule must be comma-separated integers in \[0, 1000\] \(at most 2 of them\)/],
+    [['--schedule', '1,,2'], /--schedule must be comma-separated/],
+    [['--data', 'cifar'], /--data must be mnist or fashion, got 'cifar'/],
+    [['--n'], /option --n needs a value/],
+    [['--nn', '3'], /unknown option --nn \(did you mean --n\?\)/],
+    [['stray'], /unexpected argument stray/],
+  ])('%j', (argv, message) => {
+    expect(() => parseOptions('t', argv as string[], specs)).toThrow(message);
+    expect(() => parseOptions('t', argv as string[], specs)).toThrow(CliError);
+  });
+
+  test('valid values come back typed', () => {
+    expect(parseOptions('t', ['--n', '7', '--seed', '4294967295', '--cfg', '1.5', '--schedule', '8,1', '--data', 'fashion'], specs))
+      .toEqual({ n: 7, seed: 4294967295, cfg: 1.5, schedule: [8, 1], data: 'fashion' });
   });
 });
 
