@@ -11,6 +11,12 @@ import { GPU_TOLERANCE } from '../helpers/backend-parity.js';
 
 type Fn = (...xs: Tensor[]) => Tensor;
 
+/** gpu.js cpu mode with asynchronous reads (CI); FUSION_GPU_MODE=webgpu runs the same tests on a GPU. */
+async function startGpu(): Promise<void> {
+  const mode = (process.env.FUSION_GPU_MODE ?? 'cpu') as V.GpuMode;
+  await V.initGpuBackend({ mode, activate: false, log: false, ...(mode === 'cpu' ? { asyncReads: true } : {}) });
+}
+
 interface Case {
   name: string;
   fused: Fn;
@@ -165,10 +171,10 @@ describe.each(CASES)('$name', (c) => {
   });
 });
 
-describe('on the gpu backend (gpu.js cpu mode, asynchronous reads)', () => {
+describe(`on the gpu backend (gpu.js ${process.env.FUSION_GPU_MODE ?? 'cpu mode, asynchronous reads'})`, () => {
   let gpu: V.GpuBackend;
   beforeAll(async () => {
-    await V.initGpuBackend({ mode: 'cpu', activate: false, log: false, asyncReads: true });
+    await startGpu();
     gpu = V.getBackendByName('gpu') as V.GpuBackend;
   });
   afterAll(() => V.setBackend('cpu'));
@@ -365,7 +371,7 @@ describe('random programs over broadcastable shapes', () => {
   });
 
   test('gpu backend: forward equals the cpu backend\'s unfused evaluation', async () => {
-    await V.initGpuBackend({ mode: 'cpu', activate: false, log: false, asyncReads: true });
+    await startGpu();
     await fc.assert(fc.asyncProperty(programArb, async (p) => {
       const want = V.tidy(() => Array.from(evaluateTensors(p, randomInputs(p, 'float32')).dataSync()));
       const host = V.tidy(() => randomInputs(p, 'float32').map((x) => ({ values: Array.from(x.dataSync()), shape: x.shape })));
