@@ -595,6 +595,29 @@ function openRegularFile(fs: NodeFs, path: string, fail: Fail): number {
   return fd;
 }
 
+interface OpenedFile {
+  fs: NodeFs;
+  fd: number;
+  fail: Fail;
+  entries: HeaderEntry[];
+  metadata: Record<string, string>;
+  /** Byte offset of the data section. */
+  start: number;
+}
+
+/** Opens `path` (a regular file only), validates its prefix and header, runs `read`, and closes the file. */
+function withValidatedFile<T>(op: string, path: string, opts: DecodeOptions | undefined, read: (file: OpenedFile) => T): T {
+  const limit = maxHeader(opts, op);
+  const fail = makeFail(op, path);
+  const fs = nodeBuiltin('node:fs', op);
+  const fd = openRegularFile(fs, path, fail);
+  try {
+    return read({ fs, fd, fail, ...readHeaderOf(fs, fd, limit, fail) });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Reads and validates the prefix and header of an open file. */
 function readHeaderOf(fs: NodeFs, fd: number, limit: number, fail: Fail): { entries: HeaderEntry[]; metadata: Record<string, string>; start: number } {
   const fileBytes = fs.fstatSync(fd).size;
@@ -613,17 +636,9 @@ function readHeaderOf(fs: NodeFs, fd: number, limit: number, fail: Fail): { entr
  * @throws ArgumentError('readSafetensorsHeader', '<path>: …') for a malformed file or one that is not a regular file.
  */
 export function readSafetensorsHeader(path: string, opts?: DecodeOptions): SafetensorsHeader {
-  const op = 'readSafetensorsHeader';
-  const limit = maxHeader(opts, op);
-  const fail = makeFail(op, path);
-  const fs = nodeBuiltin('node:fs', op);
-  const fd = openRegularFile(fs, path, fail);
-  try {
-    const { entries, metadata } = readHeaderOf(fs, fd, limit, fail);
-    return { tensors: new Map(entries.map((e) => [e.key, { dtype: e.dtype, shape: e.shape }])), metadata };
-  } finally {
-    fs.closeSync(fd);
-  }
+  return withValidatedFile('readSafetensorsHeader', path, opts, ({ entries, metadata }) => (
+    { tensors: new Map(entries.map((e) => [e.key, { dtype: e.dtype, shape: e.shape }])), metadata }
+  ));
 }
 
 /**
@@ -633,13 +648,7 @@ export function readSafetensorsHeader(path: string, opts?: DecodeOptions): Safet
  * @throws ArgumentError('loadSafetensors', '<path>: …') for a malformed, missing or unreadable file.
  */
 export function loadSafetensors(path: string, opts?: DecodeOptions): SafetensorsContents {
-  const op = 'loadSafetensors';
-  const limit = maxHeader(opts, op);
-  const fail = makeFail(op, path);
-  const fs = nodeBuiltin('node:fs', op);
-  const fd = openRegularFile(fs, path, fail);
-  try {
-    const { entries, metadata, start } = readHeaderOf(fs, fd, limit, fail);
+  return withValidatedFile('loadSafetensors', path, opts, ({ fs, fd, fail, entries, metadata, start }) => {
     const arrays = entries.map((e) => {
       const native = LITTLE_ENDIAN && (e.dtype === 'F32' || e.dtype === 'F64' || e.dtype === 'I32');
       let values: TypedArray;
@@ -655,9 +664,7 @@ export function loadSafetensors(path: string, opts?: DecodeOptions): Safetensors
       return values;
     });
     return { tensors: makeTensors(entries, arrays), metadata };
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
 function fsyncDirectory(fs: NodeFs, dir: string): void {
