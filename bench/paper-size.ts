@@ -36,7 +36,7 @@ if (a.help) {
   process.exit(0);
 }
 const kind = a.model as V.TransformerKind;
-const configs = V.TRANSFORMER_CONFIGS[a.config!];
+const configs = a.config === 'paper' ? V.PAPER_CONFIGS : V.TRANSFORMER_CONFIGS[a.config!];
 if ((kind !== 'var' && kind !== 'viar') || !configs || (a.backend !== 'cpu' && a.backend !== 'gpu')) {
   console.error(`bad arguments\n${HELP}`);
   process.exit(2);

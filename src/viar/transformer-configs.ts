@@ -75,8 +75,10 @@ export const VIAR_PAPER: ViarConfig = viarConfig();
 export const TRANSFORMER_CONFIGS: Record<string, { var: VarConfig; viar: ViarConfig; tokenizer: VqvaeConfig }> = {
   small: { var: VAR_SMALL, viar: VIAR_SMALL, tokenizer: TOKENIZER_SMALL },
   micro: { var: VAR_MICRO, viar: VIAR_MICRO, tokenizer: TOKENIZER_MICRO },
-  paper: { var: VAR_D16, viar: VIAR_PAPER, tokenizer: TOKENIZER_OFFICIAL },
 };
+
+/** The paper-sized models and the official VQVAE (kept out of TRANSFORMER_CONFIGS: they are not trained on MNIST). */
+export const PAPER_CONFIGS: { var: VarConfig; viar: ViarConfig; tokenizer: VqvaeConfig } = { var: VAR_D16, viar: VIAR_PAPER, tokenizer: TOKENIZER_OFFICIAL };
 
 /**
  * Throws a clear error unless the transformer predicts this tokenizer's codes: same scales (patchNums), latent
