@@ -10,6 +10,7 @@
 #   (--save-pth writes <model>-bf16.pth, <model>-f16.pth and vae.pth there, for the .pth loading measurements)
 
 import argparse
+import contextlib
 import datetime
 import importlib.util
 import json
@@ -143,22 +144,25 @@ def main():
         original = vae.fhat_to_img
         vae.fhat_to_img = lambda f: (fhat.__setitem__('f', f.clone()), original(f))[1]
         try:
-            with torch.inference_mode(), torch.autocast(device.type, enabled=official_precision and device.type == 'cuda', dtype=torch.float16):
+            autocast = torch.autocast('cuda', dtype=torch.float16) if official_precision and device.type == 'cuda' else contextlib.nullcontext()
+            with torch.inference_mode(), autocast:
                 sync(device)
+                c0 = time.process_time()
                 s0 = time.perf_counter()
                 img = model.autoregressive_infer_cfg(B=1, label_B=label, g_seed=a.seed, cfg=a.cfg, top_k=top_k, top_p=top_p, more_smooth=False, **schedule)
                 img.cpu()
                 total = time.perf_counter() - s0
+                cpu = time.process_time() - c0
                 d0 = time.perf_counter()
                 vae.fhat_to_img(fhat['f']).cpu()
                 decode = time.perf_counter() - d0
         finally:
             vae.fhat_to_img = original
-        return {'totalMs': total * 1000, 'decoderAloneMs': decode * 1000, 'transformerAndRestMs': (total - decode) * 1000}
+        return {'totalMs': total * 1000, 'processCpuTimeMs': cpu * 1000, 'decoderAloneMs': decode * 1000, 'transformerAndRestMs': (total - decode) * 1000}
 
     result = {
         'command': 'python3 bench/paper-size-torch.py ' + ' '.join(sys.argv[1:]), 'date': datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        'machine': {'cpu': platform.processor() or platform.machine(), 'gpu': torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
+        'machine': {'cpu': platform.processor() or platform.machine(), 'loadAverage1m': os.getloadavg()[0], 'gpu': torch.cuda.get_device_name(device) if device.type == 'cuda' else None,
                     'torch': torch.__version__, 'python': platform.python_version(), 'threads': torch.get_num_threads()},
         'model': {'kind': a.model, 'parameters': params, 'weightsFrom': meta.get('seed') and f'{a.model}.safetensors (seed {meta["seed"]})'},
         'buildAndLoadS': load_s, 'sampling': {'label': a.label, 'cfg': a.cfg, 'topK': a.top_k, 'topP': a.top_p, 'images': 1, **schedule},
