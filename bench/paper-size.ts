@@ -17,6 +17,8 @@ const HELP = `npx tsx bench/paper-size.ts [--model var|viar] [--backend cpu|gpu]
   [--load-only (measure the load, no sampling; --weights may then list several files, each loaded in turn)]
   [--export DIR (write the random weights there as safetensors, for bench/paper-size-torch.py)] [--export-only]
   [--scales N (stop after N of the 10 scales: a CPU budget)] [--warmup N (default 1 on gpu, 0 on cpu)]
+  [--decoder same|cpu (cpu: the sampler skips the decode, which then runs on the CPU backend: the gpu backend indexes
+   with float32, so the 256x256 decoder's im2col (47 M elements > 2^24) does not run there)]
   [--label 207] [--cfg 1.5] [--top-k 900] [--top-p 0.96] [--schedule 10] [--seed 0] [--greedy] [--config paper|micro]
   [--out bench/results/paper-size-<model>-<backend>.json]`;
 
@@ -27,7 +29,7 @@ const { values: a } = parseArgs({
     'load-only': { type: 'boolean', default: false }, export: { type: 'string' }, 'export-only': { type: 'boolean', default: false },
     scales: { type: 'string' }, warmup: { type: 'string' }, label: { type: 'string', default: '207' }, cfg: { type: 'string', default: '1.5' },
     'top-k': { type: 'string', default: '900' }, 'top-p': { type: 'string', default: '0.96' }, schedule: { type: 'string', default: '10' },
-    seed: { type: 'string', default: '0' }, greedy: { type: 'boolean', default: false }, config: { type: 'string', default: 'paper' },
+    seed: { type: 'string', default: '0' }, decoder: { type: 'string', default: 'same' }, greedy: { type: 'boolean', default: false }, config: { type: 'string', default: 'paper' },
     out: { type: 'string' }, help: { type: 'boolean', default: false },
   },
 });
@@ -96,6 +98,11 @@ function loadInto(file: string | undefined, dir: string | undefined, name: strin
 const t0 = performance.now();
 const model = V.createModel(kind, configs[kind], new V.Rng(seed));
 const vae = new V.VQVAE(configs.tokenizer, new V.Rng(seed + 1));
+// --decoder cpu: a copy of the VQVAE on the CPU backend decodes (same seed, so the same weights; or loaded below)
+const cpuDecoder = a.decoder === 'cpu' && a.backend !== 'cpu';
+const decoderVae = cpuDecoder ? V.withBackend('cpu', () => new V.VQVAE(configs.tokenizer, new V.Rng(seed + 1)).eval()) : vae;
+// the sampler's VQVAE: with a CPU decoder its fhatToImage is the identity (the image is made from f̂ afterwards)
+const samplerVae: V.VQVAE = cpuDecoder ? Object.create(vae, { fhatToImage: { value: (f: V.Tensor) => f } }) as V.VQVAE : vae;
 model.eval();
 vae.eval();
 const buildMs = performance.now() - t0;
@@ -117,6 +124,7 @@ const extraLoads = a['load-only'] && a.weights?.includes(',') ? a.weights.split(
 const loads = a['weights-dir'] || a.weights
   ? { transformer: loadInto(a.weights?.split(',').at(-1), a['weights-dir'], kind, model), vae: loadInto(a['vae-weights'], a['weights-dir'], 'vae', vae), extraLoads }
   : null;
+if (loads && cpuDecoder) V.withBackend('cpu', () => loadInto(a['vae-weights'], a['weights-dir'], 'vae', decoderVae));
 if (loads) console.log(`loaded ${loads.transformer.file} (${mib(loads.transformer.fileBytes)} MiB) in ${(loads.transformer.ms / 1000).toFixed(1)} s, ${loads.vae.file} in ${(loads.vae.ms / 1000).toFixed(1)} s`);
 
 const labels = [Number(a.label)];
@@ -133,6 +141,7 @@ async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
   const start = performance.now();
   let last = start;
   let image: V.Tensor | null = null, fHat: V.Tensor | null = null, picked: V.Tensor[] = [];
+  let awaitedF: ArrayLike<number> | null = null;
   const onScale = ({ scale }: V.ScaleProgress) => {
     const now = performance.now(), nowCpu = process.cpuUsage();
     scaleMs.push(now - last);
@@ -143,12 +152,13 @@ async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
   };
   try {
     V.tidy(() => {
-      const r = model.sample(vae, { ...opts, onScale });
+      const r = model.sample(samplerVae, { ...opts, onScale });
       image = V.keep(r.image);
       fHat = V.keep(r.fHat);
       if (opts.greedy) picked = r.indices.map((t) => V.keep(t));
     });
     await image!.data();
+    if (cpuDecoder) awaitedF = await fHat!.data();
   } catch (e) {
     if (!(e instanceof StopAfterScales)) throw e;
   }
@@ -157,12 +167,14 @@ async function sampleOnce(opts: V.ViarSampleOptions, stop: number) {
   const cpuMs = (used.user + used.system) / 1000;
   let decodeMs: number | null = null;
   if (fHat) {
-    // the decoder alone, a second time, so that the transformer's share is known
+    // the decoder alone (a second time, or with --decoder cpu the only time), so that the transformer's share is known
     const d0 = performance.now();
-    const again = V.tidy(() => V.keep(V.noGrad(() => vae.fhatToImage(fHat!))));
+    const f = cpuDecoder ? V.withBackend('cpu', () => V.tensor(Float32Array.from(awaitedF!), { shape: fHat!.shape })) : fHat!;
+    const again = V.withBackend(cpuDecoder ? 'cpu' : V.getBackend().name, () => V.tidy(() => V.keep(V.noGrad(() => decoderVae.fhatToImage(f)))));
     await again.data();
     decodeMs = performance.now() - d0;
     again.dispose();
+    if (f !== fHat) f.dispose();
   }
   const indices = picked.length ? await Promise.all(picked.map(async (t) => Array.from(await t.data()))) : null;
   for (const t of [image as V.Tensor | null, fHat as V.Tensor | null, ...picked]) t?.dispose();
@@ -202,8 +214,8 @@ async function orRecordFailure<T>(what: string, f: () => Promise<T>): Promise<T>
 const run = await orRecordFailure('sampling', () => sampleOnce(samplingOptions, stopAfter));
 const nvidiaPeakMiB = probe?.stop() ?? null;
 const complete = stopAfter === numScales;
-console.log(`${complete ? 'one image' : `${stopAfter} of ${numScales} scales`}: ${(run.totalMs / 1000).toFixed(2)} s` +
-  (run.decodeMs !== null ? ` (decoder alone ${(run.decodeMs / 1000).toFixed(2)} s)` : '') + `; per scale ${run.scaleMs.map((m) => (m / 1000).toFixed(2)).join(', ')} s`);
+console.log(`${complete ? 'one image' : `${stopAfter} of ${numScales} scales`}: ${(run.totalMs / 1000).toFixed(2)} s${cpuDecoder ? ' without the decoder' : ''}` +
+  (run.decodeMs !== null ? ` (decoder alone ${(run.decodeMs / 1000).toFixed(2)} s${cpuDecoder ? ' on the cpu backend' : ''})` : '') + `; per scale ${run.scaleMs.map((m) => (m / 1000).toFixed(2)).join(', ')} s`);
 const greedy = a.greedy ? await orRecordFailure('greedy sampling', () => sampleOnce({ ...samplingOptions, greedy: true, recordLogits: false }, numScales)) : null;
 
 const result = {
@@ -220,7 +232,10 @@ const result = {
     : { source: `random (seed ${seed})`, buildMs },
   sampling: { ...samplingOptions, images: 1, scalesRun: stopAfter, numScales, complete, warmup },
   timeMs: {
-    total: run.totalMs, processCpuTime: run.cpuMs, ...(run.decodeMs !== null ? { decoderAlone: run.decodeMs, transformerAndRest: run.totalMs - run.decodeMs } : {}),
+    ...(cpuDecoder
+      // the sampler did not decode: its time is the transformer's; the image costs that plus the CPU decode
+      ? { total: run.totalMs + (run.decodeMs ?? 0), transformerAndRest: run.totalMs, decoderAlone: run.decodeMs, decoderBackend: 'cpu', processCpuTimeOfSampler: run.cpuMs }
+      : { total: run.totalMs, processCpuTime: run.cpuMs, ...(run.decodeMs !== null ? { decoderAlone: run.decodeMs, transformerAndRest: run.totalMs - run.decodeMs } : {}) }),
     perScale: run.scaleMs, perScaleProcessCpuTime: run.scaleCpuMs, perScaleIsDispatchOnly: a.backend === 'gpu',
   },
   memory: {
