@@ -2,10 +2,14 @@
 // float64 gradchecks of first and second order, the gpu backend (gpu.js cpu mode, asynchronous reads), broadcast and
 // strided operands, and random programs over random broadcastable shapes (fast-check).
 
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
+import { fusedKernelSource } from '../../src/tensor/backend/gpu/fused-kernels.js';
+import { KERNEL_SETTINGS, type GpuJsModule } from '../../src/tensor/backend/gpu/kernel-runner.js';
+import { compileWgsl } from '../../src/tensor/backend/gpu/wgsl-kernels.js';
 import { expectClose, F64 } from '../helpers/close.js';
 import { GPU_TOLERANCE } from '../helpers/backend-parity.js';
 
@@ -250,6 +254,30 @@ describe(`on the gpu backend (gpu.js ${process.env.FUSION_GPU_MODE ?? 'cpu mode,
     const want = await on('cpu', (x, y) => V.sub(V.add(V.div(x, y), V.mul(x, y)), 1));
     expect(await on('cpu', f)).toEqual(want);
     expect(await on('gpu', f)).toEqual(want);
+  });
+});
+
+describe('generated gpu.js kernels compile to WGSL (no device needed)', () => {
+  const gpuJs = createRequire(import.meta.url)('gpu.js') as GpuJsModule;
+  test.each(CASES)('$name: forward and gradient programs, parameters within the runner\'s 512-byte slot', (c) => {
+    // the programs this case runs, as the cpu backend receives them
+    const cpu = V.getBackendByName('cpu');
+    const programs = new Map<string, V.FusedProgram>();
+    const original = cpu.fusedElementwise.bind(cpu);
+    cpu.fusedElementwise = (p, ...rest) => { programs.set(p.key, p); return original(p, ...rest); };
+    try {
+      V.tidy(() => outputAndVjps(c.fused, inputs(c, 9), wrtOf(c)));
+    } finally {
+      cpu.fusedElementwise = original;
+    }
+    expect(programs.size).toBeGreaterThan(1);
+    [...programs.values()].forEach((p, i) => {
+      const source = fusedKernelSource(p, false);
+      const k = compileWgsl(gpuJs, `fusedTest${i}`, source, KERNEL_SETTINGS);
+      expect(k.code).toMatch(/@compute/);
+      expect(k.scalars).toHaveLength(source.scalars.length);
+      expect(k.paramBytes).toBeLessThanOrEqual(512);
+    });
   });
 });
 
