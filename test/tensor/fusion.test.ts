@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
-import { fusedKernelSource } from '../../src/tensor/backend/gpu/fused-kernels.js';
+import { fusedKernelSource, fusedParamBytes } from '../../src/tensor/backend/gpu/fused-kernels.js';
 import { KERNEL_SETTINGS, type GpuJsModule } from '../../src/tensor/backend/gpu/kernel-runner.js';
 import { compileWgsl } from '../../src/tensor/backend/gpu/wgsl-kernels.js';
 import { expectClose, F64 } from '../helpers/close.js';
@@ -277,7 +277,23 @@ describe('generated gpu.js kernels compile to WGSL (no device needed)', () => {
       expect(k.code).toMatch(/@compute/);
       expect(k.scalars).toHaveLength(source.scalars.length);
       expect(k.paramBytes).toBeLessThanOrEqual(512);
+      expect(k.paramBytes).toBe(fusedParamBytes(p));
     });
+  });
+
+  test('the parameter size the runner checks before dispatching is gpu.js\'s, for 1 to 9 inputs and 0 to 7 constants', () => {
+    for (const n of [1, 2, 3, 5, 8, 9]) {
+      for (const m of [0, 3, 7]) {
+        // x0 + x1 + … then m multiplications by constants
+        const p = V.trace(n, (...xs) => {
+          let acc = xs.slice(1).reduce((a, x) => a.add(x), xs[0]!);
+          for (let j = 0; j < m; j++) acc = acc.mul(j + 2);
+          return acc;
+        });
+        expect(p.constants).toHaveLength(m);
+        expect(compileWgsl(gpuJs, `fusedSize${n}_${m}`, fusedKernelSource(p, false), KERNEL_SETTINGS).paramBytes).toBe(fusedParamBytes(p));
+      }
+    }
   });
 });
 

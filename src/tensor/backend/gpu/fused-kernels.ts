@@ -104,9 +104,18 @@ export function fusedKernelSource(p: FusedProgram, toInt: boolean): KernelSource
 /** Generated kernels by program key: their names are global, each runner gets the definition on first use. */
 const kernels = new Map<string, { name: string; source: KernelSource }>();
 
+/** Parameter bytes a WebGPU runner gives one dispatch (webgpu-runner.ts's slots). */
+const MAX_PARAM_BYTES = 512;
+
+/** The size of a program kernel's uniform block in gpu.js's layout: 16 bytes of output dims, 16 per array, 4 per scalar, in 16s. */
+export function fusedParamBytes(p: FusedProgram): number {
+  return Math.ceil((16 + 16 * p.numInputs + 4 * ((MAX_RANK + 1) * p.numInputs + MAX_RANK + p.constants.length)) / 16) * 16;
+}
+
 /**
  * Runs `p` as one kernel on `runner`, or returns null where that is not possible (a runner without runtime kernels,
- * or views of more than MAX_RANK dims after merging): the caller then falls back to the primitive kernels.
+ * views of more than MAX_RANK dims after merging, or more parameters than a dispatch holds): the caller then falls
+ * back to the primitive kernels.
  */
 export function runFusedKernel(
   runner: KernelRunner, p: FusedProgram, inputs: readonly TensorInfo[], arrays: readonly DeviceArray[], outShape: Shape,
@@ -115,6 +124,7 @@ export function runFusedKernel(
   if (!runner.define) return null;
   const { shape, strides } = collapseDims(outShape, inputs.map((x) => x.strides));
   if (shape.length > MAX_RANK) return null;
+  if (fusedParamBytes(p) > MAX_PARAM_BYTES) return null;
   const sourceKey = `${p.key}${toInt ? '|int' : ''}`;
   let kernel = kernels.get(sourceKey);
   if (!kernel) {
