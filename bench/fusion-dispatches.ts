@@ -1,7 +1,7 @@
 // What fusing elementwise chains saves, VIAR_SMALL with fusion off (every chain op by op) and on: kernel dispatches of
 // a teacher-forced forward pass, a training step and sampling on the gpu backend (gpu.js cpu mode: counts do not
 // depend on the device), and the cpu backend's training-step time (median, the two settings alternating).
-// `npx tsx bench/fusion-dispatches.ts [--batch 2] [--cpu-batch 16] [--cpu-steps 7]` → bench/results/fusion-dispatches.json
+// `npx tsx bench/fusion-dispatches.ts [--batch 2] [--cpu-batch 16] [--cpu-steps 7] [--skip-dispatches]` → bench/results/fusion-dispatches.json
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -13,6 +13,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '2' },
     'cpu-steps': { type: 'string', default: '7' },
     'cpu-batch': { type: 'string', default: '16' },
+    'skip-dispatches': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results/fusion-dispatches.json' },
   },
 });
@@ -101,8 +102,9 @@ function cpuStepTimes(): Times {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const unfused = dispatches(false), fused = dispatches(true);
-console.log(`dispatches (VIAR_SMALL, batch ${batch}): forward ${unfused.forward} → ${fused.forward}, training step ${unfused.trainingStep} → ${fused.trainingStep}, sampling ${unfused.sampling} → ${fused.sampling}`);
+const skip = args['skip-dispatches'];
+const unfused = skip ? null : dispatches(false), fused = skip ? null : dispatches(true);
+if (unfused && fused) console.log(`dispatches (VIAR_SMALL, batch ${batch}): forward ${unfused.forward} → ${fused.forward}, training step ${unfused.trainingStep} → ${fused.trainingStep}, sampling ${unfused.sampling} → ${fused.sampling}`);
 const times = cpuStepTimes();
 const medians = (t: Times['fused']) => ({ wallMs: median(t.wallMs), processCpuMs: median(t.processCpuMs) });
 const cpu = { unfusedMedian: medians(times.unfused), fusedMedian: medians(times.fused), loadAverage: loadavg(), samples: times };
