@@ -106,7 +106,7 @@ export class GpuBackend implements Backend {
   };
 
   private array(id: DataId): DeviceArray {
-    return this.data({ dataId: id } as TensorInfo).array!;
+    return this.dataOf(id).array!;
   }
 
   private checkSize(op: string, size: number): void {
@@ -130,7 +130,11 @@ export class GpuBackend implements Backend {
   }
 
   private data(x: TensorInfo): GpuData {
-    const d = x.dataId as GpuData;
+    return this.dataOf(x.dataId);
+  }
+
+  private dataOf(id: DataId): GpuData {
+    const d = id as GpuData;
     if (d.backend !== 'gpu') throw new ArgumentError('gpu backend', `a tensor of the '${d.backend}' backend was passed to the gpu backend; create tensors on one backend (setBackend('gpu') or withBackend('gpu', fn)) or copy the values over (tensor(await t.data()))`);
     if (!d.array) throw new ArgumentError('gpu backend', 'a disposed buffer was used');
     return d;

@@ -328,8 +328,10 @@ export class WebGpuRunner implements KernelRunner {
     this.device.queue.submit([encoder.finish()]);
     this.pool.destroyDoomed();
     void this.device.popErrorScope().then((e) => { if (e && !this.deviceError) this.deviceError = e.message; });
+    // reads recorded from now on need a new submission (a pending microtask then finds this one done)
     this.resolveSubmitted?.();
     this.resolveSubmitted = null;
+    this.flushScheduled = false;
   }
 
   /** Submits at the end of the current synchronous stretch of work (so that several reads share one submission). */
