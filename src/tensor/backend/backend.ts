@@ -74,6 +74,11 @@ export interface Backend {
   read(id: DataId): Promise<TypedArray>;
   /** The backing array itself on the CPU: callers must not mutate it. */
   readSync(id: DataId): TypedArray;
+  /**
+   * Largest element count one kernel's output may have (optional; absent means unbounded). Composite ops that would
+   * build a larger intermediate (conv2d's unfolded input) split their work to stay under it.
+   */
+  readonly maxElements?: number;
   /** Record-and-replay of kernels (optional; absent where ops run eagerly, like the cpu backend). */
   readonly capture?: GraphCapture;
   /** Asynchronous backends: fetch the values now so that a later readSync(id) succeeds (optional). */

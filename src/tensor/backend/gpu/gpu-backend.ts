@@ -68,6 +68,8 @@ export function splitFactor(n: number, outputs: number): number {
 
 export class GpuBackend implements Backend {
   readonly name = 'gpu';
+  /** Float32 index arithmetic is exact below 2^24 (see kernel-sources.ts). */
+  readonly maxElements = MAX_ELEMENTS - 1;
   private numBuffers = 0;
   private numBytes = 0;
   private readonly temporaries: DeviceArray[] = [];
