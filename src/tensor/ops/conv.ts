@@ -1,6 +1,6 @@
 // Convolution and pooling through im2col: conv2d is a (grouped, batched) matmul of the weights with the unfolded
 // input; pooling is a reduction over the unfolded windows. im2col and col2im are primitives, each other's adjoint.
-
+// Where the backend bounds a tensor's size (maxElements), the windows are unfolded in pieces: batch chunks, then row bands.
 import { defineOp, type AppliedOp } from '../graph/define-op.js';
 import type { ConvGeometry } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
@@ -8,9 +8,9 @@ import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { checkFloat, checkOptions, checkTensor } from './operands.js';
 import { add, div, maximum } from './elementwise.js';
 import { max, sum } from './reduce.js';
-import { reshape, slice } from './movement.js';
+import { concat, pad, reshape, slice } from './movement.js';
 import { matmul } from './matmul.js';
-import { ones } from '../creation.js';
+import { tidy } from '../memory.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -93,11 +93,77 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   }
   if (bias && (bias.rank !== 1 || bias.shape[0] !== o)) throw new ShapeError('conv2d', `bias must be [${o}], got ${fmtShape(bias.shape)}`);
   const g = geometry('conv2d', t, [kh, kw], opts.stride ?? 1, opts.padding ?? 0, opts.dilation ?? 1, 0);
-  const cols = reshape(im2colOp([t], g), [g.n, groups, cg * kh * kw, g.outH * g.outW]);
-  const out = matmul(reshape(w, [groups, o / groups, cg * kh * kw]), cols); // [N, G, O/G, L]
-  const y = reshape(out, [g.n, o, g.outH, g.outW]);
+  checkOutputSize('conv2d', t, [g.n, o, g.outH, g.outW]);
+  const wg = reshape(w, [groups, o / groups, cg * kh * kw]);
+  // per piece: [G, O/G, C/G·kh·kw] @ [n, G, C/G·kh·kw, L] → [n, G, O/G, L]; with groups > 1 a batched product may
+  // copy the weights once per image, so that copy counts against the limit as well
+  const y = windowed('conv2d', t, g, o, (cols, p) => reshape(matmul(wg, reshape(cols, [p.n, groups, cg * kh * kw, p.outH * p.outW])), [p.n, o, p.outH * p.outW]),
+    groups > 1 ? o * cg * kh * kw : 0);
   return bias ? add(y, reshape(bias, [1, o, 1, 1])) : y;
 }
+
+/** A clear error where the result itself would be larger than the backend's per-tensor limit (nothing to split). */
+function checkOutputSize(op: string, x: Tensor, shape: readonly number[]): void {
+  const limit = x.backend.maxElements, size = shape.reduce((a, b) => a * b, 1);
+  if (limit !== undefined && size > limit) {
+    throw new ShapeError(op, `the output ${fmtShape(shape)} of input ${fmtShape(x.shape)} has ${size} elements, more than the ${x.backend.name} backend's limit of ${limit} per tensor`);
+  }
+}
+
+/** [start, end) pieces of 0..n of at most `size` each, the last one shorter where `size` does not divide n. */
+const chunks = (n: number, size: number): [number, number][] =>
+  Array.from({ length: Math.ceil(n / size) }, (_, i) => [i * size, Math.min(n, (i + 1) * size)]);
+
+/**
+ * `reduceWindows(cols, piece)` over the unfolded windows of x, in pieces that keep every buffer under the backend's
+ * maxElements: all of x when it fits, else chunks of the batch, else bands of output rows of one image, each band
+ * unfolding only the input rows it reads (with its stride, dilation and padding halo). reduceWindows maps columns
+ * [n, C·kh·kw, L] to [n, channels, L]; the results are concatenated into [N, channels, Ho, Wo]. A composite of
+ * differentiable ops (slice, pad, im2col, concat), so the gradients follow. The output must fit (checkOutputSize).
+ */
+function windowed(op: string, x: Tensor, g: ConvGeometry, channels: number, reduceWindows: (cols: Tensor, piece: ConvGeometry) => Tensor, perImageExtra = 0): Tensor {
+  const limit = x.backend.maxElements ?? Infinity;
+  const whole = (input: Tensor, p: ConvGeometry) => reshape(reduceWindows(im2colOp([input], p), p), [p.n, channels, p.outH, p.outW]);
+  const rowCost = Math.max(g.c * g.kh * g.kw, channels) * g.outW; // columns (or result) of one output row of one image
+  const imageCost = Math.max(rowCost * g.outH, perImageExtra);
+  if (g.n * imageCost <= limit) return whole(x, g);
+  if (imageCost <= limit) {
+    const pieces = chunks(g.n, Math.floor(limit / imageCost));
+    return concat(pieces.map(([b0, b1]) => tidy(() => whole(slice(x, [[b0, b1]]), { ...g, n: b1 - b0 }))), 0);
+  }
+  const bands = chunks(g.outH, bandRows(op, g, rowCost, limit, x.backend.name));
+  const images = chunks(g.n, 1).map(([b0, b1]) => (g.n === 1 ? x : slice(x, [[b0, b1]])));
+  return concat(images.map((image) => concat(bands.map(([r0, r1]) => tidy(() => rowBand(image, g, r0, r1, whole))), 2)), 0);
+}
+
+/** The most output rows per band: their columns, and the input rows they read, each within the limit. */
+function bandRows(op: string, g: ConvGeometry, rowCost: number, limit: number, backend: string): number {
+  const inputRows = Math.floor(limit / (g.c * g.w));
+  const rows = Math.min(g.outH, Math.floor(limit / rowCost), Math.floor((inputRows - g.dilationH * (g.kh - 1) - 1) / g.strideH) + 1);
+  if (rows < 1) {
+    throw new ShapeError(op, `one output row of ${g.outW} windows of ${g.c}×${g.kh}×${g.kw} over input rows ${g.w} wide does not fit the ${backend} backend's limit of ${limit} elements per tensor`);
+  }
+  return rows;
+}
+
+/**
+ * Output rows [r0, r1) of one image [1, C, H, W]: the input rows the windows read (rows above and below the image
+ * are padding, added by pad), unfolded with no vertical padding.
+ */
+function rowBand(image: Tensor, g: ConvGeometry, r0: number, r1: number, whole: (input: Tensor, p: ConvGeometry) => Tensor): Tensor {
+  const first = r0 * g.strideH - g.padH; // input row of the band's first window's top (negative: padding)
+  const last = (r1 - 1) * g.strideH - g.padH + g.dilationH * (g.kh - 1);
+  const rows = last - first + 1;
+  const lo = Math.max(first, 0), hi = Math.min(last + 1, g.h);
+  const input = lo < hi
+    ? pad(slice(image, [null, null, [lo, hi]]), [[0, 0], [0, 0], [lo - first, last + 1 - hi]], g.padValue)
+    : filled(image, [1, g.c, rows, g.w], g.padValue); // a band that reads padding only (padding wider than the window)
+  return whole(input, { ...g, n: 1, h: rows, padH: 0, outH: r1 - r0 });
+}
+
+/** A constant tensor on x's backend (no gradient). */
+const filled = (x: Tensor, shape: readonly number[], value: number): Tensor =>
+  fromDataId(x.backend, x.backend.fill(shape.reduce((a, b) => a * b, 1), value, x.dtype), shape, x.dtype);
 
 export interface PoolOptions {
   stride?: Pair;
@@ -105,7 +171,8 @@ export interface PoolOptions {
   dilation?: Pair;
 }
 
-function windows(op: string, x: Tensor, kernel: Pair, opts: PoolOptions, padValue: number): { cols: Tensor; g: ConvGeometry } {
+/** reduceWindows over each channel's windows (every channel its own image): x [N, C, H, W] → [N, C, Ho, Wo]. */
+function pooled(op: string, x: Tensor, kernel: Pair, opts: PoolOptions, padValue: number, reduceWindows: (cols: Tensor) => Tensor): { y: Tensor; g: ConvGeometry } {
   const t = checkTensor(x, op);
   checkFloat(t, op);
   checkOptions(opts, op);
@@ -114,10 +181,10 @@ function windows(op: string, x: Tensor, kernel: Pair, opts: PoolOptions, padValu
   const padding = pair(opts.padding ?? 0, 'padding', op, 0);
   if (padding[0] > k[0] / 2 || padding[1] > k[1] / 2) throw new ArgumentError(op, `padding ${padding.join('×')} must be at most half the kernel ${k.join('×')}`);
   const g = geometry(op, t, k, stride, padding, opts.dilation ?? 1, padValue);
-  // every channel is its own image: [N·C, 1, H, W] → [N·C, kh·kw, L]
-  const flat = reshape(t, [g.n * g.c, 1, g.h, g.w]);
-  const cols = im2colOp([flat], { ...g, n: g.n * g.c, c: 1 });
-  return { cols, g };
+  checkOutputSize(op, t, [g.n, g.c, g.outH, g.outW]);
+  // [N·C, 1, H, W] → windows [n, kh·kw, L] per piece → [n, 1, L]
+  const y = windowed(op, reshape(t, [g.n * g.c, 1, g.h, g.w]), { ...g, n: g.n * g.c, c: 1 }, 1, reduceWindows);
+  return { y: reshape(y, [g.n, g.c, g.outH, g.outW]), g };
 }
 
 /**
@@ -142,8 +209,7 @@ export function maxPool2d(x: Tensor, kernel: Pair, opts: PoolOptions = {}): Tens
   const tiled = tiledWindows(checkTensor(x, 'maxPool2d'), kernel, opts);
   // NOTE: ties inside a window split the gradient evenly (maximum's rule); PyTorch sends it all to the first max
   if (tiled) return tiled.reduce((acc, v) => maximum(acc, v));
-  const { cols, g } = windows('maxPool2d', x, kernel, opts, -Infinity);
-  return reshape(max(cols, 1), [g.n, g.c, g.outH, g.outW]);
+  return pooled('maxPool2d', x, kernel, opts, -Infinity, (cols) => max(cols, 1, true)).y;
 }
 
 /**
@@ -153,10 +219,11 @@ export function maxPool2d(x: Tensor, kernel: Pair, opts: PoolOptions = {}): Tens
 export function avgPool2d(x: Tensor, kernel: Pair, opts: PoolOptions & { countIncludePad?: boolean } = {}): Tensor {
   const tiled = tiledWindows(checkTensor(x, 'avgPool2d'), kernel, opts);
   if (tiled) return div(tiled.reduce((acc, v) => add(acc, v)), tiled.length);
-  const { cols, g } = windows('avgPool2d', x, kernel, opts, 0);
-  const total = sum(cols, 1);
-  if (opts.countIncludePad ?? true) return reshape(div(total, g.kh * g.kw), [g.n, g.c, g.outH, g.outW]);
-  const counts = sum(im2colOp([ones([1, 1, g.h, g.w], { dtype: x.dtype })], { ...g, n: 1, c: 1, padValue: 0 }), 1);
-  return reshape(div(reshape(total, [g.n, g.c, -1]), counts), [g.n, g.c, g.outH, g.outW]);
+  const windowSum = (cols: Tensor) => sum(cols, 1, true);
+  const { y: total, g } = pooled('avgPool2d', x, kernel, opts, 0, windowSum);
+  if (opts.countIncludePad ?? true) return div(total, g.kh * g.kw);
+  // the divisor: how many of each window's pixels lie inside the image, the same window sum over an image of ones
+  const counts = windowed('avgPool2d', filled(total, [1, 1, g.h, g.w], 1), { ...g, n: 1, c: 1 }, 1, windowSum); // [1, 1, Ho, Wo]
+  return div(total, counts);
 }
 
