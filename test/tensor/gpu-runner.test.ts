@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRequire } from 'node:module';
 import * as V from '../../src/index.js';
 import { BufferPool, Pins, sizeClass } from '../../src/tensor/backend/gpu/buffer-pool.js';
+import { SlabAllocator, type Slot } from '../../src/tensor/backend/gpu/slab-allocator.js';
 import { KERNELS } from '../../src/tensor/backend/gpu/kernel-sources.js';
 import { KERNEL_SETTINGS, MAX_BATCH, type GpuJsModule } from '../../src/tensor/backend/gpu/kernel-runner.js';
 import { compileWgsl, workgroups, writeParams } from '../../src/tensor/backend/gpu/wgsl-kernels.js';
@@ -116,6 +117,50 @@ describe('buffer pool', () => {
   });
 });
 
+describe('slabs', () => {
+  const allocator = () => {
+    const destroyed: number[] = [];
+    let next = 0;
+    const slabs = new SlabAllocator<{ id: number; bytes: number }>((bytes) => ({ id: next++, bytes }), (b) => destroyed.push(b.id));
+    return { slabs, destroyed };
+  };
+
+  test('slots of a class are carved side by side at aligned offsets, a new slab when one is full', () => {
+    const { slabs } = allocator();
+    const slots = Array.from({ length: 300 }, () => slabs.carve(256));
+    expect(slots.slice(0, 3).map((s) => s.offset)).toEqual([0, 256, 512]);
+    expect(new Set(slots.map((s) => s.slab)).size).toBe(2); // 256 slots per slab
+    expect(slots.every((s) => s.offset % 256 === 0 && s.offset + s.bytes <= s.slab.bytes)).toBe(true);
+    const big = slabs.carve(64 * 2 ** 20);
+    expect(big.slab.bytes).toBe(64 * 2 ** 20); // above the slab size: a slab of its own
+  });
+
+  test('a slot avoids the slabs it is told to; a slab is destroyed once all its slots are freed', () => {
+    const { slabs, destroyed } = allocator();
+    const a = slabs.carve(1024);
+    const b = slabs.carve(1024, (slab) => slab === a.slab);
+    expect(b.slab).not.toBe(a.slab);
+    const c = slabs.carve(1024);
+    expect(c.slab).toBe(a.slab);
+    slabs.free(a);
+    expect(destroyed).toEqual([]);
+    slabs.free(c);
+    expect(destroyed).toEqual([a.slab.buffer.id]);
+    expect(slabs.slabs).toBe(1);
+  });
+
+  test('through the pool, an output never lands in the slab of an input', () => {
+    const { slabs } = allocator();
+    type S = Slot<{ id: number; bytes: number }>;
+    const pool = new BufferPool<S>((bytes, avoid) => slabs.carve(bytes, avoid && ((slab) => avoid({ slab, offset: 0, bytes }))), (s) => slabs.free(s));
+    const x = pool.acquire(1000), y = pool.acquire(1000);
+    pool.release(y); // the most recently released slot shares x's slab
+    const out = pool.acquire(1000, (s) => s.slab === x.slab);
+    expect(out.slab).not.toBe(x.slab);
+    expect(pool.acquire(1000)).toBe(y);
+  });
+});
+
 describe('navigator.gpu on Node 21+ (getter-only navigator)', () => {
   test('gpu is attached although navigator cannot be assigned', () => {
     const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
@@ -185,8 +230,11 @@ describe('recording and submission (gpu.js cpu mode, asynchronous reads)', () =>
       const ref = cpu.params[i]!;
       for (let j = 0; j < p.length; j++) expect(Math.abs(p[j]! - ref[j]!)).toBeLessThan(3e-2 * (1 + Math.abs(ref[j]!)));
     });
-    // buffers were created in the first step, then only reused
-    expect(g.created.at(-1)).toBe(g.created[0]);
+    // buffers were created in the first steps, then reused: a dispatch's output may not share a slab with its inputs,
+    // so the free lists' order settles over a few steps and a handful of slots may still be carved; a leak would add
+    // slots every step (hundreds here)
+    expect(g.created.at(-1)! - g.created[0]!).toBeLessThanOrEqual(Math.ceil(0.02 * g.created[0]!));
+    expect(g.created.at(-1)).toBe(g.created.at(-3));
   }, 120_000);
 });
 

@@ -20,6 +20,9 @@ export interface PoolStats {
   created: number;
   /** Buffers held by captured plans. */
   pinned: number;
+  /** Slabs the buffers are slots of, and their bytes (runners that carve slots from slabs). */
+  slabs?: number;
+  slabBytes?: number;
 }
 
 /** A set of buffers a captured plan keeps alive: none returns to the pool while the plan lives. */
@@ -42,23 +45,34 @@ export class BufferPool<B> {
   private created = 0;
 
   constructor(
-    private readonly create: (bytes: number) => B,
+    private readonly create: (bytes: number, avoid?: (buffer: B) => boolean) => B,
     private readonly destroy: (buffer: B) => void,
     /** Free bytes kept for reuse; beyond this, released buffers are destroyed. */
     private readonly maxFreeBytes = 2 ** 31,
   ) {}
 
-  /** A buffer of at least `bytes` bytes. */
-  acquire(bytes: number): B {
+  /**
+   * A buffer of at least `bytes` bytes, the most recently released one of its class that `avoid` accepts (a dispatch's
+   * output must not share a slab with its inputs).
+   */
+  acquire(bytes: number, avoid?: (buffer: B) => boolean): B {
     const size = sizeClass(bytes);
     const list = this.free.get(size);
-    let buffer = list?.pop();
+    let buffer: B | undefined;
+    if (list) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (avoid?.(list[i]!)) continue;
+        buffer = list[i]!;
+        list.splice(i, 1);
+        break;
+      }
+    }
     if (buffer !== undefined) {
       this.freeBytes -= size;
       this.freeOrder.delete(buffer);
     }
     else {
-      buffer = this.create(size);
+      buffer = this.create(size, avoid);
       this.created++;
       this.classOf.set(buffer, size);
     }

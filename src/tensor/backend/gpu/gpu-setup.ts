@@ -46,7 +46,9 @@ export async function installNodeWebGpu(): Promise<void> {
       (/vulkan/i.test(why) ? ' — the Vulkan loader (libvulkan1) is missing' : ''));
   }
   Object.assign(globalThis, dawn.globals);
-  const gpu = dawn.create([])!;
+  // per-kernel profiles (VIAR_GPU_PROFILE=1) need timestamps at full resolution, not Dawn's default quantization
+  const profiling = (g.process as { env?: Record<string, string | undefined> }).env?.VIAR_GPU_PROFILE === '1';
+  const gpu = dawn.create(profiling ? ['disable-dawn-features=timestamp_quantization'] : [])!;
   const requestAdapter = gpu.requestAdapter.bind(gpu);
   gpu.requestAdapter = async (options?: unknown) => {
     const adapter = await requestAdapter(options) as { requestDevice(d?: unknown): Promise<object> } | null;

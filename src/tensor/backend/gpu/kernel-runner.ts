@@ -4,6 +4,7 @@
 
 import { nodeRequire } from '../../node-builtins.js';
 import { BufferPool, Pins, Recording, type PoolStats } from './buffer-pool.js';
+import { SlabAllocator, type Slot } from './slab-allocator.js';
 import { kernelFunctionSource, KERNELS, type KernelName, type KernelSource } from './kernel-sources.js';
 
 /** gpu.js modes the backend runs in: on the GPU through WebGPU, or on the CPU for testing kernels. */
@@ -176,19 +177,26 @@ export class Batch {
 /** One recorded command of a captured plan (a dispatch or a copy), with the buffers it reads. */
 interface HostStep {
   execute(): void;
-  reads: Float32Array[];
+  reads: HostSlot[];
 }
 
-class HostArray implements PooledArray<Float32Array> {
+type HostSlot = Slot<Float32Array>;
+
+/** A slot's values: `length` floats at its offset in its slab. */
+function slotValues(slot: HostSlot, length: number): Float32Array {
+  return slot.slab.buffer.subarray(slot.offset / 4, slot.offset / 4 + length);
+}
+
+class HostArray implements PooledArray<HostSlot> {
   released = false;
-  constructor(readonly buffer: Float32Array, readonly length: number) {}
+  constructor(readonly buffer: HostSlot, readonly length: number) {}
   get values(): Float32Array {
-    return this.buffer.subarray(0, this.length);
+    return slotValues(this.buffer, this.length);
   }
 }
 
 class HostPlan implements CapturedPlan {
-  constructor(readonly recorded: HostStep[], private readonly pins: Pins<Float32Array>, private readonly pool: BufferPool<Float32Array>) {}
+  constructor(readonly recorded: HostStep[], private readonly pins: Pins<HostSlot>, private readonly pool: BufferPool<HostSlot>) {}
   get steps(): number {
     return this.recorded.length;
   }
@@ -207,9 +215,14 @@ export class HostModeRunner implements KernelRunner {
   private readonly gpu: GpuJs;
   private readonly table = new KernelTable();
   private readonly kernels = new Map<string, GpuJsKernelShortcut>();
-  private readonly pool = new BufferPool<Float32Array>((bytes) => new Float32Array(bytes / 4), () => {});
+  private readonly slabs = new SlabAllocator<Float32Array>((bytes) => new Float32Array(bytes / 4), () => {});
+  // as on the GPU: slots of slabs, an output never in its inputs' slabs
+  private readonly pool = new BufferPool<HostSlot>(
+    (bytes, avoid) => this.slabs.carve(bytes, avoid && ((slab) => avoid({ slab, offset: 0, bytes }))),
+    (slot) => this.slabs.free(slot),
+  );
   private readonly batch: Batch;
-  private capture: Recording<HostStep, Float32Array> | null = null;
+  private capture: Recording<HostStep, HostSlot> | null = null;
 
   /** `canReadSync: false` makes it read like WebGPU (asynchronously only), to test asynchronous code paths on a CPU. */
   constructor(readonly mode: 'cpu' | 'webasm', readonly canReadSync = true) {
@@ -235,8 +248,11 @@ export class HostModeRunner implements KernelRunner {
     return k;
   }
 
-  private allocate(length: number): HostArray {
-    return trackLive(this.counters, new HostArray(this.pool.acquire(Math.max(4, length * 4)), length));
+  private allocate(length: number, inputs: readonly HostArray[] = []): HostArray {
+    const avoid = inputs.length === 0 ? undefined : (slot: HostSlot) => inputs.some((a) => a.buffer.slab === slot.slab);
+    const out = new HostArray(this.pool.acquire(Math.max(4, length * 4), avoid), length);
+    if (inputs.some((a) => a.buffer.slab === out.buffer.slab)) throw new Error('gpu backend: an output was placed in the slab of one of its inputs');
+    return trackLive(this.counters, out);
   }
 
   private array(a: DeviceArray, what: string): HostArray {
@@ -248,23 +264,24 @@ export class HostModeRunner implements KernelRunner {
   upload(values: Float32Array): DeviceArray {
     this.counters.uploads++;
     const out = this.allocate(values.length);
-    out.buffer.set(values);
+    out.values.set(values);
     return out;
   }
 
   run(name: KernelName | string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
-    const out = this.allocate(length);
+    const arrayInputs = arrays.map((a) => this.array(a, name));
+    const out = this.allocate(length, arrayInputs);
     if (length === 0) return out;
     const kernel = this.kernel(name);
-    const inputs = arrays.map((a) => this.array(a, name).buffer);
+    const inputs = arrayInputs.map((a) => a.buffer), lengths = arrayInputs.map((a) => a.length);
     const values = [...scalars], target = out.buffer;
     this.record({
       reads: inputs,
       execute: () => {
         kernel.setOutput([length]);
         // gpu.js rejects zero-length arrays: a placeholder stands in for an empty argument
-        const args = inputs.map((a) => (a.length === 0 ? PLACEHOLDER : a));
-        target.set((kernel(...args, ...values) as Float32Array).subarray(0, length));
+        const args = inputs.map((slot, i) => (lengths[i] === 0 ? PLACEHOLDER : slotValues(slot, lengths[i]!)));
+        slotValues(target, length).set((kernel(...args, ...values) as Float32Array).subarray(0, length));
       },
     });
     this.counters.dispatches++;
@@ -281,7 +298,7 @@ export class HostModeRunner implements KernelRunner {
   copyInto(from: DeviceArray, to: DeviceArray): void {
     const f = this.array(from, 'copyInto'), t = this.array(to, 'copyInto');
     const source = f.buffer, target = t.buffer, length = f.length;
-    this.record({ reads: [source], execute: () => target.set(source.subarray(0, length)) });
+    this.record({ reads: [source], execute: () => slotValues(target, length).set(slotValues(source, length)) });
   }
 
   private readValues(a: DeviceArray): Float32Array {
@@ -332,7 +349,7 @@ export class HostModeRunner implements KernelRunner {
   }
 
   poolStats(): PoolStats {
-    return this.pool.stats(this.counters.liveBuffers);
+    return { ...this.pool.stats(this.counters.liveBuffers), slabs: this.slabs.slabs, slabBytes: this.slabs.bytes };
   }
 
   describe(): string {

@@ -1,11 +1,12 @@
 // The WebGPU runner: gpu.js compiles each kernel to WGSL (wgsl-kernels.ts), this file owns the dispatch. Ops are
 // recorded into one open compute pass; their parameters go to one uniform arena (dynamic offsets), bind groups are
 // cached per (kernel, buffers); the queue is submitted at a read, at `flush`, or every MAX_BATCH dispatches.
-// Every write into a pooled buffer is a recorded command (small uploads are copies from a staging buffer), so buffers
-// are reused the moment they are released: the op sequence alone decides which buffer an op gets, and a steady loop
-// hits the bind-group cache.
+// Tensors are slots of shared slabs (slab-allocator.ts) bound with dynamic offsets, so bind groups are cached per
+// (kernel, slabs) and rarely created. Every write into a pooled slot is a recorded command (small uploads are copies
+// from a staging buffer), so slots are reused the moment they are released.
 
 import { BufferPool, Pins, Recording, sizeClass, type PoolStats } from './buffer-pool.js';
+import { SlabAllocator, type Slot } from './slab-allocator.js';
 import {
   Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, newCounters, releaseArray, trackLive, type PooledArray,
   type CapturedPlan, type DeviceArray, type GpuJsModule, type KernelRunner,
@@ -16,11 +17,13 @@ import { compileWgsl, workgroups, writeParams, type WgslKernel } from './wgsl-ke
 // The parts of WebGPU used here, typed locally (no DOM types in a Node build).
 interface GpuBuffer {
   readonly size: number;
+  label?: string;
   destroy(): void;
   mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
   getMappedRange(offset?: number, size?: number): ArrayBuffer;
   unmap(): void;
 }
+interface GpuQuerySet { destroy(): void }
 interface GpuComputePass {
   setPipeline(p: unknown): void;
   setBindGroup(index: number, group: unknown, dynamicOffsets?: number[]): void;
@@ -28,7 +31,8 @@ interface GpuComputePass {
   end(): void;
 }
 interface GpuCommandEncoder {
-  beginComputePass(): GpuComputePass;
+  beginComputePass(d?: { timestampWrites?: { querySet: GpuQuerySet; beginningOfPassWriteIndex: number; endOfPassWriteIndex: number } }): GpuComputePass;
+  resolveQuerySet(q: GpuQuerySet, first: number, count: number, to: GpuBuffer, offset: number): void;
   copyBufferToBuffer(a: GpuBuffer, ao: number, b: GpuBuffer, bo: number, n: number): void;
   finish(): unknown;
 }
@@ -41,18 +45,53 @@ interface GpuDevice {
   createComputePipeline(d: unknown): unknown;
   createComputePipelineAsync(d: unknown): Promise<unknown>;
   createBindGroup(d: unknown): unknown;
+  createQuerySet(d: { type: 'timestamp'; count: number }): GpuQuerySet;
   pushErrorScope(filter: string): void;
   popErrorScope(): Promise<{ message: string } | null>;
   queue: { writeBuffer(b: GpuBuffer, offset: number, data: ArrayBufferView | ArrayBuffer, dataOffset?: number, size?: number): void; submit(c: unknown[]): void };
-  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; minUniformBufferOffsetAlignment: number; maxComputeWorkgroupsPerDimension: number };
+  limits: GpuLimits;
+  lost: Promise<{ reason: string; message: string }>;
+}
+interface GpuLimits {
+  maxStorageBufferBindingSize: number; maxBufferSize: number; minUniformBufferOffsetAlignment: number;
+  minStorageBufferOffsetAlignment: number; maxComputeWorkgroupsPerDimension: number;
+  maxDynamicStorageBuffersPerPipelineLayout: number; maxStorageBuffersPerShaderStage: number;
+}
+interface GpuAdapter {
+  info?: { vendor?: string; architecture?: string; description?: string };
+  limits: GpuLimits;
+  features: { has(name: string): boolean };
+  requestDevice(d: { requiredLimits: Partial<GpuLimits>; requiredFeatures: string[] }): Promise<GpuDevice>;
 }
 interface GpuContext {
-  adapter: { info?: { vendor?: string; architecture?: string; description?: string } };
+  adapter: GpuAdapter;
   device: GpuDevice;
   isLost: boolean;
 }
 
-const USAGE = { MAP_READ: 0x0001, COPY_SRC: 0x0004, COPY_DST: 0x0008, UNIFORM: 0x0040, STORAGE: 0x0080 };
+/**
+ * Our own device (gpu.js only compiles): every storage buffer of a binding may take a dynamic offset, and with
+ * `profile` the timestamp queries the per-kernel profile needs.
+ */
+async function acquireDevice(profile: boolean): Promise<GpuContext> {
+  const gpu = (globalThis as unknown as { navigator?: { gpu?: { requestAdapter(o?: unknown): Promise<GpuAdapter | null> } } }).navigator?.gpu;
+  if (!gpu) throw new Error('gpu backend: navigator.gpu is missing (no WebGPU here)');
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('gpu backend: WebGPU is present but no adapter answered');
+  const wanted = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxDynamicStorageBuffersPerPipelineLayout', 'maxStorageBuffersPerShaderStage'] as const;
+  const requiredLimits: Partial<GpuLimits> = {};
+  for (const name of wanted) requiredLimits[name] = adapter.limits[name];
+  const requiredFeatures = profile && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  const context: GpuContext = { adapter, device, isLost: false };
+  void device.lost.then((info) => {
+    context.isLost = true;
+    if (info.reason !== 'destroyed') console.error(`gpu backend: WebGPU device lost: ${info.message}`);
+  });
+  return context;
+}
+
+const USAGE = { MAP_READ: 0x0001, COPY_SRC: 0x0004, COPY_DST: 0x0008, UNIFORM: 0x0040, STORAGE: 0x0080, QUERY_RESOLVE: 0x0200 };
 const COMPUTE = 4;
 /** Largest uniform block of any kernel, rounded to the offset alignment, times the batch bound. */
 const SLOT_BYTES = 512;
@@ -62,29 +101,34 @@ const STAGING_BYTES = 4 * 2 ** 20;
 
 interface Kernel extends WgslKernel {
   id: number;
+  name: string;
   pipeline: unknown;
   layout: unknown;
+  /** Whether its storage bindings take dynamic offsets (else each slot is bound at a fixed offset). */
+  dynamic: boolean;
 }
 
-class GpuArray implements PooledArray<GpuBuffer> {
+type GpuSlot = Slot<GpuBuffer>;
+
+class GpuArray implements PooledArray<GpuSlot> {
   released = false;
-  constructor(readonly buffer: GpuBuffer, readonly length: number) {}
+  constructor(readonly buffer: GpuSlot, readonly length: number) {}
 }
 
 /** A dispatch kept by a capture: its pipeline, bind group over the plan's own uniform buffer, and workgroups. */
 interface PlanStep {
   kernel: Kernel;
-  buffers: GpuBuffer[];
+  buffers: GpuSlot[];
   params: Uint8Array;
   groups: { x: number; y: number };
   bindGroup?: unknown;
-  offset?: number;
+  offsets?: number[];
 }
-type PlanCommand = PlanStep | { copy: [from: GpuBuffer, to: GpuBuffer, bytes: number] };
+type PlanCommand = PlanStep | { copy: [from: GpuSlot, to: GpuSlot, bytes: number] };
 
 class GpuPlan implements CapturedPlan {
   uniforms: GpuBuffer | null = null;
-  constructor(readonly commands: PlanCommand[], readonly pins: Pins<GpuBuffer>, private readonly runner: WebGpuRunner) {}
+  constructor(readonly commands: PlanCommand[], readonly pins: Pins<GpuSlot>, private readonly runner: WebGpuRunner) {}
   get steps(): number {
     return this.commands.length;
   }
@@ -100,7 +144,10 @@ export class WebGpuRunner implements KernelRunner {
   readonly counters = newCounters();
   private readonly table = new KernelTable();
   private readonly kernels = new Map<string, Kernel>();
-  private readonly pool: BufferPool<GpuBuffer>;
+  private readonly pool: BufferPool<GpuSlot>;
+  private readonly slabs: SlabAllocator<GpuBuffer>;
+  private readonly maxDynamic: number;
+  private readonly profiler: KernelProfiler | null;
   private readonly batch: Batch;
   private readonly device: GpuDevice;
   private readonly align: number;
@@ -114,36 +161,54 @@ export class WebGpuRunner implements KernelRunner {
   private encoder: GpuCommandEncoder | null = null;
   private pass: GpuComputePass | null = null;
   private readonly bindGroups = new Map<string, unknown>();
+  /** Buffers that live until the next submission (copies within a slab). */
+  private readonly scratch: GpuBuffer[] = [];
   private readonly bufferIds = new WeakMap<GpuBuffer, number>();
   private nextBufferId = 0;
   private flushScheduled = false;
   private submitted: Promise<void> = Promise.resolve();
   private resolveSubmitted: (() => void) | null = null;
   private deviceError: string | null = null;
-  private capture: Recording<PlanCommand, GpuBuffer> | null = null;
+  private capture: Recording<PlanCommand, GpuSlot> | null = null;
   /** Bind-group cache hits and misses (a steady loop hits). */
   readonly bindGroupStats = { hits: 0, misses: 0 };
 
-  private constructor(private readonly gpuJs: GpuJsModule, private readonly context: GpuContext) {
+  private constructor(private readonly gpuJs: GpuJsModule, private readonly context: GpuContext, profile: boolean) {
     this.device = context.device;
-    this.align = Math.max(256, this.device.limits.minUniformBufferOffsetAlignment);
+    this.align = Math.max(256, this.device.limits.minUniformBufferOffsetAlignment, this.device.limits.minStorageBufferOffsetAlignment);
+    this.maxDynamic = this.device.limits.maxDynamicStorageBuffersPerPipelineLayout;
     const arenaSize = MAX_BATCH * SLOT_BYTES;
     this.arena = this.device.createBuffer({ size: arenaSize, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     this.arenaBytes = new ArrayBuffer(arenaSize);
     this.arenaView = new DataView(this.arenaBytes);
     this.staging = this.device.createBuffer({ size: STAGING_BYTES, usage: USAGE.COPY_SRC | USAGE.COPY_DST });
-    this.pool = new BufferPool<GpuBuffer>(
+    this.slabs = new SlabAllocator<GpuBuffer>(
       (bytes) => this.device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST }),
       (b) => b.destroy(),
     );
+    // the pool asks about slots; a slot not yet carved is judged by its slab
+    this.pool = new BufferPool<GpuSlot>(
+      (bytes, avoid) => this.slabs.carve(bytes, avoid && ((slab) => avoid({ slab, offset: 0, bytes }))),
+      (slot) => this.slabs.free(slot),
+    );
     this.batch = new Batch(this.counters, () => this.submit());
+    this.profiler = profile && this.hasTimestamps() ? new KernelProfiler(this.device) : null;
   }
 
-  /** Acquires gpu.js's shared WebGPU device and builds every built-in kernel's pipeline (in parallel). */
-  static async create(): Promise<WebGpuRunner> {
+  private hasTimestamps(): boolean {
+    return this.context.adapter.features.has('timestamp-query') && (this.device as unknown as { features: { has(n: string): boolean } }).features.has('timestamp-query');
+  }
+
+  /**
+   * Acquires a WebGPU device and builds every built-in kernel's pipeline (in parallel). With `profile` (or the
+   * environment variable VIAR_GPU_PROFILE=1), each dispatch is timed on the GPU: see `profile()`.
+   */
+  static async create(options: { profile?: boolean } = {}): Promise<WebGpuRunner> {
     const gpuJs = loadGpuJs();
-    const context = await gpuJs.WebGPUContext.acquire() as GpuContext;
-    const runner = new WebGpuRunner(gpuJs, context);
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+    const profile = options.profile ?? env?.VIAR_GPU_PROFILE === '1';
+    const context = await acquireDevice(profile);
+    const runner = new WebGpuRunner(gpuJs, context, profile);
     const names = Object.keys(KERNELS);
     const built = await Promise.allSettled(names.map((name) => runner.build(name, true)));
     const failed = built.flatMap((r, i) => (r.status === 'rejected' ? [`${names[i]}: ${String((r.reason as Error)?.message ?? r.reason).split('\n').slice(0, 3).join(' ')}`] : []));
@@ -151,11 +216,11 @@ export class WebGpuRunner implements KernelRunner {
     return runner;
   }
 
-  private pipelineDescriptor(wgsl: WgslKernel): { layout: unknown; descriptor: unknown } {
+  private pipelineDescriptor(wgsl: WgslKernel, dynamic: boolean): { layout: unknown; descriptor: unknown } {
     const arrays = wgsl.arrayDimsOffsets.length;
     const entries = [{ binding: 0, visibility: COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: wgsl.paramBytes } }];
-    for (let i = 0; i < arrays; i++) entries.push({ binding: 1 + i, visibility: COMPUTE, buffer: { type: 'read-only-storage' } } as typeof entries[0]);
-    entries.push({ binding: 1 + arrays, visibility: COMPUTE, buffer: { type: 'storage' } } as typeof entries[0]);
+    for (let i = 0; i < arrays; i++) entries.push({ binding: 1 + i, visibility: COMPUTE, buffer: { type: 'read-only-storage', hasDynamicOffset: dynamic } } as typeof entries[0]);
+    entries.push({ binding: 1 + arrays, visibility: COMPUTE, buffer: { type: 'storage', hasDynamicOffset: dynamic } } as typeof entries[0]);
     const layout = this.device.createBindGroupLayout({ entries });
     const module = this.device.createShaderModule({ code: wgsl.code });
     return { layout, descriptor: { layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } } };
@@ -167,9 +232,10 @@ export class WebGpuRunner implements KernelRunner {
   private build(name: string, async: boolean): Promise<void> | Kernel {
     const wgsl = compileWgsl(this.gpuJs, name, this.table.source(name), KERNEL_SETTINGS);
     if (wgsl.paramBytes > SLOT_BYTES) throw new Error(`gpu backend: kernel '${name}' has ${wgsl.paramBytes} bytes of parameters (the runner's slots hold ${SLOT_BYTES})`);
-    const { layout, descriptor } = this.pipelineDescriptor(wgsl);
+    const dynamic = wgsl.arrayDimsOffsets.length + 1 <= this.maxDynamic;
+    const { layout, descriptor } = this.pipelineDescriptor(wgsl, dynamic);
     const finish = (pipeline: unknown): Kernel => {
-      const kernel = { ...wgsl, id: this.kernels.size, pipeline, layout };
+      const kernel = { ...wgsl, id: this.kernels.size, name, pipeline, layout, dynamic };
       this.kernels.set(name, kernel);
       return kernel;
     };
@@ -190,11 +256,13 @@ export class WebGpuRunner implements KernelRunner {
     if (this.deviceError) throw new Error(`gpu backend: WebGPU reported an error in recorded work: ${this.deviceError}`);
   }
 
-  private allocate(length: number): GpuArray {
+  /** A slot for `length` values, in none of the slabs `inputs` live in (a dispatch may not read and write one buffer). */
+  private allocate(length: number, inputs: readonly GpuArray[] = []): GpuArray {
     const bytes = Math.max(4, length * 4);
     const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
     if (bytes > limit) throw new Error(`gpu backend: a buffer of ${length} values exceeds this device's storage-buffer limit of ${limit} bytes`);
-    return trackLive(this.counters, new GpuArray(this.pool.acquire(bytes), length));
+    const avoid = inputs.length === 0 ? undefined : (slot: GpuSlot) => inputs.some((a) => a.buffer.slab === slot.slab);
+    return trackLive(this.counters, new GpuArray(this.pool.acquire(bytes, avoid), length));
   }
 
   private array(a: DeviceArray, what: string): GpuArray {
@@ -207,6 +275,11 @@ export class WebGpuRunner implements KernelRunner {
     let id = this.bufferIds.get(b);
     if (id === undefined) this.bufferIds.set(b, id = this.nextBufferId++);
     return id;
+  }
+
+  /** The slot's slab and offset for copies. */
+  private static at(slot: GpuSlot): [GpuBuffer, number] {
+    return [slot.slab.buffer, slot.offset];
   }
 
   /** The open encoder and compute pass (a new batch pushes an error scope that its submission pops). */
@@ -228,9 +301,10 @@ export class WebGpuRunner implements KernelRunner {
     return this.encoder;
   }
 
-  private bindGroup(k: Kernel, uniforms: GpuBuffer, buffers: readonly GpuBuffer[]): unknown {
+  /** The bind group of a dispatch: per (kernel, slabs) when its bindings are dynamic, else per (kernel, slots). */
+  private bindGroup(k: Kernel, uniforms: GpuBuffer, slots: readonly GpuSlot[]): unknown {
     let key = `${k.id}`;
-    for (const b of buffers) key += `,${this.id(b)}`;
+    for (const s of slots) key += k.dynamic ? `,${s.slab.id}:${s.bytes}` : `,${s.slab.id}@${s.offset}`;
     if (uniforms !== this.arena) key += `;${this.id(uniforms)}`;
     let group = this.bindGroups.get(key);
     if (group) { this.bindGroupStats.hits++; return group; }
@@ -238,10 +312,18 @@ export class WebGpuRunner implements KernelRunner {
     if (this.bindGroups.size > 50_000) this.bindGroups.clear();
     group = this.device.createBindGroup({
       layout: k.layout,
-      entries: [{ binding: 0, resource: { buffer: uniforms, offset: 0, size: k.paramBytes } }, ...buffers.map((buffer, i) => ({ binding: 1 + i, resource: { buffer } }))],
+      entries: [
+        { binding: 0, resource: { buffer: uniforms, offset: 0, size: k.paramBytes } },
+        ...slots.map((s, i) => ({ binding: 1 + i, resource: { buffer: s.slab.buffer, offset: k.dynamic ? 0 : s.offset, size: s.bytes } })),
+      ],
     });
     this.bindGroups.set(key, group);
     return group;
+  }
+
+  /** setBindGroup's dynamic offsets: the uniform slot's, then each storage slot's (when the kernel's are dynamic). */
+  private static offsets(k: Kernel, uniformOffset: number, slots: readonly GpuSlot[]): number[] {
+    return k.dynamic ? [uniformOffset, ...slots.map((s) => s.offset)] : [uniformOffset];
   }
 
   /**
@@ -256,9 +338,10 @@ export class WebGpuRunner implements KernelRunner {
     if (bytes > STAGED_UPLOAD_BYTES) {
       const size = sizeClass(bytes);
       const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
-      this.pool.adopt(buffer, size);
+      const slot = this.slabs.adopt(buffer, size);
+      this.pool.adopt(slot, size);
       this.device.queue.writeBuffer(buffer, 0, values);
-      return trackLive(this.counters, new GpuArray(buffer, values.length));
+      return trackLive(this.counters, new GpuArray(slot, values.length));
     }
     const out = this.allocate(values.length);
     if (bytes === 0) return out;
@@ -268,7 +351,7 @@ export class WebGpuRunner implements KernelRunner {
     this.stagingBytes.set(new Uint8Array(values.buffer, values.byteOffset, bytes), offset);
     this.stagingUsed += Math.ceil(padded / 256) * 256;
     // not part of a captured plan: the target is pinned and keeps this value, a constant of the plan
-    this.openEncoder().copyBufferToBuffer(this.staging, offset, out.buffer, 0, bytes);
+    this.openEncoder().copyBufferToBuffer(this.staging, offset, ...WebGpuRunner.at(out.buffer), bytes);
     this.batch.add();
     return out;
   }
@@ -285,9 +368,9 @@ export class WebGpuRunner implements KernelRunner {
   private record(name: string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
     this.check();
     const k = this.kernel(name);
-    const out = this.allocate(length);
-    if (length === 0) return out;
     const inputs = arrays.map((a) => this.array(a, name));
+    const out = this.allocate(length, inputs);
+    if (length === 0) return out;
     const groups = workgroups(length, k.workgroupSize, this.device.limits.maxComputeWorkgroupsPerDimension);
     if (this.arenaUsed + SLOT_BYTES > this.arenaBytes.byteLength) this.batch.flush();
     const offset = this.arenaUsed;
@@ -297,10 +380,11 @@ export class WebGpuRunner implements KernelRunner {
     if (this.capture) {
       this.capture.commands.push({ kernel: k, buffers, params: new Uint8Array(this.arenaBytes.slice(offset, offset + k.paramBytes)), groups });
     }
-    const pass = this.openPass();
+    const pass = this.profiler ? this.profiledPass(k) : this.openPass();
     pass.setPipeline(k.pipeline);
-    pass.setBindGroup(0, this.bindGroup(k, this.arena, buffers), [offset]);
+    pass.setBindGroup(0, this.bindGroup(k, this.arena, buffers), WebGpuRunner.offsets(k, offset, buffers));
     pass.dispatchWorkgroups(groups.x, groups.y);
+    if (this.profiler) { pass.end(); this.pass = null; }
     this.counters.dispatches++;
     this.batch.add();
     return out;
@@ -312,8 +396,18 @@ export class WebGpuRunner implements KernelRunner {
     if (f.length === 0) return;
     const bytes = f.length * 4;
     this.capture?.commands.push({ copy: [f.buffer, t.buffer, bytes] });
-    this.openEncoder().copyBufferToBuffer(f.buffer, 0, t.buffer, 0, bytes);
+    this.encodeCopy(f.buffer, t.buffer, bytes);
     this.batch.add();
+  }
+
+  /** A copy between slots; within one slab (a buffer cannot be its own copy source) through a scratch buffer. */
+  private encodeCopy(from: GpuSlot, to: GpuSlot, bytes: number): void {
+    const encoder = this.openEncoder();
+    if (from.slab !== to.slab) { encoder.copyBufferToBuffer(...WebGpuRunner.at(from), ...WebGpuRunner.at(to), bytes); return; }
+    const scratch = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: USAGE.COPY_SRC | USAGE.COPY_DST });
+    encoder.copyBufferToBuffer(...WebGpuRunner.at(from), scratch, 0, bytes);
+    encoder.copyBufferToBuffer(scratch, 0, ...WebGpuRunner.at(to), bytes);
+    this.scratch.push(scratch);
   }
 
   /** Ends the pass, writes the batch's parameters, submits (the batch then recycles released buffers). */
@@ -325,8 +419,12 @@ export class WebGpuRunner implements KernelRunner {
     if (this.stagingUsed > 0) this.device.queue.writeBuffer(this.staging, 0, this.stagingBytes, 0, this.stagingUsed);
     this.arenaUsed = 0;
     this.stagingUsed = 0;
+    this.profiler?.resolve(encoder);
     this.device.queue.submit([encoder.finish()]);
+    this.profiler?.collect();
     this.pool.destroyDoomed();
+    for (const b of this.scratch) b.destroy();
+    this.scratch.length = 0;
     void this.device.popErrorScope().then((e) => { if (e && !this.deviceError) this.deviceError = e.message; });
     // reads recorded from now on need a new submission (a pending microtask then finds this one done)
     this.resolveSubmitted?.();
@@ -356,7 +454,7 @@ export class WebGpuRunner implements KernelRunner {
     if (g.length === 0) return new Float32Array(0);
     const bytes = g.length * 4;
     const staging = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
-    this.openEncoder().copyBufferToBuffer(g.buffer, 0, staging, 0, bytes);
+    this.openEncoder().copyBufferToBuffer(...WebGpuRunner.at(g.buffer), staging, 0, bytes);
     this.batch.recorded++;
     await this.submitSoon();
     try {
@@ -390,16 +488,17 @@ export class WebGpuRunner implements KernelRunner {
   }
 
   endCapture(): CapturedPlan {
-    const capture = Recording.end(this.capture, this.pool, (c) => ('kernel' in c ? c.buffers : c.copy.slice(0, 2) as GpuBuffer[]));
+    const capture = Recording.end(this.capture, this.pool, (c) => ('kernel' in c ? c.buffers : c.copy.slice(0, 2) as GpuSlot[]));
     this.capture = null;
     const plan = new GpuPlan(capture.commands, capture.pins, this);
     const steps = capture.commands.filter((c): c is PlanStep => 'kernel' in c);
     let size = 0;
-    for (const s of steps) { s.offset = size; size += Math.ceil(s.kernel.paramBytes / this.align) * this.align; }
+    const uniformOffsets = steps.map((s) => { const at = size; size += Math.ceil(s.kernel.paramBytes / this.align) * this.align; return at; });
+    steps.forEach((s, i) => { s.offsets = WebGpuRunner.offsets(s.kernel, uniformOffsets[i]!, s.buffers); });
     if (size > 0) {
       plan.uniforms = this.device.createBuffer({ size, usage: USAGE.UNIFORM | USAGE.COPY_DST });
       const bytes = new Uint8Array(size);
-      for (const s of steps) bytes.set(s.params, s.offset);
+      steps.forEach((s, i) => bytes.set(s.params, uniformOffsets[i]));
       this.device.queue.writeBuffer(plan.uniforms, 0, bytes);
       for (const s of steps) s.bindGroup = this.bindGroup(s.kernel, plan.uniforms, s.buffers);
     }
@@ -411,12 +510,13 @@ export class WebGpuRunner implements KernelRunner {
     const t0 = performance.now();
     for (const c of (plan as GpuPlan).commands) {
       if ('copy' in c) {
-        this.openEncoder().copyBufferToBuffer(c.copy[0], 0, c.copy[1], 0, c.copy[2]);
+        this.encodeCopy(...c.copy);
       } else {
-        const pass = this.openPass();
+        const pass = this.profiler ? this.profiledPass(c.kernel) : this.openPass();
         pass.setPipeline(c.kernel.pipeline);
-        pass.setBindGroup(0, c.bindGroup, [c.offset!]);
+        pass.setBindGroup(0, c.bindGroup, c.offsets);
         pass.dispatchWorkgroups(c.groups.x, c.groups.y);
+        if (this.profiler) { pass.end(); this.pass = null; }
       }
       this.counters.replayedDispatches++;
       this.batch.add();
@@ -435,11 +535,97 @@ export class WebGpuRunner implements KernelRunner {
   }
 
   poolStats(): PoolStats {
-    return this.pool.stats(this.counters.liveBuffers);
+    return { ...this.pool.stats(this.counters.liveBuffers), slabs: this.slabs.slabs, slabBytes: this.slabs.bytes };
+  }
+
+  /** A pass of its own for one dispatch, with timestamps at its start and end (profiling only). */
+  private profiledPass(k: Kernel): GpuComputePass {
+    const encoder = this.openEncoder();
+    this.pass = encoder.beginComputePass({ timestampWrites: this.profiler!.next(k.name) });
+    return this.pass;
+  }
+
+  /** GPU time per kernel since the runner started (profiling only: VIAR_GPU_PROFILE=1), slowest first. */
+  async profile(): Promise<KernelTime[]> {
+    if (!this.profiler) throw new Error('gpu backend: no GPU profile was taken (start with VIAR_GPU_PROFILE=1, on an adapter with timestamp-query)');
+    this.batch.flush();
+    return this.profiler.table();
+  }
+
+  /** Forgets the profile so far (after a warm-up). */
+  async resetProfile(): Promise<void> {
+    this.batch.flush();
+    await this.profiler?.table();
+    this.profiler?.reset();
   }
 
   describe(): string {
     const info = this.context.adapter.info;
     return `gpu.js webgpu mode on ${[info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'an unnamed adapter'}`;
+  }
+}
+
+/** GPU time spent in one kernel. */
+export interface KernelTime {
+  kernel: string;
+  dispatches: number;
+  /** Total GPU milliseconds between the start and the end of its passes. */
+  ms: number;
+}
+
+/** Per-dispatch GPU timestamps: written at each pass's start and end, resolved at each submission, summed by kernel. */
+class KernelProfiler {
+  private readonly querySet: GpuQuerySet;
+  private readonly resolveBuffer: GpuBuffer;
+  private names: string[] = [];
+  private readonly pending: Promise<void>[] = [];
+  private readonly totals = new Map<string, { dispatches: number; ns: number }>();
+
+  constructor(private readonly device: GpuDevice) {
+    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * MAX_BATCH });
+    this.resolveBuffer = device.createBuffer({ size: 16 * MAX_BATCH, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC });
+  }
+
+  next(kernel: string): { querySet: GpuQuerySet; beginningOfPassWriteIndex: number; endOfPassWriteIndex: number } {
+    const i = this.names.push(kernel) - 1;
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+  }
+
+  /** Before the submission: the batch's timestamps into a readable buffer. */
+  private readback: GpuBuffer | null = null;
+  resolve(encoder: GpuCommandEncoder): void {
+    if (this.names.length === 0) return;
+    const bytes = 16 * this.names.length;
+    encoder.resolveQuerySet(this.querySet, 0, 2 * this.names.length, this.resolveBuffer, 0);
+    this.readback = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    encoder.copyBufferToBuffer(this.resolveBuffer, 0, this.readback, 0, bytes);
+  }
+
+  /** After the submission: sums the batch's durations when they arrive. */
+  collect(): void {
+    const readback = this.readback, names = this.names;
+    this.readback = null;
+    this.names = [];
+    if (!readback) return;
+    this.pending.push(readback.mapAsync(1).then(() => {
+      const t = new BigUint64Array(readback.getMappedRange());
+      names.forEach((name, i) => {
+        const total = this.totals.get(name) ?? { dispatches: 0, ns: 0 };
+        total.dispatches++;
+        total.ns += Number(t[2 * i + 1]! - t[2 * i]!);
+        this.totals.set(name, total);
+      });
+      readback.unmap();
+      readback.destroy();
+    }));
+  }
+
+  async table(): Promise<KernelTime[]> {
+    await Promise.all(this.pending.splice(0));
+    return [...this.totals].map(([kernel, t]) => ({ kernel, dispatches: t.dispatches, ms: t.ns / 1e6 })).sort((a, b) => b.ms - a.ms);
+  }
+
+  reset(): void {
+    this.totals.clear();
   }
 }
