@@ -28,12 +28,14 @@ export {
   TOKENIZER_MICRO, TOKENIZER_OFFICIAL, TRANSFORMER_CONFIGS, type TransformerKind, VAR_D16, VAR_MICRO, VAR_SMALL,
   VIAR_MICRO, VIAR_PAPER, VIAR_SMALL,
 } from './transformer-configs.js';
+export { type TokenDataset, encodeImages, toSignedImages } from './token-dataset.js';
+export { loadOrEncodeTokens, type TokenCacheOptions } from './token-cache.js';
+export { createModel, type NextScaleModel } from './next-scale-model.js';
+export { loadTransformer, type LoadTransformerOptions, saveTransformer, type TransformerCheckpointInfo } from './transformer-checkpoint.js';
 export {
-  type ClassSampleOptions, type ClassSampleResult, createModel, encodeImages, type EvalResult,
-  type ImplicitStepStats, loadOrEncodeTokens, loadTransformer, type LoadTransformerOptions, type NextScaleModel,
-  sampleByClass, saveTransformer, type TokenCacheOptions, type TokenDataset, toSignedImages, type TrainStepResult,
-  type TransformerCheckpointInfo, TransformerTrainer, type TransformerTrainerOptions,
-} from './transformer-training.js';
+  type EvalResult, type EvaluateOptions, type ImplicitStepStats, type TrainStepResult, TransformerTrainer, type TransformerTrainerOptions,
+} from './transformer-trainer.js';
+export { type ClassSampleOptions, type ClassSampleResult, sampleByClass } from './class-samples.js';
 export {
 
 } from './config-validation.js';

@@ -50,47 +50,12 @@ export function checkSamplingOptions(opts: TokenSamplingOptions, vocab: number, 
 }
 
 /**
- * Top-k then top-p filtering of logits [..., V] (the official sample_with_top_k_top_p_ before its draw): filtered
- * entries become −Infinity. top-k keeps every logit ≥ the k-th largest; top-p sorts ascending and drops the entries
- * whose cumulative softmax mass is ≤ 1 − p, always keeping the largest.
+ * Top-k then top-p filtering of logits [..., V] (the official sample_with_top_k_top_p_ before its draw), as tensor ops
+ * on the logits' backend (nothing is read): filtered entries become −Infinity. top-k keeps every logit ≥ the k-th
+ * largest (ties kept); top-p sorts each row ascending (ties by position), takes the cumulative softmax mass, and drops
+ * the entries whose mass is ≤ 1 − p, never the largest. Logits are divided by `temperature` first. → [..., V].
  */
 export function filterLogits(logits: Tensor, opts: { topK?: number; topP?: number; temperature?: number }): Tensor {
-  const v = logits.shape[logits.rank - 1] ?? 0;
-  const { topK, topP, temperature } = checkSamplingOptions(opts, v, 'filterLogits');
-  const values = Float64Array.from(logits.dataSync());
-  const rows = values.length / v;
-  const order = new Array<number>(v);
-  for (let r = 0; r < rows; r++) {
-    const row = values.subarray(r * v, (r + 1) * v);
-    if (temperature !== 1) for (let i = 0; i < v; i++) row[i]! /= temperature;
-    if (topK > 0 && topK < v) {
-      const kth = Float64Array.from(row).sort().reverse()[topK - 1]!;
-      for (let i = 0; i < v; i++) if (row[i]! < kth) row[i] = -Infinity;
-    }
-    if (topP > 0) {
-      for (let i = 0; i < v; i++) order[i] = i;
-      order.sort((a, b) => row[a]! - row[b]! || a - b); // ascending
-      const top = row[order[v - 1]!]!;
-      let total = 0;
-      for (let i = 0; i < v; i++) total += Math.exp(row[i]! - top);
-      let cumulative = 0;
-      const drop: number[] = [];
-      for (let j = 0; j < v - 1; j++) {
-        cumulative += Math.exp(row[order[j]!]! - top) / total;
-        if (cumulative <= 1 - topP) drop.push(order[j]!);
-      }
-      for (const i of drop) row[i] = -Infinity;
-    }
-  }
-  return tensor(logits.dtype === 'float64' ? values : Float32Array.from(values), { shape: logits.shape, dtype: logits.dtype });
-}
-
-/**
- * filterLogits written with tensor ops (no read of the logits): the k-th largest value per row from topk, and the
- * nucleus from an ascending sort (topk of all entries, ties by position), a cumulative softmax, and the drop mask
- * scattered back to the original positions. Equal to filterLogits up to float32 rounding of the cumulative mass.
- */
-export function filterLogitsOnDevice(logits: Tensor, opts: { topK?: number; topP?: number; temperature?: number }): Tensor {
   const v = logits.shape[logits.rank - 1] ?? 0;
   const { topK, topP, temperature } = checkSamplingOptions(opts, v, 'filterLogits');
   let x = temperature !== 1 ? div(logits, temperature) : logits;
@@ -110,6 +75,11 @@ export function filterLogitsOnDevice(logits: Tensor, opts: { topK?: number; topP
   return x;
 }
 
+/** @deprecated The same as filterLogits, which runs on every backend without reading the logits. */
+export function filterLogitsOnDevice(logits: Tensor, opts: { topK?: number; topP?: number; temperature?: number }): Tensor {
+  return filterLogits(logits, opts);
+}
+
 /**
  * Picks one token per position from logits [B, l, V] → int32 [B, l]: greedy argmax, or a draw from
  * softmax(filterLogits(logits)) with the given seeded Rng (rows drawn in row-major order).
@@ -119,8 +89,7 @@ export function sampleTokens(logits: Tensor, opts: TokenSamplingOptions, rng: Rn
   const [b, l, v] = logits.shape as [number, number, number];
   const o = checkSamplingOptions(opts, v, 'sampleTokens');
   if (o.greedy) return argmax(logits, 2);
-  // on the gpu backend the logits never leave the device: filtering runs as tensor ops
-  const filtered = logits.backend.name === 'gpu' ? filterLogitsOnDevice(logits, o) : filterLogits(logits, o);
+  const filtered = filterLogits(logits, o);
   const probs = softmax(reshape(filtered, [b * l, v]), -1);
   return reshape(multinomial(probs, 1, rng), [b, l]);
 }

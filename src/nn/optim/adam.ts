@@ -2,7 +2,7 @@
 
 import type { Tensor } from '../../tensor/tensor.js';
 import { fusedFunction } from '../../tensor/fusion/index.js';
-import { Optimizer } from './optimizer.js';
+import { Optimizer, type OptimizerParams, type ParamGroup } from './optimizer.js';
 
 // The update as fused passes (one kernel each instead of about fifteen per parameter), in the formulas' order.
 /** Adam's L2 decay: g + p·wd. */
@@ -22,6 +22,8 @@ export interface AdamOptions {
   betas?: [number, number];
   eps?: number;
   weightDecay?: number;
+  /** Parameter groups with their own weight decay (e.g. none for biases); see ParamGroup. */
+  groups?: readonly ParamGroup[];
 }
 
 /**
@@ -34,17 +36,18 @@ export class Adam extends Optimizer {
   readonly weightDecay: number;
   protected readonly decoupled: boolean = false;
 
-  constructor(params: Iterable<Tensor>, opts: AdamOptions) {
-    super(params, opts.lr);
+  constructor(params: OptimizerParams, opts: AdamOptions) {
+    super(params, opts.lr, opts.groups);
     this.betas = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0;
   }
 
-  protected update(p: Tensor, g: Tensor, state: Map<string, Tensor>, step: number): void {
+  protected update(p: Tensor, g: Tensor, state: Map<string, Tensor>, step: number, index: number): void {
     const [b1, b2] = this.betas;
-    const grad = this.weightDecay && !this.decoupled ? decayedGradient(g, p, this.weightDecay) : g;
-    const decay = this.weightDecay && this.decoupled ? 1 - this.lr * this.weightDecay : 1;
+    const wd = this.weightDecayOf(index, this.weightDecay);
+    const grad = wd && !this.decoupled ? decayedGradient(g, p, wd) : g;
+    const decay = wd && this.decoupled ? 1 - this.lr * wd : 1;
     const m0 = state.get('exp_avg'), v0 = state.get('exp_avg_sq');
     const m = this.setState(state, 'exp_avg', m0 ? firstMoment(m0, grad, b1, 1 - b1) : firstMoment0(grad, 1 - b1));
     const v = this.setState(state, 'exp_avg_sq', v0 ? secondMoment(v0, grad, b2, 1 - b2) : secondMoment0(grad, 1 - b2));
@@ -61,7 +64,7 @@ export class Adam extends Optimizer {
 export class AdamW extends Adam {
   protected override readonly decoupled = true;
 
-  constructor(params: Iterable<Tensor>, opts: AdamOptions) {
+  constructor(params: OptimizerParams, opts: AdamOptions) {
     super(params, { weightDecay: 0.01, ...opts });
   }
 }

@@ -1,11 +1,11 @@
-// Optimizer base: holds parameters and per-parameter state, applies updates without recording a graph, and
-// serializes its state (tensors + step count) for checkpoints.
+// Optimizer base: holds parameters (optionally named, in parameter groups with their own weight decay) and
+// per-parameter state, applies updates without recording a graph, and serializes its state for checkpoints.
 
 import type { Tensor } from '../../tensor/tensor.js';
 import { ArgumentError } from '../../tensor/errors.js';
 import { keep, tidy } from '../../tensor/memory.js';
 import { noGrad } from '../../tensor/graph/grad-mode.js';
-import { add, div, minimum, sqrt, sum, square, mul, stack, fresh } from '../../tensor/ops/index.js';
+import { abs, add, div, max, minimum, mul, pow, sqrt, square, stack, sum, fresh } from '../../tensor/ops/index.js';
 
 export interface OptimizerState {
   /** Per-parameter state tensors, named `<paramIndex>.<slot>` (e.g. `0.exp_avg`). */
@@ -14,26 +14,68 @@ export interface OptimizerState {
   meta: Record<string, number>;
 }
 
+/** What an optimizer optimizes: tensors, or [name, tensor] pairs (Module.namedParameters()) that groups match by name. */
+export type OptimizerParams = Iterable<Tensor> | Iterable<readonly [string, Tensor]>;
+
+/**
+ * Settings for the parameters a group matches, in place of the optimizer's own (PyTorch's param_groups, chosen by a
+ * predicate). The first group whose `match` holds takes a parameter; parameters no group takes use the options.
+ * @example new AdamW(model.namedParameters(), { lr: 1e-3, weightDecay: 0.05, groups: [{ match: (name, p) => p.rank <= 1, weightDecay: 0 }] })
+ */
+export interface ParamGroup {
+  /** Whether the group holds a parameter, given its name (its index as a string for unnamed parameters) and the tensor. */
+  match: (name: string, param: Tensor) => boolean;
+  /** The group's weight decay (default: the optimizer's). */
+  weightDecay?: number;
+}
+
 export abstract class Optimizer {
   readonly params: Tensor[];
+  /** The parameters' names: as given with [name, tensor] pairs, else their indices. */
+  readonly paramNames: string[];
   /** Learning rate; schedules set it before each step. */
   lr: number;
   stepCount = 0;
   protected readonly state: Map<string, Tensor>[];
+  /** Per parameter: the index of its group in `groups`, or -1 for none. */
+  private readonly groupIndex: number[];
 
-  constructor(params: Iterable<Tensor>, lr: number) {
-    this.params = [...params];
-    if (this.params.length === 0) throw new ArgumentError(new.target.name, 'got no parameters to optimize');
+  constructor(params: OptimizerParams, lr: number, protected readonly groups: readonly ParamGroup[] = []) {
+    const op = new.target.name;
+    const entries = [...params].map((item, i) => (Array.isArray(item) ? item as readonly [string, Tensor] : [String(i), item as Tensor] as const));
+    this.params = entries.map(([, p]) => p);
+    this.paramNames = entries.map(([name]) => name);
+    if (this.params.length === 0) throw new ArgumentError(op, 'got no parameters to optimize');
     this.params.forEach((p, i) => {
-      if (!p.requiresGrad || !p.isLeaf) throw new ArgumentError(new.target.name, `parameter ${i} (shape [${p.shape.join(', ')}]) is not a leaf that requires grad`);
+      const name = this.paramNames[i] === String(i) ? '' : ` '${this.paramNames[i]}'`;
+      if (!p?.isTensor) throw new ArgumentError(op, `parameter ${i}${name} is not a tensor`);
+      if (!p.requiresGrad || !p.isLeaf) throw new ArgumentError(op, `parameter ${i}${name} (shape [${p.shape.join(', ')}]) is not a leaf that requires grad`);
     });
-    if (!(lr >= 0)) throw new ArgumentError(new.target.name, `lr must be ≥ 0, got ${lr}`);
+    if (!(lr >= 0)) throw new ArgumentError(op, `lr must be ≥ 0, got ${lr}`);
+    if (!Array.isArray(groups)) throw new ArgumentError(op, 'groups must be an array of { match, ... }');
+    groups.forEach((g, k) => {
+      if (typeof g?.match !== 'function') throw new ArgumentError(op, `groups[${k}].match must be a function (name, param) => boolean`);
+      if (g.weightDecay !== undefined && !(g.weightDecay >= 0 && Number.isFinite(g.weightDecay))) {
+        throw new ArgumentError(op, `groups[${k}].weightDecay must be a finite number ≥ 0, got ${g.weightDecay}`);
+      }
+    });
     this.lr = lr;
     this.state = this.params.map(() => new Map());
+    this.groupIndex = this.params.map((p, i) => groups.findIndex((g) => g.match(this.paramNames[i]!, p)));
   }
 
-  /** The update for one parameter with gradient g (runs under noGrad inside a tidy scope). */
-  protected abstract update(p: Tensor, g: Tensor, state: Map<string, Tensor>, step: number): void;
+  /** The group (in the constructor's `groups`) that holds parameter `index`, or null when none matched. */
+  groupOf(index: number): ParamGroup | null {
+    return this.groups[this.groupIndex[index] ?? -1] ?? null;
+  }
+
+  /** Parameter `index`'s weight decay: its group's when it sets one, else `fallback` (the optimizer's). */
+  protected weightDecayOf(index: number, fallback: number): number {
+    return this.groupOf(index)?.weightDecay ?? fallback;
+  }
+
+  /** The update for parameter `index` with gradient g (runs under noGrad inside a tidy scope). */
+  protected abstract update(p: Tensor, g: Tensor, state: Map<string, Tensor>, step: number, index: number): void;
 
   /** Stores a state tensor, disposing the one it replaces and keeping the new one out of tidy scopes. */
   protected setState(state: Map<string, Tensor>, slot: string, value: Tensor): Tensor {
@@ -49,7 +91,7 @@ export abstract class Optimizer {
     noGrad(() => {
       this.params.forEach((p, i) => {
         if (!p.grad) return;
-        tidy(() => this.update(p, p.grad!, this.state[i]!, this.stepCount));
+        tidy(() => this.update(p, p.grad!, this.state[i]!, this.stepCount, i));
       });
     });
   }
@@ -90,44 +132,26 @@ export abstract class Optimizer {
 }
 
 /**
- * Scales gradients in place so that their global norm is at most maxNorm (PyTorch's clip_grad_norm_: the factor is
- * maxNorm / (norm + 1e-6), applied only when below 1). Returns the norm before clipping.
+ * Scales gradients in place so that their global norm is at most maxNorm (PyTorch's clip_grad_norm_: every gradient
+ * is multiplied by min(1, maxNorm / (norm + 1e-6))). Written in tensor ops on the gradients' backend, so nothing is
+ * read back: the norm before clipping comes back as a scalar tensor kept out of tidy scopes, to read when convenient
+ * (`await norm.data()` on any backend, `norm.item()` where reads are synchronous) and to dispose. null when no
+ * parameter has a gradient.
+ * @param normType p of the p-norm (default 2; Infinity for the largest magnitude).
+ * @example const norm = clipGradNormTensor(model.parameters(), 1); console.log((await norm!.data())[0]); norm!.dispose();
  */
-export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType = 2): number {
-  const withGrad = [...params].filter((p) => p.grad);
-  if (withGrad.length === 0) return 0;
-  return noGrad(() => tidy(() => {
-    let total: number;
-    if (normType === Infinity) {
-      total = Math.max(...withGrad.map((p) => Math.max(...Array.from(p.grad!.abs().max().dataSync()))));
-    } else {
-      const perParam = withGrad.map((p) => sum(normType === 2 ? square(p.grad!) : p.grad!.abs().pow(normType)));
-      const s = sum(stack(perParam)).item();
-      total = normType === 2 ? Math.sqrt(s) : s ** (1 / normType);
-    }
-    const coef = maxNorm / (total + 1e-6);
-    if (coef < 1) {
-      for (const p of withGrad) {
-        const scaled = keep(mul(p.grad!, coef));
-        p.grad!.dispose();
-        p.grad = scaled;
-      }
-    }
-    return total;
-  }));
-}
-
-/**
- * clipGradNorm (2-norm) without reading the device, for asynchronous backends: the factor min(1, maxNorm/(‖g‖ + 1e-6))
- * is computed and applied as tensor ops (a factor of 1 leaves gradients unchanged). Returns ‖g‖ before clipping as
- * a kept scalar tensor, to read when convenient (await norm.data()); the caller disposes it.
- */
-export function clipGradNormOnDevice(params: Iterable<Tensor>, maxNorm: number): Tensor | null {
+export function clipGradNormTensor(params: Iterable<Tensor>, maxNorm: number, normType = 2): Tensor | null {
+  if (!(maxNorm >= 0)) throw new ArgumentError('clipGradNorm', `maxNorm must be a number ≥ 0, got ${maxNorm}`);
+  if (!(normType > 0)) throw new ArgumentError('clipGradNorm', `normType must be a positive number or Infinity, got ${normType}`);
   const withGrad = [...params].filter((p) => p.grad);
   if (withGrad.length === 0) return null;
+  const grads = withGrad.map((p) => p.grad!);
   return noGrad(() => tidy(() => {
-    const total = sqrt(sum(stack(withGrad.map((p) => sum(square(p.grad!))))));
-    const coef = minimum(div(maxNorm, add(total, 1e-6)), 1);
+    let total: Tensor;
+    if (normType === Infinity) total = max(stack(grads.map((g) => max(abs(g)))));
+    else if (normType === 2) total = sqrt(sum(stack(grads.map((g) => sum(square(g))))));
+    else total = pow(sum(stack(grads.map((g) => sum(pow(abs(g), normType))))), 1 / normType);
+    const coef = minimum(div(maxNorm, add(total, 1e-6)), 1); // a factor of 1 leaves a gradient exactly as it is
     for (const p of withGrad) {
       const scaled = keep(mul(p.grad!, coef));
       p.grad!.dispose();
@@ -135,4 +159,23 @@ export function clipGradNormOnDevice(params: Iterable<Tensor>, maxNorm: number):
     }
     return keep(total);
   }));
+}
+
+/**
+ * clipGradNormTensor, then the norm read synchronously (0 when no parameter has a gradient): a convenience for
+ * backends that read synchronously; elsewhere use clipGradNormTensor and `await norm.data()`.
+ */
+export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType = 2): number {
+  const norm = clipGradNormTensor(params, maxNorm, normType);
+  if (!norm) return 0;
+  try {
+    return norm.item();
+  } finally {
+    norm.dispose();
+  }
+}
+
+/** @deprecated The same as clipGradNormTensor(params, maxNorm), which works on every backend. */
+export function clipGradNormOnDevice(params: Iterable<Tensor>, maxNorm: number): Tensor | null {
+  return clipGradNormTensor(params, maxNorm);
 }

@@ -3,7 +3,7 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { ArgumentError } from '../../tensor/errors.js';
 import { add, mul, sub, fresh } from '../../tensor/ops/index.js';
-import { Optimizer } from './optimizer.js';
+import { Optimizer, type OptimizerParams, type ParamGroup } from './optimizer.js';
 
 export interface SgdOptions {
   lr: number;
@@ -11,6 +11,8 @@ export interface SgdOptions {
   dampening?: number;
   nesterov?: boolean;
   weightDecay?: number;
+  /** Parameter groups with their own weight decay (e.g. none for biases); see ParamGroup. */
+  groups?: readonly ParamGroup[];
 }
 
 /**
@@ -22,8 +24,8 @@ export class SGD extends Optimizer {
   readonly nesterov: boolean;
   readonly weightDecay: number;
 
-  constructor(params: Iterable<Tensor>, opts: SgdOptions) {
-    super(params, opts.lr);
+  constructor(params: OptimizerParams, opts: SgdOptions) {
+    super(params, opts.lr, opts.groups);
     this.momentum = opts.momentum ?? 0;
     this.dampening = opts.dampening ?? 0;
     this.nesterov = opts.nesterov ?? false;
@@ -31,8 +33,9 @@ export class SGD extends Optimizer {
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new ArgumentError('SGD', 'nesterov needs momentum > 0 and zero dampening');
   }
 
-  protected update(p: Tensor, g: Tensor, state: Map<string, Tensor>): void {
-    let d = this.weightDecay ? add(g, mul(p, this.weightDecay)) : g;
+  protected update(p: Tensor, g: Tensor, state: Map<string, Tensor>, _step: number, index: number): void {
+    const wd = this.weightDecayOf(index, this.weightDecay);
+    let d = wd ? add(g, mul(p, wd)) : g;
     if (this.momentum) {
       const prev = state.get('momentum_buffer');
       const buf = prev ? add(mul(prev, this.momentum), mul(d, 1 - this.dampening)) : fresh(d);
