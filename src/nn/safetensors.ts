@@ -1,10 +1,10 @@
 // Safetensors checkpoints, written from scratch: encoding/decoding the format (with a strict, pollution-free header
 // parser and full validation of untrusted files), atomic saves to disk, and saveModule/loadModule for Module state.
 
-import { Tensor, fromDataId } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
+import { adoptArray } from '../tensor/creation.js';
 import { allocArray, type DType, type TypedArray } from '../tensor/dtype.js';
 import { ArgumentError, DTypeError, ViarError } from '../tensor/errors.js';
-import { getBackend } from '../tensor/backend/registry.js';
 import { nodeBuiltin } from '../tensor/node-builtins.js';
 import type { LoadOptions, LoadReport, Module } from './module.js';
 import { loadPth } from './pth/load-pth.js';
@@ -514,9 +514,8 @@ function checkFiniteArray(e: HeaderEntry, values: TypedArray, fail: Fail): void 
 
 /** Wraps validated, converted arrays as tensors (each array is handed over without a copy). */
 function makeTensors(entries: HeaderEntry[], arrays: TypedArray[]): Map<string, Tensor> {
-  const backend = getBackend();
   const out = new Map<string, Tensor>();
-  entries.forEach((e, i) => out.set(e.key, fromDataId(backend, backend.write(arrays[i]!), e.shape, ST_DTYPES[e.dtype].out)));
+  entries.forEach((e, i) => out.set(e.key, adoptArray(arrays[i]!, e.shape)));
   return out;
 }
 

@@ -60,6 +60,20 @@ function inferShape(value: NestedArray, op: string): number[] {
 }
 
 /**
+ * A tensor on the current backend that takes over `values` without copying them (decoders that built the array
+ * themselves use it): the caller must not read or write the array afterwards. dtype is the array's.
+ * @example const t = adoptArray(decoded, [2, 3]);
+ */
+export function adoptArray(values: TypedArray, shape: Shape): Tensor {
+  assertValidShape(shape, 'adoptArray');
+  if (!(values instanceof Float32Array || values instanceof Float64Array || values instanceof Int32Array)) {
+    throw new ArgumentError('adoptArray', `values must be a Float32Array, Float64Array or Int32Array, got ${describe(values)}`);
+  }
+  if (sizeOf(shape) !== values.length) throw new ShapeError('adoptArray', `shape ${fmtShape(shape)} needs ${sizeOf(shape)} values, got ${values.length}`);
+  return finish(values, shape, undefined);
+}
+
+/**
  * A tensor from nested arrays, a typed array (with `shape`), or a number (a scalar).
  * @example tensor([[1, 2], [3, 4]])            // float32 [2, 2]
  * @example tensor(new Float64Array(6), { shape: [2, 3] })

@@ -29,7 +29,8 @@ export { broadcastShapes } from './shape.js';
 export { ViarError, ShapeError, ArgumentError, DTypeError, DisposedError, GradError } from './errors.js';
 export { getBackend, getBackendByName, setBackend, registerBackend, withBackend } from './backend/registry.js';
 export { initGpuBackend, isWebGpuAvailable, installNodeWebGpu, provideGpuJs, GpuBackend, type GpuInitOptions, type GpuInitResult, type GpuMode, type RunnerCounters } from './backend/gpu/index.js';
-export type { Backend, TensorInfo, DataId } from './backend/backend.js';
+export type { Backend, BufferPoolStats, TensorInfo, DataId } from './backend/backend.js';
+export { readsAreFree } from './backend/backend.js';
 export {
   setCpuKernels, getCpuKernels, setNumThreads, getNumThreads, describeCpuKernels, type CpuKernels,
 } from './backend/cpu/kernel-settings.js';

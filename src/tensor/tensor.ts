@@ -4,7 +4,6 @@
 import type { Backend, DataId, TensorInfo } from './backend/backend.js';
 import type { DType, TypedArray } from './dtype.js';
 import { allocArray, isFloatDType } from './dtype.js';
-import { copyKernel } from './backend/cpu/elementwise-kernels.js';
 import { DisposedError, DTypeError, ArgumentError, fmtShape } from './errors.js';
 import { isContiguous, sizeOf, stridesOf, type Shape } from './shape.js';
 import { trackTensor, untrackTensor } from './memory.js';
@@ -143,7 +142,7 @@ export class Tensor {
       const base = this.backend.readSync(this.dataId);
       if (this.isContiguous && this.offset === 0) return base.slice(0, this.size);
       const out = allocArray(this.dtype, this.size);
-      copyKernel(base, this.shape, this.strides, this.offset, out);
+      gatherView(base, this.shape, this.strides, this.offset, out);
       return out;
     }
     if (this.isContiguous && this.offset === 0) return this.backend.readSync(this.dataId).slice(0, this.size);
@@ -213,6 +212,23 @@ export class Tensor {
     if (this.disposed) return `Tensor(<disposed>, shape=${fmtShape(this.shape)}, dtype=${this.dtype})`;
     const preview = this.backend.canReadSync && this.size <= 64 ? JSON.stringify(this.toArray()) : '…';
     return `Tensor(${preview}, shape=${fmtShape(this.shape)}, dtype=${this.dtype}${grad})`;
+  }
+}
+
+/** Copies the view (shape, strides, offset) of the host array `base` into `out`, row-major. */
+function gatherView(base: TypedArray, shape: Shape, strides: readonly number[], offset: number, out: TypedArray): void {
+  const rank = shape.length;
+  const index = new Array<number>(rank).fill(0);
+  let at = offset;
+  for (let i = 0; i < out.length; i++) {
+    out[i] = base[at]!;
+    for (let d = rank - 1; d >= 0; d--) { // odometer step: the last axis moves fastest
+      index[d]!++;
+      at += strides[d]!;
+      if (index[d]! < shape[d]!) break;
+      at -= strides[d]! * shape[d]!;
+      index[d] = 0;
+    }
   }
 }
 

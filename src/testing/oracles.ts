@@ -409,16 +409,14 @@ export interface FlatMemoryReport {
   text: string;
 }
 
-interface PeakTracking { resetPeak(): void; poolStats(): { peakLiveBytes: number } }
-
 /**
  * The peak live bytes of `step(iterations)` (run inside tidy) must not grow with the iteration count: a JFB training
  * step keeps no tape of its untaped iterations. Needs a backend that tracks peak bytes (the cpu backend).
  */
 export function checkFlatMemory(step: (iterations: number) => void, opts: FlatMemoryOptions = {}): FlatMemoryReport {
-  const backend = getBackend() as unknown as Partial<PeakTracking> & { name?: string; memory(): { numBytes: number } };
-  if (typeof backend.resetPeak !== 'function' || typeof backend.poolStats !== 'function') {
-    throw new ViarError('checkFlatMemory', `the '${backend.name ?? 'current'}' backend does not track peak bytes; run this oracle on the cpu backend`);
+  const backend = getBackend();
+  if (!backend.resetPeak || backend.poolStats?.().peakLiveBytes === undefined) {
+    throw new ViarError('checkFlatMemory', `the '${backend.name}' backend does not track peak bytes; run this oracle on the cpu backend`);
   }
   const iterations = [...(opts.iterations ?? [2, 40])].sort((a, b) => a - b);
   const tolerance = opts.tolerance ?? 1.05;
@@ -426,7 +424,7 @@ export function checkFlatMemory(step: (iterations: number) => void, opts: FlatMe
     backend.resetPeak!();
     const base = backend.memory().numBytes;
     tidy(() => step(n));
-    return { iterations: n, peakBytes: backend.poolStats!().peakLiveBytes - base };
+    return { iterations: n, peakBytes: backend.poolStats!().peakLiveBytes! - base };
   });
   const ratio = rows.at(-1)!.peakBytes / Math.max(rows[0]!.peakBytes, 1);
   const ok = ratio <= tolerance;

@@ -11,6 +11,7 @@ import {
   add, clone, concat, embedding, matmul, mul, permute, reshape, slice, transpose, where,
 } from '../tensor/ops/index.js';
 import { noGrad } from '../tensor/graph/grad-mode.js';
+import { readsAreFree } from '../tensor/backend/backend.js';
 import { Module, type LoadOptions, type LoadReport } from '../nn/module.js';
 import { Act, Embedding, Linear, Sequential } from '../nn/layers.js';
 import { KVCache } from '../nn/attention.js';
@@ -334,9 +335,9 @@ export abstract class NextScaleTransformer extends Module {
     const t = Array.isArray(labels) ? tensor(Int32Array.from(labels as number[]), { shape: [labels.length] }) : (labels as Tensor);
     if (t.dtype !== 'int32') throw new DTypeError(op, `labels must be int32 class indices, got ${t.dtype}`);
     if (t.rank !== 1 || t.shape[0] !== batch) throw new ShapeError(op, `labels must be [${batch}] (one class per image), got ${fmtShape(t.shape)}`);
-    // values are checked where they are at hand: a label array, or a tensor readable without a device round trip
+    // values are checked where they are at hand: a label array, or a tensor whose backend reads host memory
     if (Array.isArray(labels)) this.checkLabelValues(labels as number[], op);
-    else if (t.backend.canReadSync && t.backend.name === 'cpu') this.checkLabelValues(Array.from(t.dataSync()), op);
+    else if (readsAreFree(t.backend)) this.checkLabelValues(Array.from(t.dataSync()), op);
     return t;
   }
 

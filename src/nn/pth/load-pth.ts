@@ -2,9 +2,9 @@
 // legacy pickle stream (_use_new_zipfile_serialization=False), through the restricted unpickler. Tensors are
 // rebuilt from their storages with offsets and strides (views, shared storages, non-contiguous layouts).
 
-import { fromDataId, type Tensor } from '../../tensor/tensor.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { adoptArray } from '../../tensor/creation.js';
 import { allocArray, type DType, type TypedArray } from '../../tensor/dtype.js';
-import { getBackend } from '../../tensor/backend/registry.js';
 import { nodeBuiltin } from '../../tensor/node-builtins.js';
 import { halfBitsToFloat32Bits, wantsFiniteCheck } from '../safetensors.js';
 import { PickleDict, PickleGlobal, describe, unpickle, type PickleValue, type StorageRef, type TensorRef } from './pickle.js';
@@ -174,7 +174,6 @@ function collect(root: PickleValue, fail: Fail): { refs: [string, TensorRef][]; 
 
 function build(src: ByteSource, root: PickleValue, locate: StorageLocator, format: PthContents['format'], opts: PthOptions, fail: Fail): PthContents {
   const { refs, skipped } = collect(root, fail);
-  const backend = getBackend();
   const tensors = new Map<string, Tensor>();
   const storedDtypes: Record<string, number> = {};
   try {
@@ -186,7 +185,7 @@ function build(src: ByteSource, root: PickleValue, locate: StorageLocator, forma
           if (data[i]! - data[i]! !== 0) fail(`tensor '${name}' has the non-finite value ${data[i]} at flat index ${i}`);
         }
       }
-      tensors.set(name, fromDataId(backend, backend.write(data), ref.size, dtype));
+      tensors.set(name, adoptArray(data, ref.size));
       const stored = STORAGES[ref.storage.type]!.name;
       storedDtypes[stored] = (storedDtypes[stored] ?? 0) + 1;
     }

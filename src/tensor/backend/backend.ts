@@ -45,6 +45,31 @@ export interface MemoryInfo {
   numBytes: number;
 }
 
+/**
+ * Buffer-pool counters a backend may report (optional capability; each backend fills the fields it tracks, all counts
+ * of buffers or bytes).
+ */
+export interface BufferPoolStats {
+  /** Allocations served from the pool, and fresh ones. */
+  hits?: number;
+  misses?: number;
+  /** Bytes held for reuse. */
+  pooledBytes?: number;
+  /** Size of the heap arena buffers are carved from (never handed back: the high-water mark of tensor memory). */
+  heapArenaBytes?: number;
+  /** Live bytes at their peak since resetPeak(). */
+  peakLiveBytes?: number;
+  /** Buffers handed out and not yet released. */
+  inUse?: number;
+  /** Buffers free for reuse, and their bytes. */
+  free?: number;
+  freeBytes?: number;
+  /** Buffers ever created. */
+  created?: number;
+  /** Buffers held by captured plans. */
+  pinned?: number;
+}
+
 /** A recorded sequence of kernels over fixed buffers (see GraphCapture). */
 export interface ReplayPlan {
   /** Commands in the plan. */
@@ -86,6 +111,10 @@ export interface Backend {
   incRef(id: DataId): void;
   decRef(id: DataId): void;
   memory(): MemoryInfo;
+  /** Buffer-pool counters (optional; see BufferPoolStats). */
+  poolStats?(): BufferPoolStats;
+  /** Restarts the peak that poolStats().peakLiveBytes reports at the current live bytes (optional, with it). */
+  resetPeak?(): void;
 
   /** Materializes any view contiguously, converting to `dtype`. */
   copy(x: TensorInfo, dtype: DType): DataId;
@@ -139,4 +168,13 @@ export interface Backend {
   normalizeRowsBackward(xhat: TensorInfo, rstd: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId;
   /** Per row of probs [rows, n], draw `numSamples` indices using the given uniforms in [0,1) (rows·numSamples of them). */
   multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: Float64Array): DataId;
+}
+
+/**
+ * Whether synchronous reads of `backend` are plain host-memory reads, with no device transfer and no wait for queued
+ * work: it reads synchronously and keeps no device copies to prefetch (the cpu backend). Work that reads only when a
+ * read costs nothing (a validation of values already at hand) asks this instead of naming a backend.
+ */
+export function readsAreFree(backend: Backend): boolean {
+  return backend.canReadSync && backend.prefetch === undefined;
 }
