@@ -17,7 +17,12 @@ import { getCpuKernels } from './kernel-settings.js';
 import { fusedKernel } from './fused-kernels.js';
 import type { FusedProgram } from '../../fusion/program.js';
 import { wasmGemmRuntime, type MatrixOperand } from './wasm/wasm-gemm.js';
+import { primitivePrograms, runFusedWasm } from './wasm/wasm-elementwise.js';
+import {
+  colSumWasm, normRowsBackwardWasm, normRowsWasm, softmaxRowsBackwardWasm, softmaxRowsWasm, sumRowsWasm,
+} from './wasm/wasm-rows.js';
 import { col2imKernel, im2colKernel } from './conv-kernels.js';
+import { collapseDims } from './strided-loop.js';
 import {
   normalizeRowsBackwardKernel, normalizeRowsKernel, softmaxRowsBackwardKernel, softmaxRowsKernel,
 } from './row-kernels.js';
@@ -220,15 +225,30 @@ export class CpuBackend implements Backend {
       return x.offset === 0 && v.length === size ? v : v.subarray(x.offset, x.offset + size);
     }
     const out = this.alloc(x.dtype, size, false);
-    copyKernel(v, x.shape, x.strides, x.offset, out);
+    if (!this.fastElementwise(primitivePrograms.copy(), [x], x.shape, out)) copyKernel(v, x.shape, x.strides, x.offset, out);
     this.temporaries.push(out);
     return out;
   }
 
   copy(x: TensorInfo, dtype: DType): DataId {
     const out = this.alloc(dtype, sizeOf(x.shape), false);
-    copyKernel(this.values(x), x.shape, x.strides, x.offset, out);
+    if (!this.fastElementwise(primitivePrograms.copy(), [x], x.shape, out)) copyKernel(this.values(x), x.shape, x.strides, x.offset, out);
     return this.write(out);
+  }
+
+  /**
+   * Runs `p` on the WebAssembly SIMD interpreter (float32 operands in the heap, fast kernels); false: the caller
+   * runs the TypeScript kernel.
+   */
+  private fastElementwise(p: FusedProgram, inputs: readonly TensorInfo[], shape: Shape, out: TypedArray): boolean {
+    if (!(out instanceof Float32Array) || getCpuKernels() !== 'fast') return false;
+    const rt = wasmGemmRuntime();
+    return rt !== null && runFusedWasm(rt, p, inputs, inputs.map((x) => this.values(x)), shape, out);
+  }
+
+  /** The runtime for a fast float32 row kernel on `out`, or null (reference kernels, or not float32). */
+  private fastRows(out: TypedArray): ReturnType<typeof wasmGemmRuntime> {
+    return out instanceof Float32Array && getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
   }
 
   fill(size: number, value: number, dtype: DType): DataId {
@@ -239,30 +259,33 @@ export class CpuBackend implements Backend {
 
   unary(op: UnaryOp, x: TensorInfo): DataId {
     const out = this.alloc(x.dtype, sizeOf(x.shape), false);
-    unaryKernel(op, this.values(x), x.shape, x.strides, x.offset, out);
+    if (!this.fastElementwise(primitivePrograms.unary(op), [x], x.shape, out)) unaryKernel(op, this.values(x), x.shape, x.strides, x.offset, out);
     return this.write(out);
   }
 
   clamp(x: TensorInfo, lo: number, hi: number): DataId {
     const out = this.alloc(x.dtype, sizeOf(x.shape), false);
-    clampKernel(this.values(x), x.shape, x.strides, x.offset, lo, hi, out);
+    if (!this.fastElementwise(primitivePrograms.clamp(lo, hi), [x], x.shape, out)) clampKernel(this.values(x), x.shape, x.strides, x.offset, lo, hi, out);
     return this.write(out);
   }
 
   binary(op: BinaryOp, a: TensorInfo, b: TensorInfo, outShape: Shape, outDtype: DType): DataId {
     const out = this.alloc(outDtype, sizeOf(outShape), false);
+    if (this.fastElementwise(primitivePrograms.binary(op), [a, b], outShape, out)) return this.write(out);
     binaryKernel(op, this.values(a), a.strides, a.offset, this.values(b), b.strides, b.offset, outShape, out);
     return this.write(out);
   }
 
   fusedElementwise(program: FusedProgram, inputs: readonly TensorInfo[], outShape: Shape, outDtype: DType): DataId {
     const out = this.alloc(outDtype, sizeOf(outShape), false);
+    if (this.fastElementwise(program, inputs, outShape, out)) return this.write(out);
     fusedKernel(program, inputs, inputs.map((x) => this.values(x)), outShape, outDtype, out);
     return this.write(out);
   }
 
   where(cond: TensorInfo, a: TensorInfo, b: TensorInfo, outShape: Shape): DataId {
     const out = this.alloc(a.dtype, sizeOf(outShape), false);
+    if (this.fastElementwise(primitivePrograms.where(), [cond, a, b], outShape, out)) return this.write(out);
     whereKernel(
       this.values(cond), cond.strides, cond.offset, this.values(a), a.strides, a.offset,
       this.values(b), b.strides, b.offset, outShape, out,
@@ -274,13 +297,33 @@ export class CpuBackend implements Backend {
     const out = this.alloc(x.dtype, rows, false);
     if (op === 'sum' && rows > 1 && reduceSize > 1 && !isContiguous(x.shape, x.strides)) {
       const keptRank = keptDims(x.shape, rows);
+      if (keptRank >= 0 && this.fastColumnSum(x, keptRank, out)) return this.write(out);
       if (keptRank >= 0) {
         stridedSumKernel(this.values(x), x.shape, x.strides, x.offset, keptRank, out);
         return this.write(out);
       }
     }
-    reduceKernel(op, this.contiguous(x), rows, reduceSize, out);
+    const data = this.contiguous(x);
+    const rt = op === 'sum' ? this.fastRows(out) : null;
+    if (!rt || !sumRowsWasm(rt, data as Float32Array, rows, reduceSize, out as Float32Array)) reduceKernel(op, data, rows, reduceSize, out);
     return this.write(out);
+  }
+
+  /**
+   * A strided sum whose kept dims collapse to one unit-stride dim and reduced dims to one (a bias gradient: the sum
+   * over rows of [R, C]) on the WebAssembly column-sum kernel; false otherwise.
+   */
+  private fastColumnSum(x: TensorInfo, keptRank: number, out: TypedArray): boolean {
+    const rt = this.fastRows(out);
+    const values = this.values(x);
+    if (!rt || !(values instanceof Float32Array)) return false;
+    const kept = collapseDims(x.shape.slice(0, keptRank), [x.strides.slice(0, keptRank)]);
+    const reduced = collapseDims(x.shape.slice(keptRank), [x.strides.slice(keptRank)]);
+    if (kept.shape.length !== 1 || kept.strides[0]![0] !== 1 || reduced.shape.length !== 1) return false;
+    const cols = kept.shape[0]!, rows = reduced.shape[0]!, rowStride = reduced.strides[0]![0]!;
+    // rows ascending in memory, each a unit-stride run of cols: the reference's summation order
+    if (rowStride < cols) return false;
+    return colSumWasm(rt, values, x.offset, rows, cols, rowStride, out as Float32Array);
   }
 
   argReduce(op: ArgReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
@@ -396,25 +439,41 @@ export class CpuBackend implements Backend {
 
   softmaxRows(x: TensorInfo, rows: number, n: number): DataId {
     const out = this.alloc(x.dtype, rows * n, false);
-    softmaxRowsKernel(this.contiguous(x), rows, n, out);
+    const data = this.contiguous(x), rt = this.fastRows(out);
+    if (!rt || !softmaxRowsWasm(rt, data as Float32Array, rows, n, out as Float32Array)) softmaxRowsKernel(data, rows, n, out);
     return this.write(out);
   }
 
   softmaxRowsBackward(y: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId {
     const out = this.alloc(y.dtype, rows * n, false);
-    softmaxRowsBackwardKernel(this.contiguous(y), this.contiguous(gy), rows, n, out);
+    const yv = this.contiguous(y), gv = this.contiguous(gy), rt = this.fastRows(out);
+    if (!rt || !softmaxRowsBackwardWasm(rt, yv as Float32Array, gv as Float32Array, rows, n, out as Float32Array)) {
+      softmaxRowsBackwardKernel(yv, gv, rows, n, out);
+    }
     return this.write(out);
   }
 
   normalizeRows(x: TensorInfo, rows: number, n: number, eps: number): [DataId, DataId] {
     const xhat = this.alloc(x.dtype, rows * n, false), rstd = this.alloc(x.dtype, rows, false);
-    normalizeRowsKernel(this.contiguous(x), rows, n, eps, xhat, rstd);
+    const data = this.contiguous(x), rt = this.fastRows(xhat);
+    if (rt && normRowsWasm(rt, data as Float32Array, rows, n, eps, xhat as Float32Array, rstd as Float32Array)) {
+      // rows whose moments overflowed (rstd 0 or NaN) take the reference kernel's rescaled path
+      for (let r = 0; r < rows; r++) {
+        if (rstd[r]! > 0) continue;
+        normalizeRowsKernel(data.subarray(r * n, (r + 1) * n), 1, n, eps, xhat.subarray(r * n, (r + 1) * n), rstd.subarray(r, r + 1));
+      }
+    } else {
+      normalizeRowsKernel(data, rows, n, eps, xhat, rstd);
+    }
     return [this.write(xhat), this.write(rstd)];
   }
 
   normalizeRowsBackward(xhat: TensorInfo, rstd: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId {
     const out = this.alloc(xhat.dtype, rows * n, false);
-    normalizeRowsBackwardKernel(this.contiguous(xhat), this.contiguous(rstd), this.contiguous(gy), rows, n, out);
+    const xv = this.contiguous(xhat), rv = this.contiguous(rstd), gv = this.contiguous(gy), rt = this.fastRows(out);
+    if (!rt || !normRowsBackwardWasm(rt, xv as Float32Array, rv as Float32Array, gv as Float32Array, rows, n, out as Float32Array)) {
+      normalizeRowsBackwardKernel(xv, rv, gv, rows, n, out);
+    }
     return this.write(out);
   }
 

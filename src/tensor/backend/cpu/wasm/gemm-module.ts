@@ -3,6 +3,8 @@
 // Every address and stride the functions take is in bytes into the shared memory.
 
 import { ModuleBuilder, type FunctionBuilder } from './module-builder.js';
+import { addElementwiseInterpreter } from './elementwise-module.js';
+import { addRowKernels } from './row-module.js';
 
 export interface GemmTiling {
   /** Micro-tile rows (A sliver height). */
@@ -215,6 +217,8 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
     });
   }
   addConvLayoutFunctions(mod);
+  addElementwiseInterpreter(mod);
+  addRowKernels(mod);
   return mod.toBytes();
 }
 

@@ -7,6 +7,7 @@ import { buildGemmModule, DEFAULT_TILING, packScratchBytes, type GemmTiling } fr
 import { CONTROL_BLOCK_BYTES, ThreadPool, type ThreadCall } from './thread-pool.js';
 import { copyKernel } from '../elementwise-kernels.js';
 import type { ConvGeometry } from '../../backend.js';
+import { KERNEL_EXPORTS, type KernelExport } from './kernel-exports.js';
 
 const PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB: byte addresses stay positive i32s
@@ -15,7 +16,7 @@ const MAX_THREADS = 8;
 /** Tensor buffers are carved from the heap (see allocArena) until it holds this many bytes. */
 const ARENA_LIMIT_BYTES = 1536 * 1024 * 1024;
 /** The module's exports the workers can run, by index (ThreadCall.fn). */
-const EXPORTS = ['gemm', 'im2col', 'col2im'] as const;
+const EXPORTS = ['gemm', 'im2col', 'col2im', ...KERNEL_EXPORTS] as const;
 /** Below this many flops a matmul runs on one thread (waking a worker costs more than it saves). */
 const PARALLEL_MIN_FLOPS = 1 << 21;
 
@@ -66,6 +67,7 @@ export class WasmGemmRuntime {
   private threads = 1;
   private readonly gemmFn: (...args: number[]) => void;
   private readonly layoutFns: Record<'im2col' | 'col2im', (...args: number[]) => void>;
+  private readonly kernelFns = {} as Record<KernelExport, (...args: number[]) => void>;
   readonly scratchBytes: number;
   /**
    * Whether tensor buffers may live in the heap (allocArena): only on a shared memory, whose growth leaves existing
@@ -85,6 +87,7 @@ export class WasmGemmRuntime {
       im2col: instance.exports.im2col as (...args: number[]) => void,
       col2im: instance.exports.col2im as (...args: number[]) => void,
     };
+    for (const name of KERNEL_EXPORTS) this.kernelFns[name] = instance.exports[name] as (...args: number[]) => void;
     this.heapF32 = new Float32Array(memory.buffer);
     this.heapBuffers.add(memory.buffer);
     this.heapTensors = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
@@ -147,8 +150,34 @@ export class WasmGemmRuntime {
   }
 
   /** The byte address of x[0] when x lives in this runtime's heap, else -1. */
-  private addressOf(x: Float32Array): number {
+  addressOf(x: Float32Array): number {
     return this.heapBuffers.has(x.buffer) ? x.byteOffset : -1;
+  }
+
+  /**
+   * Byte address of `bytes` of staging space above the arena's top (valid until the next heap allocation), for a
+   * kernel's descriptor; null when the heap cannot grow that far.
+   */
+  staging(bytes: number): number | null {
+    return this.ensureBytes(this.arenaTop + align(bytes, 64) + 64) ? this.arenaTop : null;
+  }
+
+  /** The whole heap as words (refreshed when the memory grows). */
+  get heapWords(): Float32Array {
+    return this.heapF32;
+  }
+
+  /** Byte address of thread t's scratch (the gemm's packing space, free while no matmul runs). */
+  scratchOf(t: number): number {
+    return CONTROL_BLOCK_BYTES + t * this.scratchBytes;
+  }
+
+  /** Runs the kernel export `name` once per argument list, the first on this thread and the others on workers. */
+  runKernel(name: KernelExport, calls: number[][]): void {
+    const fn = this.kernelFns[name];
+    if (calls.length === 1) { fn(...calls[0]!); return; }
+    const index = EXPORTS.indexOf(name);
+    this.pool!.runAll(calls.map((args) => ({ fn: index, args })), (call) => fn(...call.args));
   }
 
   /** Builds the module (shared memory where the platform allows it); null without WebAssembly SIMD. */
