@@ -8,7 +8,7 @@ import { keep, tidy } from '../tensor/memory.js';
 import { noGrad } from '../tensor/graph/grad-mode.js';
 import { abs, add, detach, mean, permute, reshape, square, sub } from '../tensor/ops/index.js';
 import { AdamW } from '../nn/optim/adam.js';
-import { clipGradNorm } from '../nn/optim/optimizer.js';
+import { clipGradNormTensor } from '../nn/optim/optimizer.js';
 import type { VQVAE } from './vqvae.js';
 
 export interface CodebookStats {
@@ -78,7 +78,7 @@ export class TokenizerTrainer {
       const c = this.vae.config.zChannels;
       return { loss: total.item(), pixel: pix.item(), vq: vqLoss.item(), hits: h, features: keep(reshape(permute(detach(f), [0, 2, 3, 1]), [-1, c])) };
     });
-    if ((this.opts.clipNorm ?? 1) > 0) clipGradNorm(this.vae.parameters(), this.opts.clipNorm ?? 1);
+    if ((this.opts.clipNorm ?? 1) > 0) clipGradNormTensor(this.vae.parameters(), this.opts.clipNorm ?? 1)?.dispose(); // the norm is not reported: no read
     this.optimizer.step();
     this.optimizer.zeroGrad();
     const all = hits.reduce((acc, row) => acc.map((n, v) => n + row[v]!), new Array<number>(this.vae.config.vocabSize).fill(0));
