@@ -641,6 +641,14 @@ export function readSafetensorsHeader(path: string, opts?: DecodeOptions): Safet
 }
 
 /**
+ * The `__metadata__` of a safetensors file, read from its header only (no tensor data).
+ * @throws ArgumentError for a file that is not safetensors (or not a regular file).
+ */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  return readSafetensorsHeader(path).metadata;
+}
+
+/**
  * Reads a safetensors file: the header is read and validated first (against the real file size), then each tensor
  * is read straight into its own array. Same validation and dtype rules as decodeSafetensors; only regular files are
  * opened (a directory or FIFO is refused without blocking).

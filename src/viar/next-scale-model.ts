@@ -1,5 +1,5 @@
-// VAR or VIAR behind one type: the union the trainer, checkpoints and samplers take, its kind, and a factory from a
-// kind and a config.
+// VAR or VIAR behind one type: the union the trainer, checkpoints and samplers take, its kind, a factory from a kind
+// and a config, and a readable difference of two configs (for refusing a checkpoint of another config).
 
 import { ArgumentError } from '../tensor/errors.js';
 import type { Rng } from '../tensor/random.js';

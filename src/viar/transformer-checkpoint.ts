@@ -11,14 +11,6 @@ import { checkTransformerHeader, loadCheckedModule, parseConfigJson, validateTra
 import type { TransformerKind } from './transformer-configs.js';
 import { createModel, describeConfigDiff, modelKind, type NextScaleModel } from './next-scale-model.js';
 
-/**
- * The `__metadata__` of a safetensors file, read from its header only (no tensor data).
- * @throws ArgumentError for a file that is not safetensors (or not a regular file).
- */
-export function readSafetensorsMetadata(path: string): Record<string, string> {
-  return readSafetensorsHeader(path).metadata;
-}
-
 /** Metadata written into a transformer checkpoint: enough to rebuild the model without knowing its config. */
 export interface TransformerCheckpointInfo {
   model: TransformerKind;

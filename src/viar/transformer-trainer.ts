@@ -130,7 +130,7 @@ function mean(values: readonly number[]): number {
  * (seed, epoch); saveState / loadState restore both, so a resumed run continues bit-identically.
  * @example
  * const trainer = new TransformerTrainer(model, vae.quantize, train, { totalSteps: 1500, lr: 1e-3 });
- * while (trainer.step < 1500) console.log(trainer.trainStep().loss);
+ * while (trainer.step < 1500) console.log((await trainer.trainStepAsync()).loss); // or trainStep() on the cpu backend
  */
 export class TransformerTrainer {
   readonly optimizer: AdamW;
