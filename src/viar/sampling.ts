@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { tensor } from '../tensor/creation.js';
 import type { Rng } from '../tensor/random.js';
-import { argmax, cumsum, div, gather, lt, le, min, mul, multinomial, reshape, scatterAdd, slice, softmax, topk, where } from '../tensor/ops/index.js';
+import { add, argmax, cumsum, div, gather, lt, le, min, mul, multinomial, reshape, scatterAdd, slice, softmax, topk, where } from '../tensor/ops/index.js';
 import { cfgMix } from '../tensor/fusion/index.js';
 import { zerosLike } from '../tensor/creation.js';
 
@@ -96,16 +96,18 @@ export function sampleTokens(logits: Tensor, opts: TokenSamplingOptions, rng: Rn
 
 /**
  * Gumbel-softmax relaxation softmax((logits + g)/τ) with g = −log(−log U), U uniform from `rng` (the official
- * more_smooth path, hard = False). Entries at −Infinity get probability 0. logits [..., V] → [..., V].
+ * more_smooth path, hard = False), as tensor ops on the logits' backend: only the noise is drawn on the host. Entries
+ * at −Infinity get probability 0. logits [..., V] → [..., V].
  */
 export function gumbelSoftmax(logits: Tensor, tau: number, rng: Rng): Tensor {
   if (!(tau > 0)) throw new ArgumentError('gumbelSoftmax', `tau must be positive, got ${tau}`);
-  const values = Float64Array.from(logits.dataSync(), (x) => {
+  const noise = Float64Array.from({ length: logits.size }, () => {
     let u = rng.uniform();
     while (u === 0) u = rng.uniform();
-    return (x - Math.log(-Math.log(u))) / tau;
+    return -Math.log(-Math.log(u));
   });
-  return softmax(tensor(logits.dtype === 'float64' ? values : Float32Array.from(values), { shape: logits.shape, dtype: logits.dtype }), -1);
+  const g = tensor(logits.dtype === 'float64' ? noise : Float32Array.from(noise), { shape: logits.shape, dtype: logits.dtype });
+  return softmax(div(add(logits, g), tau), -1);
 }
 
 /** A per-scale implicit-iteration schedule: a constant, an explicit list (one count per scale) or {left, right}. */

@@ -1,6 +1,6 @@
 // filterLogits is written once in tensor ops: on the cpu backend and on the gpu backend with asynchronous reads
 // (gpu.js cpu mode) it equals a float64 host reference of the official top-k / top-p rule, and on the gpu backend it
-// reads nothing back.
+// reads nothing back; gumbelSoftmax gives the same probabilities on both.
 
 import { describe, expect, test } from 'vitest';
 import * as V from '../../src/index.js';
@@ -65,5 +65,16 @@ describe('filterLogits: one algorithm on every backend', () => {
     } finally {
       V.setBackend('cpu');
     }
+  });
+});
+
+describe('gumbelSoftmax: tensor ops with noise drawn on the host', () => {
+  test('the same seed gives the same probabilities on the cpu and gpu backends; −Infinity gets 0', async () => {
+    const logits = () => V.tensor([[0.5, -Infinity, 2, 1], [3, 0, -Infinity, -1]]);
+    const [cpu] = await valuesOn('cpu', () => [V.gumbelSoftmax(logits(), 0.7, new V.Rng(11))]);
+    const [gpu] = await valuesOn('gpu', () => [V.gumbelSoftmax(logits(), 0.7, new V.Rng(11))]);
+    gpu!.forEach((p, i) => expect(Math.abs(p - cpu![i]!)).toBeLessThan(1e-6));
+    expect([cpu![1], cpu![6]]).toEqual([0, 0]);
+    expect(cpu![0]! + cpu![1]! + cpu![2]! + cpu![3]!).toBeCloseTo(1, 6);
   });
 });
