@@ -99,16 +99,42 @@ export const VECTOR_OPS = {
 
 export type VectorOp = keyof typeof VECTOR_OPS;
 const OP_NAMES = Object.keys(VECTOR_OPS) as VectorOp[];
+const GELU_C = Math.sqrt(2 / Math.PI);
+
 /** Opcodes: 0 load, 1 constant, 2 clamp, then the vector ops in VECTOR_OPS order. */
 export const OPCODE = {
   load: 0, const: 1, clamp: 2,
   ...Object.fromEntries(OP_NAMES.map((n, k) => [n, 3 + k])) as Record<VectorOp, number>,
 };
 
-const GELU_C = Math.sqrt(2 / Math.PI);
+/** 1.5·2²³: adding it rounds a float32 of magnitude < 2²² to an integer (the low mantissa bits hold that integer). */
+const ROUNDING_MAGIC = 12582912;
+const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+const TANH_POLY = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1];
+/** Every float constant the vector ops splat: hoisted into locals once per function (see hoistConstants). */
+const CONSTANTS = [88.73, -104, Math.LOG2E, ROUNDING_MAGIC, 0.693359375, -2.12194440e-4, ...EXP_POLY, ...TANH_POLY,
+  0.044715, 0.134145, GELU_C, 2 * GELU_C, -2 * GELU_C, 30, 2, -2, 0.625];
+const hoisted = new WeakMap<FunctionBuilder, Map<number, string>>();
+
+/**
+ * Declares a v128 local per constant of the vector ops (and i32x4 splats of 127 and of the rounding magic's bits) and
+ * sets them here, at the function's start, so loops read a register or a stack slot instead of re-splatting.
+ */
+export function hoistConstants(f: FunctionBuilder): void {
+  const names = new Map<number, string>();
+  CONSTANTS.forEach((value, k) => {
+    if (names.has(value)) return;
+    names.set(value, f.local(`const${k}`, 'v128'));
+    f.f32(value).f32x4_splat().set(names.get(value)!);
+  });
+  f.local('int127', 'v128'); f.i32(127).i32x4_splat().set('int127');
+  f.local('magicBits', 'v128'); f.i32(0x4b400000).i32x4_splat().set('magicBits');
+  hoisted.set(f, names);
+}
 
 function splat(f: FunctionBuilder, value: number): FunctionBuilder {
-  return f.f32(value).f32x4_splat();
+  const local = hoisted.get(f)?.get(value);
+  return local ? f.get(local) : f.f32(value).f32x4_splat();
 }
 
 /** Pushes x + 0.044715·x³ for x in va. */
@@ -125,19 +151,21 @@ export function emitExp(f: FunctionBuilder, x: () => void): void {
   x();
   f.set('ex');
   f.get('ex'); splat(f, 88.73).f32x4_min(); splat(f, -104).f32x4_max().set('exc');
-  f.get('exc'); splat(f, Math.LOG2E).f32x4_mul().f32x4_nearest().set('ek');
+  // t = x·log2e + magic holds k = round(x·log2e) in its low bits; k as a float is t − magic
+  f.get('exc'); splat(f, Math.LOG2E).f32x4_mul(); splat(f, ROUNDING_MAGIC).f32x4_add().set('eki');
+  f.get('eki'); splat(f, ROUNDING_MAGIC).f32x4_sub().set('ek');
   // r = x − k·C1 − k·C2 (C1 has 9 significant bits: k·C1 is exact)
   f.get('exc').get('ek'); splat(f, 0.693359375).f32x4_mul().f32x4_sub().get('ek'); splat(f, -2.12194440e-4).f32x4_mul().f32x4_sub().set('er');
-  splat(f, 1.9875691500e-4);
-  for (const c of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) {
+  splat(f, EXP_POLY[0]!);
+  for (const c of EXP_POLY.slice(1)) {
     f.get('er').f32x4_mul(); splat(f, c).f32x4_add();
   }
   f.get('er').get('er').f32x4_mul().f32x4_mul().get('er').f32x4_add().get('one').f32x4_add();
   // 2^k = 2^k1 · 2^k2, k1 = ⌊k/2⌋, k2 = k − k1, each an exponent field (k1 + 127) << 23
-  f.get('ek').i32x4_trunc_sat_f32x4_s().set('eki');
+  f.get('eki').get('magicBits').i32x4_sub().set('eki');
   f.get('eki').i32(1).i32x4_shr_s().set('ek1');
-  f.get('ek1').i32(127).i32x4_splat().i32x4_add().i32(23).i32x4_shl().f32x4_mul();
-  f.get('eki').get('ek1').i32x4_sub().i32(127).i32x4_splat().i32x4_add().i32(23).i32x4_shl().f32x4_mul();
+  f.get('ek1').get('int127').i32x4_add().i32(23).i32x4_shl().f32x4_mul();
+  f.get('eki').get('ek1').i32x4_sub().get('int127').i32x4_add().i32(23).i32x4_shl().f32x4_mul();
   f.set('exc');
   f.get('ex').get('exc').get('ex').get('ex').f32x4_ne().v128_bitselect(); // NaN in, NaN out
 }
@@ -150,8 +178,8 @@ function emitTanh(f: FunctionBuilder): void {
   f.set('vu');
   f.get('vu').f32x4_sub().get('one').get('vu').f32x4_add().f32x4_div().set('vc'); // large |x|: (1 − e)/(1 + e)
   f.get('vt').get('vt').f32x4_mul().set('vu'); // z = x²
-  splat(f, -5.70498872745e-3);
-  for (const c of [2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1]) {
+  splat(f, TANH_POLY[0]!);
+  for (const c of TANH_POLY.slice(1)) {
     f.get('vu').f32x4_mul(); splat(f, c).f32x4_add();
   }
   f.get('vu').f32x4_mul().get('vt').f32x4_mul().get('vt').f32x4_add(); // small |x|: x + x³·P(x²)
@@ -177,6 +205,7 @@ export function addElementwiseInterpreter(mod: ModuleBuilder): void {
     'op', 'dst', 'wa', 'wb', 'wc', 'ra', 'rb', 'rc', 'p', 'src', 's3', 'j']) f.local(n, i32);
   for (const n of ['va', 'vb', 'vc', 'vt', 'vu', 'ex', 'exc', 'ek', 'er', 'eki', 'ek1', 'zero', 'one', 'minusOne', 'half']) f.local(n, 'v128');
   f.v128_zero().set('zero');
+  hoistConstants(f);
   splat(f, 1).set('one'); splat(f, -1).set('minusOne'); splat(f, 0.5).set('half');
   const word = (base: string, k: number) => f.get(base).i32_load(4 * k);
   word('desc', 3).set('d0'); word('desc', 4).set('d1'); word('desc', 5).set('d2'); word('desc', 6).set('d3');

@@ -4,7 +4,7 @@
 // the split, so results do not depend on the thread count.
 
 import type { FunctionBuilder, ModuleBuilder } from './module-builder.js';
-import { emitExp } from './elementwise-module.js';
+import { emitExp, hoistConstants } from './elementwise-module.js';
 
 const i32 = 'i32' as const;
 /** Byte indices of i8x16.shuffle: lanes 2, 3 of the first vector into lanes 0, 1. */
@@ -116,6 +116,7 @@ export function addRowKernels(mod: ModuleBuilder): void {
     rowLocals(f, ['m', 'one', 'ex', 'exc', 'ek', 'er', 'eki', 'ek1'], []);
     f.local('mx', 'f32'); f.local('inv', 'f32'); f.local('j', i32);
     f.f32(1).f32x4_splat().set('one');
+    hoistConstants(f);
     eachRow(f, 'x', () => {
       f.f32(-Infinity).f32x4_splat().set('m');
       f.for_('p', 0, 'fbytes', 16, () => { f.get('m').get('row').get('p').i32_add().v128_load().f32x4_max().set('m'); });
