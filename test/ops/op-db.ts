@@ -321,6 +321,9 @@ const BASE: OpEntry[] = [
       { inputs: [f([4]), f([4, 3])], label: '1-D @ 2-D' },
       { inputs: [f([2, 3, 4]), f([4])], label: 'batched @ 1-D' },
       { inputs: [f([4]), f([4])], label: 'dot' },
+      { inputs: [f([33, 5]), f([5, 8], { transposed: true })], label: 'tall @ transposed b, 4 | n (row-major copy, 4 outputs per gpu thread)' },
+      { inputs: [f([2, 33, 5]), f([5, 6], { transposed: true })], label: 'batch @ broadcast transposed b, 4 ∤ n' },
+      { inputs: [f([2, 256]), f([256, 4])], label: 'long inner dimension (split-k on the gpu)' },
     ],
     errors: [
       { label: 'inner mismatch', run: () => V.matmul(V.zeros([2, 3]), V.zeros([4, 2])), message: /^matmul: inner dimensions differ: a \[2, 3\] has 3 columns, b \[4, 2\] has 4 rows/ },

@@ -309,6 +309,9 @@ export class GpuBackend implements Backend {
       }
       return this.matmul(fa, fb, reduce);
     }
+    // a warp reads b in whole cache lines only when b's rows are contiguous: a strided b (a transposed weight) is
+    // copied row-major first, when the product is tall enough for the copy to pay
+    if (b.strides[rank - 1] !== 1 && n > 1 && m >= 32) return this.matmul(a, this.rowMajor(b), reduce);
     const keptCount = gk.shape[0] ?? 1, redCount = gr.shape[0] ?? 1;
     const size = keptCount * m * n;
     const aCol = a.strides[rank - 1]!, bRow = b.strides[rank - 2]!;
@@ -316,16 +319,28 @@ export class GpuBackend implements Backend {
     // of k (the chunk index taking the kept-batch slot), summed by a 1×s ones-vector product
     const s = keptCount === 1 ? splitFactor(k, m * n) : 1;
     const chunk = k / s;
-    const out = this.run('matmul', 'matmul', s * size, [this.data(a).array!, this.data(b).array!], [
+    const kernel = n % 4 === 0 && b.strides[rank - 1] === 1 ? 'matmul4' : 'matmul';
+    const out = this.run('matmul', kernel, s * size, [this.data(a).array!, this.data(b).array!], [
       m, n, chunk, redCount,
       a.offset, s > 1 ? chunk * aCol : gk.strides[0]![0] ?? 0, gr.strides[0]![0] ?? 0, a.strides[rank - 2]!, aCol,
       b.offset, s > 1 ? chunk * bRow : gk.strides[1]![0] ?? 0, gr.strides[1]![0] ?? 0, bRow, b.strides[rank - 1]!,
     ]);
     if (s === 1) return this.own(out, size, a.dtype);
     const ones = this.run('matmul', 'fill', s, [], [1]);
-    const sum = this.run('matmul', 'matmul', size, [ones, out], [1, size, s, 1, 0, 0, 0, 0, 1, 0, 0, 0, size, 1]);
+    const sum = this.run('matmul', size % 4 === 0 ? 'matmul4' : 'matmul', size, [ones, out], [1, size, s, 1, 0, 0, 0, 0, 1, 0, 0, 0, size, 1]);
     this.temporaries.push(out, ones);
     return this.own(sum, size, a.dtype);
+  }
+
+  /** b with row-major matrices (a temporary copy); a b broadcast over the batch dims stays broadcast, one matrix copied. */
+  private rowMajor(b: TensorInfo): TensorInfo {
+    const rank = b.shape.length;
+    const batchStrides = b.strides.slice(0, rank - 2);
+    const broadcast = batchStrides.every((st) => st === 0);
+    const matrix: TensorInfo = broadcast ? { ...b, shape: b.shape.slice(rank - 2), strides: b.strides.slice(rank - 2) } : b;
+    const array = this.contiguous(matrix);
+    const strides = stridesOf(matrix.shape);
+    return { ...b, offset: 0, strides: broadcast ? [...batchStrides, ...strides] : strides, dataId: new GpuData(array, sizeOf(matrix.shape), b.dtype) };
   }
 
   place(x: TensorInfo, outShape: Shape, offset: number, strides: readonly number[], fillValue: number): DataId {

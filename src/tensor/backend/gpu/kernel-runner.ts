@@ -273,15 +273,19 @@ export class HostModeRunner implements KernelRunner {
     const out = this.allocate(length, arrayInputs);
     if (length === 0) return out;
     const kernel = this.kernel(name);
+    const lanes = this.table.source(name).lanes ?? 1;
     const inputs = arrayInputs.map((a) => a.buffer), lengths = arrayInputs.map((a) => a.length);
     const values = [...scalars], target = out.buffer;
     this.record({
       reads: inputs,
       execute: () => {
-        kernel.setOutput([length]);
+        kernel.setOutput([Math.ceil(length / lanes)]);
         // gpu.js rejects zero-length arrays: a placeholder stands in for an empty argument
         const args = inputs.map((slot, i) => (lengths[i] === 0 ? PLACEHOLDER : slotValues(slot, lengths[i]!)));
-        slotValues(target, length).set((kernel(...args, ...values) as Float32Array).subarray(0, length));
+        const result = kernel(...args, ...values) as Float32Array | Float32Array[];
+        const into = slotValues(target, length);
+        if (lanes === 1) into.set((result as Float32Array).subarray(0, length));
+        else (result as Float32Array[]).forEach((v, t) => into.set(v.subarray(0, Math.min(lanes, length - t * lanes)), t * lanes));
       },
     });
     this.counters.dispatches++;

@@ -14,6 +14,8 @@ export interface KernelSource {
   /** Float scalar arguments, in order. */
   scalars: string[];
   body: string;
+  /** Outputs per thread: 4 when the body returns an Array(4) of consecutive outputs (the output length is a multiple of 4). */
+  lanes?: 4;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -197,6 +199,37 @@ export const KERNELS = {
     }
   }
   return acc;`,
+  },
+  /**
+   * matmul with four consecutive outputs of a row per thread (n a multiple of 4, b's rows contiguous: bCol = 1): each
+   * a value read serves four products, and a warp reads b in whole cache lines.
+   */
+  matmul4: {
+    arrays: ['a', 'b'],
+    scalars: ['m', 'n', 'kk', 'nRed', 'ao', 'aBatch', 'aRed', 'aRow', 'aCol', 'bo', 'bBatch', 'bRed', 'bRow', 'bCol'],
+    lanes: 4,
+    body: `let flat = this.thread.x + 0.5 - 0.5;
+  let nq = n / 4;
+  let mq = m * nq;
+  ${divmod('flat', 'mq', 'bi', 'ij')}
+  ${divmod('ij', 'nq', 'i', 'jq')}
+  let acc0 = 0.0;
+  let acc1 = 0.0;
+  let acc2 = 0.0;
+  let acc3 = 0.0;
+  for (let r = 0; r < nRed; r++) {
+    let pa = ao + bi * aBatch + r * aRed + i * aRow;
+    let pb = bo + bi * bBatch + r * bRed + jq * 4;
+    for (let k = 0; k < kk; k++) {
+      let av = a[pa + k * aCol];
+      let q = pb + k * bRow;
+      acc0 += av * b[q];
+      acc1 += av * b[q + 1];
+      acc2 += av * b[q + 2];
+      acc3 += av * b[q + 3];
+    }
+  }
+  return [acc0, acc1, acc2, acc3];`,
   },
   /**
    * A buffer filled with `fillValue` holding x (contiguous, dims e0..e5 in the order of the view's strides, largest

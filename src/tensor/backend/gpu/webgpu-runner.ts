@@ -371,10 +371,11 @@ export class WebGpuRunner implements KernelRunner {
     const inputs = arrays.map((a) => this.array(a, name));
     const out = this.allocate(length, inputs);
     if (length === 0) return out;
-    const groups = workgroups(length, k.workgroupSize, this.device.limits.maxComputeWorkgroupsPerDimension);
+    const threads = Math.ceil(length / k.lanes);
+    const groups = workgroups(threads, k.workgroupSize, this.device.limits.maxComputeWorkgroupsPerDimension);
     if (this.arenaUsed + SLOT_BYTES > this.arenaBytes.byteLength) this.batch.flush();
     const offset = this.arenaUsed;
-    writeParams(this.arenaView, offset, k, length, groups.dispatchWidth, inputs.map((a) => a.length), scalars);
+    writeParams(this.arenaView, offset, k, threads, groups.dispatchWidth, inputs.map((a) => a.length), scalars);
     this.arenaUsed += Math.ceil(k.paramBytes / this.align) * this.align;
     const buffers = [...inputs.map((a) => a.buffer), out.buffer];
     if (this.capture) {

@@ -21,6 +21,8 @@ export interface WgslKernel {
   paramBytes: number;
   /** Threads per workgroup along x (1-D kernels). */
   workgroupSize: number;
+  /** Outputs per thread (4 for kernels returning an Array(4)). */
+  lanes: number;
 }
 
 /** What this file uses of gpu.js's WebGPUKernel: the synchronous half of its build (validation, translation, WGSL). */
@@ -60,6 +62,7 @@ export function compileWgsl(gpuJs: GpuJsModule, name: string, source: KernelSour
     scalars: layout.scalarArgs.map((s) => ({ offset: s.offset, type: scalarType(s.type) })),
     paramBytes: layout.byteLength,
     workgroupSize: kernel.workgroupSize[0]!,
+    lanes: source.lanes ?? 1,
   };
 }
 
