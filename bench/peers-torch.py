@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-WORKLOADS = ['matmul256', 'matmul512', 'matmul1024', 'attention', 'conv-fwd', 'conv-fwdbwd', 'block']
+WORKLOADS = ['matmul256', 'matmul512', 'matmul1024', 'attention', 'conv-fwd', 'conv-fwdbwd', 'block', 'viar-step']
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # shapes and FLOP conventions shared with bench/peers.ts
@@ -127,7 +127,47 @@ def child(threads, samples_override, only):
         record('block', BLOCK_FLOPS, step, 11, one_call=True, warmup=3, inference=False)
         results[-1]['info'] = {'steps': len(losses), 'firstLoss': losses[0], 'lastLoss': losses[-1]}
 
+    if selected('viar-step', only):
+        viar_step(record)
+
     print(json.dumps(results))
+
+
+def viar_step(record):
+    """The VIAR training step of bench/gpu-torch.py's measure_training (its VIAR class, the shipped checkpoint's config =
+    VIAR_SMALL, batch 16, AdamW, k and m drawn per step), timed per step as peers.ts times ours."""
+    import importlib.util
+    import random
+    import torch
+    import torch.nn.functional as F
+    spec = importlib.util.spec_from_file_location('gpu_torch', os.path.join(HERE, 'gpu-torch.py'))
+    twin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twin)
+    _, meta = twin.read_safetensors(os.path.join(os.path.dirname(HERE), 'checkpoints', 'viar-mnist.safetensors'))
+    cfg = json.loads(meta['config'])
+    torch.manual_seed(0)
+    model = twin.VIAR(cfg)
+    model.init_weights()
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
+    gen = torch.Generator()
+    gen.manual_seed(0)
+    batch = 16
+    x = torch.randn(batch, model.L - model.first_len, cfg['vaeChannels'], generator=gen)
+    targets = torch.randint(0, cfg['vocabSize'], (batch * model.L,), generator=gen)
+    labels = torch.tensor([i % cfg['numClasses'] for i in range(batch)])
+    (k0, k1), (m0, m1) = cfg['implicit']['noGradIters'], cfg['implicit']['withGradIters']
+    draws = random.Random(0)
+
+    def step():
+        logits = model(labels, x, draws.randint(k0, k1), draws.randint(m0, m1), generator=gen)
+        F.cross_entropy(logits.reshape(-1, cfg['vocabSize']), targets).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    block_params = 12 * cfg['embedDim'] ** 2
+    flops = 3 * 2 * block_params * model.L * batch * (cfg['nPre'] + cfg['nPost'] + 1)
+    record('viar-step', flops, step, 11, one_call=True, warmup=3, inference=False)
 
 
 def blas_name():

@@ -4,7 +4,7 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -595,6 +595,8 @@ async function runWorkload(w: Workload): Promise<void> {
 const all: Workload[] = [matmulWorkload(256), matmulWorkload(512), matmulWorkload(1024), attentionWorkload,
   convForwardWorkload, convBackwardWorkload, blockWorkload];
 
+const loadAtStart = loadavg();
+console.log(`load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} (other processes share these cores: ratios are only meaningful within one run)`);
 console.log(`viar peer benchmark — ${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores), node ${process.version}, ` +
   `engine: ${engineKernels}, tfjs ${tf.version.tfjs}`);
 console.log(torch ? `PyTorch figures from ${relative(process.cwd(), args.torch)}, measured ${torch.date} (torch ${torch.torch}${torch.blas ? `, ${torch.blas}` : ''})`
@@ -613,6 +615,13 @@ if (selected('viar-step')) {
     const t = measure(slot.case.run, { samples: samplesOverride ?? 5, minMs: 0, warmup: 2 });
     slot.case.dispose();
     rows.push({ workload: 'viar-step', label: slot.label, impl: 'viar', status: 'ok', ms: t.ms, gflops: slot.flops / t.ms / 1e6, cores: t.cores, samples: t.samplesMs.length, reps: 1 });
+    // the PyTorch twin of the same step (bench/peers-torch.py, the VIAR class of bench/gpu-torch.py)
+    for (const tr of torch?.results.filter((r) => r.name === 'viar-step') ?? []) {
+      rows.push({
+        workload: 'viar-step', label: slot.label, impl: tr.impl, status: 'ok', ms: tr.ms, gflops: tr.gflops, cores: tr.cores,
+        samples: tr.samples, note: 'from peers-torch.json', oursOverPeer: t.ms / tr.ms,
+      });
+    }
   }
 }
 
@@ -679,6 +688,25 @@ console.log('\nacceptance (CPU-speed issue):');
   console.log(r ? `  matmul 1024 ours = ${r.gflops!.toFixed(1)} GFLOP/s (target ≥ 40): ${verdict(r.gflops! >= 40)}` : '  matmul 1024: not measured');
 }
 {
+  // issue #17: ours ≤ 2× PyTorch at the same thread count (block step, VIAR step, attention forward)
+  const torchImpl = `torch-T${getNumThreads()}`;
+  for (const [workload, name] of [['block', 'block step'], ['viar-step', 'VIAR step'], ['attention', 'attention fwd']] as const) {
+    const r = find(workload, torchImpl);
+    summary[`${workload}OursOverTorch`] = r?.oursOverPeer ?? null;
+    console.log(r?.oursOverPeer !== undefined
+      ? `  ${name} ours/${torchImpl} = ${r.oursOverPeer.toFixed(2)} (target ≤ 2): ${verdict(r.oursOverPeer <= 2)}`
+      : `  ${name} ours/${torchImpl}: not measured`);
+  }
+  const ceilingPath = join(here, 'results', 'simd-ceiling.json');
+  const matmul = find('matmul1024', 'viar');
+  if (matmul && existsSync(ceilingPath)) {
+    const c = JSON.parse(readFileSync(ceilingPath, 'utf8')) as { peakUsed: number; date: string };
+    summary.matmul1024OfSimdCeiling = matmul.gflops! / c.peakUsed;
+    console.log(`  matmul 1024 = ${(100 * matmul.gflops! / c.peakUsed).toFixed(0)} % of the wasm SIMD ceiling ${c.peakUsed.toFixed(1)} GFLOP/s ` +
+      `(bench/simd-ceiling.ts, ${c.date}; target ≥ 85 %): ${verdict(matmul.gflops! >= 0.85 * c.peakUsed)}`);
+  }
+}
+{
   const torchRows = rows.filter((r) => r.workload === 'conv-fwdbwd' && r.impl.startsWith('torch') && r.oursOverPeer !== undefined);
   summary.convFwdBwdOursOverTorch = Object.fromEntries(torchRows.map((r) => [r.impl, r.oursOverPeer]));
   if (!torchRows.length) console.log(`  conv fwd+bwd ours/torch: ${torch ? 'not measured' : 'no torch JSON (run bench/peers-torch.py)'}`);
@@ -697,6 +725,7 @@ writeFileSync(outPath, JSON.stringify({
   v8: process.versions.v8,
   cpu: cpus()[0]?.model ?? null,
   cpuCount: cpus().length,
+  loadAverage: { start: loadAtStart, end: loadavg() },
   engineThreads: getNumThreads(),
   engineKernels: describeCpuKernels(),
   tfjs: { version: tf.version.tfjs, wasmThreads: wasmThreads(), wasmSimd: (() => { try { return tf.env().getBool('WASM_HAS_SIMD_SUPPORT'); } catch { return null; } })() },
