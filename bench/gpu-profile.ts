@@ -1,6 +1,7 @@
 // Where the GPU time goes: per-kernel GPU time (timestamp queries around each dispatch) for a VIAR_SMALL training step
 // and for sampling the shipped VIAR, on the WebGPU runner. Needs a GPU; run with VIAR_GPU_PROFILE=1 set *before* Node
-// starts (`VIAR_GPU_PROFILE=1 npx tsx bench/gpu-profile.ts`). Results to bench/results/gpu-profile.json.
+// starts (`VIAR_GPU_PROFILE=1 npx tsx bench/gpu-profile.ts`). Without it, the same work runs unprofiled (for a host
+// profile: `node --cpu-prof`). Results to bench/results/gpu-profile.json.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,7 +20,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results/gpu-profile.json' },
   },
 });
-if (process.env.VIAR_GPU_PROFILE !== '1') throw new Error('bench/gpu-profile.ts: set VIAR_GPU_PROFILE=1 before starting Node');
+const gpuProfile = process.env.VIAR_GPU_PROFILE === '1';
 await V.initGpuBackend({ mode: 'webgpu' });
 const gpu = V.getBackendByName('gpu') as V.GpuBackend;
 const runner = gpu.runner as WebGpuRunner;
@@ -28,15 +29,16 @@ const top = Number(args.top), steps = Number(args.steps);
 /** Runs `work` once to warm up, then again under the profiler; the kernels' GPU time per repetition. */
 async function profiled(what: string, repeats: number, work: () => Promise<void>) {
   await work();
-  await runner.resetProfile();
+  if (gpuProfile) await runner.resetProfile();
   const before = gpu.counters();
   const t0 = performance.now();
   for (let i = 0; i < repeats; i++) await work();
   const wallMs = (performance.now() - t0) / repeats;
-  const table = (await runner.profile()).map((t: KernelTime) => ({ ...t, ms: t.ms / repeats, dispatches: t.dispatches / repeats }));
+  const table = gpuProfile ? (await runner.profile()).map((t: KernelTime) => ({ ...t, ms: t.ms / repeats, dispatches: t.dispatches / repeats })) : [];
   const after = gpu.counters();
   const gpuMs = table.reduce((s, t) => s + t.ms, 0);
-  console.log(`\n${what}: GPU ${gpuMs.toFixed(2)} ms in ${((after.dispatches - before.dispatches) / repeats).toFixed(0)} dispatches (wall ${wallMs.toFixed(1)} ms with one pass per dispatch)`);
+  const perRepeat = (k: keyof V.RunnerCounters) => ((after[k] - before[k]) / repeats).toFixed(1);
+  console.log(`\n${what}: GPU ${gpuMs.toFixed(2)} ms in ${perRepeat('dispatches')} dispatches (wall ${wallMs.toFixed(1)} ms${gpuProfile ? ' with one pass per dispatch' : ''}; recording ${perRepeat('recordMs')} ms)`);
   for (const t of table.slice(0, top)) console.log(`  ${t.kernel.padEnd(28)} ${t.ms.toFixed(3).padStart(9)} ms  ${t.dispatches.toFixed(0).padStart(6)} dispatches  ${(1000 * t.ms / Math.max(t.dispatches, 1)).toFixed(1).padStart(8)} µs each`);
   return { what, gpuMs, wallMs, kernels: table };
 }

@@ -99,6 +99,8 @@ async function training(backend: string, steps: number, leakCheck: boolean, trai
     for (let i = 0; i < 3; i++) step();
     const liveAfterWarmup = gpu.counters().liveBuffers;
     const before = gpu.counters();
+    const bindGroups = (gpu.runner as { bindGroupStats?: { hits: number; misses: number } }).bindGroupStats;
+    const bindBefore = { ...bindGroups };
     const t0 = performance.now();
     let hostMs = 0;
     for (let i = 0; i < steps; i++) { const h0 = performance.now(); step(); hostMs += performance.now() - h0; }
@@ -107,6 +109,7 @@ async function training(backend: string, steps: number, leakCheck: boolean, trai
     return {
       lastLoss: lastLoss!, x, targets, model, t0, hostMsPerStep: hostMs / steps, liveAfterWarmup, leakCheck, steps,
       dispatchesPerStep: perStep('dispatches'), submissionsPerStep: perStep('submissions'), recordMsPerStep: perStep('recordMs'),
+      bindGroupMissesPerStep: bindGroups ? (bindGroups.misses - (bindBefore.misses ?? 0)) / steps : undefined,
     };
   });
 }
@@ -122,6 +125,7 @@ async function trainingResult(backend: string, steps: number, trainBatch: number
     steps, batch: trainBatch, msPerStep, loss,
     ...(backend === 'gpu' ? {
       liveBuffersAfterWarmup: r.liveAfterWarmup, liveBuffersAfterSteps: liveAfter, dispatchesPerStep: r.dispatchesPerStep, submissionsPerStep: r.submissionsPerStep,
+      bindGroupMissesPerStep: r.bindGroupMissesPerStep,
       profile: { hostMsPerStep: r.hostMsPerStep, recordMsPerStep: r.recordMsPerStep, opBookkeepingMsPerStep: r.hostMsPerStep - r.recordMsPerStep, waitingForGpuMsPerStep: Math.max(0, msPerStep - r.hostMsPerStep) },
     } : {}),
   };
@@ -189,7 +193,7 @@ const gpuTrainByBatch: Record<string, Awaited<ReturnType<typeof trainingResult>>
 for (const b of trainBatches) {
   gpuTrainByBatch[b] = await trainingResult('gpu', 20, b);
   const r = gpuTrainByBatch[b]!;
-  console.log(`gpu training step, batch ${b}: ${r.msPerStep.toFixed(2)} ms (${r.dispatchesPerStep?.toFixed(0)} dispatches, ${r.submissionsPerStep?.toFixed(2)} submissions per step; host ${r.profile?.hostMsPerStep.toFixed(2)} ms of which recording ${r.profile?.recordMsPerStep.toFixed(2)})`);
+  console.log(`gpu training step, batch ${b}: ${r.msPerStep.toFixed(2)} ms (${r.dispatchesPerStep?.toFixed(0)} dispatches, ${r.submissionsPerStep?.toFixed(2)} submissions per step; host ${r.profile?.hostMsPerStep.toFixed(2)} ms of which recording ${r.profile?.recordMsPerStep.toFixed(2)}; ${r.bindGroupMissesPerStep?.toFixed(1)} bind groups created per step)`);
 }
 const gpuTrain = gpuTrainByBatch[trainBatch] ?? await trainingResult('gpu', 20, trainBatch);
 const cpuTrain = await trainingResult('cpu', 5, trainBatch);

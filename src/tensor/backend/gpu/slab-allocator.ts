@@ -24,15 +24,19 @@ interface SlabState<S> extends Slab<S> {
   live: number;
 }
 
-/** Slabs aim at this size: classes above it get a slab each. */
+/** A class's first slab aims at this size (a class above it gets one slot); each next slab of the class doubles. */
 const SLAB_BYTES = 4 * 2 ** 20;
-/** At most this many slots per slab (keeps tiny classes' slabs small). */
-const MAX_SLOTS = 256;
+/** Slabs grow up to this size, so that a class needs few slabs (bind groups are per slab combination). */
+const MAX_SLAB_BYTES = 256 * 2 ** 20;
+/** At most this many slots in a class's first slab (keeps tiny classes' slabs small). */
+const FIRST_SLOTS = 256;
 
 /** Carves slots of a size class from open slabs; destroys a full slab once every slot of it was freed. */
 export class SlabAllocator<S> {
   /** Per size class, the slabs that still have room to carve. */
   private readonly open = new Map<number, SlabState<S>[]>();
+  /** Per size class, the slot count of its latest slab. */
+  private readonly lastSlots = new Map<number, number>();
   private nextId = 0;
   /** Slabs alive now, and their bytes. */
   slabs = 0;
@@ -49,7 +53,10 @@ export class SlabAllocator<S> {
     if (!list) this.open.set(bytes, list = []);
     let slab = list.find((s) => !avoid?.(s));
     if (!slab) {
-      const slots = Math.max(1, Math.min(MAX_SLOTS, Math.floor(SLAB_BYTES / bytes)));
+      const last = this.lastSlots.get(bytes);
+      const first = Math.max(1, Math.min(FIRST_SLOTS, Math.floor(SLAB_BYTES / bytes)));
+      const slots = last === undefined ? first : Math.max(last, Math.min(2 * last, Math.floor(MAX_SLAB_BYTES / bytes)));
+      this.lastSlots.set(bytes, slots);
       slab = this.newSlab(bytes * slots);
       list.push(slab);
     }

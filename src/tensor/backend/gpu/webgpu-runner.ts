@@ -309,7 +309,7 @@ export class WebGpuRunner implements KernelRunner {
     let group = this.bindGroups.get(key);
     if (group) { this.bindGroupStats.hits++; return group; }
     this.bindGroupStats.misses++;
-    if (this.bindGroups.size > 50_000) this.bindGroups.clear();
+    if (this.bindGroups.size > 200_000) this.bindGroups.clear();
     group = this.device.createBindGroup({
       layout: k.layout,
       entries: [
