@@ -7,6 +7,7 @@ import * as V from '../../src/index.js';
 import type { BinaryOp, DataId, TensorInfo, UnaryOp } from '../../src/tensor/backend/backend.js';
 import { CpuBackend } from '../../src/tensor/backend/cpu/cpu-backend.js';
 import { VECTOR_OPS } from '../../src/tensor/backend/cpu/wasm/elementwise-module.js';
+import { wasmElementwiseStats } from '../../src/tensor/backend/cpu/wasm/wasm-elementwise.js';
 import { trace, type FusedProgram } from '../../src/tensor/fusion/program.js';
 import { stridesOf, type Shape } from '../../src/tensor/shape.js';
 import { expectClose } from '../helpers/close.js';
@@ -19,8 +20,10 @@ afterAll(() => {
 const backend = new CpuBackend();
 
 /** Runs fn with the fast kernels, then with the reference ones, returning both outputs (copied). */
-function both(fn: () => DataId): [Float32Array, Float32Array] {
+function both(fn: () => DataId, interpreted = false): [Float32Array, Float32Array] {
+  const calls = wasmElementwiseStats.calls;
   const run = (k: V.CpuKernels) => {
+    if (k === 'reference' && interpreted) expect(wasmElementwiseStats.calls, 'the interpreter ran').toBe(calls + 1);
     V.setCpuKernels(k);
     try {
       return Float32Array.from(backend.readSync(fn()) as Float32Array);
@@ -80,7 +83,7 @@ describe('elementwise interpreter vs the reference kernels', () => {
     for (const n of lengths) {
       for (const seed of [2, 3]) {
         const x = info(values(n, seed, op === 'exp' ? 90 : 6), [n], { heap: seed === 2 });
-        const [fast, ref] = both(() => backend.unary(op, x));
+        const [fast, ref] = both(() => backend.unary(op, x), true);
         compare(fast, ref, VECTOR_OPS[op as keyof typeof VECTOR_OPS].exact, `${op} n=${n}`, op.startsWith('gelu'));
       }
     }
@@ -96,7 +99,7 @@ describe('elementwise interpreter vs the reference kernels', () => {
       [{ ...a, shape: [5, 3, 7], strides: [21, 7, 0], offset: 1 }, a, [5, 3, 7]], // a broadcast along the row, offset
     ];
     for (const [x, y, shape] of shapes) {
-      const [fast, ref] = both(() => backend.binary(op, x, y, shape, 'float32'));
+      const [fast, ref] = both(() => backend.binary(op, x, y, shape, 'float32'), true);
       compare(fast, ref, true, `${op} ${JSON.stringify(x.strides)}·${JSON.stringify(y.strides)}`);
     }
   });
@@ -119,13 +122,18 @@ describe('elementwise interpreter vs the reference kernels', () => {
     const n = 517;
     const c = info(values(n, 2).map((v, i) => (i % 3 === 0 ? 0 : v)), [n]);
     const a = info(values(n, 3), [n]), b = info(values(n, 5), [n], { heap: false });
-    compare(...both(() => backend.where(c, a, b, [n])), true, 'where');
+    compare(...both(() => backend.where(c, a, b, [n]), true), true, 'where');
     for (const [lo, hi] of [[-0.5, 0.5], [0.1, Infinity], [-Infinity, -0.3]]) {
       compare(...both(() => backend.clamp(a, lo!, hi!)), true, `clamp ${lo} ${hi}`);
     }
+    // int32 condition and an int32 → float32 cast
+    const ints = Int32Array.from({ length: n }, (_, i) => (i % 4 === 0 ? 0 : i % 4 === 1 ? -(2 ** 31) : i * 7919 - 1e6));
+    const ci: TensorInfo = { dataId: backend.write(ints), shape: [n], strides: [1], offset: 0, dtype: 'int32' };
+    compare(...both(() => backend.where(ci, a, b, [n]), true), true, 'where (int32 condition)');
+    compare(...both(() => backend.copy(ci, 'float32'), true), true, 'int32 → float32');
     const m = info(values(6 * 7 * 9, 3), [6, 7, 9]);
     const permuted = { ...m, shape: [9, 6, 7], strides: [1, 63, 9] };
-    compare(...both(() => backend.copy(permuted, 'float32')), true, 'copy');
+    compare(...both(() => backend.copy(permuted, 'float32'), true), true, 'copy');
   });
 
   test('fused programs: modulation, GELU, masks, many registers', () => {
@@ -146,7 +154,7 @@ describe('elementwise interpreter vs the reference kernels', () => {
         .slice(0, count);
       const broadcast = [stridesOf(shape), [0, 33, 1], [33, 0, 1]];
       const views = inputs.map((x, k) => ({ ...x, shape, strides: broadcast[k]! }));
-      compare(...both(() => backend.fusedElementwise(p, views, shape, 'float32')), exact, name);
+      compare(...both(() => backend.fusedElementwise(p, views, shape, 'float32'), true), exact, name);
     }
   });
 });
@@ -170,6 +178,10 @@ describe('row kernels vs the reference kernels', () => {
     // column sums of [rows, n] (the sum over rows of a transposed view): the reference's order, bitwise
     const cols = { ...x, shape: [n, rows], strides: [1, n] };
     if (rows > 1 && n > 1) compare(...both(() => backend.reduce('sum', cols, n, rows)), true, 'column sums');
+    // the sum over the middle dim of [2, rows, n] (kept dims [2, n]): batches of column sums
+    const x3 = info(values(2 * rows * n, 7), [2, rows, n]);
+    const middle = { ...x3, shape: [2, n, rows], strides: [rows * n, 1, n] };
+    if (rows > 1) compare(...both(() => backend.reduce('sum', middle, 2 * n, rows)), true, 'batched column sums');
   });
 
   test('a row whose moments overflow takes the rescaled path', () => {

@@ -310,8 +310,9 @@ export class CpuBackend implements Backend {
   }
 
   /**
-   * A strided sum whose kept dims collapse to one unit-stride dim and reduced dims to one (a bias gradient: the sum
-   * over rows of [R, C]) on the WebAssembly column-sum kernel; false otherwise.
+   * A strided sum whose reduced dims collapse to one and whose kept dims collapse to a unit-stride run of columns,
+   * maybe under one more kept dim (a bias gradient: the sum over rows of [R, C]; an AdaLN one: over L of [B, L, C]),
+   * on the WebAssembly column-sum kernel; false otherwise.
    */
   private fastColumnSum(x: TensorInfo, keptRank: number, out: TypedArray): boolean {
     const rt = this.fastRows(out);
@@ -319,11 +320,13 @@ export class CpuBackend implements Backend {
     if (!rt || !(values instanceof Float32Array)) return false;
     const kept = collapseDims(x.shape.slice(0, keptRank), [x.strides.slice(0, keptRank)]);
     const reduced = collapseDims(x.shape.slice(keptRank), [x.strides.slice(keptRank)]);
-    if (kept.shape.length !== 1 || kept.strides[0]![0] !== 1 || reduced.shape.length !== 1) return false;
-    const cols = kept.shape[0]!, rows = reduced.shape[0]!, rowStride = reduced.strides[0]![0]!;
-    // rows ascending in memory, each a unit-stride run of cols: the reference's summation order
-    if (rowStride < cols) return false;
-    return colSumWasm(rt, values, x.offset, rows, cols, rowStride, out as Float32Array);
+    const k = kept.shape.length;
+    if (k > 2 || kept.strides[0]![k - 1] !== 1 || reduced.shape.length !== 1) return false;
+    const cols = kept.shape[k - 1]!, rows = reduced.shape[0]!, rowStride = reduced.strides[0]![0]!;
+    const batches = k === 2 ? kept.shape[0]! : 1, batchStride = k === 2 ? kept.strides[0]![0]! : 0;
+    // memory order batch > row > column: the order in which the reference adds
+    if (rowStride < cols || (k === 2 && batchStride < rows * rowStride)) return false;
+    return colSumWasm(rt, values, x.offset, batches, batchStride, rows, cols, rowStride, out as Float32Array);
   }
 
   argReduce(op: ArgReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {

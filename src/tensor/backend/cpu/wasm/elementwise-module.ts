@@ -193,7 +193,7 @@ function emitTanh(f: FunctionBuilder): void {
 /**
  * Adds `ew(desc, start, end, regs)`: runs the program at byte address `desc` over output elements [start, end) (flat,
  * row-major over the rank-4 shape in the header), with registers at `regs` (thread-private scratch, CHUNK·4 bytes
- * each). Instruction words: load [0, dst, addr, s0, s1, s2, s3] (byte address, element strides); constant
+ * each). Instruction words: load [0, dst, addr, s0, s1, s2, s3, int32] (byte address, element strides, 1 for int32 data); constant
  * [1, dst, bits]; clamp [2, dst, x, loBits, hiBits]; vector op [op, dst, a, b, c]; register operands are byte
  * offsets from `regs`. Every element takes the same instruction sequence wherever a range starts, so any split of
  * the output between threads gives identical results.
@@ -267,6 +267,11 @@ export function addElementwiseInterpreter(mod: ModuleBuilder): void {
                 f.get('src').get('s3').i32(2).i32_shl().i32_add().set('src');
               });
             });
+          });
+          // word 7 = 1: the operand holds int32 values, converted to float32 (rounded to nearest, as a typed-array store)
+          word('ip', 7);
+          f.if_(() => {
+            vectors('vbytes', () => { f.get('dst').get('p').i32_add().get('dst').get('p').i32_add().v128_load().f32x4_convert_i32x4_s().v128_store(); });
           });
         });
         // constant: splat of the bits in word 2

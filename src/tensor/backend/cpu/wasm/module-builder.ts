@@ -168,6 +168,7 @@ export class FunctionBuilder {
   i32x4_shl(): this { return this.simd(0xab); }
   i32x4_shr_s(): this { return this.simd(0xac); }
   i32x4_trunc_sat_f32x4_s(): this { return this.simd(0xf8); }
+  f32x4_convert_i32x4_s(): this { return this.simd(0xfa); }
   f64x2_splat(): this { return this.simd(0x14); }
   f64x2_add(): this { return this.simd(0xf0); }
   f64x2_sub(): this { return this.simd(0xf1); }

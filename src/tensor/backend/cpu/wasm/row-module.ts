@@ -73,40 +73,45 @@ export function addRowKernels(mod: ModuleBuilder): void {
     });
   }
 
-  // colSum(x, rows, cols, rowBytes, out, c0, c1): out[c] = Σ_r x[r, c] for c in [c0, c1), summed in row order
-  // (float64), eight columns at a time; c0 is a multiple of 8.
+  // colSum(x, rows, cols, rowBytes, batches, batchBytes, out, c0, c1): out[b, c] = Σ_r x[b, r, c] for every batch b
+  // and c in [c0, c1), summed in row order (float64), eight columns at a time; c0 is a multiple of 8.
   {
-    const f = mod.func('colSum', [['x', i32], ['rows', i32], ['cols', i32], ['rowBytes', i32], ['out', i32], ['c0', i32], ['c1', i32]]);
-    for (const n of ['c', 'r', 'ptr']) f.local(n, i32);
+    const f = mod.func('colSum', [['x', i32], ['rows', i32], ['cols', i32], ['rowBytes', i32], ['batches', i32], ['batchBytes', i32],
+      ['out', i32], ['c0', i32], ['c1', i32]]);
+    for (const n of ['c', 'r', 'ptr', 'b', 'xb', 'ob']) f.local(n, i32);
     for (const n of ['v', 'w', 'a0', 'a1', 'a2', 'a3']) f.local(n, 'v128');
     f.local('s', 'f64');
-    f.get('c0').set('c');
-    f.block(() => f.loop(() => {
-      f.get('c').i32(8).i32_add().get('c1').i32_gt_s().br_if(1);
-      for (const a of ['a0', 'a1', 'a2', 'a3']) f.v128_zero().set(a);
-      f.get('x').get('c').i32(2).i32_shl().i32_add().set('ptr');
-      f.for_('r', 0, 'rows', 1, () => {
-        f.get('ptr').v128_load().set('v');
-        f.get('ptr').v128_load(16).set('w');
-        f.get('a0'); half(f, 'v', false); f.f64x2_add().set('a0');
-        f.get('a1'); half(f, 'v', true); f.f64x2_add().set('a1');
-        f.get('a2'); half(f, 'w', false); f.f64x2_add().set('a2');
-        f.get('a3'); half(f, 'w', true); f.f64x2_add().set('a3');
-        f.get('ptr').get('rowBytes').i32_add().set('ptr');
+    f.for_('b', 0, 'batches', 1, () => {
+      f.get('x').get('b').get('batchBytes').i32_mul().i32_add().set('xb');
+      f.get('out').get('b').get('cols').i32_mul().i32(2).i32_shl().i32_add().set('ob');
+      f.get('c0').set('c');
+      f.block(() => f.loop(() => {
+        f.get('c').i32(8).i32_add().get('c1').i32_gt_s().br_if(1);
+        for (const a of ['a0', 'a1', 'a2', 'a3']) f.v128_zero().set(a);
+        f.get('xb').get('c').i32(2).i32_shl().i32_add().set('ptr');
+        f.for_('r', 0, 'rows', 1, () => {
+          f.get('ptr').v128_load().set('v');
+          f.get('ptr').v128_load(16).set('w');
+          f.get('a0'); half(f, 'v', false); f.f64x2_add().set('a0');
+          f.get('a1'); half(f, 'v', true); f.f64x2_add().set('a1');
+          f.get('a2'); half(f, 'w', false); f.f64x2_add().set('a2');
+          f.get('a3'); half(f, 'w', true); f.f64x2_add().set('a3');
+          f.get('ptr').get('rowBytes').i32_add().set('ptr');
+        });
+        f.get('ob').get('c').i32(2).i32_shl().i32_add(); join(f, 'a0', 'a1'); f.v128_store();
+        f.get('ob').get('c').i32(2).i32_shl().i32_add(); join(f, 'a2', 'a3'); f.v128_store(16);
+        f.get('c').i32(8).i32_add().set('c');
+        f.br(0);
+      }));
+      f.for_('c', 'c', 'c1', 1, () => {
+        f.f64(0).set('s');
+        f.get('xb').get('c').i32(2).i32_shl().i32_add().set('ptr');
+        f.for_('r', 0, 'rows', 1, () => {
+          f.get('s').get('ptr').f32_load().f64_promote_f32().f64_add().set('s');
+          f.get('ptr').get('rowBytes').i32_add().set('ptr');
+        });
+        f.get('ob').get('c').i32(2).i32_shl().i32_add().get('s').f32_demote_f64().f32_store();
       });
-      f.get('out').get('c').i32(2).i32_shl().i32_add(); join(f, 'a0', 'a1'); f.v128_store();
-      f.get('out').get('c').i32(2).i32_shl().i32_add(); join(f, 'a2', 'a3'); f.v128_store(16);
-      f.get('c').i32(8).i32_add().set('c');
-      f.br(0);
-    }));
-    f.for_('c', 'c', 'c1', 1, () => {
-      f.f64(0).set('s');
-      f.get('x').get('c').i32(2).i32_shl().i32_add().set('ptr');
-      f.for_('r', 0, 'rows', 1, () => {
-        f.get('s').get('ptr').f32_load().f64_promote_f32().f64_add().set('s');
-        f.get('ptr').get('rowBytes').i32_add().set('ptr');
-      });
-      f.get('out').get('c').i32(2).i32_shl().i32_add().get('s').f32_demote_f64().f32_store();
     });
   }
 

@@ -1,5 +1,5 @@
 // Per-call scratch above the heap arena's top for the elementwise and row kernels: their descriptors, and copies
-// of float32 operands that live outside the heap (tensors made from user arrays), so those run in wasm too.
+// of float32 (or int32) operands that live outside the heap (tensors made from user arrays), so those run in wasm too.
 
 import type { WasmGemmRuntime } from './wasm-gemm.js';
 
@@ -21,12 +21,13 @@ export class StagingArea {
    * Byte address of x[from] for a kernel reading x[from, from + count): x itself when it lives in the heap, else a
    * staged copy of that span; null when it does not fit.
    */
-  place(x: Float32Array, from: number, count: number): number | null {
+  place(x: Float32Array | Int32Array, from: number, count: number): number | null {
     const home = this.rt.addressOf(x);
     if (home >= 0) return home + 4 * from;
     const at = this.take(4 * count);
     if (at === null) return null;
-    this.rt.heapWords.set(x.subarray(from, from + count), at / 4);
+    const heap = this.rt.heapWords;
+    (x instanceof Int32Array ? new Int32Array(heap.buffer, heap.byteOffset, heap.length) : heap).set(x.subarray(from, from + count), at / 4);
     return at;
   }
 }

@@ -5,14 +5,16 @@
 
 import type { BinaryOp, TensorInfo, UnaryOp } from '../../backend.js';
 import { sizeOf, stridesOf, type Shape } from '../../../shape.js';
-import { ProgramBuilder, type FusedProgram } from '../../../fusion/program.js';
+import { conditionOnlyInputs, ProgramBuilder, type FusedProgram } from '../../../fusion/program.js';
 import { collapseDims } from '../strided-loop.js';
 import { CHUNK, HEADER_BYTES, INSTR_BYTES, OPCODE, VECTOR_OPS, type VectorOp } from './elementwise-module.js';
 import type { WasmGemmRuntime } from './wasm-gemm.js';
 import { StagingArea } from './staging-area.js';
 
-/** Below this many output elements one thread runs the program (waking workers costs more). */
-const PARALLEL_MIN_ELEMENTS = 1 << 15;
+/** Below this much work (output elements × the program's cost) one thread runs it: waking workers costs more. */
+const PARALLEL_MIN_WORK = 1 << 17;
+/** Relative cost of the exp-based ops (a load or a cheap op counts 1). */
+const OP_COST: Partial<Record<string, number>> = { exp: 6, sigmoid: 7, tanh: 9, geluTanh: 7, geluTanhGrad: 14 };
 /** Registers (CHUNK floats each) a program may use. */
 const MAX_REGISTERS = 64;
 
@@ -24,9 +26,14 @@ interface Lowered {
   /** [instruction index, input] pairs: a load of that input. */
   loads: [number, number][];
   resultRegister: number;
+  /** Work per element (see OP_COST). */
+  cost: number;
 }
 
 const lowered = new Map<string, Lowered | null>();
+
+/** Calls that ran on the interpreter (tests check that the fast path was taken). */
+export const wasmElementwiseStats = { calls: 0 };
 const f32Bits = new Int32Array(1);
 const f32View = new Float32Array(f32Bits.buffer);
 
@@ -90,7 +97,8 @@ function lower(p: FusedProgram): Lowered | null {
       if (lastUse[k] === -1 && k !== p.output) free.push(reg[k]); // unused value
     });
     if (next > MAX_REGISTERS) ok = false;
-    if (ok) result = { words, constants, loads, resultRegister: reg[p.output]! * CHUNK * 4 };
+    const cost = p.instrs.reduce((c, i) => c + (i.kind === 'const' ? 0 : i.kind === 'unary' ? OP_COST[i.op] ?? 1 : 1), 0);
+    if (ok) result = { words, constants, loads, resultRegister: reg[p.output]! * CHUNK * 4, cost };
   }
   if (lowered.size >= 1024) lowered.clear();
   lowered.set(p.key, result);
@@ -107,7 +115,8 @@ export function runFusedWasm(
   const total = sizeOf(shape);
   if (total === 0) return true;
   const outAddr = rt.addressOf(out);
-  if (outAddr < 0 || !arrays.every((a) => a instanceof Float32Array)) return false;
+  // int32 operands: where conditions and copy sources only (converted to float32 on load)
+  if (outAddr < 0 || !arrays.every((a, k) => a instanceof Float32Array || (a instanceof Int32Array && intInputs(p).has(k)))) return false;
   const code = lower(p);
   if (!code) return false;
   const plan = collapseDims(shape, [...inputs.map((x) => x.strides), stridesOf(shape)]);
@@ -125,7 +134,7 @@ export function runFusedWasm(
     const strides = plan.strides[k]!;
     if (strides.some((s) => s < 0)) return false;
     const span = 1 + plan.shape.reduce((acc, d, i) => acc + (d - 1) * strides[i]!, 0);
-    const at = area.place(arrays[k] as Float32Array, inputs[k]!.offset, span);
+    const at = area.place(arrays[k] as Float32Array | Int32Array, inputs[k]!.offset, span);
     if (at === null) return false;
     addrs.push(at);
   }
@@ -141,14 +150,31 @@ export function runFusedWasm(
     heap[w + 2] = addrs[input]!;
     const strides = plan.strides[input]!;
     for (let d = 0; d < 4; d++) heap[w + 3 + d] = d < pad ? 0 : strides[d - pad]!;
+    heap[w + 7] = arrays[input] instanceof Int32Array ? 1 : 0;
   }
-  const threads = total >= PARALLEL_MIN_ELEMENTS ? rt.numThreads : 1;
+  const threads = total * code.cost >= PARALLEL_MIN_WORK ? rt.numThreads : 1;
   const calls: number[][] = [];
   for (let t = 0; t < threads; t++) {
     calls.push([desc, Math.floor((total * t) / threads), Math.floor((total * (t + 1)) / threads), rt.scratchOf(t)]);
   }
   rt.runKernel('ew', calls);
+  wasmElementwiseStats.calls++;
   return true;
+}
+
+const intInputCache = new WeakMap<FusedProgram, Set<number>>();
+
+/**
+ * Inputs that may hold int32 data: where conditions only (condition-only inputs may have any dtype) and the source
+ * of a bare copy (a cast to float32).
+ */
+function intInputs(p: FusedProgram): Set<number> {
+  let set = intInputCache.get(p);
+  if (!set) {
+    set = p.instrs.length === 1 ? new Set([0]) : conditionOnlyInputs(p);
+    intInputCache.set(p, set);
+  }
+  return set;
 }
 
 const primitives = new Map<string, FusedProgram>();

@@ -150,7 +150,7 @@ export class WasmGemmRuntime {
   }
 
   /** The byte address of x[0] when x lives in this runtime's heap, else -1. */
-  addressOf(x: Float32Array): number {
+  addressOf(x: Float32Array | Int32Array): number {
     return this.heapBuffers.has(x.buffer) ? x.byteOffset : -1;
   }
 

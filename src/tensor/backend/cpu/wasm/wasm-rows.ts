@@ -56,14 +56,22 @@ export function sumRowsWasm(rt: WasmGemmRuntime, x: Float32Array, rows: number, 
   return rowKernel(rt, 'sumRows', [x], [out], rows, n, ([xa, oa], r0, r1) => [xa!, n, oa!, r0, r1]);
 }
 
-/** out[c] = Σ_r x[offset + r·rowStride + c] for c < cols, in row order (float64): bitwise the TypeScript kernel's. */
-export function colSumWasm(rt: WasmGemmRuntime, x: Float32Array, offset: number, rows: number, cols: number, rowStride: number, out: Float32Array): boolean {
-  if (cols === 0 || rows === 0) return cols === 0;
+/**
+ * out[b, c] = Σ_r x[offset + b·batchStride + r·rowStride + c] for b < batches, c < cols, in row order (float64):
+ * bitwise the TypeScript kernel's.
+ */
+export function colSumWasm(
+  rt: WasmGemmRuntime, x: Float32Array, offset: number, batches: number, batchStride: number, rows: number, cols: number,
+  rowStride: number, out: Float32Array,
+): boolean {
+  if (cols === 0 || batches === 0) return true;
+  if (rows === 0) return false;
   const area = new StagingArea(rt);
-  const base = area.place(x, offset, (rows - 1) * rowStride + cols);
+  const base = area.place(x, offset, (batches - 1) * batchStride + (rows - 1) * rowStride + cols);
   const addr = base === null ? null : addresses(area, rt, [], [out]);
   if (base === null || !addr) return false;
-  rt.runKernel('colSum', split(rt, cols, rows * cols, 8, (c0, c1) => [base, rows, cols, 4 * rowStride, addr[0]!, c0, c1]));
+  rt.runKernel('colSum', split(rt, cols, batches * rows * cols, 8,
+    (c0, c1) => [base, rows, cols, 4 * rowStride, batches, 4 * batchStride, addr[0]!, c0, c1]));
   return true;
 }
 
