@@ -48,21 +48,58 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
     const f = packA;
     f.local('s', i32); f.local('p', i32); f.local('rows', i32); f.local('src', i32); f.local('rowPtr', i32);
     f.local('__tmp', 'f32');
+    const fastA = mr % 4 === 0 || mr % 4 === 2;
+    if (fastA) {
+      for (let r = 0; r < mr; r++) f.local(`ro${r}`, i32);
+      for (const n of ['v0', 'v1', 'v2', 'v3', 'u0', 'u1']) f.local(n, 'v128');
+      for (let r = 0; r < mr; r++) f.get('rs').i32(r).i32_mul().set(`ro${r}`);
+    }
     f.for_('s', 0, 'mc', mr, () => {
       f.assign('rows', 'mc', '-', 's');
       f.get('a').get('s').get('rs').i32_mul().i32_add().set('rowPtr'); // &A[s, 0]
-      f.for_('p', 0, 'kc', 1, () => {
-        f.get('rowPtr').set('src');
-        for (let r = 0; r < mr; r++) {
-          f.get('dst');
-          f.i32(r).get('rows').i32_lt_s();
-          f.if_(() => { f.get('src').f32_load().set('__tmp'); }, () => { f.f32(0).set('__tmp'); });
-          f.get('__tmp').f32_store(4 * r);
-          if (r < mr - 1) f.get('src').get('rs').i32_add().set('src');
-        }
-        f.get('dst').i32(4 * mr).i32_add().set('dst');
-        f.get('rowPtr').get('cs').i32_add().set('rowPtr');
-      });
+      const scalarLoop = () => {
+        f.for_('p', 0, 'kc', 1, () => {
+          f.get('rowPtr').set('src');
+          for (let r = 0; r < mr; r++) {
+            f.get('dst');
+            f.i32(r).get('rows').i32_lt_s();
+            f.if_(() => { f.get('src').f32_load().set('__tmp'); }, () => { f.f32(0).set('__tmp'); });
+            f.get('__tmp').f32_store(4 * r);
+            if (r < mr - 1) f.get('src').get('rs').i32_add().set('src');
+          }
+          f.get('dst').i32(4 * mr).i32_add().set('dst');
+          f.get('rowPtr').get('cs').i32_add().set('rowPtr');
+        });
+      };
+      if (!fastA) { scalarLoop(); return; }
+      // A full sliver of row-major A: four columns at a time, rows transposed in groups of four with shuffles
+      f.get('rows').i32(mr).i32_ge_s().get('cs').i32(4).i32_eq().i32_mul();
+      f.if_(() => {
+        f.i32(0).set('p');
+        f.block(() => f.loop(() => {
+          f.get('p').i32(4).i32_add().get('kc').i32_gt_s().br_if(1);
+          for (let g = 0; g + 4 <= mr; g += 4) {
+            for (let q = 0; q < 4; q++) f.get('rowPtr').get(`ro${g + q}`).i32_add().v128_load().set(`v${q}`);
+            transpose4(f, (i) => { f.get('dst').i32(4 * (i * mr + g)).i32_add(); });
+          }
+          if (mr % 4 === 2) {
+            f.get('rowPtr').get(`ro${mr - 2}`).i32_add().v128_load().set('v0');
+            f.get('rowPtr').get(`ro${mr - 1}`).i32_add().v128_load().set('v1');
+            f.get('v0').get('v1').i8x16_shuffle(INTERLEAVE_LO).set('u0');
+            f.get('v0').get('v1').i8x16_shuffle(INTERLEAVE_HI).set('u1');
+            for (let i = 0; i < 4; i++) f.get('dst').get(i < 2 ? 'u0' : 'u1').v128_store64_lane(i % 2, 4 * (i * mr + mr - 2));
+          }
+          f.get('dst').i32(16 * mr).i32_add().set('dst');
+          f.get('rowPtr').i32(16).i32_add().set('rowPtr');
+          f.get('p').i32(4).i32_add().set('p');
+          f.br(0);
+        }));
+        f.for_('p', 'p', 'kc', 1, () => {
+          for (let r = 0; r < mr; r++) f.get('dst').get('rowPtr').get(`ro${r}`).i32_add().f32_load().f32_store(4 * r);
+          f.get('dst').i32(4 * mr).i32_add().set('dst');
+          f.get('rowPtr').i32(4).i32_add().set('rowPtr');
+        });
+      }, scalarLoop);
     });
   }
 
@@ -72,6 +109,9 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
     const f = packB;
     f.local('t', i32); f.local('p', i32); f.local('cols', i32); f.local('src', i32); f.local('colPtr', i32);
     f.local('__tmp', 'f32');
+    for (let j = 0; j < nr; j++) f.local(`co${j}`, i32);
+    for (const n of ['v0', 'v1', 'v2', 'v3']) f.local(n, 'v128');
+    for (let j = 0; j < nr; j++) f.get('cs').i32(j).i32_mul().set(`co${j}`);
     f.for_('t', 0, 'nc', nr, () => {
       f.assign('cols', 'nc', '-', 't');
       f.get('b').get('t').get('cs').i32_mul().i32_add().set('colPtr'); // &B[0, t]
@@ -84,17 +124,40 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
           f.get('colPtr').get('rs').i32_add().set('colPtr');
         });
       }, () => {
-        f.for_('p', 0, 'kc', 1, () => {
-          f.get('colPtr').set('src');
-          for (let j = 0; j < nr; j++) {
-            f.get('dst');
-            f.i32(j).get('cols').i32_lt_s();
-            f.if_(() => { f.get('src').f32_load().set('__tmp'); }, () => { f.f32(0).set('__tmp'); });
-            f.get('__tmp').f32_store(4 * j);
-            if (j < nr - 1) f.get('src').get('cs').i32_add().set('src');
-          }
-          f.get('dst').i32(4 * nr).i32_add().set('dst');
-          f.get('colPtr').get('rs').i32_add().set('colPtr');
+        // A whole sliver of a transposed B (unit row stride, e.g. a Linear weight): four rows at a time, each group
+        // of four columns transposed with shuffles
+        f.get('cols').i32(nr).i32_ge_s().get('rs').i32(4).i32_eq().i32_mul();
+        f.if_(() => {
+          f.i32(0).set('p');
+          f.block(() => f.loop(() => {
+            f.get('p').i32(4).i32_add().get('kc').i32_gt_s().br_if(1);
+            for (let g = 0; g < vecs; g++) {
+              for (let q = 0; q < 4; q++) f.get('colPtr').get(`co${4 * g + q}`).i32_add().v128_load().set(`v${q}`);
+              transpose4(f, (i) => { f.get('dst').i32(4 * (i * nr + 4 * g)).i32_add(); });
+            }
+            f.get('dst').i32(16 * nr).i32_add().set('dst');
+            f.get('colPtr').i32(16).i32_add().set('colPtr');
+            f.get('p').i32(4).i32_add().set('p');
+            f.br(0);
+          }));
+          f.for_('p', 'p', 'kc', 1, () => {
+            for (let j = 0; j < nr; j++) f.get('dst').get('colPtr').get(`co${j}`).i32_add().f32_load().f32_store(4 * j);
+            f.get('dst').i32(4 * nr).i32_add().set('dst');
+            f.get('colPtr').i32(4).i32_add().set('colPtr');
+          });
+        }, () => {
+          f.for_('p', 0, 'kc', 1, () => {
+            f.get('colPtr').set('src');
+            for (let j = 0; j < nr; j++) {
+              f.get('dst');
+              f.i32(j).get('cols').i32_lt_s();
+              f.if_(() => { f.get('src').f32_load().set('__tmp'); }, () => { f.f32(0).set('__tmp'); });
+              f.get('__tmp').f32_store(4 * j);
+              if (j < nr - 1) f.get('src').get('cs').i32_add().set('src');
+            }
+            f.get('dst').i32(4 * nr).i32_add().set('dst');
+            f.get('colPtr').get('rs').i32_add().set('colPtr');
+          });
         });
       });
     });
@@ -269,6 +332,25 @@ function addConvLayoutFunctions(mod: ModuleBuilder): void {
       });
     });
   }
+}
+
+/** i8x16.shuffle byte lanes: (a0, b0, a1, b1) and (a2, b2, a3, b3) of two float32 vectors; their low and high halves. */
+const INTERLEAVE_LO = [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23];
+const INTERLEAVE_HI = [8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31];
+const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const HIGH_HALVES = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+
+/** Stores the transpose of the 4×4 block in locals v0…v3 (rows): lane i of each, in order, at the address `at(i)` pushes. */
+function transpose4(f: FunctionBuilder, at: (i: number) => void): void {
+  f.get('v0').get('v1').i8x16_shuffle(INTERLEAVE_LO); // (v0[0], v1[0], v0[1], v1[1])
+  f.get('v2').get('v3').i8x16_shuffle(INTERLEAVE_LO);
+  f.get('v0').get('v1').i8x16_shuffle(INTERLEAVE_HI); // (v0[2], v1[2], v0[3], v1[3])
+  f.get('v2').get('v3').i8x16_shuffle(INTERLEAVE_HI);
+  f.set('v3').set('v1').set('v2').set('v0'); // v0, v2: low interleaves; v1, v3: high ones
+  at(0); f.get('v0').get('v2').i8x16_shuffle(LOW_HALVES).v128_store();
+  at(1); f.get('v0').get('v2').i8x16_shuffle(HIGH_HALVES).v128_store();
+  at(2); f.get('v1').get('v3').i8x16_shuffle(LOW_HALVES).v128_store();
+  at(3); f.get('v1').get('v3').i8x16_shuffle(HIGH_HALVES).v128_store();
 }
 
 /** Pushes min(limit - offset, cap) (the rows or columns left in this tile). */

@@ -136,6 +136,8 @@ export class FunctionBuilder {
   v128_load32_splat(offset = 0): this { return this.simd(0x09, 2, ...uleb(offset)); }
   v128_load64_splat(offset = 0): this { return this.simd(0x0a, 3, ...uleb(offset)); }
   v128_store(offset = 0): this { return this.simd(0x0b, 4, ...uleb(offset)); }
+  /** Stores 64-bit lane `lane` of the vector (bit-exact): [address, vector] on the stack. */
+  v128_store64_lane(lane: number, offset = 0): this { return this.simd(0x5b, 3, ...uleb(offset), lane); }
   v128_zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
   f32x4_splat(): this { return this.simd(0x13); }
   f32x4_add(): this { return this.simd(0xe4); }
