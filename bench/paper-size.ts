@@ -3,6 +3,8 @@
 // weights from a seed or loaded (.safetensors or .pth, float32/float16/bfloat16), sampling one 256×256 image.
 // Reports build/load time, time per image (transformer and decoder), per-scale times and peak memory as JSON.
 // bench/paper-size-torch.py runs the official PyTorch code on the same weights (exported with --export).
+// On the gpu backend (no tensor over 2^24 − 1 elements) the transformer is built and loaded on the CPU backend and
+// moved over, a Linear weight above that limit (the paper VIAR's ada_lin, 6C × C = 22.1 M) as row blocks.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -17,9 +19,13 @@ const HELP = `npx tsx bench/paper-size.ts [--model var|viar] [--backend cpu|gpu]
   [--load-only (measure the load, no sampling; --weights may then list several files, each loaded in turn)]
   [--export DIR (write the random weights there as safetensors, for bench/paper-size-torch.py)] [--export-only]
   [--scales N (stop after N of the 10 scales: a CPU budget)] [--warmup N (default 1 on gpu, 0 on cpu)]
-  [--decoder same|cpu (cpu: the sampler skips the decode, which then runs on the CPU backend: the gpu backend indexes
-   with float32, so the 256x256 decoder's im2col (47 M elements > 2^24) does not run there)]
-  [--label 207] [--cfg 1.5] [--top-k 900] [--top-p 0.96] [--schedule 10] [--seed 0] [--greedy] [--config paper|micro]
+  [--decoder same|cpu (same, the default: the VQVAE decodes on --backend, conv2d splitting its im2col under the gpu
+   backend's 2^24 element limit; cpu: the sampler skips the decode, which then runs on the CPU backend)]
+  [--label 207] [--cfg 1.5] [--top-k 900] [--top-p 0.96] [--schedule 10] [--seed 0] [--greedy]
+  [--config paper|narrow|small|micro (narrow: the paper's scales, vocabulary and 256x256 VQVAE layout at small widths, a
+   check of the paper-sized code path that runs in minutes, e.g. on the gpu backend in gpu.js CPU mode: --mode cpu)]
+  [--linear-limit N (gpu: Linear weights over N elements move as row blocks; default the backend's limit, 2^24 - 1;
+   lower it to check that path with --config narrow)]
   [--out bench/results/paper-size-<model>-<backend>.json]`;
 
 const { values: a } = parseArgs({
@@ -30,7 +36,7 @@ const { values: a } = parseArgs({
     scales: { type: 'string' }, warmup: { type: 'string' }, label: { type: 'string', default: '207' }, cfg: { type: 'string', default: '1.5' },
     'top-k': { type: 'string', default: '900' }, 'top-p': { type: 'string', default: '0.96' }, schedule: { type: 'string', default: '10' },
     seed: { type: 'string', default: '0' }, decoder: { type: 'string', default: 'same' }, greedy: { type: 'boolean', default: false }, config: { type: 'string', default: 'paper' },
-    out: { type: 'string' }, help: { type: 'boolean', default: false },
+    'linear-limit': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', default: false },
   },
 });
 if (a.help) {
@@ -38,7 +44,10 @@ if (a.help) {
   process.exit(0);
 }
 const kind = a.model as V.TransformerKind;
-const configs = a.config === 'paper' ? V.PAPER_CONFIGS : V.TRANSFORMER_CONFIGS[a.config!];
+/** The paper's shapes at small widths: 2 blocks of C 64 (VIAR: 1 pre + implicit + 1 post), the VQVAE at ch 32. */
+const narrowVar = V.varConfig(2, { embedDim: 64, numHeads: 1 });
+const NARROW_CONFIGS = { var: narrowVar, viar: V.viarConfig({ ...narrowVar, nPre: 1, nPost: 1 }), tokenizer: { ...V.TOKENIZER_OFFICIAL, ch: 32 } };
+const configs = a.config === 'paper' ? V.PAPER_CONFIGS : a.config === 'narrow' ? NARROW_CONFIGS : V.TRANSFORMER_CONFIGS[a.config!];
 if ((kind !== 'var' && kind !== 'viar') || !configs || (a.backend !== 'cpu' && a.backend !== 'gpu')) {
   console.error(`bad arguments\n${HELP}`);
   process.exit(2);
@@ -95,8 +104,46 @@ function loadInto(file: string | undefined, dir: string | undefined, name: strin
 
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * Moves a module's tensors (parameters, buffers, cached constants) from the CPU backend to the current one. A Linear
+ * weight over the current backend's element limit moves as row blocks under it, its forward concatenating their
+ * products (the same values; the parameter count is unchanged, the state-dict keys are not).
+ */
+function moveToCurrentBackend(module: V.Module, limit = V.getBackend().maxElements ?? Infinity): void {
+  const upload = (values: ArrayLike<number>, like: V.Tensor, shape: readonly number[]) => {
+    const t = V.tensor(like.dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values), { shape: [...shape], dtype: like.dtype });
+    return like.requiresGrad ? t.requireGrad() : t;
+  };
+  const move = (t: V.Tensor) => { const moved = upload(t.dataSync(), t, t.shape); t.dispose(); return moved; };
+  for (const [, m] of module.namedModules()) {
+    const fields = m as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(fields)) {
+      if (v instanceof V.Tensor && m instanceof V.Linear && k === 'weight' && v.size > limit) {
+        const [rows, cols] = v.shape as [number, number], per = Math.floor(limit / cols), host = v.dataSync();
+        const blocks = Array.from({ length: Math.ceil(rows / per) }, (_, i) =>
+          upload(host.subarray(i * per * cols, Math.min(rows, (i + 1) * per) * cols), v, [Math.min(rows, (i + 1) * per) - i * per, cols]));
+        delete fields[k];
+        blocks.forEach((b, i) => { fields[`weight${i}`] = b; });
+        v.dispose();
+        const bias = m.bias;
+        m.forward = (x: V.Tensor, activation?: unknown) => {
+          if (activation) throw new Error('a row-blocked Linear takes no fused activation');
+          const y = V.concat(blocks.map((b) => V.matmul(x, V.transpose(b))), -1);
+          return bias ? V.add(y, bias) : y;
+        };
+      } else if (v instanceof V.Tensor) {
+        fields[k] = move(v);
+      } else if (v instanceof Map) {
+        for (const [key, t] of v) if (t instanceof V.Tensor) v.set(key, move(t));
+      }
+    }
+  }
+}
+
 const t0 = performance.now();
-const model = V.createModel(kind, configs[kind], new V.Rng(seed));
+// on the gpu backend the transformer is built, loaded and exported on the CPU backend, then moved over (above)
+const host = a.backend === 'gpu' ? 'cpu' : a.backend;
+const model = V.withBackend(host, () => V.createModel(kind, configs[kind], new V.Rng(seed)));
 const vae = new V.VQVAE(configs.tokenizer, new V.Rng(seed + 1));
 // --decoder cpu: a copy of the VQVAE on the CPU backend decodes (same seed, so the same weights; or loaded below)
 const cpuDecoder = a.decoder === 'cpu' && a.backend !== 'cpu';
@@ -107,11 +154,11 @@ model.eval();
 vae.eval();
 const buildMs = performance.now() - t0;
 const weightBytes = (m: V.Module) => m.parameters().reduce((s, p) => s + p.size * 4, 0);
-console.log(`built ${kind} (${model.numParameters().toLocaleString('en-US')} parameters) and the VQVAE (${vae.numParameters().toLocaleString('en-US')}) in ${(buildMs / 1000).toFixed(1)} s on ${a.backend}`);
+console.log(`built ${kind} (${model.numParameters().toLocaleString('en-US')} parameters) and the VQVAE (${vae.numParameters().toLocaleString('en-US')}) in ${(buildMs / 1000).toFixed(1)} s on ${a.backend}${host !== a.backend ? ` (the transformer on ${host}, moved after loading)` : ''}`);
 
 if (a.export) {
   mkdirSync(a.export, { recursive: true });
-  if (a.backend === 'gpu') await V.prefetch([...model.stateDict().values(), ...vae.stateDict().values()]);
+  if (a.backend === 'gpu') await V.prefetch([...vae.stateDict().values()]);
   const meta = { format: 'viar-transformer-v1', model: kind, config: JSON.stringify(model.config), seed: String(seed) };
   V.saveSafetensors(join(a.export, `${kind}.safetensors`), model.stateDict(), meta);
   V.saveModule(join(a.export, 'vae.safetensors'), vae, { config: JSON.stringify(configs.tokenizer), seed: String(seed + 1) });
@@ -120,12 +167,17 @@ if (a.export) {
 }
 
 // with --load-only, every file of a comma-separated --weights is loaded in turn (the last one stays)
-const extraLoads = a['load-only'] && a.weights?.includes(',') ? a.weights.split(',').slice(0, -1).map((f) => loadInto(f, undefined, kind, model)) : [];
+const loadTransformer = (file: string | undefined) => V.withBackend(host, () => loadInto(file, a['weights-dir'], kind, model));
+const extraLoads = a['load-only'] && a.weights?.includes(',') ? a.weights.split(',').slice(0, -1).map(loadTransformer) : [];
 const loads = a['weights-dir'] || a.weights
-  ? { transformer: loadInto(a.weights?.split(',').at(-1), a['weights-dir'], kind, model), vae: loadInto(a['vae-weights'], a['weights-dir'], 'vae', vae), extraLoads }
+  ? { transformer: loadTransformer(a.weights?.split(',').at(-1)), vae: loadInto(a['vae-weights'], a['weights-dir'], 'vae', vae), extraLoads }
   : null;
 if (loads && cpuDecoder) V.withBackend('cpu', () => loadInto(a['vae-weights'], a['weights-dir'], 'vae', decoderVae));
 if (loads) console.log(`loaded ${loads.transformer.file} (${mib(loads.transformer.fileBytes)} MiB) in ${(loads.transformer.ms / 1000).toFixed(1)} s, ${loads.vae.file} in ${(loads.vae.ms / 1000).toFixed(1)} s`);
+const moveStart = performance.now();
+if (host !== a.backend) moveToCurrentBackend(model, a['linear-limit'] === undefined ? undefined : Number(a['linear-limit']));
+const moveToGpuMs = host !== a.backend ? performance.now() - moveStart : null;
+if (moveToGpuMs !== null) console.log(`moved the transformer to the ${a.backend} backend in ${(moveToGpuMs / 1000).toFixed(1)} s`);
 
 const labels = [Number(a.label)];
 const samplingOptions = {
@@ -185,7 +237,7 @@ if (a['load-only']) {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify({
     command: `npx tsx bench/paper-size.ts ${process.argv.slice(2).join(' ')}`.trim(), date: new Date().toISOString(), backend: a.backend,
-    model: { kind, parameters: model.numParameters(), weightMiBOnDevice: mib(weightBytes(model) + weightBytes(vae)) }, buildMs, loads,
+    model: { kind, parameters: model.numParameters(), weightMiBOnDevice: mib(weightBytes(model) + weightBytes(vae)) }, buildMs, loads, moveToGpuMs,
     processMaxRssMiB: mib(process.resourceUsage().maxRSS * 1024),
   }, null, 2)}\n`);
   console.log(`wrote ${out}`);
@@ -230,6 +282,7 @@ const result = {
   weights: loads
     ? { source: 'files', ...loads }
     : { source: `random (seed ${seed})`, buildMs },
+  ...(moveToGpuMs !== null ? { transformerBuiltOnCpuThenMovedMs: moveToGpuMs } : {}),
   sampling: { ...samplingOptions, images: 1, scalesRun: stopAfter, numScales, complete, warmup },
   timeMs: {
     ...(cpuDecoder
