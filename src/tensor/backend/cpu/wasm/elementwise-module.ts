@@ -53,11 +53,16 @@ export const VECTOR_OPS = {
   geluTanhGrad: {
     arity: 1, exact: false, emit: (f) => {
       // ½(1 + t) + ½x(1 − t²)·c(1 + 0.134145x²) with t = tanh u, u = c(x + 0.044715x³), written without
-      // cancellation: ½(1 + t) = σ = 1/(1 + e^(−2u)), ½(1 − t²) = 2σ·s with s = 1/(1 + e^(2u)); for |x| > 30, σ
-      // (0 or 1: the rest underflows, where x² would overflow)
+      // cancellation: ½(1 + t) = σ = 1/(1 + e^(−2u)), ½(1 − t²) = 2σ·s with s = 1 − σ = 1/(1 + e^(2u)), both from
+      // one e = e^(−2|u|) ≤ 1; for |x| > 30, σ (0 or 1: the rest underflows, where x² would overflow)
       cubic(f); f.set('vt');
-      f.get('one').get('one'); emitExp(f, () => { f.get('vt'); splat(f, -2 * GELU_C).f32x4_mul(); }); f.f32x4_add().f32x4_div().set('vu');
-      f.get('one').get('one'); emitExp(f, () => { f.get('vt'); splat(f, 2 * GELU_C).f32x4_mul(); }); f.f32x4_add().f32x4_div().set('vc');
+      emitExp(f, () => { f.get('vt').f32x4_abs(); splat(f, -2 * GELU_C).f32x4_mul(); }); f.set('vc'); // e
+      f.get('one').get('one').get('vc').f32x4_add().f32x4_div().set('vu'); // d = 1/(1 + e)
+      f.get('vc').get('vu').f32x4_mul().set('vc'); // a = e/(1 + e)
+      // σ = u ≥ 0 ? d : a; s = u ≥ 0 ? a : d
+      f.get('vu').get('vc').get('vt').get('zero').f32x4_ge().v128_bitselect();
+      f.get('vc').get('vu').get('vt').get('zero').f32x4_ge().v128_bitselect();
+      f.set('vc').set('vu'); // vu = σ, vc = s
       f.get('vu');
       f.get('vu');
       splat(f, 2 * GELU_C).get('va').f32x4_mul().get('vc').f32x4_mul().get('vu').f32x4_mul();
@@ -150,7 +155,7 @@ function cubic(f: FunctionBuilder): void {
 export function emitExp(f: FunctionBuilder, x: () => void): void {
   x();
   f.set('ex');
-  f.get('ex'); splat(f, 88.73).f32x4_min(); splat(f, -104).f32x4_max().set('exc');
+  f.get('ex'); splat(f, 88.73).f32x4_pmin(); splat(f, -104).f32x4_pmax().set('exc'); // NaN passes (selected below)
   // t = x·log2e + magic holds k = round(x·log2e) in its low bits; k as a float is t − magic
   f.get('exc'); splat(f, Math.LOG2E).f32x4_mul(); splat(f, ROUNDING_MAGIC).f32x4_add().set('eki');
   f.get('eki'); splat(f, ROUNDING_MAGIC).f32x4_sub().set('ek');

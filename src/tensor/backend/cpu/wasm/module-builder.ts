@@ -146,6 +146,10 @@ export class FunctionBuilder {
   f32x4_div(): this { return this.simd(0xe7); }
   f32x4_min(): this { return this.simd(0xe8); }
   f32x4_max(): this { return this.simd(0xe9); }
+  /** Pseudo-minimum b < a ? b : a (one instruction on x86, unlike f32x4.min's NaN handling). */
+  f32x4_pmin(): this { return this.simd(0xea); }
+  /** Pseudo-maximum a < b ? b : a. */
+  f32x4_pmax(): this { return this.simd(0xeb); }
   f32x4_abs(): this { return this.simd(0xe0); }
   f32x4_neg(): this { return this.simd(0xe1); }
   f32x4_sqrt(): this { return this.simd(0xe3); }
