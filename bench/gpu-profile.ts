@@ -88,3 +88,4 @@ for (const n of args['sample-batches']!.split(',').map(Number)) results.push(awa
 mkdirSync(dirname(args.out!), { recursive: true });
 writeFileSync(args.out!, JSON.stringify({ device: gpu.describe(), date: new Date().toISOString(), results }, null, 1) + '\n');
 console.log(`\nwrote ${args.out}`);
+process.exit(0); // the device keeps Node's loop alive; exiting writes a --cpu-prof profile

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRequire } from 'node:module';
 import * as V from '../../src/index.js';
 import { BufferPool, Pins, sizeClass } from '../../src/tensor/backend/gpu/buffer-pool.js';
-import { SlabAllocator, type Slot } from '../../src/tensor/backend/gpu/slab-allocator.js';
+import { ArenaAllocator, type Slot } from '../../src/tensor/backend/gpu/arena-allocator.js';
 import { KERNELS } from '../../src/tensor/backend/gpu/kernel-sources.js';
 import { KERNEL_SETTINGS, MAX_BATCH, type GpuJsModule } from '../../src/tensor/backend/gpu/kernel-runner.js';
 import { compileWgsl, workgroups, writeParams } from '../../src/tensor/backend/gpu/wgsl-kernels.js';
@@ -117,47 +117,48 @@ describe('buffer pool', () => {
   });
 });
 
-describe('slabs', () => {
+describe('arenas', () => {
   const allocator = () => {
     const destroyed: number[] = [];
     let next = 0;
-    const slabs = new SlabAllocator<{ id: number; bytes: number }>((bytes) => ({ id: next++, bytes }), (b) => destroyed.push(b.id));
-    return { slabs, destroyed };
+    const arenas = new ArenaAllocator<{ id: number; bytes: number }>((bytes) => ({ id: next++, bytes }), (b) => destroyed.push(b.id), { capacity: 4096, window: 1024 });
+    return { arenas, destroyed };
   };
 
-  test('slots of a class are carved side by side at aligned offsets, a new slab when one is full', () => {
-    const { slabs } = allocator();
-    const slots = Array.from({ length: 300 }, () => slabs.carve(256));
-    expect(slots.slice(0, 3).map((s) => s.offset)).toEqual([0, 256, 512]);
-    const slabs2 = [...new Set(slots.map((s) => s.slab))];
-    expect(slabs2.map((s) => s.bytes)).toEqual([256 * 256, 512 * 256]); // 256 slots in a class's first slab, twice that in the next
-    expect(slots.every((s) => s.offset % 256 === 0 && s.offset + s.bytes <= s.slab.bytes)).toBe(true);
-    const big = slabs.carve(64 * 2 ** 20);
-    expect(big.slab.bytes).toBe(64 * 2 ** 20); // above the slab size: a slab of its own
+  test('slots of any class are carved side by side in an arena, each with a window that fits; a new arena when full', () => {
+    const { arenas } = allocator();
+    const slots = [256, 512, 1024, 256, 2048, 256].map((b) => arenas.carve(b));
+    expect(slots.map((s) => s.offset)).toEqual([0, 256, 768, 1792, 0, 2048]);
+    expect(slots[4]!.arena).not.toBe(slots[0]!.arena); // larger than the window: an arena of its own
+    expect(slots[5]!.arena).toBe(slots[0]!.arena);
+    expect(slots.every((s) => s.offset % 256 === 0 && s.offset + s.arena.window <= s.arena.bytes && s.bytes <= s.arena.window)).toBe(true);
+    const more = Array.from({ length: 8 }, () => arenas.carve(1024));
+    // capacity 4096: one more fits the first arena (2304 carved), four the second, the rest a third
+    expect(more.map((s) => s.arena.id)).toEqual([0, 2, 2, 2, 2, 3, 3, 3]);
   });
 
-  test('a slot avoids the slabs it is told to; a slab is destroyed once all its slots are freed', () => {
-    const { slabs, destroyed } = allocator();
-    const a = slabs.carve(1024);
-    const b = slabs.carve(1024, (slab) => slab === a.slab);
-    expect(b.slab).not.toBe(a.slab);
-    const c = slabs.carve(1024);
-    expect(c.slab).toBe(a.slab);
-    slabs.free(a);
+  test('a slot avoids the arenas it is told to; an arena is destroyed once all its slots are freed', () => {
+    const { arenas, destroyed } = allocator();
+    const a = arenas.carve(1024);
+    const b = arenas.carve(1024, (arena) => arena === a.arena);
+    expect(b.arena).not.toBe(a.arena);
+    const c = arenas.carve(1024);
+    expect(c.arena).toBe(a.arena);
+    arenas.free(a);
     expect(destroyed).toEqual([]);
-    slabs.free(c);
-    expect(destroyed).toEqual([a.slab.buffer.id]);
-    expect(slabs.slabs).toBe(1);
+    arenas.free(c);
+    expect(destroyed).toEqual([a.arena.buffer.id]);
+    expect(arenas.arenas).toBe(1);
   });
 
-  test('through the pool, an output never lands in the slab of an input', () => {
-    const { slabs } = allocator();
+  test('through the pool, an output never lands in the arena of an input', () => {
+    const { arenas } = allocator();
     type S = Slot<{ id: number; bytes: number }>;
-    const pool = new BufferPool<S>((bytes, avoid) => slabs.carve(bytes, avoid && ((slab) => avoid({ slab, offset: 0, bytes }))), (s) => slabs.free(s));
+    const pool = new BufferPool<S>((bytes, avoid) => arenas.carve(bytes, avoid && ((arena) => avoid({ arena, offset: 0, bytes }))), (s) => arenas.free(s));
     const x = pool.acquire(1000), y = pool.acquire(1000);
-    pool.release(y); // the most recently released slot shares x's slab
-    const out = pool.acquire(1000, (s) => s.slab === x.slab);
-    expect(out.slab).not.toBe(x.slab);
+    pool.release(y); // the most recently released slot shares x's arena
+    const out = pool.acquire(1000, (s) => s.arena === x.arena);
+    expect(out.arena).not.toBe(x.arena);
     expect(pool.acquire(1000)).toBe(y);
   });
 });
@@ -231,7 +232,7 @@ describe('recording and submission (gpu.js cpu mode, asynchronous reads)', () =>
       const ref = cpu.params[i]!;
       for (let j = 0; j < p.length; j++) expect(Math.abs(p[j]! - ref[j]!)).toBeLessThan(3e-2 * (1 + Math.abs(ref[j]!)));
     });
-    // buffers were created in the first steps, then reused: a dispatch's output may not share a slab with its inputs,
+    // buffers were created in the first steps, then reused: a dispatch's output may not share an arena with its inputs,
     // so the free lists' order settles over a few steps and a handful of slots may still be carved; a leak would add
     // slots every step (hundreds here)
     expect(g.created.at(-1)! - g.created[0]!).toBeLessThanOrEqual(Math.ceil(0.02 * g.created[0]!));

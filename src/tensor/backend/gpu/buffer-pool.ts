@@ -20,9 +20,9 @@ export interface PoolStats {
   created: number;
   /** Buffers held by captured plans. */
   pinned: number;
-  /** Slabs the buffers are slots of, and their bytes (runners that carve slots from slabs). */
-  slabs?: number;
-  slabBytes?: number;
+  /** Arenas the buffers are slots of, and their bytes (runners that carve slots from arenas). */
+  arenas?: number;
+  arenaBytes?: number;
 }
 
 /** A set of buffers a captured plan keeps alive: none returns to the pool while the plan lives. */
@@ -53,7 +53,7 @@ export class BufferPool<B> {
 
   /**
    * A buffer of at least `bytes` bytes, the most recently released one of its class that `avoid` accepts (a dispatch's
-   * output must not share a slab with its inputs).
+   * output must not share an arena buffer with its inputs).
    */
   acquire(bytes: number, avoid?: (buffer: B) => boolean): B {
     const size = sizeClass(bytes);

@@ -4,7 +4,7 @@
 
 import { nodeRequire } from '../../node-builtins.js';
 import { BufferPool, Pins, Recording, type PoolStats } from './buffer-pool.js';
-import { SlabAllocator, type Slot } from './slab-allocator.js';
+import { ArenaAllocator, type Slot } from './arena-allocator.js';
 import { kernelFunctionSource, KERNELS, type KernelName, type KernelSource } from './kernel-sources.js';
 
 /** gpu.js modes the backend runs in: on the GPU through WebGPU, or on the CPU for testing kernels. */
@@ -184,7 +184,7 @@ type HostSlot = Slot<Float32Array>;
 
 /** A slot's values: `length` floats at its offset in its slab. */
 function slotValues(slot: HostSlot, length: number): Float32Array {
-  return slot.slab.buffer.subarray(slot.offset / 4, slot.offset / 4 + length);
+  return slot.arena.buffer.subarray(slot.offset / 4, slot.offset / 4 + length);
 }
 
 class HostArray implements PooledArray<HostSlot> {
@@ -215,11 +215,11 @@ export class HostModeRunner implements KernelRunner {
   private readonly gpu: GpuJs;
   private readonly table = new KernelTable();
   private readonly kernels = new Map<string, GpuJsKernelShortcut>();
-  private readonly slabs = new SlabAllocator<Float32Array>((bytes) => new Float32Array(bytes / 4), () => {});
-  // as on the GPU: slots of slabs, an output never in its inputs' slabs
+  // as on the GPU (smaller): slots of arenas, an output never in its inputs' arenas
+  private readonly arenas = new ArenaAllocator<Float32Array>((bytes) => new Float32Array(bytes / 4), () => {}, { capacity: 4 * 2 ** 20, window: 2 ** 20 });
   private readonly pool = new BufferPool<HostSlot>(
-    (bytes, avoid) => this.slabs.carve(bytes, avoid && ((slab) => avoid({ slab, offset: 0, bytes }))),
-    (slot) => this.slabs.free(slot),
+    (bytes, avoid) => this.arenas.carve(bytes, avoid && ((arena) => avoid({ arena, offset: 0, bytes }))),
+    (slot) => this.arenas.free(slot),
   );
   private readonly batch: Batch;
   private capture: Recording<HostStep, HostSlot> | null = null;
@@ -249,9 +249,9 @@ export class HostModeRunner implements KernelRunner {
   }
 
   private allocate(length: number, inputs: readonly HostArray[] = []): HostArray {
-    const avoid = inputs.length === 0 ? undefined : (slot: HostSlot) => inputs.some((a) => a.buffer.slab === slot.slab);
+    const avoid = inputs.length === 0 ? undefined : (slot: HostSlot) => inputs.some((a) => a.buffer.arena === slot.arena);
     const out = new HostArray(this.pool.acquire(Math.max(4, length * 4), avoid), length);
-    if (inputs.some((a) => a.buffer.slab === out.buffer.slab)) throw new Error('gpu backend: an output was placed in the slab of one of its inputs');
+    if (inputs.some((a) => a.buffer.arena === out.buffer.arena)) throw new Error('gpu backend: an output was placed in the arena of one of its inputs');
     return trackLive(this.counters, out);
   }
 
@@ -353,7 +353,7 @@ export class HostModeRunner implements KernelRunner {
   }
 
   poolStats(): PoolStats {
-    return { ...this.pool.stats(this.counters.liveBuffers), slabs: this.slabs.slabs, slabBytes: this.slabs.bytes };
+    return { ...this.pool.stats(this.counters.liveBuffers), arenas: this.arenas.arenas, arenaBytes: this.arenas.bytes };
   }
 
   describe(): string {

@@ -1,12 +1,12 @@
 // The WebGPU runner: gpu.js compiles each kernel to WGSL (wgsl-kernels.ts), this file owns the dispatch. Ops are
 // recorded into one open compute pass; their parameters go to one uniform arena (dynamic offsets), bind groups are
 // cached per (kernel, buffers); the queue is submitted at a read, at `flush`, or every MAX_BATCH dispatches.
-// Tensors are slots of shared slabs (slab-allocator.ts) bound with dynamic offsets, so bind groups are cached per
-// (kernel, slabs) and rarely created. Every write into a pooled slot is a recorded command (small uploads are copies
+// Tensors are slots of a few arena buffers (arena-allocator.ts) bound with dynamic offsets, so bind groups are cached
+// per (kernel, arenas) and rarely created. Every write into a pooled slot is a recorded command (small uploads are copies
 // from a staging buffer), so slots are reused the moment they are released.
 
 import { BufferPool, Pins, Recording, sizeClass, type PoolStats } from './buffer-pool.js';
-import { SlabAllocator, type Slot } from './slab-allocator.js';
+import { ArenaAllocator, type Slot } from './arena-allocator.js';
 import {
   Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, newCounters, releaseArray, trackLive, type PooledArray,
   type CapturedPlan, type DeviceArray, type GpuJsModule, type KernelRunner,
@@ -96,8 +96,8 @@ const COMPUTE = 4;
 /** Largest uniform block of any kernel, rounded to the offset alignment, times the batch bound. */
 const SLOT_BYTES = 512;
 /** Uploads up to this size go through the batch's staging buffer (recorded copies); larger ones get a fresh buffer. */
-const STAGED_UPLOAD_BYTES = 64 * 1024;
-const STAGING_BYTES = 4 * 2 ** 20;
+const STAGED_UPLOAD_BYTES = 8 * 2 ** 20;
+const STAGING_BYTES = 32 * 2 ** 20;
 
 interface Kernel extends WgslKernel {
   id: number;
@@ -145,7 +145,7 @@ export class WebGpuRunner implements KernelRunner {
   private readonly table = new KernelTable();
   private readonly kernels = new Map<string, Kernel>();
   private readonly pool: BufferPool<GpuSlot>;
-  private readonly slabs: SlabAllocator<GpuBuffer>;
+  private readonly arenas: ArenaAllocator<GpuBuffer>;
   private readonly maxDynamic: number;
   private readonly profiler: KernelProfiler | null;
   private readonly batch: Batch;
@@ -182,14 +182,17 @@ export class WebGpuRunner implements KernelRunner {
     this.arenaBytes = new ArrayBuffer(arenaSize);
     this.arenaView = new DataView(this.arenaBytes);
     this.staging = this.device.createBuffer({ size: STAGING_BYTES, usage: USAGE.COPY_SRC | USAGE.COPY_DST });
-    this.slabs = new SlabAllocator<GpuBuffer>(
+    const limits = this.device.limits;
+    const window = Math.min(64 * 2 ** 20, limits.maxStorageBufferBindingSize);
+    this.arenas = new ArenaAllocator<GpuBuffer>(
       (bytes) => this.device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST }),
       (b) => b.destroy(),
+      { window, capacity: Math.min(256 * 2 ** 20, limits.maxBufferSize - window) },
     );
-    // the pool asks about slots; a slot not yet carved is judged by its slab
+    // the pool asks about slots; a slot not yet carved is judged by its arena
     this.pool = new BufferPool<GpuSlot>(
-      (bytes, avoid) => this.slabs.carve(bytes, avoid && ((slab) => avoid({ slab, offset: 0, bytes }))),
-      (slot) => this.slabs.free(slot),
+      (bytes, avoid) => this.arenas.carve(bytes, avoid && ((arena) => avoid({ arena, offset: 0, bytes }))),
+      (slot) => this.arenas.free(slot),
     );
     this.batch = new Batch(this.counters, () => this.submit());
     this.profiler = profile && this.hasTimestamps() ? new KernelProfiler(this.device) : null;
@@ -256,12 +259,12 @@ export class WebGpuRunner implements KernelRunner {
     if (this.deviceError) throw new Error(`gpu backend: WebGPU reported an error in recorded work: ${this.deviceError}`);
   }
 
-  /** A slot for `length` values, in none of the slabs `inputs` live in (a dispatch may not read and write one buffer). */
+  /** A slot for `length` values, in none of the arenas `inputs` live in (a dispatch may not read and write one buffer). */
   private allocate(length: number, inputs: readonly GpuArray[] = []): GpuArray {
     const bytes = Math.max(4, length * 4);
     const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
     if (bytes > limit) throw new Error(`gpu backend: a buffer of ${length} values exceeds this device's storage-buffer limit of ${limit} bytes`);
-    const avoid = inputs.length === 0 ? undefined : (slot: GpuSlot) => inputs.some((a) => a.buffer.slab === slot.slab);
+    const avoid = inputs.length === 0 ? undefined : (slot: GpuSlot) => inputs.some((a) => a.buffer.arena === slot.arena);
     return trackLive(this.counters, new GpuArray(this.pool.acquire(bytes, avoid), length));
   }
 
@@ -277,9 +280,9 @@ export class WebGpuRunner implements KernelRunner {
     return id;
   }
 
-  /** The slot's slab and offset for copies. */
+  /** The slot's arena buffer and offset for copies. */
   private static at(slot: GpuSlot): [GpuBuffer, number] {
-    return [slot.slab.buffer, slot.offset];
+    return [slot.arena.buffer, slot.offset];
   }
 
   /** The open encoder and compute pass (a new batch pushes an error scope that its submission pops). */
@@ -301,10 +304,13 @@ export class WebGpuRunner implements KernelRunner {
     return this.encoder;
   }
 
-  /** The bind group of a dispatch: per (kernel, slabs) when its bindings are dynamic, else per (kernel, slots). */
+  /**
+   * The bind group of a dispatch: per (kernel, arenas) when its bindings are dynamic (each arena bound as a window at
+   * the slot's offset), else per (kernel, slots).
+   */
   private bindGroup(k: Kernel, uniforms: GpuBuffer, slots: readonly GpuSlot[]): unknown {
     let key = `${k.id}`;
-    for (const s of slots) key += k.dynamic ? `,${s.slab.id}:${s.bytes}` : `,${s.slab.id}@${s.offset}`;
+    for (const s of slots) key += k.dynamic ? `,${s.arena.id}` : `,${s.arena.id}@${s.offset}`;
     if (uniforms !== this.arena) key += `;${this.id(uniforms)}`;
     let group = this.bindGroups.get(key);
     if (group) { this.bindGroupStats.hits++; return group; }
@@ -314,7 +320,7 @@ export class WebGpuRunner implements KernelRunner {
       layout: k.layout,
       entries: [
         { binding: 0, resource: { buffer: uniforms, offset: 0, size: k.paramBytes } },
-        ...slots.map((s, i) => ({ binding: 1 + i, resource: { buffer: s.slab.buffer, offset: k.dynamic ? 0 : s.offset, size: s.bytes } })),
+        ...slots.map((s, i) => ({ binding: 1 + i, resource: k.dynamic ? { buffer: s.arena.buffer, offset: 0, size: s.arena.window } : { buffer: s.arena.buffer, offset: s.offset, size: s.bytes } })),
       ],
     });
     this.bindGroups.set(key, group);
@@ -338,7 +344,7 @@ export class WebGpuRunner implements KernelRunner {
     if (bytes > STAGED_UPLOAD_BYTES) {
       const size = sizeClass(bytes);
       const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
-      const slot = this.slabs.adopt(buffer, size);
+      const slot = this.arenas.adopt(buffer, size);
       this.pool.adopt(slot, size);
       this.device.queue.writeBuffer(buffer, 0, values);
       return trackLive(this.counters, new GpuArray(slot, values.length));
@@ -401,10 +407,10 @@ export class WebGpuRunner implements KernelRunner {
     this.batch.add();
   }
 
-  /** A copy between slots; within one slab (a buffer cannot be its own copy source) through a scratch buffer. */
+  /** A copy between slots; within one arena (a buffer cannot be its own copy source) through a scratch buffer. */
   private encodeCopy(from: GpuSlot, to: GpuSlot, bytes: number): void {
     const encoder = this.openEncoder();
-    if (from.slab !== to.slab) { encoder.copyBufferToBuffer(...WebGpuRunner.at(from), ...WebGpuRunner.at(to), bytes); return; }
+    if (from.arena !== to.arena) { encoder.copyBufferToBuffer(...WebGpuRunner.at(from), ...WebGpuRunner.at(to), bytes); return; }
     const scratch = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: USAGE.COPY_SRC | USAGE.COPY_DST });
     encoder.copyBufferToBuffer(...WebGpuRunner.at(from), scratch, 0, bytes);
     encoder.copyBufferToBuffer(scratch, 0, ...WebGpuRunner.at(to), bytes);
@@ -536,7 +542,7 @@ export class WebGpuRunner implements KernelRunner {
   }
 
   poolStats(): PoolStats {
-    return { ...this.pool.stats(this.counters.liveBuffers), slabs: this.slabs.slabs, slabBytes: this.slabs.bytes };
+    return { ...this.pool.stats(this.counters.liveBuffers), arenas: this.arenas.arenas, arenaBytes: this.arenas.bytes };
   }
 
   /** A pass of its own for one dispatch, with timestamps at its start and end (profiling only). */
