@@ -133,17 +133,17 @@ function kernel(name: string, flops: number, bytes: number, fn: () => void): voi
 }
 for (const n of [256, 512, 1024]) {
   const a = randn([n, n], rng), b = randn([n, n], rng);
-  kernel(`matmul ${n}`, 2 * n ** 3, 12 * n * n, () => { matmul(a, b).dataSync(); });
+  kernel(`matmul ${n}`, 2 * n ** 3, 12 * n * n, () => { matmul(a, b); });
 }
 const N = 1 << 20;
 const x = mul(randn([1024, 1024], rng), 1), y = mul(randn([1024, 1024], rng), 1), bias = mul(randn([1024], rng), 1);
-kernel('add 1M', N, 12 * N, () => { add(x, y).dataSync(); });
-kernel('add bias (broadcast row) 1M', N, 8 * N, () => { add(x, bias).dataSync(); });
-kernel('geluTanh 1M', 20 * N, 8 * N, () => { geluTanh(x).dataSync(); });
-kernel('softmax rows 1024×1024', 20 * N, 8 * N, () => { softmax(x, -1).dataSync(); });
-kernel('layerNorm rows 1024×1024', 8 * N, 8 * N, () => { layerNorm(x, [1024]).dataSync(); });
-kernel('sum rows 1024×1024', N, 4 * N, () => { sum(x, -1).dataSync(); });
-kernel('sum columns 1024×1024', N, 4 * N, () => { sum(x, 0).dataSync(); });
+kernel('add 1M', N, 12 * N, () => { add(x, y); });
+kernel('add bias (broadcast row) 1M', N, 8 * N, () => { add(x, bias); });
+kernel('geluTanh 1M', 20 * N, 8 * N, () => { geluTanh(x); });
+kernel('softmax rows 1024×1024', 20 * N, 8 * N, () => { softmax(x, -1); });
+kernel('layerNorm rows 1024×1024', 8 * N, 8 * N, () => { layerNorm(x, [1024]); });
+kernel('sum rows 1024×1024', N, 4 * N, () => { sum(x, -1); });
+kernel('sum columns 1024×1024', N, 4 * N, () => { sum(x, 0); });
 
 console.log(`\nkernels (${describeCpuKernels()}), fraction of the ${peak.toFixed(1)} GFLOP/s ceiling:`);
 console.log('kernel                          ms      GFLOP/s   GB/s   of ceiling (median; best sample)');
