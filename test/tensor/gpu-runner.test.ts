@@ -103,6 +103,24 @@ describe('buffer pool', () => {
     expect(pool.acquire(1024)).toBe(fresh);
   });
 
+  test('a free buffer no acquire wanted for maxAge submissions is destroyed; one a loop keeps reusing stays', () => {
+    const destroyed: number[] = [];
+    let created = 0;
+    const pool = new BufferPool<{ id: number }>(() => ({ id: created++ }), (b) => destroyed.push(b.id), 2 ** 30, 3);
+    const old = pool.acquire(4096);
+    pool.release(old);
+    let loop = pool.acquire(256);
+    for (let submission = 0; submission < 3; submission++) {
+      pool.release(loop);
+      pool.afterSubmission();
+      loop = pool.acquire(256);
+    }
+    expect(destroyed).toEqual([]); // dropped after the third submission, destroyed after the next one
+    pool.afterSubmission();
+    expect(destroyed).toEqual([old.id]);
+    expect(loop.id).toBe(1);
+  });
+
   test('pinned buffers stay out of the pool until their plan is disposed', () => {
     let created = 0;
     const pool = new BufferPool<{ id: number }>(() => ({ id: created++ }), () => {});

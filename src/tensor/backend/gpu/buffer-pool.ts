@@ -43,12 +43,17 @@ export class BufferPool<B> {
   private capturing: Pins<B> | null = null;
   private freeBytes = 0;
   private created = 0;
+  /** Submissions so far, and when each free buffer was released (in submissions). */
+  private submissions = 0;
+  private readonly releasedAt = new Map<B, number>();
 
   constructor(
     private readonly create: (bytes: number, avoid?: (buffer: B) => boolean) => B,
     private readonly destroy: (buffer: B) => void,
-    /** Free bytes kept for reuse; beyond this, released buffers are destroyed. */
-    private readonly maxFreeBytes = 2 ** 31,
+    /** Free bytes kept for reuse; beyond this, the least recently released buffers are destroyed. */
+    private readonly maxFreeBytes = 2 ** 32,
+    /** Submissions a free buffer waits for reuse before it is destroyed. */
+    private readonly maxAge = 256,
   ) {}
 
   /**
@@ -70,6 +75,7 @@ export class BufferPool<B> {
     if (buffer !== undefined) {
       this.freeBytes -= size;
       this.freeOrder.delete(buffer);
+      this.releasedAt.delete(buffer);
     }
     else {
       buffer = this.create(size, avoid);
@@ -95,20 +101,39 @@ export class BufferPool<B> {
     const size = this.classOf.get(buffer)!;
     for (const oldest of this.freeOrder) {
       if (this.freeBytes + size <= this.maxFreeBytes) break;
-      const oldSize = this.classOf.get(oldest)!;
-      const list = this.free.get(oldSize)!;
-      list.splice(list.indexOf(oldest), 1);
-      this.freeOrder.delete(oldest);
-      this.freeBytes -= oldSize;
-      // recorded commands may still use it: destroyed after the next submission (see destroyDoomed)
-      this.classOf.delete(oldest);
-      this.doomed.push(oldest);
+      this.drop(oldest);
     }
     let list = this.free.get(size);
     if (!list) this.free.set(size, list = []);
     list.push(buffer);
     this.freeOrder.add(buffer);
+    this.releasedAt.set(buffer, this.submissions);
     this.freeBytes += size;
+  }
+
+  /** Takes a free buffer out of the pool; recorded commands may still use it, so it is destroyed after the next submission. */
+  private drop(buffer: B): void {
+    const size = this.classOf.get(buffer)!;
+    const list = this.free.get(size)!;
+    list.splice(list.indexOf(buffer), 1);
+    this.freeOrder.delete(buffer);
+    this.releasedAt.delete(buffer);
+    this.freeBytes -= size;
+    this.classOf.delete(buffer);
+    this.doomed.push(buffer);
+  }
+
+  /**
+   * Call after each submission: destroys what was dropped before it, and drops the free buffers no acquire wanted for
+   * `maxAge` submissions (a loop that changed shape frees the old shapes' buffers; a steady loop keeps its own).
+   */
+  afterSubmission(): void {
+    this.destroyDoomed();
+    this.submissions++;
+    for (const oldest of this.freeOrder) {
+      if (this.releasedAt.get(oldest)! > this.submissions - this.maxAge) break;
+      this.drop(oldest);
+    }
   }
 
   /** Starts tracking a buffer created outside the pool (a large upload), so that its release recycles it. */
@@ -159,6 +184,7 @@ export class BufferPool<B> {
     for (const list of this.free.values()) for (const b of list) { this.classOf.delete(b); this.destroy(b); }
     this.free.clear();
     this.freeOrder.clear();
+    this.releasedAt.clear();
     this.freeBytes = 0;
   }
 

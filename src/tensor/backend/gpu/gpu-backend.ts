@@ -52,8 +52,8 @@ function simplify(shape: Shape, views: (readonly number[])[]): { shape: number[]
   return { shape: outShape, strides: outStrides };
 }
 
-/** Threads below which a long reduction is split into chunks (the GPU wants tens of thousands in flight). */
-const MIN_THREADS = 32768;
+/** Threads below which a long reduction is split into chunks (a large GPU wants a hundred thousand in flight). */
+const MIN_THREADS = 131072;
 
 /**
  * How many chunks to split a reduction of length n into when only `outputs` threads would run: a divisor s of n with
@@ -315,12 +315,12 @@ export class GpuBackend implements Backend {
     const keptCount = gk.shape[0] ?? 1, redCount = gr.shape[0] ?? 1;
     const size = keptCount * m * n;
     const aCol = a.strides[rank - 1]!, bRow = b.strides[rank - 2]!;
-    // split-k: a small output with a long inner dimension (weight gradients) runs as s partial products over chunks
-    // of k (the chunk index taking the kept-batch slot), summed by a 1×s ones-vector product
-    const s = keptCount === 1 ? splitFactor(k, m * n) : 1;
+    const lanes = n % 4 === 0 && b.strides[rank - 1] === 1 ? 4 : 1;
+    // split-k: a small output with a long inner dimension (weight gradients, their batch folded into k) runs as s
+    // partial products over chunks of k (the chunk index taking the kept-batch slot), summed by a 1×s ones-vector product
+    const s = keptCount === 1 ? splitFactor(k, (m * n) / lanes) : 1;
     const chunk = k / s;
-    const kernel = n % 4 === 0 && b.strides[rank - 1] === 1 ? 'matmul4' : 'matmul';
-    const out = this.run('matmul', kernel, s * size, [this.data(a).array!, this.data(b).array!], [
+    const out = this.run('matmul', lanes === 4 ? 'matmul4' : 'matmul', s * size, [this.data(a).array!, this.data(b).array!], [
       m, n, chunk, redCount,
       a.offset, s > 1 ? chunk * aCol : gk.strides[0]![0] ?? 0, gr.strides[0]![0] ?? 0, a.strides[rank - 2]!, aCol,
       b.offset, s > 1 ? chunk * bRow : gk.strides[1]![0] ?? 0, gr.strides[1]![0] ?? 0, bRow, b.strides[rank - 1]!,

@@ -228,7 +228,7 @@ export class HostModeRunner implements KernelRunner {
   constructor(readonly mode: 'cpu' | 'webasm', readonly canReadSync = true) {
     const { GPU } = loadGpuJs();
     this.gpu = new GPU({ mode });
-    this.batch = new Batch(this.counters, () => this.pool.destroyDoomed());
+    this.batch = new Batch(this.counters, () => this.pool.afterSubmission());
   }
 
   define(name: string, source: KernelSource): void {

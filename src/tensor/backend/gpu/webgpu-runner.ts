@@ -429,7 +429,7 @@ export class WebGpuRunner implements KernelRunner {
     this.profiler?.resolve(encoder);
     this.device.queue.submit([encoder.finish()]);
     this.profiler?.collect();
-    this.pool.destroyDoomed();
+    this.pool.afterSubmission();
     for (const b of this.scratch) b.destroy();
     this.scratch.length = 0;
     void this.device.popErrorScope().then((e) => { if (e && !this.deviceError) this.deviceError = e.message; });
