@@ -1,26 +1,35 @@
-// Worker threads that run exported functions of one WebAssembly module on a shared memory, synchronously:
-// the caller posts a call per worker into a control block at the start of the memory, runs its own share,
-// and waits (Atomics) until every worker has signalled. Node only; elsewhere `ThreadPool.create` returns null.
+// Worker threads that run exported functions of one WebAssembly module on a shared memory, synchronously: the caller
+// posts a round of tasks into a control block at the start of the memory, and every thread (the caller included)
+// takes the next task from a shared counter until none is left, so a thread the OS delays does not hold the others
+// up. A task computes a fixed part of the output whichever thread runs it. Node only; elsewhere create() gives null.
 
 /** Int32 slots of the control block at byte 0 of the shared memory. */
-const SEQ = 0; // job sequence number, bumped by the caller to start a round; -1 asks workers to exit
-const WORKER_BASE = 16; // worker w owns slots WORKER_BASE + w·WORKER_SLOTS …
-const WORKER_SLOTS = 32; // [ready/done seq, error flag, function id, param count, params…]
-const MAX_PARAMS = WORKER_SLOTS - 4;
+const SEQ = 0; // round number, bumped by the caller to start a round; -1 asks workers to exit
+const NEXT = 1; // index of the next task to take (Atomics.add)
+const COUNT = 2; // tasks in this round
+const WORKER_BASE = 16; // worker w's [done round, error flag] at WORKER_BASE + w·WORKER_SLOTS
+const WORKER_SLOTS = 2;
+const TASK_BASE = 64; // task i: [function id, argument count, arguments…] at TASK_BASE + i·TASK_SLOTS
+const TASK_SLOTS = 24;
+const MAX_PARAMS = TASK_SLOTS - 2;
 export const CONTROL_BLOCK_BYTES = 4096;
-export const MAX_WORKERS = Math.floor((CONTROL_BLOCK_BYTES / 4 - WORKER_BASE) / WORKER_SLOTS);
+/** Tasks one round can hold. */
+export const MAX_TASKS = Math.floor((CONTROL_BLOCK_BYTES / 4 - TASK_BASE) / TASK_SLOTS);
+export const MAX_WORKERS = Math.floor((TASK_BASE - WORKER_BASE) / WORKER_SLOTS);
+/** A task argument replaced, by the thread that runs the task, with that thread's scratch address. */
+export const SCRATCH_ARG = -0x80000000;
 
 /** The code each worker runs (CommonJS, evaluated by Node's Worker; kept free of imports from this package). */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, id, exportNames } = workerData;
+const { module, memory, id, exportNames, scratch } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 const fns = exportNames.map((n) => instance.exports[n]);
 const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BLOCK_BYTES / 4});
-const base = ${WORKER_BASE} + id * ${WORKER_SLOTS};
+const status = ${WORKER_BASE} + id * ${WORKER_SLOTS};
 let seen = Atomics.load(ctl, ${SEQ});
-Atomics.store(ctl, base, seen); // ready
-Atomics.notify(ctl, base);
+Atomics.store(ctl, status, seen); // ready
+Atomics.notify(ctl, status);
 for (;;) {
   let spins = 0;
   while (Atomics.load(ctl, ${SEQ}) === seen) {
@@ -28,17 +37,22 @@ for (;;) {
   }
   seen = Atomics.load(ctl, ${SEQ});
   if (seen === -1) break;
+  let failed = 0;
   try {
-    const n = ctl[base + 3];
-    const args = [];
-    for (let i = 0; i < n; i++) args.push(ctl[base + 4 + i]);
-    if (n >= 0) fns[ctl[base + 2]](...args);
-    ctl[base + 1] = 0;
+    const count = ctl[${COUNT}];
+    for (let i = Atomics.add(ctl, ${NEXT}, 1); i < count; i = Atomics.add(ctl, ${NEXT}, 1)) {
+      const base = ${TASK_BASE} + i * ${TASK_SLOTS};
+      const n = ctl[base + 1];
+      const args = [];
+      for (let k = 0; k < n; k++) { const v = ctl[base + 2 + k]; args.push(v === ${SCRATCH_ARG} ? scratch : v); }
+      fns[ctl[base]](...args);
+    }
   } catch (e) {
-    ctl[base + 1] = 1;
+    failed = 1;
   }
-  Atomics.store(ctl, base, seen);
-  Atomics.notify(ctl, base);
+  ctl[status + 1] = failed;
+  Atomics.store(ctl, status, seen);
+  Atomics.notify(ctl, status);
 }
 `;
 
@@ -73,7 +87,8 @@ export class ThreadPool {
    * Starts `count` workers that instantiate `module` on `memory` (which must be shared) and waits until each
    * is ready. Returns null where worker threads are unavailable or a worker does not start within 5 s.
    */
-  static create(module: WebAssembly.Module, memory: WebAssembly.Memory, exportNames: string[], count: number): ThreadPool | null {
+  static create(module: WebAssembly.Module, memory: WebAssembly.Memory, exportNames: string[], count: number,
+    scratchOf: (thread: number) => number): ThreadPool | null {
     const Worker = nodeWorkerConstructor();
     if (!Worker || count <= 0 || !(memory.buffer instanceof SharedArrayBuffer)) return null;
     count = Math.min(count, MAX_WORKERS);
@@ -82,7 +97,7 @@ export class ThreadPool {
     const workers: NodeWorker[] = [];
     for (let id = 0; id < count; id++) {
       Atomics.store(ctl, WORKER_BASE + id * WORKER_SLOTS, -2);
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, id, exportNames } });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, id, exportNames, scratch: scratchOf(id + 1) } });
       w.unref();
       w.on('error', () => { /* reported through the ready/done protocol (a dead worker never signals) */ });
       workers.push(w);
@@ -100,27 +115,30 @@ export class ThreadPool {
   }
 
   /**
-   * Runs calls[0] on the calling thread and calls[1…] on workers 0…, returning when all have finished.
-   * `run` is how the calling thread executes its own call.
+   * Runs every task, on the calling thread and the workers (each takes the next task until none is left), returning
+   * when all have finished. `run` is how the calling thread executes a task (SCRATCH_ARG already replaced by
+   * `scratch`, the calling thread's scratch address).
    */
-  runAll(calls: ThreadCall[], run: (call: ThreadCall) => void): void {
+  runAll(tasks: ThreadCall[], scratch: number, run: (call: ThreadCall) => void): void {
     if (this.closed) throw new Error('thread pool: used after close()');
-    if (calls.length - 1 > this.workers.length) throw new Error(`thread pool: ${calls.length} calls for ${this.workers.length} workers + caller`);
+    if (tasks.length > MAX_TASKS) throw new Error(`thread pool: ${tasks.length} tasks (max ${MAX_TASKS})`);
     const ctl = this.ctl;
     const seq = ++this.seq;
-    for (let w = 0; w < calls.length - 1; w++) {
-      const call = calls[w + 1]!;
-      if (call.args.length > MAX_PARAMS) throw new Error(`thread pool: ${call.args.length} arguments (max ${MAX_PARAMS})`);
-      const base = WORKER_BASE + w * WORKER_SLOTS;
-      ctl[base + 2] = call.fn;
-      ctl[base + 3] = call.args.length;
-      for (let i = 0; i < call.args.length; i++) ctl[base + 4 + i] = call.args[i]!;
-    }
-    // Workers that get no call this round still see the new sequence number and just acknowledge it.
-    for (let w = calls.length - 1; w < this.workers.length; w++) ctl[WORKER_BASE + w * WORKER_SLOTS + 3] = -1;
+    tasks.forEach((task, i) => {
+      if (task.args.length > MAX_PARAMS) throw new Error(`thread pool: ${task.args.length} arguments (max ${MAX_PARAMS})`);
+      const base = TASK_BASE + i * TASK_SLOTS;
+      ctl[base] = task.fn;
+      ctl[base + 1] = task.args.length;
+      for (let k = 0; k < task.args.length; k++) ctl[base + 2 + k] = task.args[k]!;
+    });
+    ctl[COUNT] = tasks.length;
+    Atomics.store(ctl, NEXT, 0);
     Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
-    run(calls[0]!);
+    for (let i = Atomics.add(ctl, NEXT, 1); i < tasks.length; i = Atomics.add(ctl, NEXT, 1)) {
+      const task = tasks[i]!;
+      run({ fn: task.fn, args: task.args.map((v) => (v === SCRATCH_ARG ? scratch : v)) });
+    }
     let failed = false;
     for (let w = 0; w < this.workers.length; w++) {
       const slot = WORKER_BASE + w * WORKER_SLOTS;
@@ -130,7 +148,7 @@ export class ThreadPool {
       }
       if (ctl[slot + 1] !== 0) failed = true;
     }
-    if (failed) throw new Error('thread pool: a worker failed while running its share (out-of-bounds memory access?)');
+    if (failed) throw new Error('thread pool: a worker failed while running a task (out-of-bounds memory access?)');
   }
 
   /** Stops the workers. */

@@ -10,6 +10,7 @@ import { collapseDims } from '../strided-loop.js';
 import { CHUNK, HEADER_BYTES, INSTR_BYTES, OPCODE, VECTOR_OPS, type VectorOp } from './elementwise-module.js';
 import type { WasmGemmRuntime } from './wasm-gemm.js';
 import { StagingArea } from './staging-area.js';
+import { SCRATCH_ARG } from './thread-pool.js';
 
 /** Below this much work (output elements × the program's cost) one thread runs it: waking workers costs more. */
 const PARALLEL_MIN_WORK = 1 << 17;
@@ -152,12 +153,13 @@ export function runFusedWasm(
     for (let d = 0; d < 4; d++) heap[w + 3 + d] = d < pad ? 0 : strides[d - pad]!;
     heap[w + 7] = arrays[input] instanceof Int32Array ? 1 : 0;
   }
-  const threads = total * code.cost >= PARALLEL_MIN_WORK ? rt.numThreads : 1;
-  const calls: number[][] = [];
-  for (let t = 0; t < threads; t++) {
-    calls.push([desc, Math.floor((total * t) / threads), Math.floor((total * (t + 1)) / threads), rt.scratchOf(t)]);
+  // tasks: output ranges (registers in the running thread's scratch)
+  const parts = total * code.cost >= PARALLEL_MIN_WORK && rt.numThreads > 1 ? rt.numThreads * rt.tasksPerThread : 1;
+  const tasks: number[][] = [];
+  for (let t = 0; t < parts; t++) {
+    tasks.push([desc, Math.floor((total * t) / parts), Math.floor((total * (t + 1)) / parts), SCRATCH_ARG]);
   }
-  rt.runKernel('ew', calls);
+  rt.runKernel('ew', tasks);
   wasmElementwiseStats.calls++;
   return true;
 }

@@ -4,7 +4,7 @@
 // copies the result out. `wasmGemmRuntime()` is null where WebAssembly SIMD is unavailable.
 
 import { buildGemmModule, DEFAULT_TILING, packScratchBytes, type GemmTiling } from './gemm-module.js';
-import { CONTROL_BLOCK_BYTES, ThreadPool, type ThreadCall } from './thread-pool.js';
+import { CONTROL_BLOCK_BYTES, MAX_TASKS, SCRATCH_ARG, ThreadPool, type ThreadCall } from './thread-pool.js';
 import { copyKernel } from '../elementwise-kernels.js';
 import type { ConvGeometry } from '../../backend.js';
 import { KERNEL_EXPORTS, type KernelExport } from './kernel-exports.js';
@@ -19,6 +19,8 @@ const ARENA_LIMIT_BYTES = 1536 * 1024 * 1024;
 const EXPORTS = ['gemm', 'im2col', 'col2im', ...KERNEL_EXPORTS] as const;
 /** Below this many flops a matmul runs on one thread (waking a worker costs more than it saves). */
 const PARALLEL_MIN_FLOPS = 1 << 21;
+/** Tasks per thread of a parallel kernel (threads take them from a shared counter; see ThreadPool). */
+const TASKS_PER_THREAD = 2;
 
 /** A strided batch of matrices: element (batch index…, i, j) at offset + Σ batchIdx·batchStrides + i·rowStride + j·colStride. */
 export interface MatrixOperand {
@@ -138,13 +140,10 @@ export class WasmGemmRuntime {
     const padBits = new Int32Array(new Float32Array([g.padValue]).buffer)[0]!;
     const geometry = [g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.outH, g.outW];
     const work = planes * g.kh * g.kw * g.outH * g.outW;
-    const parts = this.threads > 1 && work >= 1 << 16 ? Math.min(this.threads, planes) : 1;
-    const fn = EXPORTS.indexOf(direction);
-    const calls: ThreadCall[] = Array.from({ length: parts }, (_, t) => ({
-      fn, args: [srcAddr, ...geometry, padBits, outAddr, Math.floor((planes * t) / parts), Math.floor((planes * (t + 1)) / parts)],
-    }));
-    if (calls.length === 1) this.layoutFns[direction](...calls[0]!.args);
-    else this.pool!.runAll(calls, (call) => this.layoutFns[direction](...call.args));
+    const parts = this.threads > 1 && work >= 1 << 16 ? Math.min(TASKS_PER_THREAD * this.threads, planes) : 1;
+    const tasks = Array.from({ length: parts }, (_, t) =>
+      [srcAddr, ...geometry, padBits, outAddr, Math.floor((planes * t) / parts), Math.floor((planes * (t + 1)) / parts)]);
+    this.runTasks(EXPORTS.indexOf(direction), this.layoutFns[direction], tasks);
     if (outHome < 0) out.set(this.heapF32.subarray(outAddr / 4, outAddr / 4 + out.length));
     return true;
   }
@@ -172,12 +171,28 @@ export class WasmGemmRuntime {
     return CONTROL_BLOCK_BYTES + t * this.scratchBytes;
   }
 
-  /** Runs the kernel export `name` once per argument list, the first on this thread and the others on workers. */
-  runKernel(name: KernelExport, calls: number[][]): void {
-    const fn = this.kernelFns[name];
-    if (calls.length === 1) { fn(...calls[0]!); return; }
-    const index = EXPORTS.indexOf(name);
-    this.pool!.runAll(calls.map((args) => ({ fn: index, args })), (call) => fn(...call.args));
+  /**
+   * Runs the kernel export `name` once per argument list (a task), shared out between this thread and the workers;
+   * an argument SCRATCH_ARG becomes the running thread's scratch address.
+   */
+  runKernel(name: KernelExport, tasks: number[][]): void {
+    this.runTasks(EXPORTS.indexOf(name), this.kernelFns[name], tasks);
+  }
+
+  /** Tasks per thread a parallel kernel is cut into, so a thread the OS delays leaves its share to the others. */
+  get tasksPerThread(): number {
+    return TASKS_PER_THREAD;
+  }
+
+  private runTasks(fnIndex: number, fn: (...args: number[]) => void, tasks: number[][]): void {
+    const scratch = this.scratchOf(0);
+    if (tasks.length === 1 || !this.pool) {
+      for (const args of tasks) fn(...args.map((v) => (v === SCRATCH_ARG ? scratch : v)));
+      return;
+    }
+    for (let i = 0; i < tasks.length; i += MAX_TASKS) {
+      this.pool.runAll(tasks.slice(i, i + MAX_TASKS).map((args) => ({ fn: fnIndex, args })), scratch, (call) => fn(...call.args));
+    }
   }
 
   /** Builds the module (shared memory where the platform allows it); null without WebAssembly SIMD. */
@@ -212,7 +227,7 @@ export class WasmGemmRuntime {
     this.pool = null;
     this.threads = 1;
     if (n > 1) {
-      this.pool = ThreadPool.create(this.module, this.memory, [...EXPORTS], n - 1);
+      this.pool = ThreadPool.create(this.module, this.memory, [...EXPORTS], n - 1, (t) => this.scratchOf(t));
       if (this.pool) this.threads = this.pool.size + 1;
     }
   }
@@ -278,13 +293,12 @@ export class WasmGemmRuntime {
     for (let o = 0; o < outerCount; o++) {
       // accumulate into C when an outer summed dim is past its first entry
       const accumulate = dims.some((d, i) => d.c === 0 && counter[i]! > 0) ? 1 : 0;
-      const calls = splitCalls(parallel ? threads : 1, inner.size, m, n, this.tiling, {
+      const calls = splitCalls(parallel ? TASKS_PER_THREAD * threads : 1, inner.size, m, n, this.tiling, {
         a: aOff, aBatch: inner.a, aRow: A.rowStride, aCol: A.colStride,
         b: bOff, bBatch: inner.b, bRow: B.rowStride, bCol: B.colStride,
         c: cOff, cBatch: inner.c, ldc: n, k, accumulate,
-      }, (t) => CONTROL_BLOCK_BYTES + t * this.scratchBytes);
-      if (calls.length === 1) this.gemmFn(...calls[0]!.args);
-      else this.pool!.runAll(calls, (call) => this.gemmFn(...call.args));
+      });
+      this.runTasks(0, this.gemmFn, calls.map((c) => c.args));
       for (let d = dims.length - 1; d >= 0; d--) {
         const dim = dims[d]!;
         aOff += dim.a; bOff += dim.b; cOff += dim.c;
@@ -361,15 +375,17 @@ interface Problem {
   c: number; cBatch: number; ldc: number; k: number; accumulate: number;
 }
 
-/** One kernel call per thread: over batch ranges if there are enough, else column (or row) ranges in whole tiles. */
-function splitCalls(threads: number, batch: number, m: number, n: number, tiling: GemmTiling, p: Problem,
-  scratchOf: (thread: number) => number): ThreadCall[] {
-  const call = (t: number, bt0: number, bt1: number, i0: number, i1: number, j0: number, j1: number): ThreadCall => ({
+/**
+ * The kernel calls (tasks) of one matmul, `threads` of them: over batch ranges if there are enough, else column (or
+ * row) ranges in whole tiles. Each call packs into the scratch of the thread that runs it (SCRATCH_ARG).
+ */
+function splitCalls(threads: number, batch: number, m: number, n: number, tiling: GemmTiling, p: Problem): ThreadCall[] {
+  const call = (bt0: number, bt1: number, i0: number, i1: number, j0: number, j1: number): ThreadCall => ({
     fn: 0,
     args: [bt1 - bt0, i1 - i0, j1 - j0, p.k,
       4 * (p.a + bt0 * p.aBatch + i0 * p.aRow), 4 * p.aBatch, 4 * p.aRow, 4 * p.aCol,
       4 * (p.b + bt0 * p.bBatch + j0 * p.bCol), 4 * p.bBatch, 4 * p.bRow, 4 * p.bCol,
-      4 * (p.c + bt0 * p.cBatch + i0 * p.ldc + j0), 4 * p.cBatch, 4 * p.ldc, scratchOf(t), p.accumulate],
+      4 * (p.c + bt0 * p.cBatch + i0 * p.ldc + j0), 4 * p.cBatch, 4 * p.ldc, SCRATCH_ARG, p.accumulate],
   });
   const ranges = (total: number, parts: number, quantum: number): [number, number][] => {
     const units = Math.ceil(total / quantum);
@@ -382,10 +398,10 @@ function splitCalls(threads: number, batch: number, m: number, n: number, tiling
     return out;
   };
   // a batch summed into one C (cBatch = 0) is never split: each C element keeps one summation order
-  if (threads > 1 && batch >= threads && p.cBatch !== 0) return ranges(batch, threads, 1).map(([s, e], t) => call(t, s, e, 0, m, 0, n));
-  if (threads > 1 && n >= 2 * tiling.nr && n >= m) return ranges(n, threads, tiling.nr).map(([s, e], t) => call(t, 0, batch, 0, m, s, e));
-  if (threads > 1 && m >= 2 * tiling.mr) return ranges(m, threads, tiling.mr).map(([s, e], t) => call(t, 0, batch, s, e, 0, n));
-  return [call(0, 0, batch, 0, m, 0, n)];
+  if (threads > 1 && batch >= threads && p.cBatch !== 0) return ranges(batch, threads, 1).map(([s, e]) => call(s, e, 0, m, 0, n));
+  if (threads > 1 && n >= 2 * tiling.nr && n >= m) return ranges(n, threads, tiling.nr).map(([s, e]) => call(0, batch, 0, m, s, e));
+  if (threads > 1 && m >= 2 * tiling.mr) return ranges(m, threads, tiling.mr).map(([s, e]) => call(0, batch, s, e, 0, n));
+  return [call(0, batch, 0, m, 0, n)];
 }
 
 let runtime: WasmGemmRuntime | null | undefined;

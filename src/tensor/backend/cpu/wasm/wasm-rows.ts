@@ -29,10 +29,10 @@ function addresses(area: StagingArea, rt: WasmGemmRuntime, inputs: readonly Arra
   return area.take(0) === null ? null : [...ins, ...out]; // take(0): keeps 64 bytes of slack above everything
 }
 
-/** Splits [0, count) into per-thread ranges (quantum-aligned starts), one call each. */
+/** Splits [0, count) into ranges (quantum-aligned starts), one task each, a few per thread. */
 function split(rt: WasmGemmRuntime, count: number, work: number, quantum: number, call: (s: number, e: number) => number[]): number[][] {
   const units = Math.ceil(count / quantum);
-  const parts = Math.max(1, Math.min(work >= PARALLEL_MIN_ELEMENTS ? rt.numThreads : 1, units));
+  const parts = Math.max(1, Math.min(work >= PARALLEL_MIN_ELEMENTS && rt.numThreads > 1 ? rt.numThreads * rt.tasksPerThread : 1, units));
   const calls: number[][] = [];
   for (let t = 0; t < parts; t++) {
     const s = Math.min(count, Math.floor((units * t) / parts) * quantum), e = Math.min(count, Math.floor((units * (t + 1)) / parts) * quantum);
