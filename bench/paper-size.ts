@@ -109,27 +109,28 @@ function loadInto(file: string | undefined, dir: string | undefined, name: strin
  * weight over the current backend's element limit moves as row blocks under it, its forward concatenating their
  * products (the same values; the parameter count is unchanged, the state-dict keys are not).
  */
-function moveToCurrentBackend(module: V.Module, limit = V.getBackend().maxElements ?? Infinity): void {
+function moveToCurrentBackend(module: V.Module, limit = V.getBackend().maxElements ?? Infinity): string[] {
+  const blocked: string[] = [];
   const upload = (values: ArrayLike<number>, like: V.Tensor, shape: readonly number[]) => {
     const t = V.tensor(like.dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values), { shape: [...shape], dtype: like.dtype });
     return like.requiresGrad ? t.requireGrad() : t;
   };
   const move = (t: V.Tensor) => { const moved = upload(t.dataSync(), t, t.shape); t.dispose(); return moved; };
-  for (const [, m] of module.namedModules()) {
+  for (const [name, m] of module.namedModules()) {
     const fields = m as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(fields)) {
       if (v instanceof V.Tensor && m instanceof V.Linear && k === 'weight' && v.size > limit) {
         const [rows, cols] = v.shape as [number, number], per = Math.floor(limit / cols), host = v.dataSync();
         const blocks = Array.from({ length: Math.ceil(rows / per) }, (_, i) =>
           upload(host.subarray(i * per * cols, Math.min(rows, (i + 1) * per) * cols), v, [Math.min(rows, (i + 1) * per) - i * per, cols]));
+        blocked.push(`${name}.weight [${rows}, ${cols}] as ${blocks.length} blocks`);
         delete fields[k];
         blocks.forEach((b, i) => { fields[`weight${i}`] = b; });
         v.dispose();
-        const bias = m.bias;
         m.forward = (x: V.Tensor, activation?: unknown) => {
           if (activation) throw new Error('a row-blocked Linear takes no fused activation');
           const y = V.concat(blocks.map((b) => V.matmul(x, V.transpose(b))), -1);
-          return bias ? V.add(y, bias) : y;
+          return m.bias ? V.add(y, m.bias) : y; // (the bias field moves after this one)
         };
       } else if (v instanceof V.Tensor) {
         fields[k] = move(v);
@@ -138,6 +139,7 @@ function moveToCurrentBackend(module: V.Module, limit = V.getBackend().maxElemen
       }
     }
   }
+  return blocked;
 }
 
 const t0 = performance.now();
@@ -175,9 +177,9 @@ const loads = a['weights-dir'] || a.weights
 if (loads && cpuDecoder) V.withBackend('cpu', () => loadInto(a['vae-weights'], a['weights-dir'], 'vae', decoderVae));
 if (loads) console.log(`loaded ${loads.transformer.file} (${mib(loads.transformer.fileBytes)} MiB) in ${(loads.transformer.ms / 1000).toFixed(1)} s, ${loads.vae.file} in ${(loads.vae.ms / 1000).toFixed(1)} s`);
 const moveStart = performance.now();
-if (host !== a.backend) moveToCurrentBackend(model, a['linear-limit'] === undefined ? undefined : Number(a['linear-limit']));
+const rowBlocked = host !== a.backend ? moveToCurrentBackend(model, a['linear-limit'] === undefined ? undefined : Number(a['linear-limit'])) : [];
 const moveToGpuMs = host !== a.backend ? performance.now() - moveStart : null;
-if (moveToGpuMs !== null) console.log(`moved the transformer to the ${a.backend} backend in ${(moveToGpuMs / 1000).toFixed(1)} s`);
+if (moveToGpuMs !== null) console.log(`moved the transformer to the ${a.backend} backend in ${(moveToGpuMs / 1000).toFixed(1)} s${rowBlocked.length ? `; row blocks: ${rowBlocked.join(', ')}` : ''}`);
 
 const labels = [Number(a.label)];
 const samplingOptions = {
@@ -282,7 +284,7 @@ const result = {
   weights: loads
     ? { source: 'files', ...loads }
     : { source: `random (seed ${seed})`, buildMs },
-  ...(moveToGpuMs !== null ? { transformerBuiltOnCpuThenMovedMs: moveToGpuMs } : {}),
+  ...(moveToGpuMs !== null ? { transformerBuiltOnCpuThenMovedMs: moveToGpuMs, rowBlockedLinearWeights: rowBlocked } : {}),
   sampling: { ...samplingOptions, images: 1, scalesRun: stopAfter, numScales, complete, warmup },
   timeMs: {
     ...(cpuDecoder
