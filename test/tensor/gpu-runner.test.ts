@@ -139,7 +139,7 @@ describe('arenas', () => {
   const allocator = () => {
     const destroyed: number[] = [];
     let next = 0;
-    const arenas = new ArenaAllocator<{ id: number; bytes: number }>((bytes) => ({ id: next++, bytes }), (b) => destroyed.push(b.id), { capacity: 4096, window: 1024 });
+    const arenas = new ArenaAllocator<{ id: number; bytes: number }>((bytes) => ({ id: next++, bytes }), (b) => destroyed.push(b.id), { capacity: 4096, maxCapacity: 8192, window: 1024 });
     return { arenas, destroyed };
   };
 
@@ -151,8 +151,8 @@ describe('arenas', () => {
     expect(slots[5]!.arena).toBe(slots[0]!.arena);
     expect(slots.every((s) => s.offset % 256 === 0 && s.offset + s.arena.window <= s.arena.bytes && s.bytes <= s.arena.window)).toBe(true);
     const more = Array.from({ length: 8 }, () => arenas.carve(1024));
-    // capacity 4096: one more fits the first arena (2304 carved), four the second, the rest a third
-    expect(more.map((s) => s.arena.id)).toEqual([0, 2, 2, 2, 2, 3, 3, 3]);
+    // one more fits the first arena (2304 of 4096 carved), the rest the next, twice as large (capacity 8192 + window)
+    expect(more.map((s) => s.arena.bytes)).toEqual([5120, 9216, 9216, 9216, 9216, 9216, 9216, 9216]);
   });
 
   test('a slot avoids the arenas it is told to; an arena is destroyed once all its slots are freed', () => {

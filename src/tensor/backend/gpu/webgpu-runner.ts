@@ -160,6 +160,8 @@ export class WebGpuRunner implements KernelRunner {
   private stagingUsed = 0;
   private encoder: GpuCommandEncoder | null = null;
   private pass: GpuComputePass | null = null;
+  /** The pipeline the open pass has set (a pass keeps it between dispatches). */
+  private pipelineSet: unknown = null;
   private readonly bindGroups = new Map<string, unknown>();
   /** Buffers that live until the next submission (copies within a slab). */
   private readonly scratch: GpuBuffer[] = [];
@@ -187,7 +189,7 @@ export class WebGpuRunner implements KernelRunner {
     this.arenas = new ArenaAllocator<GpuBuffer>(
       (bytes) => this.device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST }),
       (b) => b.destroy(),
-      { window, capacity: Math.min(256 * 2 ** 20, limits.maxBufferSize - window) },
+      { window, capacity: 64 * 2 ** 20, maxCapacity: Math.min(2 ** 30, limits.maxBufferSize - window) },
     );
     // the pool asks about slots; a slot not yet carved is judged by its arena
     this.pool = new BufferPool<GpuSlot>(
@@ -291,7 +293,7 @@ export class WebGpuRunner implements KernelRunner {
       this.device.pushErrorScope('validation');
       this.encoder = this.device.createCommandEncoder();
     }
-    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    if (!this.pass) { this.pass = this.encoder.beginComputePass(); this.pipelineSet = null; }
     return this.pass;
   }
 
@@ -388,7 +390,7 @@ export class WebGpuRunner implements KernelRunner {
       this.capture.commands.push({ kernel: k, buffers, params: new Uint8Array(this.arenaBytes.slice(offset, offset + k.paramBytes)), groups });
     }
     const pass = this.profiler ? this.profiledPass(k) : this.openPass();
-    pass.setPipeline(k.pipeline);
+    if (this.pipelineSet !== k.pipeline) { pass.setPipeline(k.pipeline); this.pipelineSet = k.pipeline; }
     pass.setBindGroup(0, this.bindGroup(k, this.arena, buffers), WebGpuRunner.offsets(k, offset, buffers));
     pass.dispatchWorkgroups(groups.x, groups.y);
     if (this.profiler) { pass.end(); this.pass = null; }
@@ -520,7 +522,7 @@ export class WebGpuRunner implements KernelRunner {
         this.encodeCopy(...c.copy);
       } else {
         const pass = this.profiler ? this.profiledPass(c.kernel) : this.openPass();
-        pass.setPipeline(c.kernel.pipeline);
+        if (this.pipelineSet !== c.kernel.pipeline) { pass.setPipeline(c.kernel.pipeline); this.pipelineSet = c.kernel.pipeline; }
         pass.setBindGroup(0, c.bindGroup, c.offsets);
         pass.dispatchWorkgroups(c.groups.x, c.groups.y);
         if (this.profiler) { pass.end(); this.pass = null; }
@@ -549,6 +551,7 @@ export class WebGpuRunner implements KernelRunner {
   private profiledPass(k: Kernel): GpuComputePass {
     const encoder = this.openEncoder();
     this.pass = encoder.beginComputePass({ timestampWrites: this.profiler!.next(k.name) });
+    this.pipelineSet = null;
     return this.pass;
   }
 
