@@ -112,7 +112,7 @@ function loadInto(file: string | undefined, dir: string | undefined, name: strin
 function moveToCurrentBackend(module: V.Module, limit = V.getBackend().maxElements ?? Infinity): string[] {
   const blocked: string[] = [];
   const upload = (values: ArrayLike<number>, like: V.Tensor, shape: readonly number[]) => {
-    const t = V.tensor(like.dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values), { shape: [...shape], dtype: like.dtype });
+    const t = V.tensor(like.dtype === 'int32' ? new Int32Array(values) : new Float32Array(values), { shape: [...shape], dtype: like.dtype }); // copies
     return like.requiresGrad ? t.requireGrad() : t;
   };
   const move = (t: V.Tensor) => { const moved = upload(t.dataSync(), t, t.shape); t.dispose(); return moved; };
