@@ -43,7 +43,11 @@ function info(values: Float32Array, shape: Shape, opts: { strides?: number[]; of
     data.set(values);
     return { dataId: id, shape, strides: opts.strides ?? stridesOf(shape), offset: opts.offset ?? 0, dtype: 'float32' };
   }
-  return { dataId: backend.write(data), shape, strides: opts.strides ?? stridesOf(shape), offset: opts.offset ?? 0, dtype: 'float32' };
+  // written while the reference kernels are on, the array stays outside the heap (the fast kernels stage it)
+  V.setCpuKernels('reference');
+  const dataId = backend.write(data);
+  V.setCpuKernels('fast');
+  return { dataId, shape, strides: opts.strides ?? stridesOf(shape), offset: opts.offset ?? 0, dtype: 'float32' };
 }
 
 const SPECIAL = [NaN, 0, -0, Infinity, -Infinity, 1, -1, 2, 0.5, 1e-30, -1e-30, 3e38, -3e38, 88.7, -88.7, 100, -100, 1e-7];

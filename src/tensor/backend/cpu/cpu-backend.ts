@@ -104,6 +104,24 @@ class BufferPool {
     return fresh;
   }
 
+  /**
+   * `values` moved into a heap block when it is a float32 array from outside the heap (a tensor made from user data
+   * or a decoded file) and the fast kernels are on: the kernels then read it in place instead of staging a copy at
+   * every use. Otherwise `values` itself.
+   */
+  adopt(values: TypedArray): TypedArray {
+    if (!(values instanceof Float32Array) || values.length === 0 || this.heapBlock.has(values) || getCpuKernels() !== 'fast') return values;
+    const rt = wasmGemmRuntime();
+    if (!rt || rt.addressOf(values) >= 0) return values;
+    const home = this.take('float32', values.length, false);
+    if (!this.heapBlock.has(home)) {
+      this.give(home);
+      return values;
+    }
+    home.set(values);
+    return home;
+  }
+
   /** Keeps a released buffer for reuse if this pool allocated it (heap blocks always; others while there is room). */
   give(values: TypedArray): void {
     const block = this.heapBlock.get(values);
@@ -158,6 +176,7 @@ export class CpuBackend implements Backend {
     // A kernel writes its output last: the contiguous copies it read from can go back to the pool now.
     for (const t of this.temporaries) this.pool.give(t);
     this.temporaries.length = 0;
+    values = this.pool.adopt(values);
     this.numBuffers++;
     this.numBytes += values.byteLength;
     if (this.numBytes > this.peakBytes) this.peakBytes = this.numBytes;
