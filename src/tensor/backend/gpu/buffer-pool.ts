@@ -32,13 +32,18 @@ export class Pins<B> {
   readonly released = new Set<B>();
 }
 
-/** Buffers of type B (GPUBuffers, or Float32Arrays in the host modes) by size class: take a free one or create one. */
+/**
+ * Buffers of type B (slots of GPU arenas, or of Float32Arrays in the host modes) by size class and group (the arena a
+ * runner asks for): take the most recently released free one, or create one.
+ */
 export class BufferPool<B> {
+  /** Free buffers by list key (size class and group). */
   private readonly free = new Map<number, B[]>();
   private readonly doomed: B[] = [];
   /** Free buffers, least recently released first. */
   private readonly freeOrder = new Set<B>();
   private readonly classOf = new Map<B, number>();
+  private readonly keyOf = new Map<B, number>();
   private readonly pinnedBy = new Map<B, Pins<B>>();
   private capturing: Pins<B> | null = null;
   private freeBytes = 0;
@@ -48,7 +53,8 @@ export class BufferPool<B> {
   private readonly releasedAt = new Map<B, number>();
 
   constructor(
-    private readonly create: (bytes: number, avoid?: (buffer: B) => boolean) => B,
+    /** A new buffer of `bytes` in `group`, or null when the group has no room for it. */
+    private readonly create: (bytes: number, group: number) => B | null,
     private readonly destroy: (buffer: B) => void,
     /** Free bytes kept for reuse; beyond this, the least recently released buffers are destroyed. */
     private readonly maxFreeBytes = 2 ** 32,
@@ -56,31 +62,25 @@ export class BufferPool<B> {
     private readonly maxAge = 256,
   ) {}
 
-  /**
-   * A buffer of at least `bytes` bytes, the most recently released one of its class that `avoid` accepts (a dispatch's
-   * output must not share an arena buffer with its inputs).
-   */
-  acquire(bytes: number, avoid?: (buffer: B) => boolean): B {
+  /** A buffer of at least `bytes` bytes in `group`: the most recently released one of its class there, else a new one; null when the group is full. */
+  acquire(bytes: number, group = 0): B | null {
     const size = sizeClass(bytes);
-    const list = this.free.get(size);
-    let buffer: B | undefined;
-    if (list) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        if (avoid?.(list[i]!)) continue;
-        buffer = list[i]!;
-        list.splice(i, 1);
-        break;
-      }
-    }
-    if (buffer !== undefined) {
+    const key = size * 1024 + group;
+    const reused = this.free.get(key)?.pop();
+    let buffer: B;
+    if (reused !== undefined) {
+      buffer = reused;
       this.freeBytes -= size;
       this.freeOrder.delete(buffer);
       this.releasedAt.delete(buffer);
     }
     else {
-      buffer = this.create(size, avoid);
+      const created = this.create(size, group);
+      if (created === null) return null;
+      buffer = created;
       this.created++;
       this.classOf.set(buffer, size);
+      this.keyOf.set(buffer, key);
     }
     if (this.capturing) {
       this.capturing.buffers.add(buffer);
@@ -103,8 +103,9 @@ export class BufferPool<B> {
       if (this.freeBytes + size <= this.maxFreeBytes) break;
       this.drop(oldest);
     }
-    let list = this.free.get(size);
-    if (!list) this.free.set(size, list = []);
+    const key = this.keyOf.get(buffer)!;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, list = []);
     list.push(buffer);
     this.freeOrder.add(buffer);
     this.releasedAt.set(buffer, this.submissions);
@@ -114,12 +115,13 @@ export class BufferPool<B> {
   /** Takes a free buffer out of the pool; recorded commands may still use it, so it is destroyed after the next submission. */
   private drop(buffer: B): void {
     const size = this.classOf.get(buffer)!;
-    const list = this.free.get(size)!;
+    const list = this.free.get(this.keyOf.get(buffer)!)!;
     list.splice(list.indexOf(buffer), 1);
     this.freeOrder.delete(buffer);
     this.releasedAt.delete(buffer);
     this.freeBytes -= size;
     this.classOf.delete(buffer);
+    this.keyOf.delete(buffer);
     this.doomed.push(buffer);
   }
 
@@ -137,8 +139,9 @@ export class BufferPool<B> {
   }
 
   /** Starts tracking a buffer created outside the pool (a large upload), so that its release recycles it. */
-  adopt(buffer: B, bytes: number): void {
+  adopt(buffer: B, bytes: number, group = 0): void {
     this.classOf.set(buffer, bytes);
+    this.keyOf.set(buffer, bytes * 1024 + group);
     this.created++;
     if (this.capturing) {
       this.capturing.buffers.add(buffer);
@@ -181,7 +184,7 @@ export class BufferPool<B> {
 
   /** Destroys every free buffer (memory pressure, shutdown); call after a submission, as destroyDoomed. */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) { this.classOf.delete(b); this.destroy(b); }
+    for (const list of this.free.values()) for (const b of list) { this.classOf.delete(b); this.keyOf.delete(b); this.destroy(b); }
     this.free.clear();
     this.freeOrder.clear();
     this.releasedAt.clear();

@@ -46,9 +46,13 @@ export async function installNodeWebGpu(): Promise<void> {
       (/vulkan/i.test(why) ? ' — the Vulkan loader (libvulkan1) is missing' : ''));
   }
   Object.assign(globalThis, dawn.globals);
-  // per-kernel profiles (VIAR_GPU_PROFILE=1) need timestamps at full resolution, not Dawn's default quantization
-  const profiling = (g.process as { env?: Record<string, string | undefined> }).env?.VIAR_GPU_PROFILE === '1';
-  const gpu = dawn.create(profiling ? ['disable-dawn-features=timestamp_quantization'] : [])!;
+  // Dawn validates every recorded command again (about as costly as recording it); the runner's commands are checked
+  // in CI against a validating fake device, so validation is skipped unless VIAR_GPU_VALIDATE=1 asks for it. Per-kernel
+  // profiles (VIAR_GPU_PROFILE=1) need timestamps at full resolution, not Dawn's default quantization.
+  const env = (g.process as { env?: Record<string, string | undefined> }).env ?? {};
+  const enable = env.VIAR_GPU_VALIDATE === '1' ? [] : ['skip_validation'];
+  const disable = env.VIAR_GPU_PROFILE === '1' ? ['timestamp_quantization'] : [];
+  const gpu = dawn.create([...(enable.length ? [`enable-dawn-features=${enable.join(',')}`] : []), ...(disable.length ? [`disable-dawn-features=${disable.join(',')}`] : [])])!;
   const requestAdapter = gpu.requestAdapter.bind(gpu);
   gpu.requestAdapter = async (options?: unknown) => {
     const adapter = await requestAdapter(options) as { requestDevice(d?: unknown): Promise<object> } | null;

@@ -4,7 +4,7 @@
 
 import { nodeRequire } from '../../node-builtins.js';
 import { BufferPool, Pins, Recording, type PoolStats } from './buffer-pool.js';
-import { ArenaAllocator, type Slot } from './arena-allocator.js';
+import { ArenaAllocator, levelFor, type Slot } from './arena-allocator.js';
 import { kernelFunctionSource, KERNELS, type KernelName, type KernelSource } from './kernel-sources.js';
 
 /** gpu.js modes the backend runs in: on the GPU through WebGPU, or on the CPU for testing kernels. */
@@ -217,10 +217,7 @@ export class HostModeRunner implements KernelRunner {
   private readonly kernels = new Map<string, GpuJsKernelShortcut>();
   // as on the GPU (smaller): slots of arenas, an output never in its inputs' arenas
   private readonly arenas = new ArenaAllocator<Float32Array>((bytes) => new Float32Array(bytes / 4), () => {}, { capacity: 4 * 2 ** 20, window: 2 ** 20 });
-  private readonly pool = new BufferPool<HostSlot>(
-    (bytes, avoid) => this.arenas.carve(bytes, avoid && ((arena) => avoid({ arena, offset: 0, bytes }))),
-    (slot) => this.arenas.free(slot),
-  );
+  private readonly pool = new BufferPool<HostSlot>((bytes, level) => this.arenas.carve(bytes, level), (slot) => this.arenas.free(slot));
   private readonly batch: Batch;
   private capture: Recording<HostStep, HostSlot> | null = null;
 
@@ -249,8 +246,7 @@ export class HostModeRunner implements KernelRunner {
   }
 
   private allocate(length: number, inputs: readonly HostArray[] = []): HostArray {
-    const avoid = inputs.length === 0 ? undefined : (slot: HostSlot) => inputs.some((a) => a.buffer.arena === slot.arena);
-    const out = new HostArray(this.pool.acquire(Math.max(4, length * 4), avoid), length);
+    const out = new HostArray(levelFor(this.pool, Math.max(4, length * 4), this.arenas.sizes.window, inputs), length);
     if (inputs.some((a) => a.buffer.arena === out.buffer.arena)) throw new Error('gpu backend: an output was placed in the arena of one of its inputs');
     return trackLive(this.counters, out);
   }

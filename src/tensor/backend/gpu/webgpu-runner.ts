@@ -6,7 +6,7 @@
 // from a staging buffer), so slots are reused the moment they are released.
 
 import { BufferPool, Pins, Recording, sizeClass, type PoolStats } from './buffer-pool.js';
-import { ArenaAllocator, type Slot } from './arena-allocator.js';
+import { ArenaAllocator, levelFor, type Slot } from './arena-allocator.js';
 import {
   Batch, KERNEL_SETTINGS, KernelTable, loadGpuJs, MAX_BATCH, newCounters, releaseArray, trackLive, type PooledArray,
   type CapturedPlan, type DeviceArray, type GpuJsModule, type KernelRunner,
@@ -191,11 +191,7 @@ export class WebGpuRunner implements KernelRunner {
       (b) => b.destroy(),
       { window, capacity: 64 * 2 ** 20, maxCapacity: Math.min(2 ** 30, limits.maxBufferSize - window) },
     );
-    // the pool asks about slots; a slot not yet carved is judged by its arena
-    this.pool = new BufferPool<GpuSlot>(
-      (bytes, avoid) => this.arenas.carve(bytes, avoid && ((arena) => avoid({ arena, offset: 0, bytes }))),
-      (slot) => this.arenas.free(slot),
-    );
+    this.pool = new BufferPool<GpuSlot>((bytes, level) => this.arenas.carve(bytes, level), (slot) => this.arenas.free(slot));
     this.batch = new Batch(this.counters, () => this.submit());
     this.profiler = profile && this.hasTimestamps() ? new KernelProfiler(this.device) : null;
   }
@@ -266,8 +262,7 @@ export class WebGpuRunner implements KernelRunner {
     const bytes = Math.max(4, length * 4);
     const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
     if (bytes > limit) throw new Error(`gpu backend: a buffer of ${length} values exceeds this device's storage-buffer limit of ${limit} bytes`);
-    const avoid = inputs.length === 0 ? undefined : (slot: GpuSlot) => inputs.some((a) => a.buffer.arena === slot.arena);
-    return trackLive(this.counters, new GpuArray(this.pool.acquire(bytes, avoid), length));
+    return trackLive(this.counters, new GpuArray(levelFor(this.pool, bytes, this.arenas.sizes.window, inputs), length));
   }
 
   private array(a: DeviceArray, what: string): GpuArray {
@@ -347,7 +342,7 @@ export class WebGpuRunner implements KernelRunner {
       const size = sizeClass(bytes);
       const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
       const slot = this.arenas.adopt(buffer, size);
-      this.pool.adopt(slot, size);
+      this.pool.adopt(slot, size, slot.arena.level);
       this.device.queue.writeBuffer(buffer, 0, values);
       return trackLive(this.counters, new GpuArray(slot, values.length));
     }

@@ -1,0 +1,63 @@
+// The engine's own host cost per op on the gpu backend, without any GPU: `--runner null` records nothing (op
+// bookkeeping alone: shape checks, views, autograd, fusion), `--runner webgpu` is the real WebGPU runner on a fake
+// device that computes nothing (adds pooling, parameters, bind groups; not Dawn's own encoding cost).
+// `npx tsx bench/host-overhead.ts [--runner null|webgpu] [--batch 16] [--steps 30]`; `node --cpu-prof --import tsx` to see where it goes.
+
+import { parseArgs } from 'node:util';
+import * as V from '../src/index.js';
+import type { CapturedPlan, DeviceArray, KernelRunner } from '../src/tensor/backend/gpu/kernel-runner.js';
+import { newCounters } from '../src/tensor/backend/gpu/kernel-runner.js';
+import { installFakeWebGpu } from '../test/helpers/fake-webgpu.js';
+
+const { values: args } = parseArgs({ options: { runner: { type: 'string', default: 'null' }, batch: { type: 'string', default: '16' }, steps: { type: 'string', default: '30' } } });
+
+/** Records nothing: arrays are lengths, reads are zeros. */
+class NullRunner implements KernelRunner {
+  readonly mode = 'cpu' as const;
+  readonly canReadSync = true;
+  readonly counters = newCounters();
+  define(): void {}
+  upload(values: Float32Array): DeviceArray { this.counters.uploads++; return { length: values.length }; }
+  run(_name: string, length: number): DeviceArray { this.counters.dispatches++; return { length }; }
+  copyInto(): void {}
+  read(a: DeviceArray): Promise<Float32Array> { return Promise.resolve(new Float32Array(a.length)); }
+  readSync(a: DeviceArray): Float32Array { return new Float32Array(a.length); }
+  release(): void {}
+  flush(): void {}
+  beginCapture(): void { throw new Error('not here'); }
+  endCapture(): CapturedPlan { throw new Error('not here'); }
+  replay(): void {}
+  poolStats() { return { inUse: 0, free: 0, freeBytes: 0, created: 0, pinned: 0 }; }
+  describe(): string { return 'null runner (records nothing)'; }
+}
+
+let runner: KernelRunner;
+if (args.runner === 'webgpu') {
+  installFakeWebGpu();
+  await V.initGpuBackend({ mode: 'webgpu', log: false });
+  runner = (V.getBackendByName('gpu') as V.GpuBackend).runner;
+} else {
+  runner = new NullRunner();
+  const backend = new V.GpuBackend(runner);
+  V.registerBackend('null-gpu', () => backend);
+  V.setBackend('null-gpu');
+}
+const b = Number(args.batch), steps = Number(args.steps);
+const rng = new V.Rng(0);
+const model = V.createModel('viar', V.VIAR_SMALL, rng);
+model.train();
+const opt = new V.AdamW(model.parameters(), { lr: 1e-4, betas: [0.9, 0.95], weightDecay: 0.05 });
+const c = model.config;
+const x = V.keep(V.randn([b, model.seqLen - model.firstLen, c.vaeChannels], rng));
+const targets = V.keep(V.randint(0, c.vocabSize, [b * model.seqLen], rng, { dtype: 'int32' }));
+const labels = Array.from({ length: b }, (_, i) => i % c.numClasses);
+const step = () => {
+  V.tidy(() => V.crossEntropy(V.reshape(model.forward(labels, x), [-1, c.vocabSize]), targets).backward());
+  opt.step();
+  opt.zeroGrad();
+};
+for (let i = 0; i < 3; i++) step();
+const d0 = runner.counters.dispatches, t0 = performance.now();
+for (let i = 0; i < steps; i++) step();
+const ms = (performance.now() - t0) / steps, dispatches = (runner.counters.dispatches - d0) / steps;
+console.log(`host cost of a VIAR_SMALL training step (batch ${b}) with the ${args.runner} runner: ${ms.toFixed(2)} ms, ${dispatches.toFixed(0)} kernels, ${((1000 * ms) / dispatches).toFixed(2)} µs per kernel`);
