@@ -138,6 +138,9 @@ describe('elementwise interpreter vs the reference kernels', () => {
     const m = info(values(6 * 7 * 9, 3), [6, 7, 9]);
     const permuted = { ...m, shape: [9, 6, 7], strides: [1, 63, 9] };
     compare(...both(() => backend.copy(permuted, 'float32'), true), true, 'copy');
+    // place: x written into a strided view of a filled output (a slice's backward)
+    compare(...both(() => backend.place(m, [6, 7, 20], 3, [140, 20, 2], 0), true), true, 'place');
+    compare(...both(() => backend.place(permuted, [9, 6, 8], 1, [48, 8, 1], -1.5), true), true, 'place (filled, permuted source)');
   });
 
   test('fused programs: modulation, GELU, masks, many registers', () => {

@@ -17,7 +17,7 @@ import { getCpuKernels } from './kernel-settings.js';
 import { fusedKernel } from './fused-kernels.js';
 import type { FusedProgram } from '../../fusion/program.js';
 import { wasmGemmRuntime, type MatrixOperand } from './wasm/wasm-gemm.js';
-import { primitivePrograms, runFusedWasm } from './wasm/wasm-elementwise.js';
+import { primitivePrograms, runFusedWasm, type OutputView } from './wasm/wasm-elementwise.js';
 import {
   colSumWasm, normRowsBackwardWasm, normRowsWasm, softmaxRowsBackwardWasm, softmaxRowsWasm, sumRowsWasm,
 } from './wasm/wasm-rows.js';
@@ -259,10 +259,10 @@ export class CpuBackend implements Backend {
    * Runs `p` on the WebAssembly SIMD interpreter (float32 operands in the heap, fast kernels); false: the caller
    * runs the TypeScript kernel.
    */
-  private fastElementwise(p: FusedProgram, inputs: readonly TensorInfo[], shape: Shape, out: TypedArray): boolean {
+  private fastElementwise(p: FusedProgram, inputs: readonly TensorInfo[], shape: Shape, out: TypedArray, view?: OutputView): boolean {
     if (!(out instanceof Float32Array) || getCpuKernels() !== 'fast') return false;
     const rt = wasmGemmRuntime();
-    return rt !== null && runFusedWasm(rt, p, inputs, inputs.map((x) => this.values(x)), shape, out);
+    return rt !== null && runFusedWasm(rt, p, inputs, inputs.map((x) => this.values(x)), shape, out, view);
   }
 
   /** The runtime for a fast float32 row kernel on `out`, or null (reference kernels, or not float32). */
@@ -405,7 +405,9 @@ export class CpuBackend implements Backend {
   place(x: TensorInfo, outShape: Shape, offset: number, strides: readonly number[], fillValue: number): DataId {
     const out = this.alloc(x.dtype, sizeOf(outShape));
     if (fillValue !== 0) out.fill(fillValue);
-    stridedWriteKernel(this.values(x), x.shape, x.strides, x.offset, out, strides, offset);
+    if (!this.fastElementwise(primitivePrograms.copy(), [x], x.shape, out, { strides, offset })) {
+      stridedWriteKernel(this.values(x), x.shape, x.strides, x.offset, out, strides, offset);
+    }
     return this.write(out);
   }
 

@@ -7,7 +7,11 @@ import { ArgumentError } from '../../errors.js';
 export type CpuKernels = 'fast' | 'reference';
 let kernels: CpuKernels = 'fast';
 
-/** Chooses the CPU kernels: 'fast' (default; WebAssembly SIMD where available) or 'reference' (plain TypeScript). */
+/**
+ * Chooses the CPU kernels: 'fast' (default; float32 matmuls, elementwise ops, fused programs, sums, softmax and row
+ * normalization in WebAssembly SIMD on the worker threads, where available) or 'reference' (plain TypeScript, the
+ * readable definition every fast kernel is tested against). float64 and int32 always use the TypeScript kernels.
+ */
 export function setCpuKernels(choice: CpuKernels): void {
   if (choice !== 'fast' && choice !== 'reference') throw new ArgumentError('setCpuKernels', `expected 'fast' or 'reference', got ${String(choice)}`);
   kernels = choice;
@@ -34,7 +38,10 @@ export function getNumThreads(): number {
   return wasmGemmRuntime()?.numThreads ?? 1;
 }
 
-/** What runs matmuls now, for logs: e.g. "wasm-simd128+fma, 2 threads" or "typescript reference". */
+/**
+ * What runs the float32 kernels (matmul, elementwise, reductions, row kernels) now, for logs: e.g.
+ * "wasm-simd128+fma, 2 threads" or "typescript reference".
+ */
 export function describeCpuKernels(): string {
   const rt = kernels === 'fast' ? wasmGemmRuntime() : null;
   if (!rt) return 'typescript reference';

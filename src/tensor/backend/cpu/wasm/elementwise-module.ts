@@ -9,8 +9,11 @@ import type { FunctionBuilder, ModuleBuilder } from './module-builder.js';
 export const CHUNK = 256;
 /** Bytes of one instruction record: [op, dst, a, b, c, x0, x1, x2] as i32 words. */
 export const INSTR_BYTES = 32;
-/** Bytes before the first instruction: [count, result register, output address, d0, d1, d2, d3, unused]. */
-export const HEADER_BYTES = 32;
+/**
+ * Bytes before the first instruction: [count, result register, output address, d0, d1, d2, d3, unused, o0, o1, o2,
+ * o3] (o: the output's element strides).
+ */
+export const HEADER_BYTES = 48;
 
 type Emit = (f: FunctionBuilder) => void;
 
@@ -313,13 +316,26 @@ export function addElementwiseInterpreter(mod: ModuleBuilder): void {
         f.switch_(() => f.get('op'), cases);
         f.get('ip').i32(INSTR_BYTES).i32_add().tee('ip').get('ipEnd').i32_lt_s().br_if(0);
       });
-      // store the result register: out + 4·pos
+      // store the result register at out + 4·(i0·o0 + i1·o1 + i2·o2 + i3·o3)
       word('desc', 1).get('regs').i32_add().set('ra');
-      word('desc', 2).get('pos').i32(2).i32_shl().i32_add().set('src');
-      vectors('fbytes', () => { f.get('src').get('p').i32_add().get('ra').get('p').i32_add().v128_load().v128_store(); });
-      f.for_('p', 'fbytes', 'vbytes', 4, () => {
-        f.get('p').get('len').i32(2).i32_shl().i32_lt_s();
-        f.if_(() => { f.get('src').get('p').i32_add().get('ra').get('p').i32_add().f32_load().f32_store(); });
+      word('desc', 11).set('s3');
+      f.get('i0'); word('desc', 8).i32_mul();
+      f.get('i1'); word('desc', 9).i32_mul().i32_add();
+      f.get('i2'); word('desc', 10).i32_mul().i32_add();
+      f.get('i3').get('s3').i32_mul().i32_add();
+      f.i32(2).i32_shl(); word('desc', 2).i32_add().set('src');
+      f.get('s3').i32(1).i32_eq();
+      f.if_(() => {
+        vectors('fbytes', () => { f.get('src').get('p').i32_add().get('ra').get('p').i32_add().v128_load().v128_store(); });
+        f.for_('p', 'fbytes', 'vbytes', 4, () => {
+          f.get('p').get('len').i32(2).i32_shl().i32_lt_s();
+          f.if_(() => { f.get('src').get('p').i32_add().get('ra').get('p').i32_add().f32_load().f32_store(); });
+        });
+      }, () => {
+        f.for_('j', 0, 'len', 1, () => {
+          f.get('src').get('ra').get('j').i32(2).i32_shl().i32_add().f32_load().f32_store();
+          f.get('src').get('s3').i32(2).i32_shl().i32_add().set('src');
+        });
       });
       // advance the multi-index
       f.get('pos').get('len').i32_add().set('pos');

@@ -106,12 +106,17 @@ function lower(p: FusedProgram): Lowered | null {
   return result;
 }
 
+/** Where a kernel writes: out[offset + Σ index·strides] (default: contiguous from 0). */
+export interface OutputView { strides: readonly number[]; offset: number }
+
 /**
- * out = p(inputs) broadcast to `shape` (out contiguous float32); false (nothing written) unless every operand is a
- * float32 array in the heap, the program lowers and the broadcast collapses to rank ≤ 4.
+ * out = p(inputs) broadcast to `shape` (out a float32 heap array, written contiguously or through `view`); false
+ * (nothing written) unless every operand is float32 (int32 for conditions and copies), the program lowers and the
+ * broadcast collapses to rank ≤ 4 with non-negative strides.
  */
 export function runFusedWasm(
   rt: WasmGemmRuntime, p: FusedProgram, inputs: readonly TensorInfo[], arrays: readonly ArrayLike<number>[], shape: Shape, out: Float32Array,
+  view?: OutputView,
 ): boolean {
   const total = sizeOf(shape);
   if (total === 0) return true;
@@ -120,9 +125,12 @@ export function runFusedWasm(
   if (outAddr < 0 || !arrays.every((a, k) => a instanceof Float32Array || (a instanceof Int32Array && intInputs(p).has(k)))) return false;
   const code = lower(p);
   if (!code) return false;
-  const plan = collapseDims(shape, [...inputs.map((x) => x.strides), stridesOf(shape)]);
+  const outStrides = view?.strides ?? stridesOf(shape);
+  if (outStrides.some((s) => s < 0)) return false;
+  const plan = collapseDims(shape, [...inputs.map((x) => x.strides), outStrides]);
   const rank = plan.shape.length;
-  if (rank > 4) return false;
+  // rank ≤ 4, and every output element written once (a view that writes one element twice stays in TypeScript)
+  if (rank > 4 || (plan.strides[arrays.length]!.includes(0) && total > 1)) return false;
   const pad = 4 - rank;
   const dims = [...new Array<number>(pad).fill(1), ...plan.shape];
   const descBytes = HEADER_BYTES + code.words.length * 4;
@@ -142,8 +150,10 @@ export function runFusedWasm(
   const heap = new Int32Array(rt.heapWords.buffer, desc, descBytes / 4);
   heap[0] = code.words.length / (INSTR_BYTES / 4);
   heap[1] = code.resultRegister;
-  heap[2] = outAddr;
+  heap[2] = outAddr + 4 * (view?.offset ?? 0);
   heap.set(dims, 3);
+  const planOut = plan.strides[arrays.length]!;
+  for (let d = 0; d < 4; d++) heap[8 + d] = d < pad ? 0 : planOut[d - pad]!;
   heap.set(code.words, HEADER_BYTES / 4);
   for (const [at, slot] of code.constants) heap[HEADER_BYTES / 4 + at] = bitsOf(p.constants[slot]!);
   for (const [k, input] of code.loads) {
