@@ -120,7 +120,9 @@ const ROUNDING_MAGIC = 12582912;
 const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
 const TANH_POLY = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1];
 /** Every float constant the vector ops splat: hoisted into locals once per function (see hoistConstants). */
-const CONSTANTS = [88.73, -104, Math.LOG2E, ROUNDING_MAGIC, 0.693359375, -2.12194440e-4, ...EXP_POLY, ...TANH_POLY,
+/** The smallest argument of emitExp whose result is kept (e^−87 is a normal float32; below, 0). */
+const EXP_MIN = -87;
+const CONSTANTS = [88.73, EXP_MIN, Math.LOG2E, ROUNDING_MAGIC, 0.693359375, -2.12194440e-4, ...EXP_POLY, ...TANH_POLY,
   0.044715, 0.134145, GELU_C, 2 * GELU_C, -2 * GELU_C, 30, 2, -2, 0.625];
 const hoisted = new WeakMap<FunctionBuilder, Map<number, string>>();
 
@@ -152,13 +154,15 @@ function cubic(f: FunctionBuilder): void {
 
 /**
  * Pushes eˣ for the x that `x` pushes (into local ex): x = k·ln2 + r (Cody–Waite, |r| ≤ ln2/2), e^r = 1 + r + r²·P(r)
- * with the degree-5 minimax P of the Cephes expf, 2^k applied in two halves so that results down to the subnormals
- * and up to the float32 maximum come out right. Within ~2 ulp of the correctly rounded value; NaN stays NaN.
+ * with the degree-5 minimax P of the Cephes expf, 2^k applied in two halves so that results up to the float32 maximum
+ * come out right. Within ~2 ulp of the correctly rounded value; NaN stays NaN. Results below e^−87 ≈ 1.6e-38 are
+ * flushed to 0 (the reference gives subnormals there): an arithmetic subnormal result costs x86 a microcode assist
+ * of ~100 cycles, and a causal mask's −∞ scores make half of a softmax's exps land there.
  */
 export function emitExp(f: FunctionBuilder, x: () => void): void {
   x();
   f.set('ex');
-  f.get('ex'); splat(f, 88.73).f32x4_pmin(); splat(f, -104).f32x4_pmax().set('exc'); // NaN passes (selected below)
+  f.get('ex'); splat(f, 88.73).f32x4_pmin(); splat(f, EXP_MIN).f32x4_pmax().set('exc'); // NaN passes (selected below)
   // t = x·log2e + magic holds k = round(x·log2e) in its low bits; k as a float is t − magic
   f.get('exc'); splat(f, Math.LOG2E).f32x4_mul(); splat(f, ROUNDING_MAGIC).f32x4_add().set('eki');
   f.get('eki'); splat(f, ROUNDING_MAGIC).f32x4_sub().set('ek');
@@ -174,6 +178,8 @@ export function emitExp(f: FunctionBuilder, x: () => void): void {
   f.get('eki').i32(1).i32x4_shr_s().set('ek1');
   f.get('ek1').get('int127').i32x4_add().i32(23).i32x4_shl().f32x4_mul();
   f.get('eki').get('ek1').i32x4_sub().get('int127').i32x4_add().i32(23).i32x4_shl().f32x4_mul();
+  f.set('exc');
+  f.get('zero').get('exc').get('ex'); splat(f, EXP_MIN).f32x4_lt().v128_bitselect(); // below e^−87: 0 (no subnormals)
   f.set('exc');
   f.get('ex').get('exc').get('ex').get('ex').f32x4_ne().v128_bitselect(); // NaN in, NaN out
 }

@@ -118,7 +118,7 @@ export function addRowKernels(mod: ModuleBuilder): void {
   // softmaxRows(x, out, n, r0, r1): out = e^(x − max) / Σ e^(x − max) per row
   {
     const f = mod.func('softmaxRows', [['x', i32], ['out', i32], ['n', i32], ['r0', i32], ['r1', i32]]);
-    rowLocals(f, ['m', 'one', 'ex', 'exc', 'ek', 'er', 'eki', 'ek1'], []);
+    rowLocals(f, ['m', 'one', 'zero', 'ex', 'exc', 'ek', 'er', 'eki', 'ek1'], []); // zero: a local starts at 0
     f.local('mx', 'f32'); f.local('inv', 'f32'); f.local('j', i32);
     f.f32(1).f32x4_splat().set('one');
     hoistConstants(f);
