@@ -204,24 +204,32 @@ function emitTanh(f: FunctionBuilder): void {
   f.get('va').get('vu'); f.i32(-0x80000000).i32x4_splat(); f.v128_bitselect();
 }
 
+/** Registers a program may use: the scratch starts with a table of their data addresses (4 bytes each). */
+export const MAX_REGISTERS = 64;
+const TABLE_BYTES = 4 * MAX_REGISTERS;
+
 /**
  * Adds `ew(desc, start, end, regs)`: runs the program at byte address `desc` over output elements [start, end) (flat,
- * row-major over the rank-4 shape in the header), with registers at `regs` (thread-private scratch, CHUNK·4 bytes
- * each). Instruction words: load [0, dst, addr, s0, s1, s2, s3, int32] (byte address, element strides, 1 for int32 data); constant
- * [1, dst, bits]; clamp [2, dst, x, loBits, hiBits]; vector op [op, dst, a, b, c]; register operands are byte
- * offsets from `regs`. Every element takes the same instruction sequence wherever a range starts, so any split of
- * the output between threads gives identical results.
+ * row-major over the rank-4 shape in the header), with thread-private scratch at `regs`: a table giving, per register,
+ * the address its chunk is read from, then the registers' own buffers (CHUNK·4 bytes each). A unit-stride float32
+ * load only points its register at the operand (no copy); the last instruction writes straight into the output
+ * when the output row is unit-stride and the chunk a whole number of vectors. Instruction words: load [0, dst, addr,
+ * s0, s1, s2, s3, int32] (byte address, element strides, 1 for int32 data); constant [1, dst, bits]; clamp [2, dst, x,
+ * loBits, hiBits]; vector op [op, dst, a, b, c]; dst, a, b, c are register numbers. Every element takes the same
+ * instruction sequence wherever a range starts, so any split of the output between threads gives identical results.
  */
 export function addElementwiseInterpreter(mod: ModuleBuilder): void {
   const i32 = 'i32' as const;
   const f = mod.func('ew', [['desc', i32], ['start', i32], ['end', i32], ['regs', i32]]);
-  for (const n of ['pos', 'i0', 'i1', 'i2', 'i3', 'd0', 'd1', 'd2', 'd3', 't', 'len', 'vbytes', 'fbytes', 'ip', 'ipEnd',
-    'op', 'dst', 'wa', 'wb', 'wc', 'ra', 'rb', 'rc', 'p', 'src', 's3', 'j']) f.local(n, i32);
+  for (const n of ['pos', 'i0', 'i1', 'i2', 'i3', 'd0', 'd1', 'd2', 'd3', 't', 'len', 'vbytes', 'fbytes', 'ip', 'ipEnd', 'last',
+    'op', 'dst', 'slot', 'wa', 'wb', 'wc', 'ra', 'rb', 'rc', 'p', 'src', 's3', 'j', 'outChunk', 'direct']) f.local(n, i32);
   for (const n of ['va', 'vb', 'vc', 'vt', 'vu', 'ex', 'exc', 'ek', 'er', 'eki', 'ek1', 'zero', 'one', 'minusOne', 'half']) f.local(n, 'v128');
   f.v128_zero().set('zero');
   hoistConstants(f);
   splat(f, 1).set('one'); splat(f, -1).set('minusOne'); splat(f, 0.5).set('half');
   const word = (base: string, k: number) => f.get(base).i32_load(4 * k);
+  /** Pushes the table slot address of register `index` (a local). */
+  const slotOf = (index: string) => f.get(index).i32(2).i32_shl().get('regs').i32_add();
   word('desc', 3).set('d0'); word('desc', 4).set('d1'); word('desc', 5).set('d2'); word('desc', 6).set('d3');
   // multi-index of start
   f.get('start').set('pos');
@@ -233,6 +241,8 @@ export function addElementwiseInterpreter(mod: ModuleBuilder): void {
   f.get('t').get('d1').i32_div_u().set('i0');
   f.get('desc').i32(HEADER_BYTES).i32_add().set('ip');
   word('desc', 0).i32(INSTR_BYTES).i32_mul().get('ip').i32_add().set('ipEnd');
+  f.get('ipEnd').i32(INSTR_BYTES).i32_sub().set('last');
+  word('desc', 11).set('s3'); // the output's row stride (s3 is reloaded per load below, so keep it in `direct` too)
 
   /** for (p = 0; p < limit; p += 16) body — over the chunk's vectors. */
   const vectors = (limit: string, body: () => void) => f.for_('p', 0, limit, 16, body);
@@ -246,14 +256,29 @@ export function addElementwiseInterpreter(mod: ModuleBuilder): void {
       f.i32(CHUNK).get('len').get('len').i32(CHUNK).i32_gt_s().select().set('len');
       f.get('len').i32(3).i32_add().i32(2).i32_shr_s().i32(4).i32_shl().set('vbytes');
       f.get('len').i32(2).i32_shr_s().i32(4).i32_shl().set('fbytes');
+      // this chunk's output address: out + 4·(i0·o0 + i1·o1 + i2·o2 + i3·o3); written directly by the last
+      // instruction when the row is unit-stride and the chunk whole vectors (so no lane lands past it)
+      word('desc', 11).set('s3');
+      f.get('i0'); word('desc', 8).i32_mul();
+      f.get('i1'); word('desc', 9).i32_mul().i32_add();
+      f.get('i2'); word('desc', 10).i32_mul().i32_add();
+      f.get('i3').get('s3').i32_mul().i32_add();
+      f.i32(2).i32_shl(); word('desc', 2).i32_add().set('outChunk');
+      f.get('s3').i32(1).i32_eq().get('len').i32(3).i32_and().i32_eqz().i32_and().set('direct');
       f.get('desc').i32(HEADER_BYTES).i32_add().set('ip');
       f.loop(() => {
         word('ip', 0).set('op');
-        word('ip', 1).get('regs').i32_add().set('dst');
+        word('ip', 1).set('slot');
+        f.get('slot').i32(CHUNK * 4).i32_mul().get('regs').i32_add().i32(TABLE_BYTES).i32_add().set('dst'); // own buffer
         word('ip', 2).set('wa'); word('ip', 3).set('wb'); word('ip', 4).set('wc');
-        f.get('wa').get('regs').i32_add().set('ra');
-        f.get('wb').get('regs').i32_add().set('rb');
-        f.get('wc').get('regs').i32_add().set('rc');
+        /** Reads the operand registers' addresses from the table; the result goes to the output when allowed. */
+        const operands = (count: number) => {
+          slotOf('wa').i32_load().set('ra');
+          if (count >= 2) slotOf('wb').i32_load().set('rb');
+          if (count >= 3) slotOf('wc').i32_load().set('rc');
+          f.get('ip').get('last').i32_eq().get('direct').i32_and();
+          f.if_(() => { f.get('outChunk').set('dst'); });
+        };
         const cases: (() => void)[] = [];
         // load: src = addr + 4·(i0·s0 + i1·s1 + i2·s2 + i3·s3)
         cases.push(() => {
@@ -263,29 +288,33 @@ export function addElementwiseInterpreter(mod: ModuleBuilder): void {
           f.get('i2'); word('ip', 5).i32_mul().i32_add();
           f.get('i3').get('s3').i32_mul().i32_add();
           f.i32(2).i32_shl().get('wa').i32_add().set('src');
-          f.get('s3').i32(1).i32_eq();
-          f.if_(() => {
-            vectors('fbytes', () => { f.get('dst').get('p').i32_add().get('src').get('p').i32_add().v128_load().v128_store(); });
-            f.for_('p', 'fbytes', 'vbytes', 4, () => {
-              f.get('p').get('len').i32(2).i32_shl().i32_lt_s();
-              f.if_(() => { f.get('dst').get('p').i32_add().get('src').get('p').i32_add().f32_load().f32_store(); });
-            });
-          }, () => {
-            f.get('s3').i32_eqz();
+          // unit-stride float32: the register reads the operand in place
+          f.get('s3').i32(1).i32_eq(); word('ip', 7).i32_eqz(); f.i32_and();
+          f.if_(() => { f.get('src').set('dst'); }, () => {
+            f.get('s3').i32(1).i32_eq();
             f.if_(() => {
-              f.get('src').v128_load32_splat().set('va');
-              vectors('vbytes', () => { f.get('dst').get('p').i32_add().get('va').v128_store(); });
+              vectors('fbytes', () => { f.get('dst').get('p').i32_add().get('src').get('p').i32_add().v128_load().v128_store(); });
+              f.for_('p', 'fbytes', 'vbytes', 4, () => {
+                f.get('p').get('len').i32(2).i32_shl().i32_lt_s();
+                f.if_(() => { f.get('dst').get('p').i32_add().get('src').get('p').i32_add().f32_load().f32_store(); });
+              });
             }, () => {
-              f.for_('j', 0, 'len', 1, () => {
-                f.get('dst').get('j').i32(2).i32_shl().i32_add().get('src').f32_load().f32_store();
-                f.get('src').get('s3').i32(2).i32_shl().i32_add().set('src');
+              f.get('s3').i32_eqz();
+              f.if_(() => {
+                f.get('src').v128_load32_splat().set('va');
+                vectors('vbytes', () => { f.get('dst').get('p').i32_add().get('va').v128_store(); });
+              }, () => {
+                f.for_('j', 0, 'len', 1, () => {
+                  f.get('dst').get('j').i32(2).i32_shl().i32_add().get('src').f32_load().f32_store();
+                  f.get('src').get('s3').i32(2).i32_shl().i32_add().set('src');
+                });
               });
             });
-          });
-          // word 7 = 1: the operand holds int32 values, converted to float32 (rounded to nearest, as a typed-array store)
-          word('ip', 7);
-          f.if_(() => {
-            vectors('vbytes', () => { f.get('dst').get('p').i32_add().get('dst').get('p').i32_add().v128_load().f32x4_convert_i32x4_s().v128_store(); });
+            // word 7 = 1: the operand holds int32 values, converted to float32 (rounded to nearest, as a typed-array store)
+            word('ip', 7);
+            f.if_(() => {
+              vectors('vbytes', () => { f.get('dst').get('p').i32_add().get('dst').get('p').i32_add().v128_load().f32x4_convert_i32x4_s().v128_store(); });
+            });
           });
         });
         // constant: splat of the bits in word 2
@@ -295,6 +324,7 @@ export function addElementwiseInterpreter(mod: ModuleBuilder): void {
         });
         // clamp: x < lo ? lo : x > hi ? hi : x
         cases.push(() => {
+          operands(1);
           f.get('wb').i32x4_splat().set('vb');
           f.get('wc').i32x4_splat().set('vc');
           vectors('vbytes', () => {
@@ -309,6 +339,7 @@ export function addElementwiseInterpreter(mod: ModuleBuilder): void {
         for (const name of OP_NAMES) {
           const op = VECTOR_OPS[name];
           cases.push(() => {
+            operands(op.arity);
             vectors('vbytes', () => {
               f.get('dst').get('p').i32_add();
               f.get('ra').get('p').i32_add().v128_load().set('va');
@@ -320,27 +351,28 @@ export function addElementwiseInterpreter(mod: ModuleBuilder): void {
           });
         }
         f.switch_(() => f.get('op'), cases);
+        slotOf('slot').get('dst').i32_store(); // where this register's chunk now lives
         f.get('ip').i32(INSTR_BYTES).i32_add().tee('ip').get('ipEnd').i32_lt_s().br_if(0);
       });
-      // store the result register at out + 4·(i0·o0 + i1·o1 + i2·o2 + i3·o3)
-      word('desc', 1).get('regs').i32_add().set('ra');
-      word('desc', 11).set('s3');
-      f.get('i0'); word('desc', 8).i32_mul();
-      f.get('i1'); word('desc', 9).i32_mul().i32_add();
-      f.get('i2'); word('desc', 10).i32_mul().i32_add();
-      f.get('i3').get('s3').i32_mul().i32_add();
-      f.i32(2).i32_shl(); word('desc', 2).i32_add().set('src');
-      f.get('s3').i32(1).i32_eq();
+      // store the result register into the output, unless the last instruction wrote it there
+      word('desc', 1).set('slot');
+      slotOf('slot').i32_load().set('ra');
+      f.get('ra').get('outChunk').i32_ne();
       f.if_(() => {
-        vectors('fbytes', () => { f.get('src').get('p').i32_add().get('ra').get('p').i32_add().v128_load().v128_store(); });
-        f.for_('p', 'fbytes', 'vbytes', 4, () => {
-          f.get('p').get('len').i32(2).i32_shl().i32_lt_s();
-          f.if_(() => { f.get('src').get('p').i32_add().get('ra').get('p').i32_add().f32_load().f32_store(); });
-        });
-      }, () => {
-        f.for_('j', 0, 'len', 1, () => {
-          f.get('src').get('ra').get('j').i32(2).i32_shl().i32_add().f32_load().f32_store();
-          f.get('src').get('s3').i32(2).i32_shl().i32_add().set('src');
+        f.get('outChunk').set('src');
+        word('desc', 11).set('s3');
+        f.get('s3').i32(1).i32_eq();
+        f.if_(() => {
+          vectors('fbytes', () => { f.get('src').get('p').i32_add().get('ra').get('p').i32_add().v128_load().v128_store(); });
+          f.for_('p', 'fbytes', 'vbytes', 4, () => {
+            f.get('p').get('len').i32(2).i32_shl().i32_lt_s();
+            f.if_(() => { f.get('src').get('p').i32_add().get('ra').get('p').i32_add().f32_load().f32_store(); });
+          });
+        }, () => {
+          f.for_('j', 0, 'len', 1, () => {
+            f.get('src').get('ra').get('j').i32(2).i32_shl().i32_add().f32_load().f32_store();
+            f.get('src').get('s3').i32(2).i32_shl().i32_add().set('src');
+          });
         });
       });
       // advance the multi-index

@@ -92,6 +92,7 @@ export class FunctionBuilder {
   i32_rem_u(): this { return this.op(0x70); }
   i32_or(): this { return this.op(0x72); }
   i32_load(offset = 0): this { return this.op(0x28, 2, ...uleb(offset)); }
+  i32_store(offset = 0): this { return this.op(0x36, 2, ...uleb(offset)); }
   i32_and(): this { return this.op(0x71); }
   i32_lt_u(): this { return this.op(0x49); }
   i32_eqz(): this { return this.op(0x45); }

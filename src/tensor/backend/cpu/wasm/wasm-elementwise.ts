@@ -7,7 +7,7 @@ import type { BinaryOp, TensorInfo, UnaryOp } from '../../backend.js';
 import { sizeOf, stridesOf, type Shape } from '../../../shape.js';
 import { conditionOnlyInputs, ProgramBuilder, type FusedProgram } from '../../../fusion/program.js';
 import { collapseDims } from '../strided-loop.js';
-import { CHUNK, HEADER_BYTES, INSTR_BYTES, OPCODE, VECTOR_OPS, type VectorOp } from './elementwise-module.js';
+import { HEADER_BYTES, INSTR_BYTES, MAX_REGISTERS, OPCODE, VECTOR_OPS, type VectorOp } from './elementwise-module.js';
 import type { WasmGemmRuntime } from './wasm-gemm.js';
 import { StagingArea } from './staging-area.js';
 import { SCRATCH_ARG } from './thread-pool.js';
@@ -16,8 +16,6 @@ import { SCRATCH_ARG } from './thread-pool.js';
 const PARALLEL_MIN_WORK = 1 << 17;
 /** Relative cost of the exp-based ops (a load or a cheap op counts 1). */
 const OP_COST: Partial<Record<string, number>> = { exp: 6, sigmoid: 7, tanh: 9, geluTanh: 7, geluTanhGrad: 14 };
-/** Registers (CHUNK floats each) a program may use. */
-const MAX_REGISTERS = 64;
 
 /** A program lowered to interpreter instructions; constants and operand addresses are patched in per call. */
 interface Lowered {
@@ -88,10 +86,10 @@ function lower(p: FusedProgram): Lowered | null {
     ops.forEach((o, k) => {
       const w = (INSTR_BYTES / 4) * k;
       words[w] = o.op;
-      o.operands.forEach((x, j) => { words[w + 2 + j] = reg[x]! * CHUNK * 4; });
+      o.operands.forEach((x, j) => { words[w + 2 + j] = reg[x]!; });
       for (const x of new Set(o.operands)) if (lastUse[x] === k) free.push(reg[x]!);
       reg[k] = free.pop() ?? next++;
-      words[w + 1] = reg[k] * CHUNK * 4;
+      words[w + 1] = reg[k];
       for (const [at, slot] of o.constSlots ?? []) constants.push([w + at, slot]);
       const instr = p.instrs[k]!;
       if (instr.kind === 'input') loads.push([k, instr.index]);
@@ -99,7 +97,7 @@ function lower(p: FusedProgram): Lowered | null {
     });
     if (next > MAX_REGISTERS) ok = false;
     const cost = p.instrs.reduce((c, i) => c + (i.kind === 'const' ? 0 : i.kind === 'unary' ? OP_COST[i.op] ?? 1 : 1), 0);
-    if (ok) result = { words, constants, loads, resultRegister: reg[p.output]! * CHUNK * 4, cost };
+    if (ok) result = { words, constants, loads, resultRegister: reg[p.output]!, cost };
   }
   if (lowered.size >= 1024) lowered.clear();
   lowered.set(p.key, result);
