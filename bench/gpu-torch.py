@@ -620,7 +620,7 @@ def measure_sampling(model, tok, device, n, schedule):
             'imageMean': float(image.mean())}
 
 
-def measure_training(cfg, device, batch, steps, seed=0):
+def measure_training(cfg, device, batch, steps, seed=0, warmup=3):
     """A fresh VIAR (the checkpoint's config = VIAR_SMALL) with the official init, AdamW(lr 1e-4, betas (0.9, 0.95),
     weight decay 0.05), synthetic teacher-forcing batches (x ~ N(0, 1) [B, L − 1, Cvae], uniform targets, labels
     cycling), label dropout on, k ∈ noGradIters and m ∈ withGradIters drawn per step; 3 warm-up steps, then
@@ -649,7 +649,7 @@ def measure_training(cfg, device, batch, steps, seed=0):
         opt.zero_grad(set_to_none=True)
         return loss
 
-    for _ in range(3):
+    for _ in range(warmup):
         step()
     sync(device)
     drawn.clear()
@@ -748,6 +748,7 @@ def main():
     ap.add_argument('--schedule', type=int, default=4)
     ap.add_argument('--train-batch', type=int, default=16)
     ap.add_argument('--steps', type=int, default=20)
+    ap.add_argument('--warmup', type=int, default=3, help='training steps run before timing')
     ap.add_argument('--batches', default='', help='more sampling batch sizes, comma-separated (e.g. 1,16,100)')
     ap.add_argument('--train-batches', default='', help='more training batch sizes, comma-separated (e.g. 16,64)')
     ap.add_argument('--out', default='bench/results/gpu-torch.json')
@@ -777,7 +778,7 @@ def main():
 
     sampling = measure_sampling(model, tok, device, args.batch, args.schedule)
     print(f'sampling: {sampling["msPerImage"]:.2f} ms/image ({args.batch} images, schedule {args.schedule})')
-    training = measure_training(model.cfg, device, args.train_batch, args.steps)
+    training = measure_training(model.cfg, device, args.train_batch, args.steps, warmup=args.warmup)
     print(f'training step: {training["msPerStep"]:.1f} ms (batch {args.train_batch}, {args.steps} steps, loss {training["loss"]:.4f})')
 
     sampling_by_batch = {}
@@ -786,7 +787,7 @@ def main():
         print(f'sampling at batch {b}: {sampling_by_batch[str(b)]["msPerImage"]:.3f} ms/image')
     training_by_batch = {}
     for b in [int(v) for v in args.train_batches.split(',') if v]:
-        training_by_batch[str(b)] = training if b == args.train_batch else measure_training(model.cfg, device, b, args.steps)
+        training_by_batch[str(b)] = training if b == args.train_batch else measure_training(model.cfg, device, b, args.steps, warmup=args.warmup)
         print(f'training at batch {b}: {training_by_batch[str(b)]["msPerStep"]:.2f} ms/step')
 
     result = {

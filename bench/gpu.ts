@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
     schedule: { type: 'string', default: '4' },
     'train-batch': { type: 'string', default: '16' },
     'leak-steps': { type: 'string', default: '1000' },
+    warmup: { type: 'string', default: '20' },
     'cpu-threads': { type: 'string' },
     torch: { type: 'string', default: 'bench/results/gpu-torch.json' },
     out: { type: 'string', default: 'bench/results/gpu.json' },
@@ -96,7 +97,8 @@ async function training(backend: string, steps: number, leakCheck: boolean, trai
       opt.step();
       opt.zeroGrad();
     };
-    for (let i = 0; i < 3; i++) step();
+    // warm-up: each drawn (k, m) first compiles its fused kernels and meets new arena combinations
+    for (let i = 0; i < (backend === 'gpu' ? Number(args.warmup) : 3); i++) step();
     const liveAfterWarmup = gpu.counters().liveBuffers;
     const before = gpu.counters();
     const bindGroups = (gpu.runner as { bindGroupStats?: { hits: number; misses: number } }).bindGroupStats;
