@@ -59,6 +59,7 @@ export function unfold(x: Tensor, kernel: Pair, opts: { stride?: Pair; padding?:
   const t = checkTensor(x, 'unfold');
   checkOptions(opts, 'unfold');
   const g = geometry('unfold', t, pair(kernel, 'kernel', 'unfold', 1), opts.stride ?? 1, opts.padding ?? 0, opts.dilation ?? 1, 0);
+  checkOutputSize('unfold', t, colsShape(g)); // the columns are the result here: nothing to split
   return im2colOp([t], g);
 }
 
