@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as V from '../src/index.js';
 import { loadTokenizerCheckpoint } from '../src/cli/edit-commands.js';
+import { viarSmallTrainingStep } from './viar-small-step.js';
 import type { KernelTime, WebGpuRunner } from '../src/tensor/backend/gpu/webgpu-runner.js';
 
 const { values: args } = parseArgs({
@@ -44,26 +45,13 @@ async function profiled(what: string, repeats: number, work: () => Promise<void>
 }
 
 async function trainingProfile(b: number) {
-  const rng = new V.Rng(0);
-  const model = V.createModel('viar', V.VIAR_SMALL, rng);
-  model.train();
-  const opt = new V.AdamW(model.parameters(), { lr: 1e-4, betas: [0.9, 0.95], weightDecay: 0.05 });
-  const c = model.config;
-  const x = V.keep(V.randn([b, model.seqLen - model.firstLen, c.vaeChannels], rng));
-  const targets = V.keep(V.randint(0, c.vocabSize, [b * model.seqLen], rng, { dtype: 'int32' }));
-  const labels = Array.from({ length: b }, (_, i) => i % c.numClasses);
+  const work = viarSmallTrainingStep(b);
   const result = await profiled(`training step, VIAR_SMALL, batch ${b}`, steps, async () => {
-    const loss = V.tidy(() => {
-      const l = V.crossEntropy(V.reshape(model.forward(labels, x), [-1, c.vocabSize]), targets);
-      l.backward();
-      return V.keep(V.detach(l));
-    });
-    opt.step();
-    opt.zeroGrad();
+    const loss = work.step();
     await loss.data();
     loss.dispose();
   });
-  x.dispose(); targets.dispose(); model.dispose?.();
+  work.dispose();
   return result;
 }
 

@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as V from '../src/index.js';
 import { loadTokenizerCheckpoint } from '../src/cli/edit-commands.js';
+import { viarSmallTrainingStep } from './viar-small-step.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -77,25 +78,11 @@ async function sampling(backend: string, n: number): Promise<{ images: number; m
 /** VIAR_SMALL training steps on synthetic teacher-forcing batches (JFB, k and m drawn as in training; no clipping). */
 async function training(backend: string, steps: number, leakCheck: boolean, trainBatch: number) {
   return onBackend(backend, () => {
-    const rng = new V.Rng(0);
-    const model = V.createModel('viar', V.VIAR_SMALL, rng);
-    model.train();
-    const opt = new V.AdamW(model.parameters(), { lr: 1e-4, betas: [0.9, 0.95], weightDecay: 0.05 });
-    const c = model.config;
-    const x = V.keep(V.randn([trainBatch, model.seqLen - model.firstLen, c.vaeChannels], rng));
-    const targets = V.keep(V.randint(0, c.vocabSize, [trainBatch * model.seqLen], rng, { dtype: 'int32' }));
-    const labels = Array.from({ length: trainBatch }, (_, i) => i % c.numClasses);
+    const work = viarSmallTrainingStep(trainBatch);
     let lastLoss: V.Tensor | null = null;
     const step = () => {
       lastLoss?.dispose();
-      lastLoss = V.tidy(() => {
-        const logits = V.reshape(model.forward(labels, x), [-1, c.vocabSize]);
-        const loss = V.crossEntropy(logits, targets);
-        loss.backward();
-        return V.keep(V.detach(loss));
-      });
-      opt.step();
-      opt.zeroGrad();
+      lastLoss = work.step();
     };
     // warm-up: each drawn (k, m) first compiles its fused kernels and meets new arena combinations
     for (let i = 0; i < (backend === 'gpu' ? Number(args.warmup) : 3); i++) step();
@@ -109,7 +96,7 @@ async function training(backend: string, steps: number, leakCheck: boolean, trai
     const after = gpu.counters();
     const perStep = (k: keyof V.RunnerCounters) => (after[k] - before[k]) / steps;
     return {
-      lastLoss: lastLoss!, x, targets, model, t0, hostMsPerStep: hostMs / steps, liveAfterWarmup, leakCheck, steps,
+      lastLoss: lastLoss!, dispose: work.dispose, t0, hostMsPerStep: hostMs / steps, liveAfterWarmup, leakCheck, steps,
       dispatchesPerStep: perStep('dispatches'), submissionsPerStep: perStep('submissions'), recordMsPerStep: perStep('recordMs'),
       bindGroupMissesPerStep: bindGroups ? (bindGroups.misses - (bindBefore.misses ?? 0)) / steps : undefined,
     };
@@ -122,7 +109,7 @@ async function trainingResult(backend: string, steps: number, trainBatch: number
   const loss = (await r.lastLoss.data())[0]!;
   const msPerStep = (performance.now() - r.t0) / steps;
   const liveAfter = gpu.counters().liveBuffers;
-  r.lastLoss.dispose(); r.x.dispose(); r.targets.dispose(); r.model.dispose?.();
+  r.lastLoss.dispose(); r.dispose();
   return {
     steps, batch: trainBatch, msPerStep, loss,
     ...(backend === 'gpu' ? {

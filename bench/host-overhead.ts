@@ -8,6 +8,7 @@ import * as V from '../src/index.js';
 import type { CapturedPlan, DeviceArray, KernelRunner } from '../src/tensor/backend/gpu/kernel-runner.js';
 import { newCounters } from '../src/tensor/backend/gpu/kernel-runner.js';
 import { installFakeWebGpu } from '../test/helpers/fake-webgpu.js';
+import { viarSmallTrainingStep } from './viar-small-step.js';
 
 const { values: args } = parseArgs({ options: { runner: { type: 'string', default: 'null' }, batch: { type: 'string', default: '16' }, steps: { type: 'string', default: '30' } } });
 
@@ -43,19 +44,8 @@ if (args.runner === 'webgpu') {
   V.setBackend('null-gpu');
 }
 const b = Number(args.batch), steps = Number(args.steps);
-const rng = new V.Rng(0);
-const model = V.createModel('viar', V.VIAR_SMALL, rng);
-model.train();
-const opt = new V.AdamW(model.parameters(), { lr: 1e-4, betas: [0.9, 0.95], weightDecay: 0.05 });
-const c = model.config;
-const x = V.keep(V.randn([b, model.seqLen - model.firstLen, c.vaeChannels], rng));
-const targets = V.keep(V.randint(0, c.vocabSize, [b * model.seqLen], rng, { dtype: 'int32' }));
-const labels = Array.from({ length: b }, (_, i) => i % c.numClasses);
-const step = () => {
-  V.tidy(() => V.crossEntropy(V.reshape(model.forward(labels, x), [-1, c.vocabSize]), targets).backward());
-  opt.step();
-  opt.zeroGrad();
-};
+const work = viarSmallTrainingStep(b);
+const step = () => work.step().dispose();
 for (let i = 0; i < 3; i++) step();
 const d0 = runner.counters.dispatches, t0 = performance.now();
 for (let i = 0; i < steps; i++) step();

@@ -49,6 +49,16 @@ export function viewIndex(v: string): string {
   return `${v}o + ${range(MAX_RANK).map((k) => `c${k} * ${v}s${k}`).join(' + ')}`;
 }
 
+/** matmul4's step at inner index `k`: one value of a times four consecutive values of b's row k (names suffixed `n`). */
+function rowTimesFour(n: string, k: string): string {
+  return `let av${n} = a[pa + (${k}) * aCol];
+      let q${n} = pb + (${k}) * bRow;
+      acc0 += av${n} * b[q${n}];
+      acc1 += av${n} * b[q${n} + 1];
+      acc2 += av${n} * b[q${n} + 2];
+      acc3 += av${n} * b[q${n} + 3];`;
+}
+
 export const flatIndex = 'let flat = this.thread.x + 0.5 - 0.5;\n';
 const viewScalars = (v: string) => [`${v}o`, ...names(`${v}s`)];
 
@@ -223,38 +233,10 @@ export const KERNELS = {
     // k unrolled by four (fewer loop tests and index conversions per product), then the remainder
     let k4 = Math.floor(kk / 4) * 4;
     for (let k = 0; k < k4; k += 4) {
-      let av0 = a[pa + (k + 0) * aCol];
-      let q0 = pb + (k + 0) * bRow;
-      acc0 += av0 * b[q0];
-      acc1 += av0 * b[q0 + 1];
-      acc2 += av0 * b[q0 + 2];
-      acc3 += av0 * b[q0 + 3];
-      let av1 = a[pa + (k + 1) * aCol];
-      let q1 = pb + (k + 1) * bRow;
-      acc0 += av1 * b[q1];
-      acc1 += av1 * b[q1 + 1];
-      acc2 += av1 * b[q1 + 2];
-      acc3 += av1 * b[q1 + 3];
-      let av2 = a[pa + (k + 2) * aCol];
-      let q2 = pb + (k + 2) * bRow;
-      acc0 += av2 * b[q2];
-      acc1 += av2 * b[q2 + 1];
-      acc2 += av2 * b[q2 + 2];
-      acc3 += av2 * b[q2 + 3];
-      let av3 = a[pa + (k + 3) * aCol];
-      let q3 = pb + (k + 3) * bRow;
-      acc0 += av3 * b[q3];
-      acc1 += av3 * b[q3 + 1];
-      acc2 += av3 * b[q3 + 2];
-      acc3 += av3 * b[q3 + 3];
+      ${range(4).map((o) => rowTimesFour(`${o}`, `k + ${o}`)).join('\n      ')}
     }
     for (let kr = 0; kr < kk - k4; kr++) {
-      let av = a[pa + (k4 + kr) * aCol];
-      let q = pb + (k4 + kr) * bRow;
-      acc0 += av * b[q];
-      acc1 += av * b[q + 1];
-      acc2 += av * b[q + 2];
-      acc3 += av * b[q + 3];
+      ${rowTimesFour('', 'k4 + kr')}
     }
   }
   return [acc0, acc1, acc2, acc3];`,
