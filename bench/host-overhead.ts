@@ -9,10 +9,11 @@ import type { CapturedPlan, DeviceArray, KernelRunner } from '../src/tensor/back
 import { newCounters } from '../src/tensor/backend/gpu/kernel-runner.js';
 import { installFakeWebGpu } from '../test/helpers/fake-webgpu.js';
 import { viarSmallTrainingStep } from './viar-small-step.js';
+import { loadTokenizerCheckpoint } from '../src/cli/edit-commands.js';
 
-const { values: args } = parseArgs({ options: { runner: { type: 'string', default: 'null' }, batch: { type: 'string', default: '16' }, steps: { type: 'string', default: '30' } } });
+const { values: args } = parseArgs({ options: { runner: { type: 'string', default: 'null' }, work: { type: 'string', default: 'train' }, batch: { type: 'string', default: '16' }, steps: { type: 'string', default: '30' } } });
 
-/** Records nothing: arrays are lengths, reads are zeros. */
+/** Records nothing: arrays are lengths, reads are ones (valid probabilities and token indices). */
 class NullRunner implements KernelRunner {
   readonly mode = 'cpu' as const;
   readonly canReadSync = true;
@@ -21,8 +22,8 @@ class NullRunner implements KernelRunner {
   upload(values: Float32Array): DeviceArray { this.counters.uploads++; return { length: values.length }; }
   run(_name: string, length: number): DeviceArray { this.counters.dispatches++; return { length }; }
   copyInto(): void {}
-  read(a: DeviceArray): Promise<Float32Array> { return Promise.resolve(new Float32Array(a.length)); }
-  readSync(a: DeviceArray): Float32Array { return new Float32Array(a.length); }
+  read(a: DeviceArray): Promise<Float32Array> { return Promise.resolve(new Float32Array(a.length).fill(1)); }
+  readSync(a: DeviceArray): Float32Array { return new Float32Array(a.length).fill(1); }
   release(): void {}
   flush(): void {}
   beginCapture(): void { throw new Error('not here'); }
@@ -44,10 +45,23 @@ if (args.runner === 'webgpu') {
   V.setBackend('null-gpu');
 }
 const b = Number(args.batch), steps = Number(args.steps);
-const work = viarSmallTrainingStep(b);
-const step = () => work.step().dispose();
+let step: () => void, what: string;
+if (args.work === 'sample') {
+  // the shipped VIAR sampling b images (schedule 4, cfg 1.5, top-k 60, top-p 0.96), the image read at the end
+  const { model } = V.loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' });
+  const vae = loadTokenizerCheckpoint('checkpoints/tokenizer-mnist.safetensors');
+  model.eval();
+  const labels = Array.from({ length: b }, (_, i) => i % 10);
+  let seed = 0;
+  step = () => V.tidy(() => { model.sample(vae, { labels, seed: seed++, iterSchedule: 4, cfg: 1.5, topK: 60, topP: 0.96 } as V.ViarSampleOptions).image.dataSync(); });
+  what = `sampling ${b} images with the shipped VIAR`;
+} else {
+  const work = viarSmallTrainingStep(b);
+  step = () => work.step().dispose();
+  what = `a VIAR_SMALL training step (batch ${b})`;
+}
 for (let i = 0; i < 3; i++) step();
 const d0 = runner.counters.dispatches, t0 = performance.now();
 for (let i = 0; i < steps; i++) step();
 const ms = (performance.now() - t0) / steps, dispatches = (runner.counters.dispatches - d0) / steps;
-console.log(`host cost of a VIAR_SMALL training step (batch ${b}) with the ${args.runner} runner: ${ms.toFixed(2)} ms, ${dispatches.toFixed(0)} kernels, ${((1000 * ms) / dispatches).toFixed(2)} µs per kernel`);
+console.log(`host cost of ${what} with the ${args.runner} runner: ${ms.toFixed(2)} ms, ${dispatches.toFixed(0)} kernels, ${((1000 * ms) / dispatches).toFixed(2)} µs per kernel`);

@@ -63,11 +63,13 @@ export function normalizeAxes(axes: number | readonly number[] | undefined, rank
 
 /** NumPy broadcasting of any number of shapes: align right, dims must be equal or 1. */
 export function broadcastShapes(shapes: readonly Shape[], op: string, names?: readonly string[]): number[] {
-  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  let rank = 0;
+  for (const s of shapes) if (s.length > rank) rank = s.length;
   const out = new Array<number>(rank).fill(1);
   for (let i = 0; i < rank; i++) {
     for (const s of shapes) {
-      const d = s[s.length - rank + i] ?? 1;
+      const k = s.length - rank + i;
+      const d = k >= 0 ? s[k]! : 1;
       if (d === 1) continue;
       if (out[i] === 1) out[i] = d;
       else if (out[i] !== d) {

@@ -41,12 +41,13 @@ function simplify(shape: Shape, views: (readonly number[])[]): { shape: number[]
     const size = shape[d]!;
     if (size === 1) continue;
     const last = outShape.length - 1;
-    if (last >= 0 && views.every((v, i) => outStrides[i]![last] === v[d]! * size)) {
-      outShape[last]! *= size;
-      views.forEach((v, i) => { outStrides[i]![last] = v[d]!; });
-    } else {
-      outShape.push(size);
-      views.forEach((v, i) => outStrides[i]!.push(v[d]!));
+    let merges = last >= 0;
+    for (let i = 0; merges && i < views.length; i++) merges = outStrides[i]![last] === views[i]![d]! * size;
+    if (merges) outShape[last]! *= size;
+    else outShape.push(size);
+    for (let i = 0; i < views.length; i++) {
+      if (merges) outStrides[i]![last] = views[i]![d]!;
+      else outStrides[i]!.push(views[i]![d]!);
     }
   }
   return { shape: outShape, strides: outStrides };
