@@ -700,10 +700,14 @@ console.log('\nacceptance (CPU-speed issue):');
   const ceilingPath = join(here, 'results', 'simd-ceiling.json');
   const matmul = find('matmul1024', 'viar');
   if (matmul && existsSync(ceilingPath)) {
-    const c = JSON.parse(readFileSync(ceilingPath, 'utf8')) as { peakUsed: number; date: string };
-    summary.matmul1024OfSimdCeiling = matmul.gflops! / c.peakUsed;
-    console.log(`  matmul 1024 = ${(100 * matmul.gflops! / c.peakUsed).toFixed(0)} % of the wasm SIMD ceiling ${c.peakUsed.toFixed(1)} GFLOP/s ` +
-      `(bench/simd-ceiling.ts, ${c.date}; target ≥ 85 %): ${verdict(matmul.gflops! >= 0.85 * c.peakUsed)}`);
+    // the kernel's own figure is simd-ceiling.ts's (same process as the ceiling, no read-back); this table's
+    // includes the dataSync copy of the 4 MB result
+    const c = JSON.parse(readFileSync(ceilingPath, 'utf8')) as { peakUsed: number; date: string; rows: { kernel: string; fractionOfCeiling: number }[] };
+    const kernel = c.rows.find((r) => r.kernel === 'matmul 1024')?.fractionOfCeiling ?? null;
+    summary.matmul1024OfSimdCeiling = { kernel, thisTable: matmul.gflops! / c.peakUsed };
+    console.log(`  matmul 1024 = ${kernel === null ? '?' : (100 * kernel).toFixed(0)} % of the wasm SIMD ceiling ${c.peakUsed.toFixed(1)} GFLOP/s ` +
+      `(bench/simd-ceiling.ts, ${c.date}; ${(100 * matmul.gflops! / c.peakUsed).toFixed(0)} % with this table's read-back; target ≥ 85 %): ` +
+      `${kernel === null ? 'not measured' : verdict(kernel >= 0.85)}`);
   }
 }
 {
