@@ -75,6 +75,28 @@ describe('wide work for narrow outputs', () => {
   });
 });
 
+test('a transposed weight is copied row-major once and reused by every product with it, freed with it', async () => {
+  V.setBackend('gpu');
+  try {
+    const rng = new V.Rng(4);
+    const w = V.randn([8, 5], rng), x = V.randn([40, 5], rng);
+    const live = gpu.counters().liveBuffers;
+    const dispatches = () => gpu.counters().dispatches;
+    const d0 = dispatches();
+    const wt = V.transpose(w, 0, 1);
+    const y1 = V.matmul(x, wt);
+    const d1 = dispatches();
+    const y2 = V.matmul(x, wt);
+    expect([d1 - d0, dispatches() - d1]).toEqual([2, 1]); // the copy and the product, then the product alone
+    const [xv, wv] = [await x.data(), await w.data()] as Float32Array[];
+    const ref = await V.withBackend('cpu', () => V.matmul(V.tensor(xv!, { shape: [40, 5] }), V.transpose(V.tensor(wv!, { shape: [8, 5] }), 0, 1)).data());
+    for (const y of [y1, y2]) (await y.data()).forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 4));
+    y1.dispose(); y2.dispose(); wt.dispose(); w.dispose();
+    expect(gpu.counters().liveBuffers).toBe(live - 1); // w and its copy are gone, x stays
+    x.dispose();
+  } finally { V.setBackend('cpu'); }
+});
+
 describe('buffer pool', () => {
   test('a released buffer is the next one of its size class handed out (the op sequence decides reuse)', () => {
     let created = 0;

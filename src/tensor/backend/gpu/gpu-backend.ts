@@ -20,6 +20,8 @@ class GpuData implements DataId {
   refCount = 1;
   /** A host copy fetched by prefetch(): buffers are never written after creation, so it stays valid. */
   host: Float32Array | null = null;
+  /** A row-major copy of a transposed matrix view of this buffer (a Linear's weight, for matmul), made once. */
+  rowMajor: { key: string; array: DeviceArray } | null = null;
   constructor(public array: DeviceArray | null, readonly size: number, readonly dtype: DType) {}
 }
 
@@ -208,6 +210,8 @@ export class GpuBackend implements Backend {
     const d = id as GpuData;
     if (--d.refCount === 0 && d.array) {
       this.runner.release(d.array);
+      if (d.rowMajor) this.runner.release(d.rowMajor.array);
+      d.rowMajor = null;
       d.array = null;
       d.host = null;
       this.numBuffers--;
@@ -333,13 +337,27 @@ export class GpuBackend implements Backend {
     return this.own(sum, size, a.dtype);
   }
 
-  /** b with row-major matrices (a temporary copy); a b broadcast over the batch dims stays broadcast, one matrix copied. */
+  /**
+   * b with row-major matrices; a b broadcast over the batch dims stays broadcast, one matrix copied. That copy is kept
+   * with b's buffer (buffers are never written after creation), so a weight is transposed once, not at every product.
+   */
   private rowMajor(b: TensorInfo): TensorInfo {
     const rank = b.shape.length;
     const batchStrides = b.strides.slice(0, rank - 2);
     const broadcast = batchStrides.every((st) => st === 0);
     const matrix: TensorInfo = broadcast ? { ...b, shape: b.shape.slice(rank - 2), strides: b.strides.slice(rank - 2) } : b;
-    const array = this.contiguous(matrix);
+    let array: DeviceArray;
+    if (broadcast) {
+      const data = this.data(b);
+      const key = `${b.offset};${matrix.shape.join(',')};${matrix.strides.join(',')}`;
+      if (data.rowMajor?.key !== key) {
+        if (data.rowMajor) this.runner.release(data.rowMajor.array);
+        data.rowMajor = { key, array: this.stridedUnary('matmul', matrix, UNARY_CODES.identity, 0, 0, false) };
+      }
+      array = data.rowMajor.array;
+    } else {
+      array = this.contiguous(matrix);
+    }
     const strides = stridesOf(matrix.shape);
     return { ...b, offset: 0, strides: broadcast ? [...batchStrides, ...strides] : strides, dataId: new GpuData(array, sizeOf(matrix.shape), b.dtype) };
   }
