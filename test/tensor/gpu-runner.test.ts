@@ -75,6 +75,16 @@ describe('wide work for narrow outputs', () => {
   });
 });
 
+test('layer norm of many long rows (interleaved partial statistics) equals the cpu backend', async () => {
+  const rng = new V.Rng(8);
+  const host = V.randn([8192, 130], rng, { mean: 3 }).dataSync() as Float32Array;
+  const norm = async (backend: string) => V.withBackend(backend, () => V.layerNorm(V.tensor(host, { shape: [8192, 130] }), [130], null, null, 1e-5).data());
+  const [ref, got] = [await norm('cpu'), await norm('gpu')];
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!));
+  expect(worst).toBeLessThan(1e-4);
+});
+
 test('a transposed weight is copied row-major once and reused by every product with it, freed with it', async () => {
   V.setBackend('gpu');
   try {

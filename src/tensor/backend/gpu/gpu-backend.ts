@@ -282,7 +282,7 @@ export class GpuBackend implements Backend {
     const s = splitFactor(reduceSize, rows);
     let input = this.contiguous(x), n = reduceSize;
     if (s > 1) {
-      const partial = this.run(op, 'reduce', rows * s, [input], [REDUCE_CODES[op], reduceSize / s, init]);
+      const partial = this.run(op, 'reducePartial', rows * s, [input], [REDUCE_CODES[op], reduceSize, s, init]);
       this.temporaries.push(partial);
       input = partial;
       n = s;
@@ -505,12 +505,29 @@ export class GpuBackend implements Backend {
 
   normalizeRows(x: TensorInfo, rows: number, n: number, eps: number): [xhat: DataId, rstd: DataId] {
     const xc = this.contiguous(x);
-    const mean = this.run('normalize', 'rowSum', rows, [xc], [n, 1 / n]);
-    const rstd = this.run('normalize', 'rowRstd', rows, [xc, mean], [n, eps]);
+    const [mean, rstd] = this.rowStatistics(xc, rows, n, eps);
     const xhat = this.run('normalize', 'normalize', rows * n, [xc, mean, rstd], [n]);
     this.temporaries.push(mean);
     const xhatId = this.own(xhat, rows * n, x.dtype);
     return [xhatId, this.own(rstd, rows, x.dtype)];
+  }
+
+  /**
+   * Each row's mean and 1/√(var + eps). Many long rows run as interleaved partial sums (32 threads per row reading
+   * neighbouring values) and a finishing pass; few or short rows, one thread per row.
+   */
+  private rowStatistics(xc: DeviceArray, rows: number, n: number, eps: number): [mean: DeviceArray, rstd: DeviceArray] {
+    const parts = rows * n >= 2 ** 20 && n >= 64 ? 32 : 1;
+    if (parts === 1) {
+      const mean = this.run('normalize', 'rowSum', rows, [xc], [n, 1 / n]);
+      return [mean, this.run('normalize', 'rowRstd', rows, [xc, mean], [n, eps])];
+    }
+    const sums = this.run('normalize', 'rowPartial', rows * parts, [xc, xc], [0, n, parts]);
+    const mean = this.run('normalize', 'rowFinish', rows, [sums], [0, parts, n, 1 / n, 0]);
+    const squares = this.run('normalize', 'rowPartial', rows * parts, [xc, mean], [1, n, parts]);
+    const rstd = this.run('normalize', 'rowFinish', rows, [squares], [1, parts, n, 1, eps]);
+    this.temporaries.push(sums, squares);
+    return [mean, rstd];
   }
 
   normalizeRowsBackward(xhat: TensorInfo, rstd: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId {

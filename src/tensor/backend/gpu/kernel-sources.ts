@@ -177,6 +177,51 @@ export const KERNELS = {
   }
   return acc;`,
   },
+  /**
+   * First stage of a split row reduction: part c of row r reduces x[r, c], x[r, c + parts], x[r, c + 2·parts], …
+   * (interleaved, so neighbouring threads read neighbouring values); the second stage reduces each row's parts.
+   */
+  reducePartial: {
+    arrays: ['x'], scalars: ['op', 'n', 'parts', 'init'],
+    body: `let flat = this.thread.x + 0.5 - 0.5;
+  ${divmod('flat', 'parts', 'row', 'part')}
+  let base = row * n + part;
+  let count = Math.floor((n - part + parts - 1) / parts);
+  let acc = init;
+  for (let k = 0; k < count; k++) {
+    let v = x[base + k * parts];
+    if (op < 0.5) { acc += v; } else if (op < 1.5) { acc = Math.max(acc, v); } else { acc = Math.min(acc, v); }
+  }
+  return acc;`,
+  },
+  /**
+   * Interleaved partial row statistics (as reducePartial): Σ x (op 0) or Σ (x − mean[row])² (op 1) over part c's
+   * values of row r; rowFinish turns each row's parts into the mean or 1/√(var + eps).
+   */
+  rowPartial: {
+    arrays: ['x', 'mean'], scalars: ['op', 'n', 'parts'],
+    body: `let flat = this.thread.x + 0.5 - 0.5;
+  ${divmod('flat', 'parts', 'row', 'part')}
+  let base = row * n + part;
+  let count = Math.floor((n - part + parts - 1) / parts);
+  let mu = 0.0;
+  if (op > 0.5) { mu = mean[row]; }
+  let acc = 0.0;
+  for (let k = 0; k < count; k++) {
+    let d = x[base + k * parts] - mu;
+    if (op < 0.5) { acc += d; } else { acc += d * d; }
+  }
+  return acc;`,
+  },
+  /** Per row, from its `parts` partial sums: their sum · scale (op 0), or 1/√(sum/n + eps) (op 1). */
+  rowFinish: {
+    arrays: ['p'], scalars: ['op', 'parts', 'n', 'scale', 'eps'],
+    body: `let base = this.thread.x * parts;
+  let acc = 0.0;
+  for (let k = 0; k < parts; k++) { acc += p[base + k]; }
+  if (op < 0.5) { return acc * scale; }
+  return 1 / Math.sqrt(acc / n + eps);`,
+  },
   /** Index of the first max (op 0) or min (op 1) of each row. */
   argReduce: {
     arrays: ['x'], scalars: ['op', 'n'],
