@@ -34,8 +34,9 @@ class NullRunner implements KernelRunner {
 }
 
 let runner: KernelRunner;
+let fakeErrors: string[] | null = null;
 if (args.runner === 'webgpu') {
-  installFakeWebGpu();
+  fakeErrors = installFakeWebGpu().stats.errors;
   await V.initGpuBackend({ mode: 'webgpu', log: false });
   runner = (V.getBackendByName('gpu') as V.GpuBackend).runner;
 } else {
@@ -45,7 +46,7 @@ if (args.runner === 'webgpu') {
   V.setBackend('null-gpu');
 }
 const b = Number(args.batch), steps = Number(args.steps);
-let step: () => void, what: string;
+let step: () => Promise<void> | void, what: string;
 if (args.work === 'sample') {
   // the shipped VIAR sampling b images (schedule 4, cfg 1.5, top-k 60, top-p 0.96), the image read at the end
   const { model } = V.loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' });
@@ -53,15 +54,20 @@ if (args.work === 'sample') {
   model.eval();
   const labels = Array.from({ length: b }, (_, i) => i % 10);
   let seed = 0;
-  step = () => V.tidy(() => { model.sample(vae, { labels, seed: seed++, iterSchedule: 4, cfg: 1.5, topK: 60, topP: 0.96 } as V.ViarSampleOptions).image.dataSync(); });
+  step = async () => {
+    const image = V.tidy(() => V.keep(model.sample(vae, { labels, seed: seed++, iterSchedule: 4, cfg: 1.5, topK: 60, topP: 0.96 } as V.ViarSampleOptions).image));
+    await image.data();
+    image.dispose();
+  };
   what = `sampling ${b} images with the shipped VIAR`;
 } else {
   const work = viarSmallTrainingStep(b);
   step = () => work.step().dispose();
   what = `a VIAR_SMALL training step (batch ${b})`;
 }
-for (let i = 0; i < 3; i++) step();
+for (let i = 0; i < 3; i++) await step();
 const d0 = runner.counters.dispatches, t0 = performance.now();
-for (let i = 0; i < steps; i++) step();
+for (let i = 0; i < steps; i++) await step();
 const ms = (performance.now() - t0) / steps, dispatches = (runner.counters.dispatches - d0) / steps;
 console.log(`host cost of ${what} with the ${args.runner} runner: ${ms.toFixed(2)} ms, ${dispatches.toFixed(0)} kernels, ${((1000 * ms) / dispatches).toFixed(2)} µs per kernel`);
+if (fakeErrors?.length) console.log(`the fake device found invalid commands:\n${fakeErrors.join('\n')}`);
