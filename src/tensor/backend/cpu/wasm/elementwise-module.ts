@@ -1,7 +1,6 @@
-// Emits the float32 elementwise interpreter of the fast CPU kernels: a program of vector instructions (loads of
-// strided/broadcast operands, constants, the primitive unary/binary ops, where, clamp) run chunk by chunk over an
-// index range of a rank-4 output, each instruction over a whole chunk held in a scratch "register" (as numexpr does).
-// One fixed module serves every op and every fused program: nothing is compiled per program.
+// Emits the float32 elementwise interpreter of the fast CPU kernels: vector instructions (strided/broadcast loads,
+// constants, the primitive ops, where, clamp) run chunk by chunk over a rank-4 output, each over a whole chunk held in
+// a scratch "register" (as numexpr does). One fixed module serves every op and fused program: nothing compiles per program.
 
 import type { FunctionBuilder, ModuleBuilder } from './module-builder.js';
 

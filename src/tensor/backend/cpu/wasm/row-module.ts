@@ -1,7 +1,6 @@
-// Emits the float32 row kernels of the fast CPU backend in WebAssembly SIMD: row sums, column sums, softmax and
-// row normalization with their backwards, over row ranges [r0, r1) (or column ranges) so threads split them.
-// Sums accumulate in float64 as the TypeScript kernels do; every row takes one instruction sequence whatever
-// the split, so results do not depend on the thread count.
+// Emits the float32 row kernels of the fast CPU backend in WebAssembly SIMD: row sums, column sums, softmax and row
+// normalization with their backwards, over row (or column) ranges that threads split. Sums accumulate in float64 as
+// the TypeScript kernels do; a row takes one instruction sequence whatever the split, so threads do not change results.
 
 import type { FunctionBuilder, ModuleBuilder } from './module-builder.js';
 import { emitExp, hoistConstants } from './elementwise-module.js';

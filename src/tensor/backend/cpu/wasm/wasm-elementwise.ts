@@ -1,7 +1,6 @@
 // Runs float32 elementwise work (fused programs, primitive unary/binary/where/clamp ops, strided copies) on the
-// WebAssembly interpreter of elementwise-module.ts, over tensors that live in the shared heap, split between
-// threads by output range. Returns false whenever the fast path does not apply, so the caller runs the TypeScript
-// kernel (the reference).
+// WebAssembly interpreter of elementwise-module.ts over heap tensors, split between threads by output range. Returns
+// false whenever the fast path does not apply, so the caller runs the TypeScript kernel (the reference).
 
 import type { BinaryOp, TensorInfo, UnaryOp } from '../../backend.js';
 import { sizeOf, stridesOf, type Shape } from '../../../shape.js';
