@@ -26,9 +26,7 @@ export type AppliedOp<A> = (inputs: readonly Tensor[], attrs: A) => Tensor;
 
 export function defineOp<A = undefined>(def: OpDefinition<A>): AppliedOp<A> {
   const apply: AppliedOp<A> = (inputs, attrs) => {
-    for (let i = 0; i < inputs.length; i++) {
-      if (inputs[i]!.isDisposed) inputs[i]!.assertAlive(def.name, inputs.length === 1 ? 'x' : `input ${i}`);
-    }
+    inputs.forEach((t, i) => t.assertAlive(def.name, inputs.length === 1 ? 'x' : `input ${i}`));
     const firstNew = tensorIdWatermark();
     const result = noGrad(() => def.forward(inputs, attrs));
     let out = result instanceof Tensor ? result : result.output;
@@ -36,13 +34,13 @@ export function defineOp<A = undefined>(def: OpDefinition<A>): AppliedOp<A> {
     // graph: record on a fresh view of it, so the original keeps its own node (or stays a leaf).
     if (out.node !== null || out.id < firstNew) out = makeView(out, out.shape, out.strides, out.offset);
     const extra = result instanceof Tensor ? [] : result.saved;
-    const needs = def.vjp && isGradEnabled() ? inputs.map((t) => t.requiresGrad) : [];
-    if (!needs.some(Boolean)) {
+    const needs = inputs.map((t) => t.requiresGrad);
+    if (!def.vjp || !isGradEnabled() || !needs.some(Boolean)) {
       for (const t of extra) t.dispose();
       return out;
     }
     const save = def.saveInputs ?? false;
-    const vjp = def.vjp!;
+    const vjp = def.vjp;
     const node = new GradNode({
       op: def.name,
       inputs,
