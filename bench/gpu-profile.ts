@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import * as V from '../src/index.js';
 import { loadTokenizerCheckpoint } from '../src/cli/edit-commands.js';
 import { viarSmallTrainingStep } from './viar-small-step.js';
-import type { KernelTime, WebGpuRunner } from '../src/tensor/backend/gpu/webgpu-runner.js';
+import type { WebGpuRunner } from '../src/tensor/backend/gpu/webgpu-runner.js';
+import type { KernelTime } from '../src/tensor/backend/gpu/kernel-profiler.js';
 
 const { values: args } = parseArgs({
   options: {

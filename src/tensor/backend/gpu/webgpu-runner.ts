@@ -1,9 +1,8 @@
 // The WebGPU runner: gpu.js compiles each kernel to WGSL (wgsl-kernels.ts), this file owns the dispatch. Ops are
-// recorded into one open compute pass; their parameters go to one uniform arena (dynamic offsets), bind groups are
-// cached per (kernel, buffers); the queue is submitted at a read, at `flush`, or every MAX_BATCH dispatches.
-// Tensors are slots of a few arena buffers (arena-allocator.ts) bound with dynamic offsets, so bind groups are cached
-// per (kernel, arenas) and rarely created. Every write into a pooled slot is a recorded command (small uploads are copies
-// from a staging buffer), so slots are reused the moment they are released.
+// recorded into one open compute pass, their parameters in one uniform arena, tensors as slots of a few arena buffers
+// (arena-allocator.ts) bound at dynamic offsets, so bind groups are cached per (kernel, arenas) and rarely created.
+// The queue is submitted at a read, at `flush`, or every MAX_BATCH commands; every write into a slot is a recorded
+// command (uploads are copies from a staging buffer), so slots are reused the moment they are released.
 
 import { BufferPool, Pins, Recording, sizeClass, type PoolStats } from './buffer-pool.js';
 import { ArenaAllocator, levelFor, type Slot } from './arena-allocator.js';
@@ -13,85 +12,9 @@ import {
 } from './kernel-runner.js';
 import { KERNELS, type KernelSource } from './kernel-sources.js';
 import { compileWgsl, workgroups, writeParams, type WgslKernel } from './wgsl-kernels.js';
+import { KernelProfiler, type KernelTime } from './kernel-profiler.js';
+import { acquireDevice, USAGE, type GpuBuffer, type GpuCommandEncoder, type GpuComputePass, type GpuContext, type GpuDevice } from './webgpu-device.js';
 
-// The parts of WebGPU used here, typed locally (no DOM types in a Node build).
-interface GpuBuffer {
-  readonly size: number;
-  label?: string;
-  destroy(): void;
-  mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
-  getMappedRange(offset?: number, size?: number): ArrayBuffer;
-  unmap(): void;
-}
-interface GpuQuerySet { destroy(): void }
-interface GpuComputePass {
-  setPipeline(p: unknown): void;
-  setBindGroup(index: number, group: unknown, dynamicOffsets?: number[]): void;
-  dispatchWorkgroups(x: number, y?: number, z?: number): void;
-  end(): void;
-}
-interface GpuCommandEncoder {
-  beginComputePass(d?: { timestampWrites?: { querySet: GpuQuerySet; beginningOfPassWriteIndex: number; endOfPassWriteIndex: number } }): GpuComputePass;
-  resolveQuerySet(q: GpuQuerySet, first: number, count: number, to: GpuBuffer, offset: number): void;
-  copyBufferToBuffer(a: GpuBuffer, ao: number, b: GpuBuffer, bo: number, n: number): void;
-  finish(): unknown;
-}
-interface GpuDevice {
-  createBuffer(d: { size: number; usage: number; mappedAtCreation?: boolean }): GpuBuffer;
-  createCommandEncoder(): GpuCommandEncoder;
-  createShaderModule(d: { code: string }): unknown;
-  createBindGroupLayout(d: unknown): unknown;
-  createPipelineLayout(d: unknown): unknown;
-  createComputePipeline(d: unknown): unknown;
-  createComputePipelineAsync(d: unknown): Promise<unknown>;
-  createBindGroup(d: unknown): unknown;
-  createQuerySet(d: { type: 'timestamp'; count: number }): GpuQuerySet;
-  pushErrorScope(filter: string): void;
-  popErrorScope(): Promise<{ message: string } | null>;
-  queue: { writeBuffer(b: GpuBuffer, offset: number, data: ArrayBufferView | ArrayBuffer, dataOffset?: number, size?: number): void; submit(c: unknown[]): void };
-  limits: GpuLimits;
-  lost: Promise<{ reason: string; message: string }>;
-}
-interface GpuLimits {
-  maxStorageBufferBindingSize: number; maxBufferSize: number; minUniformBufferOffsetAlignment: number;
-  minStorageBufferOffsetAlignment: number; maxComputeWorkgroupsPerDimension: number;
-  maxDynamicStorageBuffersPerPipelineLayout: number; maxStorageBuffersPerShaderStage: number;
-}
-interface GpuAdapter {
-  info?: { vendor?: string; architecture?: string; description?: string };
-  limits: GpuLimits;
-  features: { has(name: string): boolean };
-  requestDevice(d: { requiredLimits: Partial<GpuLimits>; requiredFeatures: string[] }): Promise<GpuDevice>;
-}
-interface GpuContext {
-  adapter: GpuAdapter;
-  device: GpuDevice;
-  isLost: boolean;
-}
-
-/**
- * Our own device (gpu.js only compiles): every storage buffer of a binding may take a dynamic offset, and with
- * `profile` the timestamp queries the per-kernel profile needs.
- */
-async function acquireDevice(profile: boolean): Promise<GpuContext> {
-  const gpu = (globalThis as unknown as { navigator?: { gpu?: { requestAdapter(o?: unknown): Promise<GpuAdapter | null> } } }).navigator?.gpu;
-  if (!gpu) throw new Error('gpu backend: navigator.gpu is missing (no WebGPU here)');
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error('gpu backend: WebGPU is present but no adapter answered');
-  const wanted = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxDynamicStorageBuffersPerPipelineLayout', 'maxStorageBuffersPerShaderStage'] as const;
-  const requiredLimits: Partial<GpuLimits> = {};
-  for (const name of wanted) requiredLimits[name] = adapter.limits[name];
-  const requiredFeatures = profile && adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
-  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
-  const context: GpuContext = { adapter, device, isLost: false };
-  void device.lost.then((info) => {
-    context.isLost = true;
-    if (info.reason !== 'destroyed') console.error(`gpu backend: WebGPU device lost: ${info.message}`);
-  });
-  return context;
-}
-
-const USAGE = { MAP_READ: 0x0001, COPY_SRC: 0x0004, COPY_DST: 0x0008, UNIFORM: 0x0040, STORAGE: 0x0080, QUERY_RESOLVE: 0x0200 };
 const COMPUTE = 4;
 /** Largest uniform block of any kernel, rounded to the offset alignment, times the batch bound. */
 const SLOT_BYTES = 512;
@@ -567,70 +490,5 @@ export class WebGpuRunner implements KernelRunner {
   describe(): string {
     const info = this.context.adapter.info;
     return `gpu.js webgpu mode on ${[info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'an unnamed adapter'}`;
-  }
-}
-
-/** GPU time spent in one kernel. */
-export interface KernelTime {
-  kernel: string;
-  dispatches: number;
-  /** Total GPU milliseconds between the start and the end of its passes. */
-  ms: number;
-}
-
-/** Per-dispatch GPU timestamps: written at each pass's start and end, resolved at each submission, summed by kernel. */
-class KernelProfiler {
-  private readonly querySet: GpuQuerySet;
-  private readonly resolveBuffer: GpuBuffer;
-  private names: string[] = [];
-  private readonly pending: Promise<void>[] = [];
-  private readonly totals = new Map<string, { dispatches: number; ns: number }>();
-
-  constructor(private readonly device: GpuDevice) {
-    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * MAX_BATCH });
-    this.resolveBuffer = device.createBuffer({ size: 16 * MAX_BATCH, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC });
-  }
-
-  next(kernel: string): { querySet: GpuQuerySet; beginningOfPassWriteIndex: number; endOfPassWriteIndex: number } {
-    const i = this.names.push(kernel) - 1;
-    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
-  }
-
-  /** Before the submission: the batch's timestamps into a readable buffer. */
-  private readback: GpuBuffer | null = null;
-  resolve(encoder: GpuCommandEncoder): void {
-    if (this.names.length === 0) return;
-    const bytes = 16 * this.names.length;
-    encoder.resolveQuerySet(this.querySet, 0, 2 * this.names.length, this.resolveBuffer, 0);
-    this.readback = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
-    encoder.copyBufferToBuffer(this.resolveBuffer, 0, this.readback, 0, bytes);
-  }
-
-  /** After the submission: sums the batch's durations when they arrive. */
-  collect(): void {
-    const readback = this.readback, names = this.names;
-    this.readback = null;
-    this.names = [];
-    if (!readback) return;
-    this.pending.push(readback.mapAsync(1).then(() => {
-      const t = new BigUint64Array(readback.getMappedRange());
-      names.forEach((name, i) => {
-        const total = this.totals.get(name) ?? { dispatches: 0, ns: 0 };
-        total.dispatches++;
-        total.ns += Number(t[2 * i + 1]! - t[2 * i]!);
-        this.totals.set(name, total);
-      });
-      readback.unmap();
-      readback.destroy();
-    }));
-  }
-
-  async table(): Promise<KernelTime[]> {
-    await Promise.all(this.pending.splice(0));
-    return [...this.totals].map(([kernel, t]) => ({ kernel, dispatches: t.dispatches, ms: t.ns / 1e6 })).sort((a, b) => b.ms - a.ms);
-  }
-
-  reset(): void {
-    this.totals.clear();
   }
 }
