@@ -15,6 +15,8 @@ for f in "$@"; do
     --outfile="$root/.device/js/$(basename "${f%.ts}").mjs" --log-level=warning
 done
 dirs=$(node scripts/device/runtime-deps.cjs gpu.js pngjs cli-progress webgpu | grep -v '^node_modules/webgpu$')
-tar -cf - $dirs node_modules/webgpu/package.json node_modules/webgpu/index.js node_modules/webgpu/dist/linux-x64.dawn.node \
+# the folder that really holds node_modules (a worktree of the commit to measure may link it from the main checkout)
+modules_root=$(cd -P node_modules/.. && pwd)
+tar -C "$modules_root" -cf - $dirs node_modules/webgpu/package.json node_modules/webgpu/index.js node_modules/webgpu/dist/linux-x64.dawn.node \
   | xz -T2 -6 > .device/nm.tar.xz
 ls -la .device/nm.tar.xz .device/js

@@ -9,4 +9,6 @@ function visit(name, from) {
   for (const d of Object.keys(pkg.dependencies || {})) visit(d, dir);
 }
 for (const n of process.argv.slice(2)) visit(n, process.cwd());
-console.log([...seen].map((d) => path.relative(process.cwd(), d)).join('\n'));
+// relative to the folder that really holds node_modules (a worktree may link it from elsewhere)
+const root = path.dirname(fs.realpathSync(path.join(process.cwd(), 'node_modules')));
+console.log([...seen].map((d) => path.relative(root, d)).join('\n'));
