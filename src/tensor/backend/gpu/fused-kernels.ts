@@ -132,11 +132,15 @@ export function runFusedKernel(
     kernels.set(sourceKey, kernel);
   }
   runner.define(kernel.name, kernel.source);
+  // per input its offset and strides, then the dims, each padded to MAX_RANK with leading (stride 0, dim 1) entries
   const pad = MAX_RANK - shape.length;
-  const scalars = [
-    ...inputs.flatMap((x, k) => [x.offset, ...new Array<number>(pad).fill(0), ...strides[k]!]),
-    ...new Array<number>(pad).fill(1), ...shape,
-    ...p.constants,
-  ];
+  const scalars: number[] = [];
+  inputs.forEach((x, k) => {
+    scalars.push(x.offset);
+    for (let d = 0; d < pad; d++) scalars.push(0);
+    scalars.push(...strides[k]!);
+  });
+  for (let d = 0; d < pad; d++) scalars.push(1);
+  scalars.push(...shape, ...p.constants);
   return runner.run(kernel.name, length, arrays, scalars);
 }
