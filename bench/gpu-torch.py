@@ -601,9 +601,9 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def measure_sampling(model, tok, device, n, schedule):
-    """Samples n images (classes cycling 0..9) twice, the first as warm-up; ms per image of the second, the
-    image copied to the host included."""
+def measure_sampling(model, tok, device, n, schedule, repeats=1):
+    """Samples n images (classes cycling 0..9) once as warm-up, then `repeats` times; ms per image of the median
+    repetition, the image copied to the host included."""
     labels = [i % 10 for i in range(n)]
 
     def once(seed):
@@ -612,12 +612,15 @@ def measure_sampling(model, tok, device, n, schedule):
 
     once(0)
     sync(device)
-    t0 = time.perf_counter()
-    image = once(1)
-    sync(device)
-    ms = (time.perf_counter() - t0) * 1e3
+    times = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        image = once(1 + r)
+        sync(device)
+        times.append((time.perf_counter() - t0) * 1e3)
+    ms = sorted(times)[len(times) // 2]
     return {'images': n, 'msPerImage': ms / n, 'imagesPerSecond': 1e3 * n / ms, 'schedule': schedule, **SAMPLE,
-            'imageMean': float(image.mean())}
+            'repeats': repeats, 'msPerImageEachRepeat': [t / n for t in times], 'imageMean': float(image.mean())}
 
 
 def measure_training(cfg, device, batch, steps, seed=0, warmup=3):
@@ -749,6 +752,7 @@ def main():
     ap.add_argument('--train-batch', type=int, default=16)
     ap.add_argument('--steps', type=int, default=20)
     ap.add_argument('--warmup', type=int, default=3, help='training steps run before timing')
+    ap.add_argument('--repeats', type=int, default=1, help='timed sampling calls per batch size (the median is reported)')
     ap.add_argument('--batches', default='', help='more sampling batch sizes, comma-separated (e.g. 1,16,100)')
     ap.add_argument('--train-batches', default='', help='more training batch sizes, comma-separated (e.g. 16,64)')
     ap.add_argument('--out', default='bench/results/gpu-torch.json')
@@ -776,14 +780,14 @@ def main():
         par = {'skipped': f'no reference at {args.reference}; make one with: npx tsx bench/gpu-torch-reference.ts'}
         print(f'parity skipped: {par["skipped"]}')
 
-    sampling = measure_sampling(model, tok, device, args.batch, args.schedule)
+    sampling = measure_sampling(model, tok, device, args.batch, args.schedule, args.repeats)
     print(f'sampling: {sampling["msPerImage"]:.2f} ms/image ({args.batch} images, schedule {args.schedule})')
     training = measure_training(model.cfg, device, args.train_batch, args.steps, warmup=args.warmup)
     print(f'training step: {training["msPerStep"]:.1f} ms (batch {args.train_batch}, {args.steps} steps, loss {training["loss"]:.4f})')
 
     sampling_by_batch = {}
     for b in [int(v) for v in args.batches.split(',') if v]:
-        sampling_by_batch[str(b)] = sampling if b == args.batch else measure_sampling(model, tok, device, b, args.schedule)
+        sampling_by_batch[str(b)] = sampling if b == args.batch else measure_sampling(model, tok, device, b, args.schedule, args.repeats)
         print(f'sampling at batch {b}: {sampling_by_batch[str(b)]["msPerImage"]:.3f} ms/image')
     training_by_batch = {}
     for b in [int(v) for v in args.train_batches.split(',') if v]:

@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     'train-batch': { type: 'string', default: '16' },
     'leak-steps': { type: 'string', default: '1000' },
     warmup: { type: 'string', default: '20' },
+    repeats: { type: 'string', default: '1' },
     'cpu-threads': { type: 'string' },
     torch: { type: 'string', default: 'bench/results/gpu-torch.json' },
     out: { type: 'string', default: 'bench/results/gpu.json' },
@@ -49,8 +50,8 @@ function onBackend<T>(name: string, f: () => T): T {
   try { return f(); } finally { V.setBackend('cpu'); }
 }
 
-/** Samples `n` images (classes cycling) twice, the first as warm-up; ms per image of the second, image read included. */
-async function sampling(backend: string, n: number): Promise<{ images: number; msPerImage: number; imagesPerSecond: number; readbacks?: number; dispatchesPerImage?: number; submissionsPerImage?: number; recordMsPerImage?: number }> {
+/** Samples `n` images (classes cycling) once as warm-up, then --repeats times; ms per image of the median repetition, image read included. */
+async function sampling(backend: string, n: number): Promise<{ images: number; msPerImage: number; imagesPerSecond: number; repeats: number; msPerImageEachRepeat: number[]; readbacks?: number; dispatchesPerImage?: number; submissionsPerImage?: number; recordMsPerImage?: number }> {
   const { model } = onBackend(backend, () => V.loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' }));
   const vae = onBackend(backend, () => loadTokenizerCheckpoint('checkpoints/tokenizer-mnist.safetensors'));
   model.eval();
@@ -61,17 +62,22 @@ async function sampling(backend: string, n: number): Promise<{ images: number; m
     image.dispose();
   };
   await once(0);
+  const repeats = Math.max(1, Number(args.repeats));
   const before = gpu.counters();
-  const t0 = performance.now();
-  await once(1);
-  const ms = performance.now() - t0;
+  const times: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    await once(1 + r);
+    times.push(performance.now() - t0);
+  }
+  const ms = [...times].sort((a, b) => a - b)[Math.floor(repeats / 2)]!;
   const after = gpu.counters();
   model.dispose?.();
   vae.dispose?.();
-  const perImage = (k: keyof V.RunnerCounters) => (after[k] - before[k]) / n;
+  const perImage = (k: keyof V.RunnerCounters) => (after[k] - before[k]) / (n * repeats);
   return {
-    images: n, msPerImage: ms / n, imagesPerSecond: (1000 * n) / ms,
-    ...(backend === 'gpu' ? { readbacks: after.readbacks - before.readbacks, dispatchesPerImage: perImage('dispatches'), submissionsPerImage: perImage('submissions'), recordMsPerImage: perImage('recordMs') } : {}),
+    images: n, msPerImage: ms / n, imagesPerSecond: (1000 * n) / ms, repeats, msPerImageEachRepeat: times.map((t) => t / n),
+    ...(backend === 'gpu' ? { readbacks: (after.readbacks - before.readbacks) / repeats, dispatchesPerImage: perImage('dispatches'), submissionsPerImage: perImage('submissions'), recordMsPerImage: perImage('recordMs') } : {}),
   };
 }
 
