@@ -3,7 +3,6 @@
 
 export interface GpuBuffer {
   readonly size: number;
-  label?: string;
   destroy(): void;
   mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
   getMappedRange(offset?: number, size?: number): ArrayBuffer;
