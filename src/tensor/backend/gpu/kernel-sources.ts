@@ -1,6 +1,6 @@
 // The gpu backend's kernels as gpu.js kernel functions (JavaScript source that gpu.js compiles to WGSL, GLSL or runs
 // on the CPU). Every kernel has a 1-D output of any length (one thread per output element); shapes, strides and
-// op codes arrive as Float scalars, array arguments are float32 device buffers. Nothing here knows of autograd.
+// op codes arrive as Float scalars (Integer where a kernel lists them), arrays are float32 buffers. No autograd here.
 
 /** Views are handled up to this rank (lower ranks are padded with leading size-1 dims). */
 export const MAX_RANK = 6;
@@ -11,8 +11,13 @@ export const MAX_ELEMENTS = 1 << 24;
 export interface KernelSource {
   /** Array (device buffer) arguments, in order, before the scalars. */
   arrays: string[];
-  /** Float scalar arguments, in order. */
+  /** Scalar arguments, in order: Float unless named in `integers`. */
   scalars: string[];
+  /**
+   * Scalars (a subset of `scalars`) declared Integer: they reach the shader as i32, so index arithmetic on them and on
+   * loop counters stays integer in WGSL (the host passes whole numbers; below 2^31).
+   */
+  integers?: string[];
   body: string;
   /** Outputs per thread: 4 when the body returns an Array(4) of consecutive outputs (the output length is a multiple of 4). */
   lanes?: 4;
@@ -49,15 +54,42 @@ export function viewIndex(v: string): string {
   return `${v}o + ${range(MAX_RANK).map((k) => `c${k} * ${v}s${k}`).join(' + ')}`;
 }
 
-/** matmul4's step at inner index `k`: one value of a times four consecutive values of b's row k (names suffixed `n`). */
-function rowTimesFour(n: string, k: string): string {
-  return `let av${n} = a[pa + (${k}) * aCol];
-      let q${n} = pb + (${k}) * bRow;
-      acc0 += av${n} * b[q${n}];
-      acc1 += av${n} * b[q${n} + 1];
-      acc2 += av${n} * b[q${n} + 2];
-      acc3 += av${n} * b[q${n} + 3];`;
+/**
+ * `q` = ⌊num/den⌋ as an i32 local, for integer expressions (Integer scalars, loop counters, this.thread.x) with
+ * 0 ≤ num < 2^24 and den > 0: the float quotient, corrected until exact (WGSL's float division may be off by 2.5 ulp).
+ * gpu.js declares a local i32 only when it starts from an integer literal and is incremented with `++` (the
+ * correction's); one initialised from an expression would be an f32.
+ */
+export function intDivide(num: string, den: string, q: string): string {
+  return `let ${q} = 0;
+  ${q} = Math.floor((${num}) / (${den}));
+  while ((${num}) - ${q} * (${den}) < 0) { ${q}--; }
+  while ((${num}) - ${q} * (${den}) >= (${den})) { ${q}++; }
+`;
 }
+
+/**
+ * matmul4's step at inner index `k` (an integer expression): one value of a times four consecutive values of b's row
+ * k, from the integer base offsets `pa`, `pb` (expressions, hoisted out of the loop by the shader compiler).
+ */
+function rowTimesFour(n: string, k: string, pa: string, pb: string): string {
+  return `let av${n} = a[${pa} + (${k}) * aCol];
+      acc0 += av${n} * b[${pb} + (${k}) * bRow];
+      acc1 += av${n} * b[${pb} + (${k}) * bRow + 1];
+      acc2 += av${n} * b[${pb} + (${k}) * bRow + 2];
+      acc3 += av${n} * b[${pb} + (${k}) * bRow + 3];`;
+}
+
+/** The matmul kernels' scalars (all integers: sizes, offsets and strides in elements). */
+const MATMUL_SCALARS = ['m', 'n', 'kk', 'nRed', 'ao', 'aBatch', 'aRed', 'aRow', 'aCol', 'bo', 'bBatch', 'bRed', 'bRow', 'bCol'];
+
+// matmul4's thread → (batch bi, row i, column quad jq), with integer expressions only (n >> 2 is n / 4)
+const NQ = '(n >> 2)';
+const MQ = `(m * ${NQ})`;
+const IJ = `(this.thread.x - bi * ${MQ})`;
+const JQ = `(${IJ} - i * ${NQ})`;
+const MATMUL4_PA = '(ao + bi * aBatch + r * aRed + i * aRow)';
+const MATMUL4_PB = `(bo + bi * bBatch + r * bRed + ${JQ} * 4)`;
 
 export const flatIndex = 'let flat = this.thread.x + 0.5 - 0.5;\n';
 const viewScalars = (v: string) => [`${v}o`, ...names(`${v}s`)];
@@ -236,52 +268,44 @@ export const KERNELS = {
   },
   /**
    * out[b, i, j] = Σ_r Σ_k a[b, r, i, k]·b[b, r, k, j] on strided operands; r runs over `nRed` summed batch entries
-   * (batch-summed gradients), b over the kept batch.
+   * (batch-summed gradients), b over the kept batch. Integer scalars: the index arithmetic is i32 in WGSL.
    */
   matmul: {
     arrays: ['a', 'b'],
-    scalars: ['m', 'n', 'kk', 'nRed', 'ao', 'aBatch', 'aRed', 'aRow', 'aCol', 'bo', 'bBatch', 'bRed', 'bRow', 'bCol'],
-    body: `let flat = this.thread.x + 0.5 - 0.5;
-  let mn = m * n;
-  ${divmod('flat', 'mn', 'bi', 'ij')}
-  ${divmod('ij', 'n', 'i', 'j')}
+    scalars: MATMUL_SCALARS,
+    integers: MATMUL_SCALARS,
+    body: `${intDivide('this.thread.x', 'm * n', 'bi')}
+  ${intDivide('this.thread.x - bi * (m * n)', 'n', 'i')}
   let acc = 0.0;
   for (let r = 0; r < nRed; r++) {
-    let pa = ao + bi * aBatch + r * aRed + i * aRow;
-    let pb = bo + bi * bBatch + r * bRed + j * bCol;
     for (let k = 0; k < kk; k++) {
-      acc += a[pa + k * aCol] * b[pb + k * bRow];
+      acc += a[ao + bi * aBatch + r * aRed + i * aRow + k * aCol] * b[bo + bi * bBatch + r * bRed + (this.thread.x - bi * (m * n) - i * n) * bCol + k * bRow];
     }
   }
   return acc;`,
   },
   /**
    * matmul with four consecutive outputs of a row per thread (n a multiple of 4, b's rows contiguous: bCol = 1): each
-   * a value read serves four products, and a warp reads b in whole cache lines.
+   * a value read serves four products, and a warp reads b in whole cache lines. Integer scalars and loop counters: the
+   * inner loop is i32 index arithmetic, loads and FMAs (k unrolled by four, then the remainder).
    */
   matmul4: {
     arrays: ['a', 'b'],
-    scalars: ['m', 'n', 'kk', 'nRed', 'ao', 'aBatch', 'aRed', 'aRow', 'aCol', 'bo', 'bBatch', 'bRed', 'bRow', 'bCol'],
+    scalars: MATMUL_SCALARS,
+    integers: MATMUL_SCALARS,
     lanes: 4,
-    body: `let flat = this.thread.x + 0.5 - 0.5;
-  let nq = n / 4;
-  let mq = m * nq;
-  ${divmod('flat', 'mq', 'bi', 'ij')}
-  ${divmod('ij', 'nq', 'i', 'jq')}
+    body: `${intDivide('this.thread.x', MQ, 'bi')}
+  ${intDivide(IJ, NQ, 'i')}
   let acc0 = 0.0;
   let acc1 = 0.0;
   let acc2 = 0.0;
   let acc3 = 0.0;
   for (let r = 0; r < nRed; r++) {
-    let pa = ao + bi * aBatch + r * aRed + i * aRow;
-    let pb = bo + bi * bBatch + r * bRed + jq * 4;
-    // k unrolled by four (fewer loop tests and index conversions per product), then the remainder
-    let k4 = Math.floor(kk / 4) * 4;
-    for (let k = 0; k < k4; k += 4) {
-      ${range(4).map((o) => rowTimesFour(`${o}`, `k + ${o}`)).join('\n      ')}
+    for (let t = 0; t < (kk >> 2); t++) {
+      ${range(4).map((o) => rowTimesFour(`${o}`, `t * 4 + ${o}`, MATMUL4_PA, MATMUL4_PB)).join('\n      ')}
     }
-    for (let kr = 0; kr < kk - k4; kr++) {
-      ${rowTimesFour('', 'k4 + kr')}
+    for (let kr = 0; kr < (kk & 3); kr++) {
+      ${rowTimesFour('', 'kk - (kk & 3) + kr', MATMUL4_PA, MATMUL4_PB)}
     }
   }
   return [acc0, acc1, acc2, acc3];`,

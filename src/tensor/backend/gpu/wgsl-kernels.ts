@@ -40,10 +40,11 @@ interface GpuJsWebGpuKernel {
 
 /**
  * Translates a kernel to WGSL with gpu.js (no device needed: this runs in CI too). Every array argument is a float32
- * storage buffer, every scalar an f32, the output 1-D.
+ * storage buffer, every scalar an f32 (an i32 when the source lists it in `integers`), the output 1-D.
  */
 export function compileWgsl(gpuJs: GpuJsModule, name: string, source: KernelSource, settings: Record<string, unknown>): WgslKernel {
-  const argumentTypes = [...source.arrays.map(() => 'WebGPUBuffer'), ...source.scalars.map(() => 'Float')];
+  const integers = new Set(source.integers ?? []);
+  const argumentTypes = [...source.arrays.map(() => 'WebGPUBuffer'), ...source.scalars.map((s) => (integers.has(s) ? 'Integer' : 'Float'))];
   const kernel = new gpuJs.WebGPUKernel(kernelFunctionSource(name, source), { ...settings, output: [1], argumentTypes }) as GpuJsWebGpuKernel;
   const args = [...source.arrays.map(() => ({ type: 'WebGPUBuffer', output: [1] })), ...source.scalars.map(() => 1)];
   kernel.setupConstants();
