@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a GPU-machine run of bench scripts without carrying TypeScript tooling: bundles each given script (e.g.
-# bench/gpu.ts) into .device/js/<name>.mjs with esbuild and packs the runtime packages (gpu.js, webgpu for linux-x64,
+# bench/gpu.ts, bench/gpu-profile.ts, bench/gpu-matmul.ts) into .device/js/<name>.mjs with esbuild and packs the runtime packages (gpu.js, webgpu for linux-x64,
 # pngjs, cli-progress and their dependencies) into .device/nm.tar.xz. Add '/.device/' to .git/info/exclude first.
 # On the machine: tar -xJf .device/nm.tar.xz && node .device/js/gpu.mjs (Node itself travels in a separate call when
 # the repository plus a Node binary exceed the transfer limit).
