@@ -50,14 +50,17 @@ function onBackend<T>(name: string, f: () => T): T {
   try { return f(); } finally { V.setBackend('cpu'); }
 }
 
-/** Samples `n` images (classes cycling) once as warm-up, then --repeats times; ms per image of the median repetition, image read included. */
-async function sampling(backend: string, n: number): Promise<{ images: number; msPerImage: number; imagesPerSecond: number; repeats: number; msPerImageEachRepeat: number[]; readbacks?: number; dispatchesPerImage?: number; submissionsPerImage?: number; recordMsPerImage?: number }> {
+/**
+ * Samples `n` images (classes cycling) once as warm-up, then --repeats times; ms per image of the median repetition,
+ * image read included. With `capture` (SampleOptions.capture) the warm-up records the pass and the repeats replay it.
+ */
+async function sampling(backend: string, n: number, capture = false): Promise<{ images: number; capture: boolean; msPerImage: number; imagesPerSecond: number; repeats: number; msPerImageEachRepeat: number[]; readbacks?: number; dispatchesPerImage?: number; replayedDispatchesPerImage?: number; submissionsPerImage?: number; recordMsPerImage?: number }> {
   const { model } = onBackend(backend, () => V.loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' }));
   const vae = onBackend(backend, () => loadTokenizerCheckpoint('checkpoints/tokenizer-mnist.safetensors'));
   model.eval();
   const labels = Array.from({ length: n }, (_, i) => i % 10);
   const once = async (seed: number) => {
-    const image = onBackend(backend, () => V.tidy(() => V.keep(model.sample(vae, { labels, seed, iterSchedule: schedule, ...SAMPLE } as V.ViarSampleOptions).image)));
+    const image = onBackend(backend, () => V.tidy(() => V.keep(model.sample(vae, { labels, seed, iterSchedule: schedule, capture, ...SAMPLE } as V.ViarSampleOptions).image)));
     await image.data();
     image.dispose();
   };
@@ -76,8 +79,11 @@ async function sampling(backend: string, n: number): Promise<{ images: number; m
   vae.dispose?.();
   const perImage = (k: keyof V.RunnerCounters) => (after[k] - before[k]) / (n * repeats);
   return {
-    images: n, msPerImage: ms / n, imagesPerSecond: (1000 * n) / ms, repeats, msPerImageEachRepeat: times.map((t) => t / n),
-    ...(backend === 'gpu' ? { readbacks: (after.readbacks - before.readbacks) / repeats, dispatchesPerImage: perImage('dispatches'), submissionsPerImage: perImage('submissions'), recordMsPerImage: perImage('recordMs') } : {}),
+    images: n, capture, msPerImage: ms / n, imagesPerSecond: (1000 * n) / ms, repeats, msPerImageEachRepeat: times.map((t) => t / n),
+    ...(backend === 'gpu' ? {
+      readbacks: (after.readbacks - before.readbacks) / repeats, dispatchesPerImage: perImage('dispatches'), replayedDispatchesPerImage: perImage('replayedDispatches'),
+      submissionsPerImage: perImage('submissions'), recordMsPerImage: perImage('recordMs'),
+    } : {}),
   };
 }
 
@@ -181,6 +187,12 @@ for (const b of batches) {
   const r = gpuSamplingByBatch[b]!;
   console.log(`gpu sampling, batch ${b}: ${r.msPerImage.toFixed(3)} ms/image (schedule ${schedule}; ${r.dispatchesPerImage?.toFixed(0)} dispatches and ${r.submissionsPerImage?.toFixed(2)} submissions per image)`);
 }
+const gpuCapturedByBatch: Record<string, Awaited<ReturnType<typeof sampling>>> = {};
+for (const b of batches) {
+  gpuCapturedByBatch[b] = await sampling('gpu', b, true);
+  const r = gpuCapturedByBatch[b]!;
+  console.log(`gpu sampling, batch ${b}, captured (replayed): ${r.msPerImage.toFixed(3)} ms/image (${r.replayedDispatchesPerImage?.toFixed(0)} replayed and ${r.dispatchesPerImage?.toFixed(1)} other dispatches, ${r.submissionsPerImage?.toFixed(2)} submissions per image)`);
+}
 const gpuSampling = gpuSamplingByBatch[batch] ?? await sampling('gpu', batch);
 const cpuSampling = await sampling('cpu', cpuBatch);
 console.log(`cpu sampling: ${cpuSampling.msPerImage.toFixed(2)} ms/image (${cpuBatch} images)`);
@@ -204,6 +216,7 @@ const torch = existsSync(args.torch!) ? JSON.parse(readFileSync(args.torch!, 'ut
 const dispatchBench = existsSync(args.dispatch!) ? JSON.parse(readFileSync(args.dispatch!, 'utf8')) as unknown : null;
 const ratioRows = torch ? {
   sampling: Object.fromEntries(batches.map((b) => [b, torch.samplingByBatch?.[b]?.msPerImage ? torch.samplingByBatch[b]!.msPerImage! / gpuSamplingByBatch[b]!.msPerImage : null])),
+  samplingCaptured: Object.fromEntries(batches.map((b) => [b, torch.samplingByBatch?.[b]?.msPerImage ? torch.samplingByBatch[b]!.msPerImage! / gpuCapturedByBatch[b]!.msPerImage : null])),
   training: Object.fromEntries(trainBatches.map((b) => [b, torch.trainingByBatch?.[b]?.msPerStep ? torch.trainingByBatch[b]!.msPerStep! / gpuTrainByBatch[b]!.msPerStep : null])),
 } : null;
 const result = {
@@ -213,7 +226,7 @@ const result = {
   gpuBackend: init.mode,
   cpuBackend: V.describeCpuKernels(),
   node: process.version,
-  sampling: { gpu: gpuSampling, cpu: cpuSampling, schedule, ...SAMPLE, gpuOverCpuThroughput: gpuSampling.imagesPerSecond / cpuSampling.imagesPerSecond, gpuByBatch: gpuSamplingByBatch },
+  sampling: { gpu: gpuSampling, cpu: cpuSampling, schedule, ...SAMPLE, gpuOverCpuThroughput: gpuSampling.imagesPerSecond / cpuSampling.imagesPerSecond, gpuByBatch: gpuSamplingByBatch, gpuCapturedByBatch },
   training: { gpu: gpuTrain, cpu: cpuTrain, cpuOverGpuTime: cpuTrain.msPerStep / gpuTrain.msPerStep, gpuByBatch: gpuTrainByBatch },
   capture,
   dispatchBench,

@@ -73,7 +73,7 @@ declare module './tensor.js' {
     indexSelect(axis: number, index: Tensor): Tensor;
     cumsum(axis: number, opts?: { reverse?: boolean }): Tensor;
     topk(k: number, opts?: { axis?: number; largest?: boolean }): TopK;
-    multinomial(numSamples: number, rng: Rng, opts?: { replacement?: boolean }): Tensor;
+    multinomial(numSamples: number, draws: Rng | Tensor, opts?: { replacement?: boolean }): Tensor;
     tril(k?: number): Tensor;
     triu(k?: number): Tensor;
     /** Accumulates gradients of this (scalar) tensor into the .grad of every leaf that requires grad. */

@@ -82,16 +82,16 @@ export function filterLogitsOnDevice(logits: Tensor, opts: { topK?: number; topP
 
 /**
  * Picks one token per position from logits [B, l, V] → int32 [B, l]: greedy argmax, or a draw from
- * softmax(filterLogits(logits)) with the given seeded Rng (rows drawn in row-major order).
+ * softmax(filterLogits(logits)) with the given seeded Rng (rows drawn in row-major order) or B·l uniforms in [0, 1).
  */
-export function sampleTokens(logits: Tensor, opts: TokenSamplingOptions, rng: Rng): Tensor {
+export function sampleTokens(logits: Tensor, opts: TokenSamplingOptions, draws: Rng | Tensor): Tensor {
   if (logits.rank !== 3) throw new ShapeError('sampleTokens', `logits must be [B, l, V], got ${fmtShape(logits.shape)}`);
   const [b, l, v] = logits.shape as [number, number, number];
   const o = checkSamplingOptions(opts, v, 'sampleTokens');
   if (o.greedy) return argmax(logits, 2);
   const filtered = filterLogits(logits, o);
   const probs = softmax(reshape(filtered, [b * l, v]), -1);
-  return reshape(multinomial(probs, 1, rng), [b, l]);
+  return reshape(multinomial(probs, 1, draws), [b, l]);
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, DTypeError, ShapeError, ViarError, fmtShape } from '../tensor/errors.js';
 import { tensor, zeros } from '../tensor/creation.js';
 import { keep, tidy } from '../tensor/memory.js';
+import { captureGraph } from '../tensor/capture.js';
 import { Rng } from '../tensor/random.js';
 import {
   add, clone, concat, embedding, matmul, mul, permute, reshape, slice, transpose, where,
@@ -19,6 +20,7 @@ import { truncatedNormal } from '../nn/init.js';
 import { AdaLNBeforeHead, AdaLNSelfAttn, type BlockConfig } from './var-blocks.js';
 import { cfgStrength, checkSamplingOptions, filterLogits, gumbelSoftmax, mixGuidance, sampleTokens, type TokenSamplingOptions } from './sampling.js';
 import type { VQVAE } from './vqvae.js';
+import { SamplerPlans, weightData } from './sampler-plans.js';
 
 /** The official init_weights arguments (build_vae_var defaults: 0.5, 1e-5, 0.02, −1). */
 export interface VarInitOptions {
@@ -141,6 +143,14 @@ export interface SampleOptions extends TokenSamplingOptions {
    * tidy scope without gradients, e.g. `({ fHat }) => show(vqvae.fhatToImage(fHat).dataSync())`.
    */
   onScale?: (progress: ScaleProgress) => void;
+  /**
+   * Record the whole pass (every scale, then the decoder) on the first call and replay the recording on later calls
+   * with the same batch size and settings: on the gpu backend this skips the host's per-op work, like CUDA graphs.
+   * Tokens and images equal those of plain sampling with the same seed. Not with forcedIndices, knownIndices,
+   * moreSmooth, recordLogits or onScale (nor VIAR's earlyStopTol). Each recording keeps one pass's device memory
+   * (the two most recent are kept; disposeSamplerPlans() frees them).
+   */
+  capture?: boolean;
 }
 
 /** What onScale sees after scale `scale` of `numScales`. */
@@ -201,6 +211,8 @@ export abstract class NextScaleTransformer extends Module {
   /** Label dropout, drop-path and VIAR's iteration draws use this seeded generator in training. */
   protected readonly trainingRng: Rng;
   private readonly constants = new Map<string, Tensor>();
+  /** Recorded sampling passes (SampleOptions.capture). */
+  private readonly samplerPlans = new SamplerPlans();
 
   constructor(readonly config: VarConfig, rng: Rng, protected readonly opName: string) {
     super();
@@ -400,6 +412,7 @@ export abstract class NextScaleTransformer extends Module {
 
   override dispose(): void {
     super.dispose();
+    this.samplerPlans.dispose();
     for (const t of this.constants.values()) t.dispose();
     this.constants.clear();
   }
@@ -453,9 +466,11 @@ export abstract class NextScaleTransformer extends Module {
    * The official autoregressive_infer_cfg loop around a trunk: 2B rows (B conditional, B null-class), the cond
    * doubles as the sos token, each scale runs `open(cond).step` on its tokens with KV caches, mixes the two halves
    * with t = cfg·si/(SN − 1), picks tokens (then re-imposes knownIndices where knownMask is set), adds Phi(upsampled
-   * code map) to f̂ and embeds the area-downsampled f̂ as the next scale's tokens. Returns the images (decoded with the VQVAE) and the session (for its statistics).
+   * code map) to f̂ and embeds the area-downsampled f̂ as the next scale's tokens. Returns the images (decoded with
+   * the VQVAE). With opts.capture the pass is recorded once per batch and settings (`captureKey` adds the subclass's
+   * own) and replayed; `open` then learns that it runs under a recording, which cannot read values.
    */
-  protected runSampler<S extends SamplingSession>(vqvae: VQVAE, opts: SampleOptions, open: (cond: Tensor) => S, op: string): { result: SampleResult; session: S } {
+  protected runSampler(vqvae: VQVAE, opts: SampleOptions, open: (cond: Tensor, capturing: boolean) => SamplingSession, op: string, captureKey = ''): SampleResult {
     this.checkVqvae(vqvae, op);
     const rng = opts.rng ?? new Rng(opts.seed ?? 0);
     const labels = this.resolveLabels(opts, rng, op);
@@ -465,58 +480,91 @@ export abstract class NextScaleTransformer extends Module {
     if (!Number.isFinite(cfg) || Math.abs(cfg) > 1e4) throw new ArgumentError(op, `cfg must be a finite number of magnitude at most 1e4, got ${cfg}`);
     if (opts.forcedIndices) this.checkForced(opts.forcedIndices, b, op);
     this.checkKnown(opts, b, op);
-    checkSamplingOptions(opts, this.config.vocabSize, op);
-    const { patchNums, vaeChannels, numClasses, embedDim: c } = this.config;
-    const sn = patchNums.length, pLast = patchNums[sn - 1]!;
-    const held: { session: S | null } = { session: null };
+    const sampling = checkSamplingOptions(opts, this.config.vocabSize, op);
+    const withNull = () => tensor(Int32Array.from([...labels, ...new Array<number>(b).fill(this.config.numClasses)]), { shape: [2 * b] });
+    if (!opts.capture) {
+      const out = noGrad(() => tidy(() => this.samplingPass(vqvae, withNull(), opts, () => rng, open, false)));
+      return { labels, ...out };
+    }
+    const conflict = (['forcedIndices', 'knownIndices', 'moreSmooth', 'recordLogits', 'onScale'] as const).find((k) => opts[k]);
+    if (conflict) throw new ArgumentError(op, `capture cannot be combined with ${conflict} (the recording replays fixed ops with draws made up front); leave capture off`);
+    // the uniforms plain sampling draws, in its order (scale by scale, row-major), made up front: the recording's input
+    const draws = new Float32Array(b * this.seqLen);
+    if (!sampling.greedy) for (let i = 0; i < draws.length; i++) draws[i] = rng.uniform();
+    const key = JSON.stringify([b, cfg, sampling, captureKey]);
+    const { patchNums } = this.config;
+    const sn = patchNums.length;
+    const inputs = [withNull(), tensor(draws, { shape: [draws.length] })];
     try {
-      const result = noGrad(() => tidy(() => {
-        const cond = this.class_emb.forward(tensor(Int32Array.from([...labels, ...new Array<number>(b).fill(numClasses)]), { shape: [2 * b] }));
-        const lvlPos = this.levelPositions();
-        const session = open(cond);
-        held.session = session;
-        let tokens = add(add(reshape(cond, [2 * b, 1, c]), this.pos_start), slice(lvlPos, [null, [0, this.firstLen]]));
-        let fHat = zeros([b, vaeChannels, pLast, pLast]);
-        const indices: Tensor[] = [];
-        const logits: Tensor[] = [];
-        patchNums.forEach((pn, si) => {
-          const step = tidy(() => {
-            const mixed = mixGuidance(this.logitsOf(session.step(tokens, si), cond), cfgStrength(cfg, si, sn));
-            let idx = opts.forcedIndices ? clone(opts.forcedIndices[si]!) : sampleTokens(mixed, opts, rng);
-            const known = opts.knownMask?.[si];
-            if (known) idx = where(known, opts.knownIndices![si]!, idx);
-            let codes: Tensor; // [B, Cvae, pn, pn]
-            if (opts.moreSmooth) {
-              const ratio = sn > 1 ? si / (sn - 1) : 0;
-              const soft = gumbelSoftmax(mul(filterLogits(mixed, opts), 1 + ratio), Math.max(0.27 * (1 - ratio * 0.95), 0.005), rng);
-              codes = permute(reshape(matmul(soft, vqvae.quantize.embedding.weight), [b, pn, pn, vaeChannels]), [0, 3, 1, 2]);
-              if (known) codes = where(reshape(known, [b, 1, pn, pn]), vqvae.quantize.embed(opts.knownIndices![si]!, pn), codes);
-            } else {
-              codes = vqvae.quantize.embed(idx, pn);
-            }
-            const { fHat: updated, next } = vqvae.quantize.nextInput(si, fHat, codes);
-            let nextTokens: Tensor | null = null;
-            if (si < sn - 1) {
-              const [start, end] = [this.scaleStarts[si + 1]!, this.scaleStarts[si + 2]!];
-              const embedded = add(this.word_embed.forward(transpose(reshape(next, [b, vaeChannels, -1]), 1, 2)), slice(lvlPos, [null, [start, end]]));
-              nextTokens = concat([embedded, embedded], 0);
-            }
-            return { idx, updated, nextTokens, mixed: opts.recordLogits ? mixed : null };
-          });
-          indices.push(step.idx);
-          if (step.mixed) logits.push(step.mixed);
-          tokens.dispose();
-          fHat.dispose();
-          fHat = step.updated;
-          if (step.nextTokens) tokens = step.nextTokens;
-          if (opts.onScale) tidy(() => opts.onScale!({ scale: si, numScales: sn, indices: step.idx, fHat }));
-        });
-        const image = mul(add(vqvae.fhatToImage(fHat), 1), 0.5);
-        return { labels, indices, image, fHat, logits: opts.recordLogits ? logits : null };
-      }));
-      return { result, session: held.session! };
+      const outputs = noGrad(() => this.samplerPlans.run(key, weightData(this, vqvae), inputs, () => captureGraph((labels2B: Tensor, uniforms: Tensor) => {
+        const scaleDraws = (si: number) => slice(uniforms, [[b * this.scaleStarts[si]!, b * this.scaleStarts[si + 1]!]]);
+        const r = this.samplingPass(vqvae, labels2B, opts, scaleDraws, open, true);
+        return [...r.indices, r.fHat, r.image];
+      }, inputs)));
+      return { labels, indices: outputs.slice(0, sn), fHat: outputs[sn]!, image: outputs[sn + 1]!, logits: null };
     } finally {
-      held.session?.dispose();
+      for (const t of inputs) t.dispose();
+    }
+  }
+
+  /** Frees the recordings made by sampling with `capture` (and the device memory they hold). */
+  disposeSamplerPlans(): void {
+    this.samplerPlans.dispose();
+  }
+
+  /** One sampling pass for labels2B [2B] (B classes, then B null classes), scale si's draws from `draws(si)`. */
+  private samplingPass(
+    vqvae: VQVAE, labels2B: Tensor, opts: SampleOptions, draws: (si: number) => Rng | Tensor,
+    open: (cond: Tensor, capturing: boolean) => SamplingSession, capturing: boolean,
+  ): Omit<SampleResult, 'labels'> {
+    const { patchNums, vaeChannels, embedDim: c } = this.config;
+    const b = labels2B.shape[0]! / 2;
+    const cfg = opts.cfg ?? 1.5;
+    const sn = patchNums.length, pLast = patchNums[sn - 1]!;
+    const cond = this.class_emb.forward(labels2B);
+    const lvlPos = this.levelPositions();
+    const session = open(cond, capturing);
+    try {
+      let tokens = add(add(reshape(cond, [2 * b, 1, c]), this.pos_start), slice(lvlPos, [null, [0, this.firstLen]]));
+      let fHat = zeros([b, vaeChannels, pLast, pLast]);
+      const indices: Tensor[] = [];
+      const logits: Tensor[] = [];
+      patchNums.forEach((pn, si) => {
+        const step = tidy(() => {
+          const mixed = mixGuidance(this.logitsOf(session.step(tokens, si), cond), cfgStrength(cfg, si, sn));
+          let idx = opts.forcedIndices ? clone(opts.forcedIndices[si]!) : sampleTokens(mixed, opts, draws(si));
+          const known = opts.knownMask?.[si];
+          if (known) idx = where(known, opts.knownIndices![si]!, idx);
+          let codes: Tensor; // [B, Cvae, pn, pn]
+          if (opts.moreSmooth) {
+            const ratio = sn > 1 ? si / (sn - 1) : 0;
+            const soft = gumbelSoftmax(mul(filterLogits(mixed, opts), 1 + ratio), Math.max(0.27 * (1 - ratio * 0.95), 0.005), draws(si) as Rng);
+            codes = permute(reshape(matmul(soft, vqvae.quantize.embedding.weight), [b, pn, pn, vaeChannels]), [0, 3, 1, 2]);
+            if (known) codes = where(reshape(known, [b, 1, pn, pn]), vqvae.quantize.embed(opts.knownIndices![si]!, pn), codes);
+          } else {
+            codes = vqvae.quantize.embed(idx, pn);
+          }
+          const { fHat: updated, next } = vqvae.quantize.nextInput(si, fHat, codes);
+          let nextTokens: Tensor | null = null;
+          if (si < sn - 1) {
+            const [start, end] = [this.scaleStarts[si + 1]!, this.scaleStarts[si + 2]!];
+            const embedded = add(this.word_embed.forward(transpose(reshape(next, [b, vaeChannels, -1]), 1, 2)), slice(lvlPos, [null, [start, end]]));
+            nextTokens = concat([embedded, embedded], 0);
+          }
+          return { idx, updated, nextTokens, mixed: opts.recordLogits ? mixed : null };
+        });
+        indices.push(step.idx);
+        if (step.mixed) logits.push(step.mixed);
+        tokens.dispose();
+        fHat.dispose();
+        fHat = step.updated;
+        if (step.nextTokens) tokens = step.nextTokens;
+        if (opts.onScale) tidy(() => opts.onScale!({ scale: si, numScales: sn, indices: step.idx, fHat }));
+      });
+      const image = mul(add(vqvae.fhatToImage(fHat), 1), 0.5);
+      return { indices, image, fHat, logits: opts.recordLogits ? logits : null };
+    } finally {
+      session.dispose();
     }
   }
 }
@@ -579,6 +627,6 @@ export class VAR extends NextScaleTransformer {
         },
         dispose: () => caches.forEach((cache) => cache.dispose()),
       };
-    }, 'VAR.sample').result;
+    }, 'VAR.sample');
   }
 }

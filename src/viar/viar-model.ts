@@ -238,7 +238,8 @@ export class VIAR extends NextScaleTransformer {
     const withTrace: ViarSampleOptions = onScale
       ? { ...opts, onScale: (p) => onScale({ ...p, iterations: iterations[p.scale]!, residuals: [...residuals[p.scale]!] }) }
       : opts;
-    const { result } = this.runSampler(vqvae, withTrace, (cond) => {
+    if (opts.capture && tol !== undefined) throw new ArgumentError('VIAR.sample', 'capture cannot be combined with earlyStopTol (stopping reads the residual); leave capture off');
+    const result = this.runSampler(vqvae, withTrace, (cond, capturing) => {
       const blockCond = this.blockCond(cond);
       const preMods = this.pre_blocks.map((b) => b.modulation(blockCond));
       const postMods = this.post_blocks.map((b) => b.modulation(blockCond));
@@ -261,7 +262,7 @@ export class VIAR extends NextScaleTransformer {
             const cache = implicitCaches.get(t)!;
             const next = tidy(() => this.implicitStep(z, injection, { modulation: implicitMods, cache }));
             // the residual is a read of the device: skipped (NaN) where reads are asynchronous (WebGPU)
-            trace.push(z.backend.canReadSync || tol !== undefined ? relativeStep(z, next) : NaN);
+            trace.push(!capturing && (z.backend.canReadSync || tol !== undefined) ? relativeStep(z, next) : NaN);
             if (z !== injection) z.dispose();
             z = next;
             if (tol !== undefined && trace.at(-1)! < tol) {
@@ -278,7 +279,9 @@ export class VIAR extends NextScaleTransformer {
           [...preCaches, ...postCaches, ...implicitCaches.values()].forEach((cache) => cache.dispose());
         },
       };
-    }, 'VIAR.sample');
+    }, 'VIAR.sample', `schedule ${schedule.join(',')}`);
+    // a replayed recording ran the schedule without running this closure: no residual was read
+    if (opts.capture) return { ...result, iterations: schedule, residuals: schedule.map((n) => new Array<number>(n).fill(NaN)) };
     return { ...result, iterations, residuals };
   }
 }

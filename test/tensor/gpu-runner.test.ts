@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRequire } from 'node:module';
 import * as V from '../../src/index.js';
-import { BufferPool, Pins, sizeClass } from '../../src/tensor/backend/gpu/buffer-pool.js';
+import { BufferPool, Pins, Recording, sizeClass } from '../../src/tensor/backend/gpu/buffer-pool.js';
 import { ArenaAllocator, levelFor, OWN_ARENA, type Slot } from '../../src/tensor/backend/gpu/arena-allocator.js';
 import { KERNELS } from '../../src/tensor/backend/gpu/kernel-sources.js';
 import { KERNEL_SETTINGS, MAX_BATCH, type GpuJsModule } from '../../src/tensor/backend/gpu/kernel-runner.js';
@@ -164,6 +164,23 @@ describe('buffer pool', () => {
     expect(pool.acquire(64)!).not.toBe(a);
     pool.unpin(pins);
     expect(pool.acquire(64)!).toBe(a);
+  });
+
+  test('a recording reuses the buffers it released; after it ends, they stay with its plan', () => {
+    let created = 0;
+    const pool = new BufferPool<{ id: number }>(() => ({ id: created++ }), () => {});
+    const recording = Recording.begin<unknown, { id: number }>(null, pool);
+    const a = pool.acquire(64)!;
+    pool.release(a);
+    expect(pool.acquire(64)).toBe(a); // every write is a recorded command and replays keep their order: safe reuse
+    const d = pool.acquire(64)!;
+    pool.release(d);
+    Recording.end(recording, pool, () => []);
+    const after = pool.acquire(64)!;
+    expect([a, d]).not.toContain(after);
+    pool.release(after);
+    pool.unpin(recording.pins);
+    expect([pool.acquire(64)!, pool.acquire(64)!]).toEqual([d, after]);
   });
 });
 

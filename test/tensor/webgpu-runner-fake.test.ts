@@ -39,3 +39,31 @@ test('a VIAR training loop on the WebGPU runner: valid bindings and copies, no b
   expect(stats.bindGroups - before.bindGroups).toBe(0);
   x.dispose(); targets.dispose();
 }, 120_000);
+
+test('a captured sampler on the WebGPU runner: uploads replayed from the plan, valid copies, no bind groups on replay', () => {
+  V.setBackend('gpu');
+  try {
+    const model = new V.VIAR(V.VIAR_MICRO, { rng: new V.Rng(0) }).eval();
+    const vae = new V.VQVAE(V.TOKENIZER_MICRO, new V.Rng(0)).eval();
+    const gpu = V.getBackendByName('gpu') as V.GpuBackend;
+    const sample = (seed: number) => {
+      const r = model.sample(vae, { labels: [1, 2], cfg: 1.5, topK: 6, topP: 0.9, seed, capture: true });
+      for (const t of [...r.indices, r.image, r.fHat]) t.dispose();
+    };
+    sample(1);
+    gpu.flush();
+    const before = { ...stats }, counters = { ...gpu.counters() };
+    sample(2);
+    gpu.flush();
+    expect(stats.errors).toEqual([]);
+    expect(gpu.counters().replayedDispatches - counters.replayedDispatches).toBeGreaterThan(100);
+    expect(gpu.counters().dispatches - counters.dispatches).toBeLessThanOrEqual(12);
+    expect(stats.bindGroups - before.bindGroups).toBe(0);
+    model.dispose();
+    vae.dispose();
+    gpu.flush();
+    expect(gpu.poolStats().pinned).toBe(0);
+  } finally {
+    V.setBackend('cpu');
+  }
+}, 120_000);

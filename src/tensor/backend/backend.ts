@@ -91,7 +91,7 @@ export interface GraphCapture {
 
 export interface Backend {
   readonly name: string;
-  /** Whether readSync is available (CPU: yes; asynchronous GPU modes: no). */
+  /** Whether readSync is available (CPU: yes; asynchronous GPU modes: no; no backend while a capture records). */
   readonly canReadSync: boolean;
 
   /** Takes ownership of `values` (refcount 1). */
@@ -166,8 +166,8 @@ export interface Backend {
   normalizeRows(x: TensorInfo, rows: number, n: number, eps: number): [xhat: DataId, rstd: DataId];
   /** rstd·(gy − mean(gy) − xhat·mean(gy·xhat)) per row: the VJP of normalizeRows. */
   normalizeRowsBackward(xhat: TensorInfo, rstd: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId;
-  /** Per row of probs [rows, n], draw `numSamples` indices using the given uniforms in [0,1) (rows·numSamples of them). */
-  multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: Float64Array): DataId;
+  /** Per row of probs [rows, n], draw `numSamples` indices using uniforms in [0,1) (rows·numSamples of them, row-major). */
+  multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: TensorInfo): DataId;
 }
 
 /**

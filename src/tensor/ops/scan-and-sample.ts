@@ -50,19 +50,28 @@ export function topk(x: Tensor, k: number, opts: { axis?: number; largest?: bool
 }
 
 /**
- * Draws `numSamples` category indices per row of non-negative weights `probs` ([n] or [rows, n]; rows need not sum to 1).
+ * Draws `numSamples` category indices per row of non-negative weights `probs` ([n] or [rows, n]; rows need not sum to 1)
+ * by inverse CDF. `draws` is an Rng (rows·numSamples uniforms drawn on the host, row-major) or those uniforms as a
+ * float tensor of rows·numSamples values in [0, 1) on the probs' backend (for captured graphs, which cannot draw).
  * @example multinomial(softmax(logits), 1, rng)   // [B, V] → [B, 1] int32
  */
-export function multinomial(probs: Tensor, numSamples: number, rng: Rng, opts: { replacement?: boolean } = {}): Tensor {
+export function multinomial(probs: Tensor, numSamples: number, draws: Rng | Tensor, opts: { replacement?: boolean } = {}): Tensor {
   const p = checkTensor(probs, 'multinomial', 'probs');
   checkFloat(p, 'multinomial', 'probs');
   if (p.rank !== 1 && p.rank !== 2) throw new ShapeError('multinomial', `probs must be 1-D or 2-D, got ${fmtShape(p.shape)}`);
-  if (!rng || typeof rng.uniform !== 'function') throw new ArgumentError('multinomial', 'needs an explicit Rng as its rng argument');
+  const given = draws instanceof Tensor;
+  if (!given && (!draws || typeof (draws as Rng).uniform !== 'function')) throw new ArgumentError('multinomial', 'needs an explicit Rng (or a tensor of uniforms) as its draws argument');
   const n = p.shape[p.rank - 1]!;
   const replacement = opts.replacement ?? false;
   if (!Number.isInteger(numSamples) || numSamples < 1) throw new ArgumentError('multinomial', `numSamples must be a positive integer, got ${numSamples}`);
   if (!replacement && numSamples > n) throw new ArgumentError('multinomial', `cannot draw ${numSamples} samples without replacement from ${n} categories`);
   const rows = p.rank === 1 ? 1 : p.shape[0]!;
+  if (given) {
+    const u = checkTensor(draws, 'multinomial', 'draws');
+    checkFloat(u, 'multinomial', 'draws');
+    if (u.size !== rows * numSamples) throw new ShapeError('multinomial', `draws must hold rows·numSamples = ${rows * numSamples} uniforms, got ${fmtShape(u.shape)}`);
+    if (u.backend !== p.backend) throw new ArgumentError('multinomial', `draws live on the '${u.backend.name}' backend, probs on '${p.backend.name}'`);
+  }
   if (p.backend.canReadSync) {
     const v = p.dataSync();
     for (let r = 0; r < rows; r++) {
@@ -75,8 +84,18 @@ export function multinomial(probs: Tensor, numSamples: number, rng: Rng, opts: {
       if (total <= 0) throw new ArgumentError('multinomial', `row ${r} of probs sums to 0`);
     }
   }
-  const uniforms = new Float64Array(rows * numSamples);
-  for (let i = 0; i < uniforms.length; i++) uniforms[i] = rng.uniform();
   const shape = p.rank === 1 ? [numSamples] : [rows, numSamples];
-  return fromDataId(p.backend, p.backend.multinomial(p.info(), numSamples, replacement, uniforms), shape, 'int32');
+  const uniforms = given ? draws : hostUniforms(p, rows * numSamples, draws);
+  try {
+    return fromDataId(p.backend, p.backend.multinomial(p.info(), numSamples, replacement, uniforms.info()), shape, 'int32');
+  } finally {
+    if (!given) uniforms.dispose();
+  }
+}
+
+/** `count` uniforms from `rng`, as a tensor on probs' backend (float64 beside float64 probs, else float32). */
+function hostUniforms(p: Tensor, count: number, rng: Rng): Tensor {
+  const values = p.dtype === 'float64' ? new Float64Array(count) : new Float32Array(count);
+  for (let i = 0; i < count; i++) values[i] = rng.uniform();
+  return fromDataId(p.backend, p.backend.write(values), [count], p.dtype);
 }

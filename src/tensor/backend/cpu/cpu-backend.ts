@@ -524,11 +524,11 @@ export class CpuBackend implements Backend {
     return this.write(out);
   }
 
-  multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: Float64Array): DataId {
+  multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: TensorInfo): DataId {
     const n = probs.shape[probs.shape.length - 1]!;
     const rows = sizeOf(probs.shape) / n;
     const out = new Int32Array(rows * numSamples);
-    multinomialKernel(this.contiguous(probs), rows, n, numSamples, replacement, uniforms, out);
+    multinomialKernel(this.contiguous(probs), rows, n, numSamples, replacement, this.contiguous(uniforms), out);
     return this.write(out);
   }
 }

@@ -72,7 +72,7 @@ export function topkKernel(x: TypedArray, rows: number, n: number, k: number, la
 
 /** Inverse-CDF sampling per row; without replacement, drawn entries get probability 0 and the row is renormalized. */
 export function multinomialKernel(
-  p: TypedArray, rows: number, n: number, numSamples: number, replacement: boolean, uniforms: Float64Array, out: Int32Array,
+  p: TypedArray, rows: number, n: number, numSamples: number, replacement: boolean, uniforms: TypedArray, out: Int32Array,
 ): void {
   const weights = new Float64Array(n);
   for (let r = 0; r < rows; r++) {

@@ -1,6 +1,7 @@
 // Device buffers recycled by size class. A released buffer is free at once: every later write into it (a dispatch's
 // output, an upload's copy) is recorded in the same command stream after the reads, so queue order keeps them apart.
-// A captured plan pins the buffers it uses until it is disposed.
+// A captured plan pins the buffers it uses until it is disposed; within the recording, released buffers are reused
+// (every write is a recorded command, uploads included, and replays keep their order: reuse is as safe as it was).
 
 /** Rounds a byte count up to its size class (≤ 12.5 % slack above 4 KiB, 256-byte steps below), so loops reuse buffers. */
 export function sizeClass(bytes: number): number {
@@ -73,6 +74,7 @@ export class BufferPool<B> {
       this.freeBytes -= size;
       this.freeOrder.delete(buffer);
       this.releasedAt.delete(buffer);
+      this.capturing?.released.delete(buffer);
     }
     else {
       const created = this.create(size, group);
@@ -92,7 +94,12 @@ export class BufferPool<B> {
   /** Gives a buffer back: reusable by the next acquire (a pinned one only when its plan is disposed). */
   release(buffer: B): void {
     const pins = this.pinnedBy.get(buffer);
-    if (pins) { pins.released.add(buffer); return; }
+    if (pins) {
+      pins.released.add(buffer);
+      // reusable by the recording's later commands (replays keep their order), never by anything after it
+      if (pins === this.capturing) this.recycle(buffer);
+      return;
+    }
     this.recycle(buffer);
   }
 
@@ -112,14 +119,22 @@ export class BufferPool<B> {
     this.freeBytes += size;
   }
 
-  /** Takes a free buffer out of the pool; recorded commands may still use it, so it is destroyed after the next submission. */
-  private drop(buffer: B): void {
-    const size = this.classOf.get(buffer)!;
+  /** Takes a free buffer out of the free lists (it stays known to the pool). */
+  private withdraw(buffer: B): void {
     const list = this.free.get(this.keyOf.get(buffer)!)!;
     list.splice(list.indexOf(buffer), 1);
     this.freeOrder.delete(buffer);
     this.releasedAt.delete(buffer);
-    this.freeBytes -= size;
+    this.freeBytes -= this.classOf.get(buffer)!;
+  }
+
+  /**
+   * Takes a free buffer out of the pool; recorded commands may still use it, so it is destroyed after the next
+   * submission. A buffer the recording in progress released stays with its plan (the plan's disposal recycles it).
+   */
+  private drop(buffer: B): void {
+    this.withdraw(buffer);
+    if (this.pinnedBy.has(buffer)) return;
     this.classOf.delete(buffer);
     this.keyOf.delete(buffer);
     this.doomed.push(buffer);
@@ -154,8 +169,12 @@ export class BufferPool<B> {
     this.capturing = pins;
   }
 
+  /** Ends the recording: the buffers it released and did not reuse leave the free lists and stay with its plan. */
   endPinning(): void {
+    const pins = this.capturing;
     this.capturing = null;
+    if (!pins) return;
+    for (const buffer of pins.released) if (this.freeOrder.has(buffer)) this.withdraw(buffer);
   }
 
   /** Pins a buffer acquired before the capture began (an input or a weight the plan reads). */
@@ -184,7 +203,12 @@ export class BufferPool<B> {
 
   /** Destroys every free buffer (memory pressure, shutdown); call after a submission, as destroyDoomed. */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) { this.classOf.delete(b); this.keyOf.delete(b); this.destroy(b); }
+    for (const list of this.free.values()) {
+      for (const b of list) {
+        if (this.pinnedBy.has(b)) continue; // released by the recording in progress: its plan keeps it
+        this.classOf.delete(b); this.keyOf.delete(b); this.destroy(b);
+      }
+    }
     this.free.clear();
     this.freeOrder.clear();
     this.releasedAt.clear();

@@ -79,9 +79,12 @@ export class GpuBackend implements Backend {
 
   constructor(readonly runner: KernelRunner) {}
 
+  /** False while a capture records: code that reads only when reads are synchronous (checks, statistics) then skips them. */
   get canReadSync(): boolean {
-    return this.runner.canReadSync;
+    return this.runner.canReadSync && !this.recording;
   }
+
+  private recording = false;
 
   /** Which gpu.js mode and adapter run the kernels. */
   describe(): string {
@@ -104,8 +107,8 @@ export class GpuBackend implements Backend {
   }
 
   readonly capture: GraphCapture = {
-    begin: () => this.runner.beginCapture(),
-    end: () => this.runner.endCapture(),
+    begin: () => { this.runner.beginCapture(); this.recording = true; },
+    end: () => { this.recording = false; return this.runner.endCapture(); },
     replay: (plan: ReplayPlan) => this.runner.replay(plan as CapturedPlan),
     copyInto: (from: DataId, to: DataId) => this.runner.copyInto(this.array(from), this.array(to)),
   };
@@ -539,15 +542,13 @@ export class GpuBackend implements Backend {
     return this.own(out, rows * n, gy.dtype);
   }
 
-  multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: Float64Array): DataId {
+  multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: TensorInfo): DataId {
     if (!replacement && numSamples > 1) {
       throw new ArgumentError('multinomial', 'the gpu backend draws without replacement only one sample per row; use replacement: true or the cpu backend');
     }
     const n = probs.shape[probs.shape.length - 1]!;
     const rows = sizeOf(probs.shape) / Math.max(n, 1);
-    const u = this.runner.upload(Float32Array.from(uniforms));
-    this.temporaries.push(u);
-    const out = this.run('multinomial', 'multinomial', rows * numSamples, [this.contiguous(probs), u], [n, numSamples]);
+    const out = this.run('multinomial', 'multinomial', rows * numSamples, [this.contiguous(probs), this.contiguous(uniforms)], [n, numSamples]);
     return this.own(out, rows * numSamples, 'int32');
   }
 }

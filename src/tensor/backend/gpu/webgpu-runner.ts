@@ -47,10 +47,17 @@ interface PlanStep {
   bindGroup?: unknown;
   offsets?: number[];
 }
-type PlanCommand = PlanStep | { copy: [from: GpuSlot, to: GpuSlot, bytes: number] };
+/** An upload made while recording: replays copy its bytes again from the plan's constants buffer, at `source`. */
+interface PlanConstant {
+  constant: GpuSlot;
+  bytes: Uint8Array;
+  source?: number;
+}
+type PlanCommand = PlanStep | PlanConstant | { copy: [from: GpuSlot, to: GpuSlot, bytes: number] };
 
 class GpuPlan implements CapturedPlan {
   uniforms: GpuBuffer | null = null;
+  constants: GpuBuffer | null = null;
   constructor(readonly commands: PlanCommand[], readonly pins: Pins<GpuSlot>, private readonly runner: WebGpuRunner) {}
   get steps(): number {
     return this.commands.length;
@@ -267,16 +274,17 @@ export class WebGpuRunner implements KernelRunner {
       const slot = this.arenas.adopt(buffer, size);
       this.pool.adopt(slot, size, slot.arena.level);
       this.device.queue.writeBuffer(buffer, 0, values);
+      this.capture?.commands.push({ constant: slot, bytes: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + bytes)) });
       return trackLive(this.counters, new GpuArray(slot, values.length));
     }
     const out = this.allocate(values.length);
     if (bytes === 0) return out;
+    this.capture?.commands.push({ constant: out.buffer, bytes: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + bytes)) });
     const padded = Math.ceil(bytes / 4) * 4;
     if (this.stagingUsed + padded > STAGING_BYTES) this.batch.flush();
     const offset = this.stagingUsed;
     this.stagingBytes.set(new Uint8Array(values.buffer, values.byteOffset, bytes), offset);
     this.stagingUsed += Math.ceil(padded / 256) * 256;
-    // not part of a captured plan: the target is pinned and keeps this value, a constant of the plan
     this.openEncoder().copyBufferToBuffer(this.staging, offset, ...WebGpuRunner.at(out.buffer), bytes);
     this.batch.add();
     return out;
@@ -415,13 +423,22 @@ export class WebGpuRunner implements KernelRunner {
   }
 
   endCapture(): CapturedPlan {
-    const capture = Recording.end(this.capture, this.pool, (c) => ('kernel' in c ? c.buffers : c.copy.slice(0, 2) as GpuSlot[]));
+    const capture = Recording.end(this.capture, this.pool, (c) => ('kernel' in c ? c.buffers : 'copy' in c ? c.copy.slice(0, 2) as GpuSlot[] : [c.constant]));
     this.capture = null;
     const plan = new GpuPlan(capture.commands, capture.pins, this);
     const steps = capture.commands.filter((c): c is PlanStep => 'kernel' in c);
     let size = 0;
     const uniformOffsets = steps.map((s) => { const at = size; size += Math.ceil(s.kernel.paramBytes / this.align) * this.align; return at; });
     steps.forEach((s, i) => { s.offsets = WebGpuRunner.offsets(s.kernel, uniformOffsets[i]!, s.buffers); });
+    const constants = capture.commands.filter((c): c is PlanConstant => 'constant' in c);
+    let constantBytes = 0;
+    for (const c of constants) { c.source = constantBytes; constantBytes += Math.ceil(c.bytes.byteLength / 4) * 4; }
+    if (constantBytes > 0) {
+      plan.constants = this.device.createBuffer({ size: constantBytes, usage: USAGE.COPY_SRC | USAGE.COPY_DST });
+      const bytes = new Uint8Array(constantBytes);
+      for (const c of constants) bytes.set(c.bytes, c.source);
+      this.device.queue.writeBuffer(plan.constants, 0, bytes);
+    }
     if (size > 0) {
       plan.uniforms = this.device.createBuffer({ size, usage: USAGE.UNIFORM | USAGE.COPY_DST });
       const bytes = new Uint8Array(size);
@@ -435,9 +452,12 @@ export class WebGpuRunner implements KernelRunner {
   replay(plan: CapturedPlan): void {
     this.check();
     const t0 = performance.now();
-    for (const c of (plan as GpuPlan).commands) {
+    const p = plan as GpuPlan;
+    for (const c of p.commands) {
       if ('copy' in c) {
         this.encodeCopy(...c.copy);
+      } else if ('constant' in c) {
+        this.openEncoder().copyBufferToBuffer(p.constants!, c.source!, ...WebGpuRunner.at(c.constant), c.bytes.byteLength);
       } else {
         const pass = this.profiler ? this.profiledPass(c.kernel) : this.openPass();
         if (this.pipelineSet !== c.kernel.pipeline) { pass.setPipeline(c.kernel.pipeline); this.pipelineSet = c.kernel.pipeline; }
@@ -456,6 +476,8 @@ export class WebGpuRunner implements KernelRunner {
     this.batch.flush();
     plan.uniforms?.destroy();
     plan.uniforms = null;
+    plan.constants?.destroy();
+    plan.constants = null;
     this.bindGroups.clear();
     this.pool.unpin(plan.pins);
     plan.commands.length = 0;
