@@ -200,6 +200,34 @@ async function time(p: ReturnType<typeof plan>, a: DeviceArray, b: DeviceArray):
   return { ms, gpuMs };
 }
 
+/**
+ * The backend's own product (whatever kernels gpu-backend.ts picks: four rows per thread and the reordering of its
+ * output where 4 divides m), timed like `time`, with the result read for comparison.
+ */
+async function timeBackend(s: Shape, aValues: Float32Array, bValues: Float32Array): Promise<{ ms: number; gpuMs: number | null; values: Float32Array; kernels: string[] }> {
+  V.setBackend('gpu');
+  {
+    const a = s.transposedA ? V.transpose(V.tensor(aValues, { shape: [s.k, s.m] }), 0, 1) : V.tensor(aValues, { shape: s.batch > 1 ? [s.batch, s.m, s.k] : [s.m, s.k] });
+    const b = V.tensor(bValues, { shape: s.batch > 1 ? [s.batch, s.k, s.n] : [s.k, s.n] });
+    const values = await V.matmul(a, b).data() as Float32Array;
+    for (let i = 0; i < 2; i++) V.matmul(a, b).dispose();
+    await drain();
+    if (profiling) await profiler.resetProfile();
+    const t0 = performance.now();
+    for (let i = 0; i < repeats; i++) V.matmul(a, b).dispose();
+    await drain();
+    const ms = (performance.now() - t0) / repeats;
+    let gpuMs: number | null = null, kernels: string[] = [];
+    if (profiling) {
+      const times = (await profiler.profile()).filter((t) => t.kernel !== 'fill' || t.ms > 0.002);
+      kernels = [...new Set(times.map((t) => t.kernel))];
+      gpuMs = times.reduce((sum, t) => sum + t.ms, 0) / repeats;
+    }
+    a.dispose(); b.dispose();
+    return { ms, gpuMs, values, kernels };
+  }
+}
+
 const only = args.only ? new Set(args.only.split(',')) : null;
 const results = [];
 for (const s of SHAPES.filter((x) => !only || only.has(x.name))) {
@@ -217,6 +245,10 @@ for (const s of SHAPES.filter((x) => !only || only.has(x.name))) {
   const now = await time(after, a, b);
   runner.release(a);
   runner.release(b);
+  // transposed a: the runner-level plans read a as [k, m] strided; the backend's product gets the same values
+  const backend = await timeBackend(s, aValues, bValues);
+  let backendDiff = 0;
+  for (let i = 0; i < vx.length; i++) backendDiff = Math.max(backendDiff, Math.abs(vx[i]! - backend.values[i]!));
   const gflops = (ms: number | null) => (ms === null ? null : before.flops / ms / 1e6);
   const best = (t: { ms: number; gpuMs: number | null }) => t.gpuMs ?? t.ms;
   const row = {
@@ -226,12 +258,15 @@ for (const s of SHAPES.filter((x) => !only || only.has(x.name))) {
     old: { ...old, gflops: gflops(old.ms), gpuGflops: gflops(old.gpuMs) },
     new: { ...now, gflops: gflops(now.ms), gpuGflops: gflops(now.gpuMs) },
     speedup: best(old) / best(now),
+    backend: { ms: backend.ms, gpuMs: backend.gpuMs, kernels: backend.kernels, gflops: gflops(backend.ms), gpuGflops: gflops(backend.gpuMs), maxDiff: backendDiff },
+    backendSpeedup: best(old) / best(backend),
     maxDiff, maxAbs,
   };
   results.push(row);
   const fmt = (t: { ms: number; gpuMs: number | null }) => `${best(t).toFixed(3).padStart(8)} ms ${(gflops(best(t))! / 1000).toFixed(2).padStart(6)} TFLOP/s`;
   const dims = `${row.a.join('×')} · ${row.b.join('×')}${s.transposedA ? ' (aᵀ)' : ''}${before.split > 1 ? ` split ${before.split}` : ''}`;
-  console.log(`${s.name.padEnd(16)} ${dims.padEnd(36)} old ${fmt(old)}   new ${fmt(now)}   ×${row.speedup.toFixed(2)}   |Δ| ${maxDiff.toExponential(1)}`);
+  console.log(`${s.name.padEnd(16)} ${dims.padEnd(36)} old ${fmt(old)}   i32 ${fmt(now)}   ×${row.speedup.toFixed(2)}   backend ${fmt(backend)}   ×${row.backendSpeedup.toFixed(2)}   |Δ| ${maxDiff.toExponential(1)} ${backendDiff.toExponential(1)}${backend.kernels.length ? ` [${backend.kernels.join(' ')}]` : ''}`);
+  if (!(backendDiff <= 1e-4 * Math.max(1, maxAbs))) console.log(`  ! the backend's product differs by ${backendDiff} (largest value ${maxAbs})`);
   if (!(maxDiff <= 1e-4 * Math.max(1, maxAbs))) console.log(`  ! old and new differ by ${maxDiff} (largest value ${maxAbs})`);
 }
 mkdirSync(dirname(args.out!), { recursive: true });

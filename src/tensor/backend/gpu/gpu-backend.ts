@@ -323,21 +323,34 @@ export class GpuBackend implements Backend {
     const keptCount = gk.shape[0] ?? 1, redCount = gr.shape[0] ?? 1;
     const size = keptCount * m * n;
     const aCol = a.strides[rank - 1]!, bRow = b.strides[rank - 2]!;
-    const lanes = n % 4 === 0 && b.strides[rank - 1] === 1 ? 4 : 1;
+    const bContiguousRows = b.strides[rank - 1] === 1;
+    // four rows per thread where they divide m (b read in whole lines across the warp), else four columns, else one
+    const kernel = m % 4 === 0 && bContiguousRows ? 'matmulRows4' : n % 4 === 0 && bContiguousRows ? 'matmul4' : 'matmul';
+    const lanes = kernel === 'matmul' ? 1 : 4;
     // split-k: a small output with a long inner dimension (weight gradients, their batch folded into k) runs as s
     // partial products over chunks of k (the chunk index taking the kept-batch slot), summed by a 1×s ones-vector product
     const s = keptCount === 1 ? splitFactor(k, (m * n) / lanes) : 1;
     const chunk = k / s;
-    const out = this.run('matmul', lanes === 4 ? 'matmul4' : 'matmul', s * size, [this.data(a).array!, this.data(b).array!], [
+    let out = this.run('matmul', kernel, s * size, [this.data(a).array!, this.data(b).array!], [
       m, n, chunk, redCount,
       a.offset, s > 1 ? chunk * aCol : gk.strides[0]![0] ?? 0, gr.strides[0]![0] ?? 0, a.strides[rank - 2]!, aCol,
       b.offset, s > 1 ? chunk * bRow : gk.strides[1]![0] ?? 0, gr.strides[1]![0] ?? 0, bRow, b.strides[rank - 1]!,
     ]);
-    if (s === 1) return this.own(out, size, a.dtype);
-    const ones = this.run('matmul', 'fill', s, [], [1]);
-    const sum = this.run('matmul', size % 4 === 0 ? 'matmul4' : 'matmul', size, [ones, out], [1, size, s, 1, 0, 0, 0, 0, 1, 0, 0, 0, size, 1]);
-    this.temporaries.push(out, ones);
-    return this.own(sum, size, a.dtype);
+    if (s > 1) {
+      // the partial products share one layout, so they are summed as they lie
+      const ones = this.run('matmul', 'fill', s, [], [1]);
+      const sum = this.run('matmul', size % 4 === 0 ? 'matmul4' : 'matmul', size, [ones, out], [1, size, s, 1, 0, 0, 0, 0, 1, 0, 0, 0, size, 1]);
+      this.temporaries.push(out, ones);
+      out = sum;
+    }
+    if (kernel !== 'matmulRows4') return this.own(out, size, a.dtype);
+    // [batch, m/4, n, 4] → [batch, m/4, 4, n]
+    const quads: TensorInfo = {
+      shape: [keptCount, m / 4, 4, n], strides: [m * n, 4 * n, 1, 4], offset: 0, dtype: a.dtype, dataId: new GpuData(out, size, a.dtype),
+    };
+    const rows = this.stridedUnary('matmul', quads, UNARY_CODES.identity, 0, 0, false);
+    this.temporaries.push(out);
+    return this.own(rows, size, a.dtype);
   }
 
   /**

@@ -91,6 +91,21 @@ const JQ = `(${IJ} - i * ${NQ})`;
 const MATMUL4_PA = '(ao + bi * aBatch + r * aRed + i * aRow)';
 const MATMUL4_PB = `(bo + bi * bBatch + r * bRed + ${JQ} * 4)`;
 
+// matmulRows4's thread → (batch bi, row quad iq, column j)
+const MQN = '((m >> 2) * n)';
+const ROWS4_J = `(this.thread.x - bi * ${MQN} - iq * n)`;
+const ROWS4_PA = '(ao + bi * aBatch + r * aRed + iq * 4 * aRow)';
+const ROWS4_PB = `(bo + bi * bBatch + r * bRed + ${ROWS4_J} * bCol)`;
+
+/** matmulRows4's step at inner index `k`: one value of b's column j times the values of a's four rows at k. */
+function columnTimesFour(n: string, k: string): string {
+  return `let bv${n} = b[${ROWS4_PB} + (${k}) * bRow];
+      acc0 += a[${ROWS4_PA} + (${k}) * aCol] * bv${n};
+      acc1 += a[${ROWS4_PA} + aRow + (${k}) * aCol] * bv${n};
+      acc2 += a[${ROWS4_PA} + 2 * aRow + (${k}) * aCol] * bv${n};
+      acc3 += a[${ROWS4_PA} + 3 * aRow + (${k}) * aCol] * bv${n};`;
+}
+
 export const flatIndex = 'let flat = this.thread.x + 0.5 - 0.5;\n';
 const viewScalars = (v: string) => [`${v}o`, ...names(`${v}s`)];
 
@@ -306,6 +321,33 @@ export const KERNELS = {
     }
     for (let kr = 0; kr < (kk & 3); kr++) {
       ${rowTimesFour('', 'kk - (kk & 3) + kr', MATMUL4_PA, MATMUL4_PB)}
+    }
+  }
+  return [acc0, acc1, acc2, acc3];`,
+  },
+  /**
+   * matmul with four rows of one column per thread (m a multiple of 4, b's rows contiguous): neighbouring threads read
+   * neighbouring values of b's row k (one cache line per warp and k) and all read the same four values of a, so a warp
+   * loads 5 lines per 128 products where matmul4 loads 17. The four results are written side by side: the output is
+   * [batch, m/4, n, 4], which the backend transposes to [batch, m, n].
+   */
+  matmulRows4: {
+    arrays: ['a', 'b'],
+    scalars: MATMUL_SCALARS,
+    integers: MATMUL_SCALARS,
+    lanes: 4,
+    body: `${intDivide('this.thread.x', MQN, 'bi')}
+  ${intDivide(`this.thread.x - bi * ${MQN}`, 'n', 'iq')}
+  let acc0 = 0.0;
+  let acc1 = 0.0;
+  let acc2 = 0.0;
+  let acc3 = 0.0;
+  for (let r = 0; r < nRed; r++) {
+    for (let t = 0; t < (kk >> 2); t++) {
+      ${range(4).map((o) => columnTimesFour(`${o}`, `t * 4 + ${o}`)).join('\n      ')}
+    }
+    for (let kr = 0; kr < (kk & 3); kr++) {
+      ${columnTimesFour('', 'kk - (kk & 3) + kr')}
     }
   }
   return [acc0, acc1, acc2, acc3];`,
