@@ -77,6 +77,9 @@ export class GpuBackend implements Backend {
   private numBytes = 0;
   private readonly temporaries: DeviceArray[] = [];
 
+  /** Multiply-adds per matrix from which matmul runs four rows per thread (see matmul; tests lower it). */
+  rows4MinMacs = 2 ** 24;
+
   constructor(readonly runner: KernelRunner) {}
 
   /** False while a capture records: code that reads only when reads are synchronous (checks, statistics) then skips them. */
@@ -324,8 +327,10 @@ export class GpuBackend implements Backend {
     const size = keptCount * m * n;
     const aCol = a.strides[rank - 1]!, bRow = b.strides[rank - 2]!;
     const bContiguousRows = b.strides[rank - 1] === 1;
-    // four rows per thread where they divide m (b read in whole lines across the warp), else four columns, else one
-    const kernel = m % 4 === 0 && bContiguousRows ? 'matmulRows4' : n % 4 === 0 && bContiguousRows ? 'matmul4' : 'matmul';
+    // four rows per thread where they divide m and the product is large (b read in whole lines across the warp: 1.5-2×
+    // on the H200 from 2^24 multiply-adds per matrix; below, the reordering copy costs more), else four columns, else one
+    const rows4 = m % 4 === 0 && bContiguousRows && m * n * k >= this.rows4MinMacs;
+    const kernel = rows4 ? 'matmulRows4' : n % 4 === 0 && bContiguousRows ? 'matmul4' : 'matmul';
     const lanes = kernel === 'matmul' ? 1 : 4;
     // split-k: a small output with a long inner dimension (weight gradients, their batch folded into k) runs as s
     // partial products over chunks of k (the chunk index taking the kept-batch slot), summed by a 1×s ones-vector product

@@ -95,6 +95,8 @@ export class WebGpuRunner implements KernelRunner {
   private readonly bindGroups = new Map<string, unknown>();
   /** Buffers that live until the next submission (copies within a slab). */
   private readonly scratch: GpuBuffer[] = [];
+  /** The buffer copies within one arena go through (see encodeCopy). */
+  private copyScratch: GpuBuffer | null = null;
   private readonly bufferIds = new WeakMap<GpuBuffer, number>();
   private nextBufferId = 0;
   private flushScheduled = false;
@@ -335,14 +337,21 @@ export class WebGpuRunner implements KernelRunner {
     this.batch.add();
   }
 
-  /** A copy between slots; within one arena (a buffer cannot be its own copy source) through a scratch buffer. */
+  /**
+   * A copy between slots; within one arena (a buffer cannot be its own copy source) through the scratch buffer, which
+   * copies reuse one after another (commands run in order) and which grows by doubling (a new buffer costs an
+   * allocation and Dawn's zeroing of it: at every copy, that made replays slower than running the ops).
+   */
   private encodeCopy(from: GpuSlot, to: GpuSlot, bytes: number): void {
     const encoder = this.openEncoder();
     if (from.arena !== to.arena) { encoder.copyBufferToBuffer(...WebGpuRunner.at(from), ...WebGpuRunner.at(to), bytes); return; }
-    const scratch = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: USAGE.COPY_SRC | USAGE.COPY_DST });
-    encoder.copyBufferToBuffer(...WebGpuRunner.at(from), scratch, 0, bytes);
-    encoder.copyBufferToBuffer(scratch, 0, ...WebGpuRunner.at(to), bytes);
-    this.scratch.push(scratch);
+    const size = Math.ceil(bytes / 4) * 4;
+    if (!this.copyScratch || this.copyScratch.size < size) {
+      if (this.copyScratch) this.scratch.push(this.copyScratch); // destroyed after the submission of the copies using it
+      this.copyScratch = this.device.createBuffer({ size: Math.max(size, 2 * (this.copyScratch?.size ?? 0)), usage: USAGE.COPY_SRC | USAGE.COPY_DST });
+    }
+    encoder.copyBufferToBuffer(...WebGpuRunner.at(from), this.copyScratch, 0, bytes);
+    encoder.copyBufferToBuffer(this.copyScratch, 0, ...WebGpuRunner.at(to), bytes);
   }
 
   /** Ends the pass, writes the batch's parameters, submits (the batch then recycles released buffers). */
