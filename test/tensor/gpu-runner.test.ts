@@ -85,6 +85,29 @@ test('layer norm of many long rows (interleaved partial statistics) equals the c
   expect(worst).toBeLessThan(1e-4);
 });
 
+test('reductions over leading axes read columns where they lie: equal to the cpu backend (sum, max, min; one and two stages)', async () => {
+  const cases: { shape: number[]; axes: number[]; offset?: boolean }[] = [
+    { shape: [300, 40], axes: [0] }, { shape: [7, 50, 33], axes: [0, 1] }, { shape: [5000, 64], axes: [0] },
+    { shape: [3, 4000, 48], axes: [0, 1], offset: true }, { shape: [40, 300], axes: [1] },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const values = V.randn(c.offset ? [c.shape[0]! + 1, ...c.shape.slice(1)] : c.shape, new V.Rng(20 + i)).dataSync();
+    for (const op of ['sum', 'max', 'min'] as const) {
+      const run = (on: 'cpu' | 'gpu') => V.withBackend(on, () => {
+        const full = V.tensor(values, { shape: c.offset ? [c.shape[0]! + 1, ...c.shape.slice(1)] : c.shape });
+        const x = c.offset ? V.slice(full, [[1, c.shape[0]! + 1]]) : full;
+        return V[op](x, c.axes);
+      });
+      const before = gpu.counters().dispatches;
+      const y = run('gpu');
+      if (i < 4) expect(gpu.counters().dispatches - before).toBeLessThanOrEqual(2); // no transposing copy first
+      const [got, want] = [await y.data(), run('cpu').dataSync()];
+      expect(got.length).toBe(want.length);
+      got.forEach((v, j) => expect(v).toBeCloseTo(want[j]!, 3));
+    }
+  }
+});
+
 test('four rows per thread (large products): equal to the cpu backend, batched, strided, split-k, any width', async () => {
   const cases: { a: number[]; b: number[]; transposeA?: boolean }[] = [
     { a: [40, 12], b: [12, 9] }, { a: [3, 8, 5], b: [3, 5, 7] }, { a: [16, 6], b: [6, 4] },

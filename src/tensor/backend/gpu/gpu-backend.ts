@@ -59,6 +59,21 @@ function simplify(shape: Shape, views: (readonly number[])[]): { shape: number[]
 const MIN_THREADS = 131072;
 
 /**
+ * x as [rows, reduceSize] when its rows are unit-stride columns and the reduced dims merge into one stride (a sum over
+ * the leading axes of a contiguous tensor): that stride, else null. Worth it from 32 columns (a warp's width).
+ */
+function columnView(x: TensorInfo, rows: number, reduceSize: number): { rowStride: number } | null {
+  if (rows < 32 || reduceSize < 2) return null;
+  let d = 0, size = 1;
+  while (d < x.shape.length && size < rows) size *= x.shape[d++]!;
+  if (size !== rows) return null;
+  const kept = simplify(x.shape.slice(0, d), [x.strides.slice(0, d)]);
+  const reduced = simplify(x.shape.slice(d), [x.strides.slice(d)]);
+  if (kept.shape.length !== 1 || kept.strides[0]![0] !== 1 || reduced.shape.length !== 1) return null;
+  return { rowStride: reduced.strides[0]![0]! };
+}
+
+/**
  * How many chunks to split a reduction of length n into when only `outputs` threads would run: a divisor s of n with
  * chunks of at least 32, enough to reach MIN_THREADS; 1 when the work is already wide (or n has no such divisor).
  */
@@ -285,6 +300,17 @@ export class GpuBackend implements Backend {
    */
   reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
     const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
+    const columns = columnView(x, rows, reduceSize);
+    if (columns) {
+      // rows are x's unit-stride columns: reduce them where they lie (reading across a warp), in two stages if few
+      const s = splitFactor(reduceSize, rows);
+      let out = this.run(op, 'reduceColumns', rows * s, [this.data(x).array!], [REDUCE_CODES[op], rows, x.offset, columns.rowStride, reduceSize, reduceSize / s, init]);
+      if (s > 1) {
+        this.temporaries.push(out);
+        out = this.run(op, 'reduceColumns', rows, [out], [REDUCE_CODES[op], rows, 0, rows, s, s, init]);
+      }
+      return this.own(out, rows, x.dtype);
+    }
     const s = splitFactor(reduceSize, rows);
     let input = this.contiguous(x), n = reduceSize;
     if (s > 1) {

@@ -225,6 +225,24 @@ export const KERNELS = {
   return acc;`,
   },
   /**
+   * Reduction over the rows of x viewed as [count, cols] (row stride rowStride, unit column stride, from xo): thread
+   * part·cols + c reduces column c over rows part·chunk … part·chunk + chunk − 1, so neighbouring threads read
+   * neighbouring values (a bias gradient's column sums without transposing x first). Output [parts, cols].
+   */
+  reduceColumns: {
+    arrays: ['x'], scalars: ['op', 'cols', 'xo', 'rowStride', 'count', 'chunk', 'init'],
+    body: `let flat = this.thread.x + 0.5 - 0.5;
+  ${divmod('flat', 'cols', 'part', 'c')}
+  let start = part * chunk;
+  let len = Math.min(chunk, count - start);
+  let acc = init;
+  for (let k = 0; k < len; k++) {
+    let v = x[xo + (start + k) * rowStride + c];
+    if (op < 0.5) { acc += v; } else if (op < 1.5) { acc = Math.max(acc, v); } else { acc = Math.min(acc, v); }
+  }
+  return acc;`,
+  },
+  /**
    * First stage of a split row reduction: part c of row r reduces x[r, c], x[r, c + parts], x[r, c + 2·parts], …
    * (interleaved, so neighbouring threads read neighbouring values); the second stage reduces each row's parts.
    */
