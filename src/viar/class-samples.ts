@@ -27,6 +27,11 @@ export interface ClassSampleOptions {
   earlyStopTol?: number;
   /** Largest number of images per sampler call (default 100). */
   maxBatch?: number;
+  /**
+   * Record the sampler on the first call and replay it on the others (SampleOptions.capture: the same images, on the
+   * gpu backend without the host's per-op work). Default: on when there are several calls and no earlyStopTol.
+   */
+  capture?: boolean;
 }
 
 export interface ClassSampleResult {
@@ -51,11 +56,13 @@ export function sampleByClass(model: NextScaleModel, vae: VQVAE, opts: ClassSamp
   const parts: Tensor[] = [];
   const iterations: number[][] = [];
   const start = performance.now();
+  const capture = opts.capture ?? (labels.length > maxBatch && opts.earlyStopTol === undefined);
+  if (capture && opts.earlyStopTol !== undefined) throw new ArgumentError('sampleByClass', 'capture cannot be combined with earlyStopTol (stopping reads the residual)');
   try {
     const rng = new Rng(opts.seed ?? 0);
     for (let at = 0; at < labels.length; at += maxBatch) {
       const chunk = labels.slice(at, at + maxBatch);
-      const common = { labels: chunk, cfg: opts.cfg ?? 1.5, topK: opts.topK ?? 0, topP: opts.topP ?? 0, rng };
+      const common = { labels: chunk, cfg: opts.cfg ?? 1.5, topK: opts.topK ?? 0, topP: opts.topP ?? 0, rng, capture };
       parts.push(tidy(() => {
         let image: Tensor;
         if (model instanceof VIAR) {
@@ -73,6 +80,7 @@ export function sampleByClass(model: NextScaleModel, vae: VQVAE, opts: ClassSamp
     }
   } finally {
     model.train(wasTraining);
+    if (capture) model.disposeSamplerPlans();
   }
   const ms = performance.now() - start;
   const images = parts.length === 1 ? parts[0]! : keep(concat(parts, 0));

@@ -86,3 +86,19 @@ test('capture refuses options that need the host between scales, naming them', (
   model.dispose();
   vae.dispose();
 });
+
+test('sampleByClass replays one recording over its calls (default with several calls) and gives the same images', async () => {
+  await on('gpu', async () => {
+    const model = new V.VIAR(V.VIAR_MICRO, { rng: new V.Rng(0) });
+    const vae = new V.VQVAE(V.TOKENIZER_MICRO, new V.Rng(0)).eval();
+    const opts = { classes: [0, 1, 2, 3, 4, 5], perClass: 1, maxBatch: 2, topK: 6, seed: 3, iterSchedule: [1, 1, 2, 0] };
+    const before = gpu.counters().replayedDispatches;
+    const captured = V.sampleByClass(model, vae, opts);
+    expect(gpu.counters().replayedDispatches - before).toBeGreaterThan(300); // three calls: recorded once, replayed thrice
+    const plain = V.sampleByClass(model, vae, { ...opts, capture: false });
+    const [a, b] = [await captured.images.data(), await plain.images.data()];
+    a.forEach((v, i) => expect(v).toBeCloseTo(b[i]!, 5));
+    expect(gpu.poolStats().pinned).toBe(0); // its recordings are freed when it returns
+    for (const t of [captured.images, plain.images, model, vae]) t.dispose();
+  });
+}, 120_000);
