@@ -230,6 +230,22 @@ describe('buffer pool', () => {
     pool.unpin(recording.pins);
     expect([pool.acquire(64)!, pool.acquire(64)!]).toEqual([d, after]);
   });
+
+  test('a buffer made before a recording and released during it is not reused by it: its plan keeps it if it read it', () => {
+    let created = 0;
+    const pool = new BufferPool<{ id: number }>(() => ({ id: created++ }), () => {});
+    const [read, unread] = [pool.acquire(64)!, pool.acquire(64)!];
+    const recording = Recording.begin<{ reads: { id: number }[] }, { id: number }>(null, pool);
+    recording.commands.push({ reads: [read] });
+    pool.release(read);
+    pool.release(unread);
+    expect([read, unread]).not.toContain(pool.acquire(64)); // a replay still reads `read` as it was before the recording
+    Recording.end(recording, pool, (c) => c.reads);
+    expect(pool.acquire(64)).toBe(unread);
+    expect(pool.acquire(64)).not.toBe(read);
+    pool.unpin(recording.pins);
+    expect(pool.acquire(64)).toBe(read);
+  });
 });
 
 describe('arenas', () => {

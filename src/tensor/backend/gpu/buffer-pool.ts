@@ -31,6 +31,11 @@ export class Pins<B> {
   readonly buffers = new Set<B>();
   /** Pinned buffers whose owners released them (the pool takes them back when the plan is disposed). */
   readonly released = new Set<B>();
+  /**
+   * Buffers made before the recording and released during it: held until it ends (the recording may have read them,
+   * and a replay would read whatever a reuse wrote there), then pinned if it read them, else recycled.
+   */
+  readonly heldBack = new Set<B>();
 }
 
 /**
@@ -100,7 +105,18 @@ export class BufferPool<B> {
       if (pins === this.capturing) this.recycle(buffer);
       return;
     }
+    if (this.capturing) { this.capturing.heldBack.add(buffer); return; }
     this.recycle(buffer);
+  }
+
+  /** After a recording's reads are pinned: its held-back buffers go to its plan (if it read them) or back to the pool. */
+  settleHeldBack(pins: Pins<B>): void {
+    for (const buffer of pins.heldBack) {
+      if (this.pinnedBy.get(buffer) === pins) pins.released.add(buffer);
+      else if (this.pinnedBy.has(buffer)) this.pinnedBy.get(buffer)!.released.add(buffer);
+      else this.recycle(buffer);
+    }
+    pins.heldBack.clear();
   }
 
   /** Back to its size class; over the free-bytes cap the longest-unused free buffers go first (a loop that changed shape frees the old shapes' buffers, not its own). */
@@ -248,10 +264,12 @@ export class Recording<C, B> {
     if (!current) throw new Error('gpu backend: endCapture without beginCapture');
     pool.endPinning();
     if (current.refusedRead) {
+      pool.settleHeldBack(current.pins);
       pool.unpin(current.pins);
       throw current.refusedRead;
     }
     for (const c of current.commands) for (const b of reads(c)) pool.pin(current.pins, b);
+    pool.settleHeldBack(current.pins);
     return current;
   }
 }

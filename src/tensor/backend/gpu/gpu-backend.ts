@@ -92,10 +92,26 @@ export class GpuBackend implements Backend {
   private numBytes = 0;
   private readonly temporaries: DeviceArray[] = [];
 
+  /**
+   * `length` ones for split-k's sums: a slice of ones made with the backend (buffers are never written after
+   * creation, so it is shared), or, for the rare longer split, a temporary fill.
+   */
+  private onesOf(length: number): DeviceArray {
+    if (length <= this.ones.length) return this.ones;
+    const ones = this.runner.run('fill', length, [], [1]);
+    this.temporaries.push(ones);
+    return ones;
+  }
+
+  /** Enough ones for every split below MIN_THREADS / 32 parts (see splitFactor). */
+  private readonly ones: DeviceArray;
+
   /** Multiply-adds per matrix from which matmul runs four rows per thread (see matmul; tests lower it). */
   rows4MinMacs = 2 ** 24;
 
-  constructor(readonly runner: KernelRunner) {}
+  constructor(readonly runner: KernelRunner) {
+    this.ones = runner.run('fill', MIN_THREADS / 32, [], [1]);
+  }
 
   /** False while a capture records: code that reads only when reads are synchronous (checks, statistics) then skips them. */
   get canReadSync(): boolean {
@@ -369,9 +385,8 @@ export class GpuBackend implements Backend {
     ]);
     if (s > 1) {
       // the partial products share one layout, so they are summed as they lie
-      const ones = this.run('matmul', 'fill', s, [], [1]);
-      const sum = this.run('matmul', size % 4 === 0 ? 'matmul4' : 'matmul', size, [ones, out], [1, size, s, 1, 0, 0, 0, 0, 1, 0, 0, 0, size, 1]);
-      this.temporaries.push(out, ones);
+      const sum = this.run('matmul', size % 4 === 0 ? 'matmul4' : 'matmul', size, [this.onesOf(s), out], [1, size, s, 1, 0, 0, 0, 0, 1, 0, 0, 0, size, 1]);
+      this.temporaries.push(out);
       out = sum;
     }
     if (kernel !== 'matmulRows4') return this.own(out, size, a.dtype);
