@@ -327,7 +327,10 @@ export class GpuBackend implements Backend {
       }
       return this.own(out, rows, x.dtype);
     }
-    const s = splitFactor(reduceSize, rows);
+    // rows of 64 and more are read by interleaved parts even when there are threads enough (one thread per row would
+    // read a line per value across the warp: attention rows, softmax statistics)
+    const split = splitFactor(reduceSize, rows);
+    const s = split > 1 ? split : reduceSize >= 128 ? 32 : reduceSize >= 64 ? 16 : 1;
     let input = this.contiguous(x), n = reduceSize;
     if (s > 1) {
       const partial = this.run(op, 'reducePartial', rows * s, [input], [REDUCE_CODES[op], reduceSize, s, init]);
