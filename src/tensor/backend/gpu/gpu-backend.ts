@@ -315,31 +315,37 @@ export class GpuBackend implements Backend {
    * are reduced in two stages, chunks first (rows·s threads), then the s partial results of each row.
    */
   reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
-    const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
     const columns = columnView(x, rows, reduceSize);
-    if (columns) {
-      // rows are x's unit-stride columns: reduce them where they lie (reading across a warp), in two stages if few
-      const s = splitFactor(reduceSize, rows);
-      let out = this.run(op, 'reduceColumns', rows * s, [this.data(x).array!], [REDUCE_CODES[op], rows, x.offset, columns.rowStride, reduceSize, reduceSize / s, init]);
-      if (s > 1) {
-        this.temporaries.push(out);
-        out = this.run(op, 'reduceColumns', rows, [out], [REDUCE_CODES[op], rows, 0, rows, s, s, init]);
-      }
-      return this.own(out, rows, x.dtype);
-    }
-    // rows of 64 and more are read by interleaved parts even when there are threads enough (one thread per row would
-    // read a line per value across the warp: attention rows, softmax statistics)
-    const split = splitFactor(reduceSize, rows);
-    const s = split > 1 ? split : reduceSize >= 128 ? 32 : reduceSize >= 64 ? 16 : 1;
-    let input = this.contiguous(x), n = reduceSize;
-    if (s > 1) {
-      const partial = this.run(op, 'reducePartial', rows * s, [input], [REDUCE_CODES[op], reduceSize, s, init]);
-      this.temporaries.push(partial);
-      input = partial;
-      n = s;
-    }
-    const out = this.run(op, 'reduce', rows, [input], [REDUCE_CODES[op], n, init]);
+    // rows that are x's unit-stride columns are reduced where they lie (reading across a warp)
+    const out = columns
+      ? this.reduceColumns(op, this.data(x).array!, x.offset, columns.rowStride, rows, reduceSize)
+      : this.reduceRows(op, this.contiguous(x), rows, reduceSize);
     return this.own(out, rows, x.dtype);
+  }
+
+  /** Columns c < cols of x[xo + r·rowStride + c], r < count, reduced; in parts while the columns leave the GPU idle. */
+  private reduceColumns(op: ReduceOp, x: DeviceArray, xo: number, rowStride: number, cols: number, count: number): DeviceArray {
+    const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
+    const parts = splitFactor(count, cols);
+    const out = this.run(op, 'reduceColumns', cols * parts, [x], [REDUCE_CODES[op], cols, xo, rowStride, count, count / parts, init]);
+    if (parts === 1) return out;
+    this.temporaries.push(out);
+    return this.reduceColumns(op, out, 0, cols, cols, parts);
+  }
+
+  /**
+   * Each row of a contiguous [rows, n] reduced. Rows of 64 and more are read by interleaved parts (neighbouring threads
+   * reading neighbouring values; more parts when the rows alone leave the GPU idle), and the parts reduced the same way
+   * while they are many: one thread per long row would read a cache line per value across the warp.
+   */
+  private reduceRows(op: ReduceOp, input: DeviceArray, rows: number, n: number): DeviceArray {
+    const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
+    const split = splitFactor(n, rows);
+    const parts = split > 1 ? split : n >= 128 ? 32 : n >= 64 ? 16 : 1;
+    if (parts === 1) return this.run(op, 'reduce', rows, [input], [REDUCE_CODES[op], n, init]);
+    const partial = this.run(op, 'reducePartial', rows * parts, [input], [REDUCE_CODES[op], n, parts, init]);
+    this.temporaries.push(partial);
+    return this.reduceRows(op, partial, rows, parts);
   }
 
   argReduce(op: ArgReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
@@ -553,7 +559,7 @@ export class GpuBackend implements Backend {
 
   softmaxRows(x: TensorInfo, rows: number, n: number): DataId {
     const xc = this.contiguous(x);
-    const mx = this.run('softmax', 'reduce', rows, [xc], [REDUCE_CODES.max, n, -Infinity]);
+    const mx = this.reduceRows('max', xc, rows, n);
     const s = this.run('softmax', 'rowSumExp', rows, [xc, mx], [n]);
     const out = this.run('softmax', 'softmax', rows * n, [xc, mx, s], [n]);
     this.temporaries.push(mx, s);
