@@ -50,8 +50,7 @@ export async function installNodeWebGpu(): Promise<void> {
   // in CI against a validating fake device, so validation is skipped unless VIAR_GPU_VALIDATE=1 asks for it. Per-kernel
   // profiles (VIAR_GPU_PROFILE=1) need timestamps at full resolution, not Dawn's default quantization.
   const env = (g.process as { env?: Record<string, string | undefined> }).env ?? {};
-  // VIAR_GPU_ROBUSTNESS=0 also drops the bounds clamps WGSL puts around every array access (measured, not the default)
-  const enable = env.VIAR_GPU_VALIDATE === '1' ? [] : ['skip_validation', ...(env.VIAR_GPU_ROBUSTNESS === '0' ? ['disable_robustness'] : [])];
+  const enable = env.VIAR_GPU_VALIDATE === '1' ? [] : ['skip_validation'];
   const disable = env.VIAR_GPU_PROFILE === '1' ? ['timestamp_quantization'] : [];
   const gpu = dawn.create([...(enable.length ? [`enable-dawn-features=${enable.join(',')}`] : []), ...(disable.length ? [`disable-dawn-features=${disable.join(',')}`] : [])])!;
   const requestAdapter = gpu.requestAdapter.bind(gpu);
