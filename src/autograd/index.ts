@@ -7,6 +7,7 @@ import '../tensor/fluent.js';
 export { noGrad, enableGrad, isGradEnabled } from '../tensor/graph/grad-mode.js';
 export { backward, gradients, type BackwardOptions } from './backward.js';
 export { grad, valueAndGrad, vjp, type VjpResult } from './functional.js';
+export { captureGradients, type CapturedGradients } from './capture-gradients.js';
 export { customVjp, type CustomVjpDefinition, type CustomVjpContext } from './custom-vjp.js';
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { toDot, type ToDotOptions } from './to-dot.js';

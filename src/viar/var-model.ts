@@ -365,7 +365,7 @@ export abstract class NextScaleTransformer extends Module {
    * VQVAE's indicesToVarInput) → tokens [B, L, C] and the condition [B, C]. In training mode each label is replaced
    * by the null class with probability condDropRate.
    */
-  protected embedTeacherForced(labels: Tensor | readonly number[], x: Tensor, op: string, rng?: Rng): { tokens: Tensor; cond: Tensor } {
+  protected embedTeacherForced(labels: Tensor | readonly number[], x: Tensor, op: string, rng?: Rng, labelDropMask?: Tensor): { tokens: Tensor; cond: Tensor } {
     const { vaeChannels, numClasses, condDropRate, embedDim: c } = this.config;
     const want = [x.shape[0] ?? 0, this.seqLen - this.firstLen, vaeChannels];
     if (x.rank !== 3 || x.shape[1] !== want[1] || x.shape[2] !== want[2]) {
@@ -373,7 +373,12 @@ export abstract class NextScaleTransformer extends Module {
     }
     const b = x.shape[0]!;
     let lab = this.labelTensor(labels, b, op);
-    if (this.training && condDropRate > 0) {
+    if (labelDropMask) {
+      if (labelDropMask.dtype !== 'int32' || labelDropMask.rank !== 1 || labelDropMask.shape[0] !== b) {
+        throw new ShapeError(op, `labelDropMask must be int32 [${b}] (1 = use the null class), got ${labelDropMask.dtype} ${fmtShape(labelDropMask.shape)}`);
+      }
+      lab = where(labelDropMask, numClasses, lab);
+    } else if (this.training && condDropRate > 0) {
       const g = rng ?? this.trainingRng;
       // one uniform per row, as before; the swap to the null class happens on the labels' device
       const dropped = tensor(Int32Array.from({ length: b }, () => (g.uniform() < condDropRate ? 1 : 0)), { shape: [b] });
@@ -601,8 +606,8 @@ export class VAR extends NextScaleTransformer {
    * predict the code at position t and depend only on tokens of scales ≤ its own (block-causal mask). In training
    * mode labels are dropped to the null class with probability condDropRate (drawn from opts.rng or the model's).
    */
-  forward(labels: Tensor | readonly number[], xBLCwoFirst: Tensor, opts: { rng?: Rng } = {}): Tensor {
-    const { tokens, cond } = this.embedTeacherForced(labels, xBLCwoFirst, 'VAR.forward', opts.rng);
+  forward(labels: Tensor | readonly number[], xBLCwoFirst: Tensor, opts: { rng?: Rng; labelDropMask?: Tensor } = {}): Tensor {
+    const { tokens, cond } = this.embedTeacherForced(labels, xBLCwoFirst, 'VAR.forward', opts.rng, opts.labelDropMask);
     const mask = this.blockCausalMask(tokens.dtype === 'float64' ? 'float64' : 'float32');
     const blockCond = this.blockCond(cond);
     let h = tokens;

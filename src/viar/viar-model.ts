@@ -70,6 +70,8 @@ export interface ViarForwardOptions {
   gradient?: ImplicitGradient;
   /** Generator for label dropout, drop-path and the iteration draws (default: the model's). */
   rng?: Rng;
+  /** Label dropout given instead of drawn: int32 [B], 1 where the class becomes the null class (e.g. for captureGradients). */
+  labelDropMask?: Tensor;
 }
 
 export interface ViarSampleOptions extends SampleOptions {
@@ -208,7 +210,7 @@ export class VIAR extends NextScaleTransformer {
    * fixedPoint's statistics are in `lastImplicit` afterwards.
    */
   forward(labels: Tensor | readonly number[], xBLCwoFirst: Tensor, opts: ViarForwardOptions = {}): Tensor {
-    const { tokens, cond } = this.embedTeacherForced(labels, xBLCwoFirst, 'VIAR.forward', opts.rng);
+    const { tokens, cond } = this.embedTeacherForced(labels, xBLCwoFirst, 'VIAR.forward', opts.rng, opts.labelDropMask);
     const mask = this.blockCausalMask(tokens.dtype === 'float64' ? 'float64' : 'float32');
     const blockCond = this.blockCond(cond);
     let h = tokens;
