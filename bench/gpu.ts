@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     'train-batch': { type: 'string', default: '16' },
     'leak-steps': { type: 'string', default: '1000' },
     warmup: { type: 'string', default: '20' },
+    'captured-warmup': { type: 'string', default: '60' },
     repeats: { type: 'string', default: '1' },
     'cpu-threads': { type: 'string' },
     torch: { type: 'string', default: 'bench/results/gpu-torch.json' },
@@ -88,16 +89,17 @@ async function sampling(backend: string, n: number, capture = false): Promise<{ 
 }
 
 /** VIAR_SMALL training steps on synthetic teacher-forcing batches (JFB, k and m drawn as in training; no clipping). */
-async function training(backend: string, steps: number, leakCheck: boolean, trainBatch: number) {
+async function training(backend: string, steps: number, leakCheck: boolean, trainBatch: number, captured = false) {
   return onBackend(backend, () => {
     const work = viarSmallTrainingStep(trainBatch);
     let lastLoss: V.Tensor | null = null;
     const step = () => {
       lastLoss?.dispose();
-      lastLoss = work.step();
+      lastLoss = captured ? work.capturedStep() : work.step();
     };
-    // warm-up: each drawn (k, m) first compiles its fused kernels and meets new arena combinations
-    for (let i = 0; i < (backend === 'gpu' ? Number(args.warmup) : 3); i++) step();
+    // warm-up: each drawn (k, m) first compiles its fused kernels and meets new arena combinations (captured: is
+    // recorded; the default 60 steps meet all ten splits with probability ~98 %)
+    for (let i = 0; i < (backend !== 'gpu' ? 3 : captured ? Number(args['captured-warmup']) : Number(args.warmup)); i++) step();
     const liveAfterWarmup = gpu.counters().liveBuffers;
     const before = gpu.counters();
     const bindGroups = (gpu.runner as { bindGroupStats?: { hits: number; misses: number } }).bindGroupStats;
@@ -108,7 +110,7 @@ async function training(backend: string, steps: number, leakCheck: boolean, trai
     const after = gpu.counters();
     const perStep = (k: keyof V.RunnerCounters) => (after[k] - before[k]) / steps;
     return {
-      lastLoss: lastLoss!, dispose: work.dispose, t0, hostMsPerStep: hostMs / steps, liveAfterWarmup, leakCheck, steps,
+      lastLoss: lastLoss!, dispose: work.dispose, t0, hostMsPerStep: hostMs / steps, liveAfterWarmup, leakCheck, steps, recordings: work.recordings(),
       dispatchesPerStep: perStep('dispatches'), submissionsPerStep: perStep('submissions'), recordMsPerStep: perStep('recordMs'),
       bindGroupMissesPerStep: bindGroups ? (bindGroups.misses - (bindBefore.misses ?? 0)) / steps : undefined,
     };
@@ -116,14 +118,14 @@ async function training(backend: string, steps: number, leakCheck: boolean, trai
 }
 
 /** Training steps timed until the last loss is read (the queue drained); host time = the synchronous step calls. */
-async function trainingResult(backend: string, steps: number, trainBatch: number) {
-  const r = await training(backend, steps, backend === 'gpu', trainBatch);
+async function trainingResult(backend: string, steps: number, trainBatch: number, captured = false) {
+  const r = await training(backend, steps, backend === 'gpu' && !captured, trainBatch, captured);
   const loss = (await r.lastLoss.data())[0]!;
   const msPerStep = (performance.now() - r.t0) / steps;
   const liveAfter = gpu.counters().liveBuffers;
   r.lastLoss.dispose(); r.dispose();
   return {
-    steps, batch: trainBatch, msPerStep, loss,
+    steps, batch: trainBatch, msPerStep, loss, ...(captured ? { captured, recordings: r.recordings } : {}),
     ...(backend === 'gpu' ? {
       liveBuffersAfterWarmup: r.liveAfterWarmup, liveBuffersAfterSteps: liveAfter, dispatchesPerStep: r.dispatchesPerStep, submissionsPerStep: r.submissionsPerStep,
       bindGroupMissesPerStep: r.bindGroupMissesPerStep,
@@ -202,6 +204,12 @@ for (const b of trainBatches) {
   const r = gpuTrainByBatch[b]!;
   console.log(`gpu training step, batch ${b}: ${r.msPerStep.toFixed(2)} ms (${r.dispatchesPerStep?.toFixed(0)} dispatches, ${r.submissionsPerStep?.toFixed(2)} submissions per step; host ${r.profile?.hostMsPerStep.toFixed(2)} ms of which recording ${r.profile?.recordMsPerStep.toFixed(2)}; ${r.bindGroupMissesPerStep?.toFixed(1)} bind groups created per step)`);
 }
+const gpuTrainCapturedByBatch: Record<string, Awaited<ReturnType<typeof trainingResult>>> = {};
+for (const b of trainBatches) {
+  gpuTrainCapturedByBatch[b] = await trainingResult('gpu', 20, b, true);
+  const r = gpuTrainCapturedByBatch[b]!;
+  console.log(`gpu training step, batch ${b}, forward and backward replayed (captureGradients, ${r.recordings} recordings): ${r.msPerStep.toFixed(2)} ms (${r.dispatchesPerStep?.toFixed(0)} dispatches and ${r.submissionsPerStep?.toFixed(2)} submissions per step besides the replays; host ${r.profile?.hostMsPerStep.toFixed(2)} ms)`);
+}
 const gpuTrain = gpuTrainByBatch[trainBatch] ?? await trainingResult('gpu', 20, trainBatch);
 const cpuTrain = await trainingResult('cpu', 5, trainBatch);
 console.log(`cpu training step: ${cpuTrain.msPerStep.toFixed(1)} ms (batch ${trainBatch})`);
@@ -218,6 +226,7 @@ const ratioRows = torch ? {
   sampling: Object.fromEntries(batches.map((b) => [b, torch.samplingByBatch?.[b]?.msPerImage ? torch.samplingByBatch[b]!.msPerImage! / gpuSamplingByBatch[b]!.msPerImage : null])),
   samplingCaptured: Object.fromEntries(batches.map((b) => [b, torch.samplingByBatch?.[b]?.msPerImage ? torch.samplingByBatch[b]!.msPerImage! / gpuCapturedByBatch[b]!.msPerImage : null])),
   training: Object.fromEntries(trainBatches.map((b) => [b, torch.trainingByBatch?.[b]?.msPerStep ? torch.trainingByBatch[b]!.msPerStep! / gpuTrainByBatch[b]!.msPerStep : null])),
+  trainingCaptured: Object.fromEntries(trainBatches.map((b) => [b, torch.trainingByBatch?.[b]?.msPerStep ? torch.trainingByBatch[b]!.msPerStep! / gpuTrainCapturedByBatch[b]!.msPerStep : null])),
 } : null;
 const result = {
   command: `npx tsx bench/gpu.ts ${process.argv.slice(2).join(' ')}`.trim(),
@@ -227,7 +236,7 @@ const result = {
   cpuBackend: V.describeCpuKernels(),
   node: process.version,
   sampling: { gpu: gpuSampling, cpu: cpuSampling, schedule, ...SAMPLE, gpuOverCpuThroughput: gpuSampling.imagesPerSecond / cpuSampling.imagesPerSecond, gpuByBatch: gpuSamplingByBatch, gpuCapturedByBatch },
-  training: { gpu: gpuTrain, cpu: cpuTrain, cpuOverGpuTime: cpuTrain.msPerStep / gpuTrain.msPerStep, gpuByBatch: gpuTrainByBatch },
+  training: { gpu: gpuTrain, cpu: cpuTrain, cpuOverGpuTime: cpuTrain.msPerStep / gpuTrain.msPerStep, gpuByBatch: gpuTrainByBatch, gpuCapturedByBatch: gpuTrainCapturedByBatch },
   capture,
   dispatchBench,
   poolStats: gpu.poolStats(),
