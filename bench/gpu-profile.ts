@@ -19,6 +19,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '5' },
     schedule: { type: 'string', default: '4' },
     top: { type: 'string', default: '15' },
+    captured: { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results/gpu-profile.json' },
   },
 });
@@ -47,8 +48,11 @@ async function profiled(what: string, repeats: number, work: () => Promise<void>
 
 async function trainingProfile(b: number) {
   const work = viarSmallTrainingStep(b);
-  const result = await profiled(`training step, VIAR_SMALL, batch ${b}`, steps, async () => {
-    const loss = work.step();
+  const captured = args.captured!;
+  // --captured: the forward and backward replayed (captureGradients); 60 steps first record the (k, m) splits
+  if (captured) for (let i = 0; i < 60; i++) { const loss = work.capturedStep(); await loss.data(); loss.dispose(); }
+  const result = await profiled(`training step, VIAR_SMALL, batch ${b}${captured ? ', forward and backward replayed' : ''}`, steps, async () => {
+    const loss = captured ? work.capturedStep() : work.step();
     await loss.data();
     loss.dispose();
   });
@@ -72,8 +76,8 @@ async function samplingProfile(n: number) {
 }
 
 const results = [];
-for (const b of args['train-batches']!.split(',').map(Number)) results.push(await trainingProfile(b));
-for (const n of args['sample-batches']!.split(',').map(Number)) results.push(await samplingProfile(n));
+for (const b of args['train-batches']!.split(',').filter(Boolean).map(Number)) results.push(await trainingProfile(b));
+for (const n of args['sample-batches']!.split(',').filter(Boolean).map(Number)) results.push(await samplingProfile(n));
 mkdirSync(dirname(args.out!), { recursive: true });
 writeFileSync(args.out!, JSON.stringify({ device: gpu.describe(), date: new Date().toISOString(), results }, null, 1) + '\n');
 console.log(`\nwrote ${args.out}`);
