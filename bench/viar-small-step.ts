@@ -47,6 +47,6 @@ export function viarSmallTrainingStep(batch: number, rng = new V.Rng(0)) {
     opt.zeroGrad();
     return loss;
   };
-  const dispose = () => { for (const p of plans.values()) p.dispose(); labelTensor.dispose(); x.dispose(); targets.dispose(); model.dispose?.(); };
+  const dispose = () => { for (const p of plans.values()) p.dispose(); labelTensor.dispose(); x.dispose(); targets.dispose(); opt.dispose(); model.dispose?.(); };
   return { model, step, capturedStep, recordings: () => plans.size, dispose };
 }
