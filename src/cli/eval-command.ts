@@ -243,6 +243,8 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
               perClass: n, cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed * 1000 + done,
               ...(isViar && args.schedule !== undefined ? { iterSchedule: args.schedule } : {}),
               ...(isViar && args.tol !== undefined ? { earlyStopTol: args.tol } : {}),
+              // every chunk has the same batch and settings: one recorded sampler replayed (no early stop to read)
+              capture: !(isViar && args.tol !== undefined),
             });
             ms += r.ms;
             if (r.iterations) iterations.push(...r.iterations);
@@ -255,6 +257,7 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
           }
         } finally {
           bar?.stop();
+          model.disposeSamplerPlans();
         }
         const gen = concatFeatures(feats);
         const fd = frechetParts(gaussianStats(gen), realStats);

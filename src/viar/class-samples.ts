@@ -29,7 +29,8 @@ export interface ClassSampleOptions {
   maxBatch?: number;
   /**
    * Record the sampler on the first call and replay it on the others (SampleOptions.capture: the same images, on the
-   * gpu backend without the host's per-op work). Default: on when there are several calls and no earlyStopTol.
+   * gpu backend without the host's per-op work). Default: on when there are several calls and no earlyStopTol, the
+   * recording then freed on return; given explicitly, it stays with the model for later calls (disposeSamplerPlans()).
    */
   capture?: boolean;
 }
@@ -80,7 +81,7 @@ export function sampleByClass(model: NextScaleModel, vae: VQVAE, opts: ClassSamp
     }
   } finally {
     model.train(wasTraining);
-    if (capture) model.disposeSamplerPlans();
+    if (capture && opts.capture === undefined) model.disposeSamplerPlans(); // asked for explicitly: the caller frees them
   }
   const ms = performance.now() - start;
   const images = parts.length === 1 ? parts[0]! : keep(concat(parts, 0));

@@ -99,6 +99,11 @@ test('sampleByClass replays one recording over its calls (default with several c
     const [a, b] = [await captured.images.data(), await plain.images.data()];
     a.forEach((v, i) => expect(v).toBeCloseTo(b[i]!, 5));
     expect(gpu.poolStats().pinned).toBe(0); // its recordings are freed when it returns
-    for (const t of [captured.images, plain.images, model, vae]) t.dispose();
+    // asked for explicitly (viar eval's chunks): the recording stays with the model for the next call
+    const kept = V.sampleByClass(model, vae, { ...opts, capture: true });
+    expect(gpu.poolStats().pinned).toBeGreaterThan(0);
+    model.disposeSamplerPlans();
+    expect(gpu.poolStats().pinned).toBe(0);
+    for (const t of [captured.images, plain.images, kept.images, model, vae]) t.dispose();
   });
 }, 120_000);
