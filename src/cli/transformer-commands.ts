@@ -50,6 +50,8 @@ export const TRAIN_HELP = `viar train --model var|viar --data mnist|fashion [opt
   --resume           continue from DIR/<model>-<data>.train-state.safetensors when it exists (bit-identical)
   --threads T        CPU threads of the kernels
   --backend cpu|gpu  where tensors live (default cpu); gpu = the gpu.js backend on WebGPU (fails when no adapter answers)
+  --capture          replay each step's forward and backward (one recording per batch size and implicit split): the same
+                     training, without the host's per-op work on the gpu backend (bench/gpu.ts's step: 1.5-2x on an H200)
   --sample-every N   sample grid (one row per class) to out/<model>-<data>/ and a validation loss every N steps (default ${TRAIN_DEFAULTS.sampleEvery}; 0 = off)
   --log-every N      log line every N steps (default ${TRAIN_DEFAULTS.logEvery}); --save-every N (default: --sample-every)
   --config NAME      ${Object.keys(TRANSFORMER_CONFIGS).join(' | ')} (default ${TRAIN_DEFAULTS.config}); --tokenizer PATH (default checkpoints/tokenizer-<data>.safetensors)
@@ -85,6 +87,8 @@ export interface TrainArgs {
   seed?: number;
   out: string;
   resume: boolean;
+  /** Replay each step's forward and backward (TransformerTrainer.captureSteps). */
+  capture: boolean;
   threads?: number;
   sampleEvery: number;
   logEvery: number;
@@ -103,7 +107,7 @@ const TRAIN_OPTIONS = {
   model: MODEL, data: DATA, config: text, steps: int(1, LIMITS.steps), minutes, 'fit-minutes': minutes,
   batch: int(1, LIMITS.batch), lr: num((n) => n > 0 && n < 1, 'a learning rate in (0, 1)'), warmup: int(0, LIMITS.steps), seed: seed(),
   out: text, resume: flag, threads, 'sample-every': int(0, LIMITS.steps), 'log-every': int(1, LIMITS.steps), 'save-every': int(0, LIMITS.steps),
-  tokenizer: text, 'train-images': int(1, LIMITS.images), 'val-images': int(0, LIMITS.images), backend: choice('cpu', 'gpu'), help: flag,
+  tokenizer: text, 'train-images': int(1, LIMITS.images), 'val-images': int(0, LIMITS.images), backend: choice('cpu', 'gpu'), capture: flag, help: flag,
 } as const;
 
 /** Sets the optional fields that were given (exactOptionalPropertyTypes: absent stays absent). */
@@ -124,7 +128,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs {
   const out = assignDefined<TrainArgs>({
     help, model: a.model ?? 'var', data: a.data ?? 'mnist', config, out: a.out ?? TRAIN_DEFAULTS.out, resume: a.resume === true,
     sampleEvery, logEvery: a['log-every'] ?? TRAIN_DEFAULTS.logEvery, saveEvery: a['save-every'] ?? sampleEvery,
-    valImages: a['val-images'] ?? TRAIN_DEFAULTS.valImages, backend: a.backend ?? 'cpu',
+    valImages: a['val-images'] ?? TRAIN_DEFAULTS.valImages, backend: a.backend ?? 'cpu', capture: a.capture === true,
   }, {
     steps: a.steps, fitMinutes: a['fit-minutes'], minutes: a.minutes, batch: a.batch, lr: a.lr, warmup: a.warmup, seed: a.seed,
     threads: a.threads, tokenizer: a.tokenizer, trainImages: a['train-images'],
@@ -366,6 +370,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const trainTokens = sets.train.dataset;
   const model = createModel(kind, config, new Rng(seed));
   const trainer = new TransformerTrainer(model, vae.quantize, trainTokens, { totalSteps, batchSize: batch, lr, warmupSteps: warmup, seed });
+  trainer.captureSteps = args.capture;
   if (saved) {
     trainer.loadState(statePath);
     log(`resumed from ${statePath} at step ${trainer.step}`);

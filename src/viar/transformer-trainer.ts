@@ -13,6 +13,7 @@ import { add, argmax, cast, concat, crossEntropy, eq, reshape, stack, sum } from
 import { noGrad } from '../tensor/graph/grad-mode.js';
 import { AdamW } from '../nn/optim/adam.js';
 import { clipGradNormTensor } from '../nn/optim/optimizer.js';
+import { captureGradients, type CapturedGradients } from '../autograd/capture-gradients.js';
 import { warmupCosine, type Schedule } from '../nn/optim/schedules.js';
 import { readSafetensorsHeader } from '../nn/safetensors.js';
 import { loadTrainingState, saveTrainingState } from '../nn/training-state.js';
@@ -142,6 +143,13 @@ export class TransformerTrainer {
   readonly opts: Required<TransformerTrainerOptions>;
   /** Steps taken so far. */
   step = 0;
+  /**
+   * Replay each step's forward and backward (captureGradients: one recording per batch size and, for VIAR, per
+   * implicit split; the step's random choices drawn first, as the forward pass would draw them). The same losses and
+   * parameters as plain steps; on the gpu backend the host's per-op work goes. Needs dropPathRate 0.
+   */
+  captureSteps = false;
+  private readonly recordings = new Map<string, CapturedGradients>();
   private epochCache: { epoch: number; order: Int32Array } | null = null;
 
   constructor(readonly model: NextScaleModel, readonly quantizer: VectorQuantizer, readonly data: TokenDataset, opts: TransformerTrainerOptions) {
@@ -225,6 +233,7 @@ export class TransformerTrainer {
     const pending = withBackend(params[0]!.backend.name, () => {
       const step = tidy(() => {
         const { indices, labels, targets } = tokenBatch(this.data, idx);
+        if (this.captureSteps) return this.replayedGradients(labels, this.teacherInput(indices), targets);
         const logits = reshape(this.model.forward(labels, this.teacherInput(indices)), [-1, this.model.config.vocabSize]);
         const loss = crossEntropy(logits, targets);
         loss.backward();
@@ -240,6 +249,36 @@ export class TransformerTrainer {
     });
     this.step++;
     return { ...pending, start, lr };
+  }
+
+  /**
+   * The step's loss and gradients from the recording of its batch size and implicit split (recorded at first use):
+   * the parameters' .grad set, [loss, correct tokens] kept.
+   */
+  private replayedGradients(labels: Tensor, input: Tensor, targets: Tensor): { stats: Tensor; tokens: number } {
+    const model = this.model, b = labels.shape[0]!;
+    if (model.config.dropPathRate > 0) throw new ArgumentError('TransformerTrainer', `captureSteps needs dropPathRate 0 (drop-path draws inside the pass), got ${model.config.dropPathRate}`);
+    const { labelDropMask, iterations } = model.drawForwardChoices(b);
+    const key = `${b}:${iterations ? `${iterations.noGrad},${iterations.withGrad}` : ''}`;
+    let recording = this.recordings.get(key);
+    if (!recording) {
+      const vocab = model.config.vocabSize;
+      recording = captureGradients((lab, x, t, drop) => {
+        const logits = reshape(model instanceof VIAR ? model.forward(lab, x, { labelDropMask: drop, iterations: iterations! }) : model.forward(lab, x, { labelDropMask: drop }), [-1, vocab]);
+        return { loss: crossEntropy(logits, t), aux: [countCorrect(logits, t)] };
+      }, this.optimizer.params, [labels, input, targets, labelDropMask]);
+      this.recordings.set(key, recording);
+    }
+    const { loss, grads, aux } = recording.run(labels, input, targets, labelDropMask);
+    this.optimizer.params.forEach((p, i) => { p.grad = keep(grads[i]!); });
+    if (model instanceof VIAR) model.lastImplicit = { noGradIters: iterations!.noGrad, withGradIters: iterations!.withGrad, stats: null };
+    return { stats: keep(stack([cast(loss, 'float32'), aux[0]!])), tokens: targets.size };
+  }
+
+  /** Frees the recordings of captureSteps (and the device memory they hold). */
+  disposeRecordings(): void {
+    for (const r of this.recordings.values()) r.dispose();
+    this.recordings.clear();
   }
 
   /** The result of a step from its read values [loss, correct, norm]. */

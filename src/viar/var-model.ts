@@ -379,15 +379,30 @@ export abstract class NextScaleTransformer extends Module {
       }
       lab = where(labelDropMask, numClasses, lab);
     } else if (this.training && condDropRate > 0) {
-      const g = rng ?? this.trainingRng;
-      // one uniform per row, as before; the swap to the null class happens on the labels' device
-      const dropped = tensor(Int32Array.from({ length: b }, () => (g.uniform() < condDropRate ? 1 : 0)), { shape: [b] });
-      lab = where(dropped, numClasses, lab);
+      // the swap to the null class happens on the labels' device
+      lab = where(tensor(this.drawLabelDrops(b, rng), { shape: [b] }), numClasses, lab);
     }
     const cond = this.class_emb.forward(lab);
     const sos = add(reshape(cond, [b, 1, c]), this.pos_start);
     const tokens = add(concat([sos, this.word_embed.forward(x)], 1), this.levelPositions());
     return { tokens, cond };
+  }
+
+  /** Label dropout for a batch of b: one uniform per row from rng (default: the model's), 1 = the null class. */
+  private drawLabelDrops(b: number, rng?: Rng): Int32Array {
+    const g = rng ?? this.trainingRng, rate = this.config.condDropRate;
+    return Int32Array.from({ length: b }, () => (g.uniform() < rate ? 1 : 0));
+  }
+
+  /**
+   * The random choices a forward pass in the current mode would draw, drawn now from the same generator in the same
+   * order: label dropout as int32 [B] (1 = the null class; none drawn in eval mode), and for VIAR the implicit split.
+   * Passing them back (forward's labelDropMask, VIAR's iterations) makes the pass a fixed function of its inputs, as
+   * captureGradients needs; drop-path draws are not covered (dropPathRate must be 0).
+   */
+  drawForwardChoices(batch: number, rng?: Rng): { labelDropMask: Tensor; iterations?: { noGrad: number; withGrad: number } } {
+    const drops = this.training && this.config.condDropRate > 0 ? this.drawLabelDrops(batch, rng) : new Int32Array(batch);
+    return { labelDropMask: tensor(drops, { shape: [batch] }) };
   }
 
   /** head(head_nm(h, cond)): [B, l, C] → [B, l, V]. */

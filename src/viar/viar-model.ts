@@ -154,6 +154,13 @@ export class VIAR extends NextScaleTransformer {
     return this.implicit_block.forward(this.implicit_block_projection.forward(concat([z, injection], -1)), opts.cond ?? null, opts);
   }
 
+  /** VAR's choices (label dropout), then the implicit split forward would draw (see NextScaleTransformer). */
+  override drawForwardChoices(batch: number, rng?: Rng): { labelDropMask: Tensor; iterations: { noGrad: number; withGrad: number } } {
+    const choices = super.drawForwardChoices(batch, rng);
+    const { k, m } = this.drawIterations({ ...(rng ? { rng } : {}) });
+    return { ...choices, iterations: { noGrad: k, withGrad: m } };
+  }
+
   private drawIterations(opts: ViarForwardOptions): { k: number; m: number } {
     const it = opts.iterations;
     const check = (n: number, what: string) => {

@@ -70,3 +70,40 @@ describe('training on the gpu backend (asynchronous reads)', () => {
     }
   });
 });
+
+describe('TransformerTrainer.captureSteps: replayed forward and backward', () => {
+  /** `steps` trainer steps of VIAR_MICRO on `backend`, plain or with captureSteps; the step results and the parameters. */
+  async function run(backend: string, capture: boolean, steps: number) {
+    V.setBackend(backend);
+    try {
+      const model = V.createModel('viar', V.VIAR_MICRO, new V.Rng(0));
+      const trainer = new V.TransformerTrainer(model, new V.VQVAE(V.TOKENIZER_MICRO, new V.Rng(3)).quantize, syntheticTokens(32), { totalSteps: 50, lr: 1e-2, warmupSteps: 2, batchSize: 8 });
+      trainer.captureSteps = capture;
+      const results: V.TrainStepResult[] = [];
+      const replayedBefore = gpu.counters().replayedDispatches;
+      for (let i = 0; i < steps; i++) results.push(await trainer.trainStepAsync());
+      const replayed = gpu.counters().replayedDispatches - replayedBefore;
+      const params = await Promise.all(model.parameters().map(async (p) => Array.from(await p.data())));
+      trainer.disposeRecordings();
+      return { results, params, replayed };
+    } finally {
+      V.setBackend('cpu');
+    }
+  }
+
+  test.each(['cpu', 'gpu'])('%s: the same losses, accuracies, implicit splits and parameters as plain steps', async (backend) => {
+    const plain = await run(backend, false, 6);
+    const captured = await run(backend, true, 6);
+    captured.results.forEach((r, i) => {
+      const p = plain.results[i]!;
+      expect(r.loss).toBeCloseTo(p.loss, 5);
+      expect(r.accuracy).toBe(p.accuracy);
+      expect([r.implicit?.noGradIters, r.implicit?.withGradIters]).toEqual([p.implicit?.noGradIters, p.implicit?.withGradIters]);
+    });
+    captured.params.forEach((p, i) => p.forEach((v, j) => expect(v).toBeCloseTo(plain.params[i]![j]!, 5)));
+    if (backend === 'gpu') {
+      expect(captured.replayed).toBeGreaterThan(6 * 300);
+      expect(gpu.poolStats().pinned).toBe(0);
+    }
+  }, 120_000);
+});

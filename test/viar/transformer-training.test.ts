@@ -243,6 +243,7 @@ describe('command line', () => {
     expect(a.batch).toBeUndefined(); // taken from the saved run on --resume, else the default
     expect(a.backend).toBe('cpu');
     expect(parseTrainArgs(['--model', 'var', '--data', 'mnist', '--backend', 'gpu']).backend).toBe('gpu');
+    expect([parseTrainArgs(['--model', 'viar', '--data', 'mnist', '--capture']).capture, parseTrainArgs(['--model', 'viar', '--data', 'mnist']).capture]).toEqual([true, false]);
     expect(() => parseTrainArgs(['--model', 'var', '--data', 'mnist', '--backend', 'tpu'])).toThrow(/--backend must be cpu or gpu, got 'tpu'/);
     expect(() => parseTrainArgs(['--data', 'mnist'])).toThrow(/^viar train: --model var\|viar is required$/);
     expect(() => parseTrainArgs(['--model', 'vit', '--data', 'mnist'])).toThrow(/--model must be var or viar, got 'vit'/);
