@@ -74,5 +74,5 @@ test('captureGradients refuses parameters that are not leaves requiring grad, an
   const w = V.randn([3], new V.Rng(1));
   expect(() => V.captureGradients((x) => V.sum(V.mul(x, w)), [w], [V.ones([3])])).toThrow(/^captureGradients: params\[0\] \(shape \[3\]\) is not a leaf that requires grad/);
   w.requireGrad();
-  expect(() => V.captureGradients((x) => V.mul(x, w), [w], [V.ones([3])]).run(V.ones([3]))).toThrow(/^captureGradients: loss must return a scalar, got shape \[3\]/);
+  expect(() => V.captureGradients((x) => V.mul(x, w), [w], [V.ones([3])]).run(V.ones([3]))).toThrow(/^captureGradients: loss must return a scalar \(or \{ loss, aux \}\), got shape \[3\]/);
 });
