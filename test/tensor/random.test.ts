@@ -60,8 +60,22 @@ describe('multinomial', () => {
     for (const row of draws) expect([...row].sort()).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
+  test('uniforms given as a tensor pick what the same draws from an Rng pick (inverse CDF at each uniform)', () => {
+    const probs = V.tensor([[1, 2, 7], [5, 0, 5], [0, 0, 1]]);
+    const fromRng = Array.from(V.multinomial(probs, 2, new V.Rng(9), { replacement: true }).dataSync());
+    const rng = new V.Rng(9);
+    const uniforms = V.tensor(Float32Array.from({ length: 6 }, () => rng.uniform()), { shape: [3, 2] });
+    expect(Array.from(V.multinomial(probs, 2, uniforms, { replacement: true }).dataSync())).toEqual(fromRng);
+    // u = 0.05 falls in the first tenth of row 0, 0.95 in its last 70 %
+    expect(Array.from(V.multinomial(V.tensor([1, 2, 7]), 1, V.tensor([0.05])).dataSync())).toEqual([0]);
+    expect(Array.from(V.multinomial(V.tensor([1, 2, 7]), 1, V.tensor([0.95])).dataSync())).toEqual([2]);
+  });
+
   test('bad inputs are named', () => {
     const rng = new V.Rng(0);
+    expect(() => V.multinomial(V.ones([2, 3]), 1, V.tensor([0.5]))).toThrow(/^multinomial: draws must hold rows·numSamples = 2 uniforms, got \[1\]/);
+    expect(() => V.multinomial(V.ones([3]), 1, V.tensor(Int32Array.from([0]), { dtype: 'int32' }))).toThrow(/^multinomial: argument 'draws' must/);
+    expect(() => V.multinomial(V.ones([3]), 1, {} as V.Rng)).toThrow(/^multinomial: needs an explicit Rng \(or a tensor of uniforms\)/);
     expect(() => V.multinomial(V.tensor([1, -1]), 1, rng)).toThrow(/^multinomial: probs must be finite and non-negative, got -1 in row 0/);
     expect(() => V.multinomial(V.zeros([2]), 1, rng)).toThrow(/^multinomial: row 0 of probs sums to 0/);
     expect(() => V.multinomial(V.ones([3]), 4, rng)).toThrow(/^multinomial: cannot draw 4 samples without replacement from 3 categories/);

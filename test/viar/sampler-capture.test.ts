@@ -107,3 +107,18 @@ test('sampleByClass replays one recording over its calls (default with several c
     for (const t of [captured.images, plain.images, kept.images, model, vae]) t.dispose();
   });
 }, 120_000);
+
+test('forward refuses a labelDropMask that is not int32 [B], naming it; drawForwardChoices draws what forward would', () => {
+  const model = new V.VIAR(V.VIAR_MICRO, { rng: new V.Rng(0) });
+  const x = V.randn([2, model.seqLen - model.firstLen, V.VIAR_MICRO.vaeChannels], new V.Rng(1));
+  expect(() => model.forward([1, 2], x, { labelDropMask: V.tensor([1, 0]) })).toThrow(/^VIAR\.forward: labelDropMask must be int32 \[2\] \(1 = use the null class\), got float32 \[2\]/);
+  expect(() => model.forward([1, 2], x, { labelDropMask: V.tensor(Int32Array.from([1]), { dtype: 'int32' }) })).toThrow(/^VIAR\.forward: labelDropMask must be int32 \[2\]/);
+  // the same generator state: forward's own draws and the drawn choices passed back give the same logits
+  model.train();
+  const [a, b] = [new V.Rng(5), new V.Rng(5)];
+  const own = V.noGrad(() => model.forward([1, 2], x, { rng: a }));
+  const choices = model.drawForwardChoices(2, b);
+  const given = V.noGrad(() => model.forward([1, 2], x, { rng: b, labelDropMask: choices.labelDropMask, iterations: choices.iterations }));
+  expect(Array.from(given.dataSync())).toEqual(Array.from(own.dataSync()));
+  model.dispose();
+});

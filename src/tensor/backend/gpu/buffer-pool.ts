@@ -111,9 +111,9 @@ export class BufferPool<B> {
 
   /** After a recording's reads are pinned: its held-back buffers go to its plan (if it read them) or back to the pool. */
   settleHeldBack(pins: Pins<B>): void {
+    // an older plan's buffer never gets here (release hands it to that plan), so a pinned one is pinned by this plan
     for (const buffer of pins.heldBack) {
-      if (this.pinnedBy.get(buffer) === pins) pins.released.add(buffer);
-      else if (this.pinnedBy.has(buffer)) this.pinnedBy.get(buffer)!.released.add(buffer);
+      if (this.pinnedBy.has(buffer)) pins.released.add(buffer);
       else this.recycle(buffer);
     }
     pins.heldBack.clear();

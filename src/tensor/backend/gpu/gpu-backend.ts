@@ -58,6 +58,9 @@ function simplify(shape: Shape, views: (readonly number[])[]): { shape: number[]
 /** Threads below which a long reduction is split into chunks (a large GPU wants a hundred thousand in flight). */
 const MIN_THREADS = 131072;
 
+/** What each reduction starts from. */
+const REDUCE_INIT = { sum: 0, max: -Infinity, min: Infinity } as const;
+
 /**
  * x as [rows, reduceSize] when its rows are unit-stride columns and the reduced dims merge into one stride (a sum over
  * the leading axes of a contiguous tensor): that stride, else null. Worth it from 32 columns (a warp's width).
@@ -91,21 +94,10 @@ export class GpuBackend implements Backend {
   private numBuffers = 0;
   private numBytes = 0;
   private readonly temporaries: DeviceArray[] = [];
-
-  /**
-   * `length` ones for split-k's sums: a slice of ones made with the backend (buffers are never written after
-   * creation, so it is shared), or, for the rare longer split, a temporary fill.
-   */
-  private onesOf(length: number): DeviceArray {
-    if (length <= this.ones.length) return this.ones;
-    const ones = this.runner.run('fill', length, [], [1]);
-    this.temporaries.push(ones);
-    return ones;
-  }
-
-  /** Enough ones for every split below MIN_THREADS / 32 parts (see splitFactor). */
+  /** Enough ones for every split below MIN_THREADS / 32 parts (see splitFactor and onesOf). */
   private readonly ones: DeviceArray;
-
+  /** Whether a capture is recording. */
+  private recording = false;
   /** Multiply-adds per matrix from which matmul runs four rows per thread (see matmul; tests lower it). */
   rows4MinMacs = 2 ** 24;
 
@@ -117,8 +109,6 @@ export class GpuBackend implements Backend {
   get canReadSync(): boolean {
     return this.runner.canReadSync && !this.recording;
   }
-
-  private recording = false;
 
   /** Which gpu.js mode and adapter run the kernels. */
   describe(): string {
@@ -311,8 +301,8 @@ export class GpuBackend implements Backend {
   }
 
   /**
-   * One thread per row: few long rows (a bias gradient summing over the batch) would leave the GPU idle, so such rows
-   * are reduced in two stages, chunks first (rows·s threads), then the s partial results of each row.
+   * Rows that are x's unit-stride columns (a sum over leading axes, as a bias gradient) are reduced where they lie,
+   * others from a contiguous copy; both read across the warp and split into parts while few threads would run.
    */
   reduce(op: ReduceOp, x: TensorInfo, rows: number, reduceSize: number): DataId {
     const columns = columnView(x, rows, reduceSize);
@@ -325,9 +315,8 @@ export class GpuBackend implements Backend {
 
   /** Columns c < cols of x[xo + r·rowStride + c], r < count, reduced; in parts while the columns leave the GPU idle. */
   private reduceColumns(op: ReduceOp, x: DeviceArray, xo: number, rowStride: number, cols: number, count: number): DeviceArray {
-    const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
     const parts = splitFactor(count, cols);
-    const out = this.run(op, 'reduceColumns', cols * parts, [x], [REDUCE_CODES[op], cols, xo, rowStride, count, count / parts, init]);
+    const out = this.run(op, 'reduceColumns', cols * parts, [x], [REDUCE_CODES[op], cols, xo, rowStride, count, count / parts, REDUCE_INIT[op]]);
     if (parts === 1) return out;
     this.temporaries.push(out);
     return this.reduceColumns(op, out, 0, cols, cols, parts);
@@ -339,11 +328,10 @@ export class GpuBackend implements Backend {
    * while they are many: one thread per long row would read a cache line per value across the warp.
    */
   private reduceRows(op: ReduceOp, input: DeviceArray, rows: number, n: number): DeviceArray {
-    const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
     const split = splitFactor(n, rows);
     const parts = split > 1 ? split : n >= 128 ? 32 : n >= 64 ? 16 : 1;
-    if (parts === 1) return this.run(op, 'reduce', rows, [input], [REDUCE_CODES[op], n, init]);
-    const partial = this.run(op, 'reducePartial', rows * parts, [input], [REDUCE_CODES[op], n, parts, init]);
+    if (parts === 1) return this.run(op, 'reduce', rows, [input], [REDUCE_CODES[op], n, REDUCE_INIT[op]]);
+    const partial = this.run(op, 'reducePartial', rows * parts, [input], [REDUCE_CODES[op], n, parts, REDUCE_INIT[op]]);
     this.temporaries.push(partial);
     return this.reduceRows(op, partial, rows, parts);
   }
@@ -406,6 +394,17 @@ export class GpuBackend implements Backend {
     const rows = this.stridedUnary('matmul', quads, UNARY_CODES.identity, 0, 0, false);
     this.temporaries.push(out);
     return this.own(rows, size, a.dtype);
+  }
+
+  /**
+   * `length` ones for split-k's sums: the backend's shared ones (buffers are never written after creation), or, for
+   * the rare longer split, a temporary fill.
+   */
+  private onesOf(length: number): DeviceArray {
+    if (length <= this.ones.length) return this.ones;
+    const ones = this.runner.run('fill', length, [], [1]);
+    this.temporaries.push(ones);
+    return ones;
   }
 
   /**

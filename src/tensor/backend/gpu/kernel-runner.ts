@@ -260,11 +260,12 @@ export class HostModeRunner implements KernelRunner {
   upload(values: Float32Array): DeviceArray {
     this.counters.uploads++;
     const out = this.allocate(values.length);
-    const target = out.buffer, constant = Float32Array.from(values);
-    // kept like a kernel: a replay writes the value again (the recording may have used this buffer before)
-    const write = { reads: [], execute: () => slotValues(target, constant.length).set(constant) };
-    write.execute();
-    this.capture?.commands.push(write);
+    out.values.set(values);
+    if (this.capture) {
+      // kept like a kernel: a replay writes the value again (the recording may have used this buffer before)
+      const target = out.buffer, constant = Float32Array.from(values);
+      this.capture.commands.push({ reads: [], execute: () => slotValues(target, constant.length).set(constant) });
+    }
     return out;
   }
 

@@ -80,6 +80,26 @@ function rowTimesFour(n: string, k: string, pa: string, pb: string): string {
       acc3 += av${n} * b[${pb} + (${k}) * bRow + 3];`;
 }
 
+/**
+ * The loop of the four-output matmul kernels: accumulators acc0..acc3 over the summed batch entries r and the inner
+ * index k (unrolled by four, then the remainder), `step(suffix, k)` adding k's products; returns the four sums.
+ */
+function fourOutputs(step: (suffix: string, k: string) => string): string {
+  return `let acc0 = 0.0;
+  let acc1 = 0.0;
+  let acc2 = 0.0;
+  let acc3 = 0.0;
+  for (let r = 0; r < nRed; r++) {
+    for (let t = 0; t < (kk >> 2); t++) {
+      ${range(4).map((o) => step(`${o}`, `t * 4 + ${o}`)).join('\n      ')}
+    }
+    for (let kr = 0; kr < (kk & 3); kr++) {
+      ${step('', 'kk - (kk & 3) + kr')}
+    }
+  }
+  return [acc0, acc1, acc2, acc3];`;
+}
+
 /** The matmul kernels' scalars (all integers: sizes, offsets and strides in elements). */
 const MATMUL_SCALARS = ['m', 'n', 'kk', 'nRed', 'ao', 'aBatch', 'aRed', 'aRow', 'aCol', 'bo', 'bBatch', 'bRed', 'bRow', 'bCol'];
 
@@ -329,19 +349,7 @@ export const KERNELS = {
     lanes: 4,
     body: `${intDivide('this.thread.x', MQ, 'bi')}
   ${intDivide(IJ, NQ, 'i')}
-  let acc0 = 0.0;
-  let acc1 = 0.0;
-  let acc2 = 0.0;
-  let acc3 = 0.0;
-  for (let r = 0; r < nRed; r++) {
-    for (let t = 0; t < (kk >> 2); t++) {
-      ${range(4).map((o) => rowTimesFour(`${o}`, `t * 4 + ${o}`, MATMUL4_PA, MATMUL4_PB)).join('\n      ')}
-    }
-    for (let kr = 0; kr < (kk & 3); kr++) {
-      ${rowTimesFour('', 'kk - (kk & 3) + kr', MATMUL4_PA, MATMUL4_PB)}
-    }
-  }
-  return [acc0, acc1, acc2, acc3];`,
+  ${fourOutputs((n, k) => rowTimesFour(n, k, MATMUL4_PA, MATMUL4_PB))}`,
   },
   /**
    * matmul with four rows of one column per thread (m a multiple of 4, b's rows contiguous): neighbouring threads read
@@ -356,19 +364,7 @@ export const KERNELS = {
     lanes: 4,
     body: `${intDivide('this.thread.x', MQN, 'bi')}
   ${intDivide(`this.thread.x - bi * ${MQN}`, 'n', 'iq')}
-  let acc0 = 0.0;
-  let acc1 = 0.0;
-  let acc2 = 0.0;
-  let acc3 = 0.0;
-  for (let r = 0; r < nRed; r++) {
-    for (let t = 0; t < (kk >> 2); t++) {
-      ${range(4).map((o) => columnTimesFour(`${o}`, `t * 4 + ${o}`)).join('\n      ')}
-    }
-    for (let kr = 0; kr < (kk & 3); kr++) {
-      ${columnTimesFour('', 'kk - (kk & 3) + kr')}
-    }
-  }
-  return [acc0, acc1, acc2, acc3];`,
+  ${fourOutputs(columnTimesFour)}`,
   },
   /**
    * A buffer filled with `fillValue` holding x (contiguous, dims e0..e5 in the order of the view's strides, largest

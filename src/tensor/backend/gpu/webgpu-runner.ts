@@ -276,12 +276,12 @@ export class WebGpuRunner implements KernelRunner {
       const slot = this.arenas.adopt(buffer, size);
       this.pool.adopt(slot, size, slot.arena.level);
       this.device.queue.writeBuffer(buffer, 0, values);
-      this.capture?.commands.push({ constant: slot, bytes: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + bytes)) });
+      this.recordUpload(slot, values);
       return trackLive(this.counters, new GpuArray(slot, values.length));
     }
     const out = this.allocate(values.length);
     if (bytes === 0) return out;
-    this.capture?.commands.push({ constant: out.buffer, bytes: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + bytes)) });
+    this.recordUpload(out.buffer, values);
     const padded = Math.ceil(bytes / 4) * 4;
     if (this.stagingUsed + padded > STAGING_BYTES) this.batch.flush();
     const offset = this.stagingUsed;
@@ -290,6 +290,11 @@ export class WebGpuRunner implements KernelRunner {
     this.openEncoder().copyBufferToBuffer(this.staging, offset, ...WebGpuRunner.at(out.buffer), bytes);
     this.batch.add();
     return out;
+  }
+
+  /** While recording, an upload is a constant of the plan: every replay copies its bytes into `slot` again. */
+  private recordUpload(slot: GpuSlot, values: Float32Array): void {
+    this.capture?.commands.push({ constant: slot, bytes: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) });
   }
 
   run(name: string, length: number, arrays: readonly DeviceArray[], scalars: readonly number[]): DeviceArray {
