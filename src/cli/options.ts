@@ -286,6 +286,7 @@ export async function runCommandLine(body: () => unknown): Promise<void> {
     console.error(describeError(err));
     if (process.env.VIAR_DEBUG) console.error((err as Error)?.stack ?? err);
     process.exitCode = isKnown(err) ? 2 : 1;
-    setTimeout(() => process.exit(), 200).unref();
   }
+  // the command is over: a started WebGPU device (Dawn) would keep the process alive, so leave once output is flushed
+  setTimeout(() => process.exit(), 200).unref();
 }

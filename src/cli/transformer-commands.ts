@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import {
   Rng, VQVAE, loadVqvae, loadMnist, loadFashionMnist, standardSplit, imageGrid, savePng, setNumThreads,
   getNumThreads, describeCpuKernels, TRANSFORMER_CONFIGS, TransformerTrainer, checkTokenizerFit, createModel, fileFingerprint,
-  loadOrEncodeTokens, loadTransformer, initGpuBackend, prefetch, withBackend, readSafetensorsMetadata, sampleByClass, saveTransformer, iterationSchedule, VIAR,
+  loadOrEncodeTokens, loadTransformer, initGpuBackend, isBackendRegistered, prefetch, setBackend, withBackend, readSafetensorsMetadata, sampleByClass, saveTransformer, iterationSchedule, VIAR,
   type GpuMode, type ImageDataset, type IterationSchedule, type NextScaleModel, type TokenDataset, type TrainStepResult, type TransformerCheckpointInfo,
   type TransformerKind,
 } from '../index.js';
@@ -283,12 +283,17 @@ interface Window {
   results: TrainStepResult[];
 }
 
+/** "1.32 s/step", or below a second "15.2 ms/step" (GPU steps would all read 0.02 s). */
+function stepTime(ms: number): string {
+  return ms < 1000 ? `${ms.toFixed(1)} ms/step` : `${(ms / 1000).toFixed(2)} s/step`;
+}
+
 function summarize(w: Window): string {
   const r = w.results;
   const avg = (f: (x: TrainStepResult) => number) => r.reduce((s, x) => s + f(x), 0) / r.length;
   const ms = r.reduce((s, x) => s + x.ms, 0), tokens = r.reduce((s, x) => s + x.tokens, 0);
   let line = `loss ${avg((x) => x.loss).toFixed(4)}, acc ${(100 * avg((x) => x.accuracy)).toFixed(2)}%, lr ${fmtLr(r.at(-1)!.lr)}, grad ${avg((x) => x.gradNorm).toFixed(2)}, ` +
-    `${Math.round((tokens * 1000) / ms)} tok/s, ${(ms / r.length / 1000).toFixed(2)} s/step`;
+    `${Math.round((tokens * 1000) / ms)} tok/s, ${stepTime(ms / r.length)}`;
   if (r[0]!.implicit) {
     const imp = (f: (x: NonNullable<TrainStepResult['implicit']>) => number) => avg((x) => f(x.implicit!));
     line += `, implicit k ${imp((i) => i.noGradIters).toFixed(1)} m ${imp((i) => i.withGradIters).toFixed(1)} residual ${imp((i) => i.residual).toExponential(2)} (rel ${imp((i) => i.relResidual).toExponential(2)})`;
@@ -322,7 +327,9 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const args = parseTrainArgs(argv);
   if (args.help) return void console.log(TRAIN_HELP);
   if (args.threads !== undefined) setNumThreads(args.threads);
-  if (args.backend === 'gpu') {
+  if (args.backend === 'gpu' && isBackendRegistered('gpu')) {
+    setBackend('gpu'); // started earlier in this process (e.g. by a script that trains several runs): one device for all
+  } else if (args.backend === 'gpu') {
     // VIAR_GPU_MODE=cpu runs the gpu backend's kernels in gpu.js's CPU mode with WebGPU's asynchronous reads (testing)
     const mode = (process.env.VIAR_GPU_MODE ?? 'webgpu') as GpuMode;
     try {
@@ -462,7 +469,12 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const total = ((performance.now() - started) / 1000).toFixed(0);
   if (trainer.step >= trainer.totalSteps) log(`done: ${trainer.totalSteps} steps; wrote ${weightsPath} and ${statePath} (${total} s this run)`);
   else log(`stopped at step ${trainer.step}/${trainer.totalSteps} (${stopReason ?? 'stopped'}); saved ${weightsPath} and ${statePath}; continue with --resume (${total} s this run)`);
+  // everything this run put on the device goes with it (a script may train several runs in one process)
+  trainer.disposeRecordings();
+  trainer.optimizer.dispose();
   model.dispose();
+  if (encoder !== vae) encoder.dispose();
+  vae.dispose();
 }
 
 // ---------------------------------------------------------------------------------------------------------------

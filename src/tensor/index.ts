@@ -27,7 +27,7 @@ export type { DType, TypedArray, FloatArray } from './dtype.js';
 export type { Shape } from './shape.js';
 export { broadcastShapes } from './shape.js';
 export { ViarError, ShapeError, ArgumentError, DTypeError, DisposedError, GradError } from './errors.js';
-export { getBackend, getBackendByName, setBackend, registerBackend, withBackend } from './backend/registry.js';
+export { getBackend, getBackendByName, isBackendRegistered, setBackend, registerBackend, withBackend } from './backend/registry.js';
 export { initGpuBackend, isWebGpuAvailable, installNodeWebGpu, provideGpuJs, GpuBackend, type GpuInitOptions, type GpuInitResult, type GpuMode, type RunnerCounters } from './backend/gpu/index.js';
 export type { Backend, BufferPoolStats, TensorInfo, DataId } from './backend/backend.js';
 export { readsAreFree } from './backend/backend.js';

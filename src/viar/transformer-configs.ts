@@ -35,6 +35,12 @@ export const VIAR_SMALL: ViarConfig = {
 };
 
 /**
+ * {@link VIAR_SMALL} trained with the official iteration ranges, k ∈ 0..10 untaped and m ∈ 1..12 taped, and sampled
+ * with the official 10 iterations per scale: the same parameters, about 3× the implicit work per training step.
+ */
+export const VIAR_SMALL_OFFICIAL_ITERS: ViarConfig = { ...VIAR_SMALL, implicit: { ...OFFICIAL_IMPLICIT } };
+
+/**
  * A tokenizer for tests only (random weights do): 1×32×32 images, ×4 downsampling to an 8×8 latent of 4 channels,
  * 16 codes, scales 1, 2, 4, 8 (L = 85). Pair it with {@link VAR_MICRO} / {@link VIAR_MICRO}.
  */
@@ -53,6 +59,11 @@ export const VAR_MICRO: VarConfig = varConfig(2, {
 export const VIAR_MICRO: ViarConfig = {
   ...VAR_MICRO, nPre: 1, nPost: 1,
   implicit: { ...OFFICIAL_IMPLICIT, noGradIters: [0, 2], withGradIters: [1, 2], schedule: 2 },
+};
+
+/** {@link VIAR_MICRO} with wider iteration ranges (k ∈ 0..3, m ∈ 1..3, 3 at sampling): the tests' stand-in for 'small-official'. */
+export const VIAR_MICRO_WIDE_ITERS: ViarConfig = {
+  ...VIAR_MICRO, implicit: { ...VIAR_MICRO.implicit, noGradIters: [0, 3], withGradIters: [1, 3], schedule: 3 },
 };
 
 /**
@@ -74,7 +85,9 @@ export const VIAR_PAPER: ViarConfig = viarConfig();
 /** Named transformer configurations (`--config` of the CLI), each a VAR baseline and its VIAR. */
 export const TRANSFORMER_CONFIGS: Record<string, { var: VarConfig; viar: ViarConfig; tokenizer: VqvaeConfig }> = {
   small: { var: VAR_SMALL, viar: VIAR_SMALL, tokenizer: TOKENIZER_SMALL },
+  'small-official': { var: VAR_SMALL, viar: VIAR_SMALL_OFFICIAL_ITERS, tokenizer: TOKENIZER_SMALL },
   micro: { var: VAR_MICRO, viar: VIAR_MICRO, tokenizer: TOKENIZER_MICRO },
+  'micro-official': { var: VAR_MICRO, viar: VIAR_MICRO_WIDE_ITERS, tokenizer: TOKENIZER_MICRO },
 };
 
 /** The paper-sized models and the official VQVAE (kept out of TRANSFORMER_CONFIGS: they are not trained on MNIST). */

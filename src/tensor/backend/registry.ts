@@ -14,6 +14,11 @@ export function registerBackend(name: string, factory: () => Backend): void {
   instances.delete(name); // a re-registered backend replaces the cached instance
 }
 
+/** Whether a backend is registered under `name` (the gpu backend once initGpuBackend has started it). */
+export function isBackendRegistered(name: string): boolean {
+  return factories.has(name);
+}
+
 /** Switches the backend for tensors created from now on. */
 export function setBackend(name: string): Backend {
   current = getBackendByName(name);
