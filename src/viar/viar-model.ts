@@ -5,7 +5,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError } from '../tensor/errors.js';
 import type { Rng } from '../tensor/random.js';
-import { concat, detach, div, max, sqrt, square, sub, sum } from '../tensor/ops/index.js';
+import { concat, detach, div, max, slice, sqrt, square, sub, sum } from '../tensor/ops/index.js';
 import { tidy } from '../tensor/memory.js';
 import { isGradEnabled } from '../tensor/graph/grad-mode.js';
 import { fixedPoint, type FixedPointStats } from '../autograd/fixed-point/fixed-point.js';
@@ -74,13 +74,29 @@ export interface ViarForwardOptions {
   labelDropMask?: Tensor;
 }
 
+/**
+ * Which keys/values of the earlier scales iteration t of the implicit block attends to while sampling.
+ * - 'iteration' (the official cache): those the earlier scales produced at their own iteration t; a scale that ran
+ *   fewer than t + 1 iterations contributes nothing to iteration t.
+ * - 'last-iterate': those of iteration min(t, Tₛ − 1) of every earlier scale s that ran Tₛ ≥ 1 iterations, so a scale
+ *   that stopped early lends its last iterate to every later iteration. Identical to 'iteration' whenever no scale
+ *   runs more iterations than an earlier one (uniform or non-increasing schedules); it lets each scale stop on its
+ *   own residual without starving the later scales' attention.
+ */
+export type ImplicitCachePolicy = 'iteration' | 'last-iterate';
+
 export interface ViarSampleOptions extends SampleOptions {
   /** Implicit iterations per scale: a count, one count per scale, or {left, right} (official floor-linspace); default config.implicit.schedule. */
   iterSchedule?: IterationSchedule;
   /** Stop a scale's iterations once max over rows of ‖z_{t+1} − z_t‖/‖z_t‖ < earlyStopTol (default: off). */
   earlyStopTol?: number;
-  /** After an early stop at t iterations, run at most t at later scales, so every iteration-keyed cache entry a scale reads is complete (default true). */
+  /**
+   * After an early stop at t iterations, run at most t at later scales, so every iteration-keyed cache entry a scale
+   * reads is complete (default: true with implicitCache 'iteration', false with 'last-iterate', which needs no cap).
+   */
   capAfterEarlyStop?: boolean;
+  /** Which earlier-scale keys/values each implicit iteration attends to (default 'iteration', the official cache). */
+  implicitCache?: ImplicitCachePolicy;
 }
 
 export interface ViarSampleResult extends SampleResult {
@@ -240,7 +256,9 @@ export class VIAR extends NextScaleTransformer {
     const schedule = iterationSchedule(opts.iterSchedule ?? this.config.implicit.schedule, this.numScales, 'VIAR.sample');
     const tol = opts.earlyStopTol;
     if (tol !== undefined && !(tol >= 0)) throw new ArgumentError('VIAR.sample', `earlyStopTol must be a non-negative number, got ${tol}`);
-    const capAfterStop = opts.capAfterEarlyStop ?? true;
+    const policy = opts.implicitCache ?? 'iteration';
+    if (policy !== 'iteration' && policy !== 'last-iterate') throw new ArgumentError('VIAR.sample', `implicitCache must be 'iteration' or 'last-iterate', got '${String(policy)}'`);
+    const capAfterStop = opts.capAfterEarlyStop ?? policy === 'iteration';
     const iterations: number[] = [];
     const residuals: number[][] = [];
     const onScale = opts.onScale;
@@ -255,7 +273,7 @@ export class VIAR extends NextScaleTransformer {
       const implicitMods = this.implicit_block.modulation(blockCond);
       const preCaches = this.pre_blocks.map(() => new KVCache());
       const postCaches = this.post_blocks.map(() => new KVCache());
-      const implicitCaches = new Map<number, KVCache>();
+      const implicitCaches = new ImplicitCaches(policy);
       let cap = Infinity;
       return {
         step: (tokens: Tensor, si: number) => {
@@ -266,9 +284,8 @@ export class VIAR extends NextScaleTransformer {
           const planned = Math.min(schedule[si]!, cap);
           const trace: number[] = [];
           for (let t = 0; t < planned; t++) {
-            if (!implicitCaches.has(t)) implicitCaches.set(t, new KVCache());
             // each iteration in its own scope: only z (and the KV caches, which keep theirs) outlive it
-            const cache = implicitCaches.get(t)!;
+            const cache = implicitCaches.at(t);
             const next = tidy(() => this.implicitStep(z, injection, { modulation: implicitMods, cache }));
             // the residual is a read of the device: skipped (NaN) where reads are asynchronous (WebGPU)
             trace.push(!capturing && (z.backend.canReadSync || tol !== undefined) ? relativeStep(z, next) : NaN);
@@ -281,17 +298,61 @@ export class VIAR extends NextScaleTransformer {
           }
           iterations.push(trace.length);
           residuals.push(trace);
+          implicitCaches.endScale(trace.length, tokens.shape[1]!);
           this.post_blocks.forEach((b, i) => { z = b.forward(z, null, { modulation: postMods[i]!, cache: postCaches[i]! }); });
           return z;
         },
         dispose: () => {
-          [...preCaches, ...postCaches, ...implicitCaches.values()].forEach((cache) => cache.dispose());
+          [...preCaches, ...postCaches].forEach((cache) => cache.dispose());
+          implicitCaches.dispose();
         },
       };
     }, 'VIAR.sample', `schedule ${schedule.join(',')}`);
     // a replayed recording ran the schedule without running this closure: no residual was read
     if (opts.capture) return { ...result, iterations: schedule, residuals: schedule.map((n) => new Array<number>(n).fill(NaN)) };
     return { ...result, iterations, residuals };
+  }
+}
+
+/**
+ * The implicit block's KV caches while sampling, one per iteration index t (see ImplicitCachePolicy). With
+ * 'last-iterate', a scale that ran T iterations appends its iteration-(T − 1) keys/values to every cache t ≥ T that
+ * exists, and to `lastIterates`, from which a cache first needed at a later scale starts.
+ */
+class ImplicitCaches {
+  private readonly byIteration = new Map<number, KVCache>();
+  /** Every finished scale's last-iterate keys/values, in scale order (with 'last-iterate'). */
+  private readonly lastIterates = new KVCache();
+
+  constructor(private readonly policy: ImplicitCachePolicy) {}
+
+  /** The cache iteration t reads and appends to. */
+  at(t: number): KVCache {
+    let cache = this.byIteration.get(t);
+    if (!cache) {
+      cache = new KVCache();
+      // no earlier scale ran iteration t, so each one lends its last iterate
+      if (this.policy === 'last-iterate' && this.lastIterates.k) cache.append(this.lastIterates.k, this.lastIterates.v!);
+      this.byIteration.set(t, cache);
+    }
+    return cache;
+  }
+
+  /** A scale of `length` tokens ran `ran` iterations: with 'last-iterate', its last iterate fills the iterations it skipped. */
+  endScale(ran: number, length: number): void {
+    if (this.policy !== 'last-iterate' || ran === 0) return;
+    const last = this.byIteration.get(ran - 1)!;
+    tidy(() => {
+      // this scale's keys/values are the last `length` positions of [B, H, L, d]
+      const k = slice(last.k!, [null, null, [-length]]), v = slice(last.v!, [null, null, [-length]]);
+      for (const [t, cache] of this.byIteration) if (t >= ran) cache.append(k, v);
+      this.lastIterates.append(k, v);
+    });
+  }
+
+  dispose(): void {
+    for (const cache of this.byIteration.values()) cache.dispose();
+    this.lastIterates.dispose();
   }
 }
 

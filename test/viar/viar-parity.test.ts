@@ -66,9 +66,10 @@ describe('VIAR parity with the official code (viar-tiny)', () => {
     expect(V.iterationSchedule({ left: 3, right: 1 }, 10)).toEqual(JSON.parse(metadata.config!).iters_list_official);
   });
 
-  test('greedy CFG sample with schedule 3→1: iterations, indices of every scale exactly, CFG logits, image within 1e-4', () => {
+  // a non-increasing schedule: the 'last-iterate' cache lends nothing, so it must reproduce the official cache exactly
+  test.each(['iteration', 'last-iterate'] as const)('greedy CFG sample with schedule 3→1 (implicitCache %s): iterations, indices of every scale exactly, CFG logits, image within 1e-4', (implicitCache) => {
     V.tidy(() => {
-      const out = model.sample(vae, { labels: [3, 7], cfg: 1.5, greedy: true, recordLogits: true, iterSchedule: { left: 3, right: 1 } });
+      const out = model.sample(vae, { labels: [3, 7], cfg: 1.5, greedy: true, recordLogits: true, iterSchedule: { left: 3, right: 1 }, implicitCache });
       expect(out.iterations).toEqual(Array.from(get('out.greedy.iters').dataSync()));
       out.residuals.forEach((trace, k) => expect(trace).toHaveLength(out.iterations[k]!));
       out.indices.forEach((idx, k) => {
