@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runEval, type EvalArgs, type EvalResult } from '../../src/cli/eval-command.js';
 import { SAMPLE_DEFAULTS } from '../../src/cli/transformer-commands.js';
-import type { IterationSchedule } from '../../src/index.js';
+import type { ImplicitCachePolicy, IterationSchedule } from '../../src/index.js';
 
 export interface QualityOptions {
   checkpoint: string;
@@ -18,6 +18,8 @@ export interface QualityOptions {
   schedule?: IterationSchedule;
   /** VIAR only: early-stop tolerance on the relative step. */
   tol?: number;
+  /** VIAR only: which earlier-scale keys/values each implicit iteration reads (default the official 'iteration'). */
+  implicitCache?: ImplicitCachePolicy;
 }
 
 /** The figures of one setting (a subset of viar eval's EvalResult, flattened). */
@@ -31,6 +33,7 @@ export interface QualityPoint {
   perScale: number[] | null;
   meanIterationsPerScale: number[] | null;
   tol: number | null;
+  implicitCache: ImplicitCachePolicy | null;
   msPerImage: number;
   fidProxy: number;
   fidProxyFloor: number;
@@ -52,11 +55,12 @@ export function measureQuality(o: QualityOptions): QualityPoint {
       help: false, data: 'mnist', checkpoints: [o.checkpoint], perClass: o.perClass, seed: o.seed, cfg: SAMPLE_DEFAULTS.cfg,
       topK: SAMPLE_DEFAULTS.topK, topP: SAMPLE_DEFAULTS.topP, outDir: dir, quiet: true,
       ...(o.schedule !== undefined ? { schedule: o.schedule } : {}), ...(o.tol !== undefined ? { tol: o.tol } : {}),
+      ...(o.implicitCache !== undefined ? { implicitCache: o.implicitCache } : {}),
     };
     const r: EvalResult = runEval(args, 'experiments (runEval)').results[0]!;
     return {
       checkpoint: r.checkpoint, model: r.model, parameters: r.parameters, trainedSteps: r.trainedSteps, seed: o.seed,
-      images: r.samples.total, perScale: r.sampler.perScale, meanIterationsPerScale: r.samples.meanIterationsPerScale, tol: r.sampler.tol,
+      images: r.samples.total, perScale: r.sampler.perScale, meanIterationsPerScale: r.samples.meanIterationsPerScale, tol: r.sampler.tol, implicitCache: r.sampler.implicitCache,
       msPerImage: r.samples.msPerImage, fidProxy: r.fidProxy, fidProxyFloor: r.reference.fidProxyTrainVsTest, agreement: r.agreement,
       perClassAgreement: r.perClassAgreement, precision: r.precision, recall: r.recall, precisionFloor: r.reference.precisionTrainVsTest,
       recallFloor: r.reference.recallTrainVsTest, diversity: r.diversity.generated, diversityReal: r.diversity.real,

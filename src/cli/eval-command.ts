@@ -9,7 +9,7 @@ import {
   Rng, LeNet, LENET_DEFAULTS, loadModule, tidy, noGrad, add, mul, argmax, setNumThreads, describeCpuKernels, loadTransformer,
   sampleByClass, iterationSchedule, checkTokenizerFit, fileFingerprint, featureMatrix, concatFeatures, selectRows, gaussianStats,
   frechetParts, precisionRecall, meanPairwiseDistance, VIAR,
-  type FeatureMatrix, type ImageDataset, type IterationSchedule, type Tensor,
+  type FeatureMatrix, type ImageDataset, type ImplicitCachePolicy, type IterationSchedule, type Tensor,
 } from '../index.js';
 import { CliError, SAMPLER_OPTIONS, SAMPLE_DEFAULTS, loadSplit, loadTokenizer, scheduleOption, type DataName } from './transformer-commands.js';
 import { LIMITS, SEED_MAX, checkInputFile, choice, flag, int, parseOptions, prepareOutputDir, prepareOutputFile, seed, text, threads, writeResultJson } from './options.js';
@@ -40,7 +40,8 @@ export const EVAL_HELP = `viar eval [--data mnist|fashion] [--checkpoint PATH �
   Options:
   --per-class N (default ${EVAL_DEFAULTS.perClass})  --real M (default 10·N, at most the test split)  --seed S (default ${EVAL_DEFAULTS.seed})
   --cfg ${SAMPLE_DEFAULTS.cfg}  --top-k ${SAMPLE_DEFAULTS.topK}  --top-p ${SAMPLE_DEFAULTS.topP}   (as viar sample and eval:generator)
-  VIAR only: --iters N | --schedule LEFT,RIGHT | --schedule-list a,b,c,… (one count per scale), --tol T (early stop)
+  VIAR only: --iters N | --schedule LEFT,RIGHT | --schedule-list a,b,c,… (one count per scale), --tol T (early stop),
+             --implicit-cache iteration|last-iterate (default iteration, the official cache; see viar sample --help)
   --classifier PATH (default checkpoints/classifier-<data>.safetensors), --tokenizer PATH (default: the checkpoint's, else
   checkpoints/tokenizer-<data>.safetensors), --threads T, --quiet
   --out FILE (one checkpoint only) or --out-dir DIR: writes DIR/eval-<checkpoint name>.json (default ${EVAL_DEFAULTS.outDir}/, e.g. docs/eval-viar-mnist.json)
@@ -59,6 +60,8 @@ export interface EvalArgs {
   topP: number;
   schedule?: IterationSchedule;
   tol?: number;
+  /** VIAR's implicitCache policy (default: VIAR.sample's, the official 'iteration'). */
+  implicitCache?: ImplicitCachePolicy;
   classifier?: string;
   tokenizer?: string;
   threads?: number;
@@ -85,7 +88,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     outDir: v['out-dir'] ?? EVAL_DEFAULTS.outDir, quiet: v.quiet === true,
   };
   const optional = {
-    real: v.real, schedule: scheduleOption(c, v), tol: v.tol, classifier: v.classifier, tokenizer: v.tokenizer, threads: v.threads, out: v.out,
+    real: v.real, schedule: scheduleOption(c, v), tol: v.tol, implicitCache: v['implicit-cache'], classifier: v.classifier, tokenizer: v.tokenizer, threads: v.threads, out: v.out,
   };
   for (const [k, x] of Object.entries(optional)) if (x !== undefined) (args as unknown as Record<string, unknown>)[k] = x;
   if (args.out !== undefined && v['out-dir'] !== undefined) throw new CliError('viar eval: give --out FILE or --out-dir DIR, not both');
@@ -105,7 +108,7 @@ export interface EvalResult {
   tokenizer: string;
   classifier: string;
   kernels: string;
-  sampler: { cfg: number; topK: number; topP: number; seed: number; seeds: string; schedule: IterationSchedule | null; perScale: number[] | null; tol: number | null };
+  sampler: { cfg: number; topK: number; topP: number; seed: number; seeds: string; schedule: IterationSchedule | null; perScale: number[] | null; tol: number | null; implicitCache: ImplicitCachePolicy | null };
   samples: { perClass: number; total: number; msPerImage: number; meanIterationsPerScale: number[] | null };
   real: { split: 'test'; images: number; selection: string };
   fidProxy: number;
@@ -224,8 +227,8 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
           } catch (err) {
             throw new CliError((err as Error).message);
           }
-        } else if (args.schedule !== undefined || args.tol !== undefined) {
-          log(`note: ${path} is a VAR checkpoint; --iters/--schedule/--schedule-list/--tol apply to VIAR only and are ignored for it`);
+        } else if (args.schedule !== undefined || args.tol !== undefined || args.implicitCache !== undefined) {
+          log(`note: ${path} is a VAR checkpoint; --iters/--schedule/--schedule-list/--tol/--implicit-cache apply to VIAR only and are ignored for it`);
         }
         const bar = args.quiet ? null : new cliProgress.SingleBar({
           format: `${info.model} sampling |{bar}| {value}/{total} images | ETA {eta_formatted}`, noTTYOutput: true, notTTYSchedule: 20_000,
@@ -243,6 +246,7 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
               perClass: n, cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed * 1000 + done,
               ...(isViar && args.schedule !== undefined ? { iterSchedule: args.schedule } : {}),
               ...(isViar && args.tol !== undefined ? { earlyStopTol: args.tol } : {}),
+              ...(isViar && args.implicitCache !== undefined ? { implicitCache: args.implicitCache } : {}),
               // every chunk has the same batch and settings: one recorded sampler replayed (no early stop to read)
               capture: !(isViar && args.tol !== undefined),
             });
@@ -273,6 +277,7 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
           sampler: {
             cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed, seeds: `class images done…done+${EVAL_DEFAULTS.chunk - 1}: seed ${args.seed}·1000 + done`,
             schedule: isViar ? args.schedule ?? (model as VIAR).config.implicit.schedule : null, perScale, tol: isViar ? args.tol ?? null : null,
+            implicitCache: isViar ? args.implicitCache ?? 'iteration' : null,
           },
           samples: { perClass: args.perClass, total, msPerImage: Number((ms / total).toFixed(1)), meanIterationsPerScale: meanIters },
           real: { split: 'test', images: realCount, selection: 'evenly spaced over the standard test split (class-balanced)' },

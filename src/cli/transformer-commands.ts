@@ -9,7 +9,7 @@ import {
   Rng, VQVAE, loadVqvae, loadMnist, loadFashionMnist, standardSplit, imageGrid, savePng, setNumThreads,
   getNumThreads, describeCpuKernels, TRANSFORMER_CONFIGS, TransformerTrainer, checkTokenizerFit, createModel, fileFingerprint,
   loadOrEncodeTokens, loadTransformer, initGpuBackend, isBackendRegistered, prefetch, setBackend, withBackend, readSafetensorsMetadata, sampleByClass, saveTransformer, iterationSchedule, VIAR,
-  type GpuMode, type ImageDataset, type IterationSchedule, type NextScaleModel, type TokenDataset, type TrainStepResult, type TransformerCheckpointInfo,
+  type GpuMode, type ImageDataset, type ImplicitCachePolicy, type IterationSchedule, type NextScaleModel, type TokenDataset, type TrainStepResult, type TransformerCheckpointInfo,
   type TransformerKind,
 } from '../index.js';
 import { CliError, LIMITS, checkInputFile, choice, flag, int, ints, num, parseOptions, prepareOutputDir, prepareOutputFile, seed, text, threads } from './options.js';
@@ -62,7 +62,9 @@ export const SAMPLE_HELP = `viar sample --checkpoint PATH [options]
   --data mnist|fashion, --tokenizer PATH (defaults: from the checkpoint's metadata)
   --class c|a,b,…|all  classes, one grid row each (default all); --n K images per class (default ${SAMPLE_DEFAULTS.perClass})
   --cfg S (default ${SAMPLE_DEFAULTS.cfg}), --top-k K (default ${SAMPLE_DEFAULTS.topK}; 0 = off), --top-p P (default ${SAMPLE_DEFAULTS.topP}; 0 = off), --seed S
-  VIAR only: --iters N | --schedule LEFT,RIGHT | --schedule-list a,b,c,… (one count per scale), --tol T (early stop)
+  VIAR only: --iters N | --schedule LEFT,RIGHT | --schedule-list a,b,c,… (one count per scale), --tol T (early stop),
+             --implicit-cache iteration|last-iterate (which earlier-scale keys each iteration reads; last-iterate lets
+             every scale stop on its own residual under --tol; default iteration, the official cache)
   --out FILE.png     (default out/samples-<model>-<data>.png); --threads T`;
 
 export const ENCODE_HELP = `viar encode-tokens --data mnist|fashion [--tokenizer PATH] [--threads T] [--val-images N] [--train-images N]
@@ -155,6 +157,8 @@ export interface SampleArgs {
   /** VIAR's per-scale iterations, when given. */
   schedule?: IterationSchedule;
   tol?: number;
+  /** VIAR's implicitCache policy, when given. */
+  implicitCache?: ImplicitCachePolicy;
   out?: string;
   threads?: number;
 }
@@ -165,6 +169,7 @@ export const SAMPLER_OPTIONS = {
   'top-k': int(0, LIMITS.topK), 'top-p': num((n) => n >= 0 && n <= 1, 'in [0, 1]'),
   iters: int(0, LIMITS.iterations), schedule: ints(0, LIMITS.iterations, 2), 'schedule-list': ints(0, LIMITS.iterations, 64),
   tol: num((n) => n >= 0 && n <= 1e6, 'a non-negative number (at most 1e6)'),
+  'implicit-cache': choice('iteration', 'last-iterate'),
 } as const;
 
 /** The one schedule of --iters / --schedule LEFT,RIGHT / --schedule-list, or undefined; more than one is an error. */
@@ -194,9 +199,9 @@ export function parseSampleArgs(argv: string[]): SampleArgs {
     classes: cls === undefined || cls === 'all' ? null : parseOptions(c, ['--class', cls], { class: ints(0, LIMITS.classes, LIMITS.perClass) }).class!,
     perClass: a.n ?? SAMPLE_DEFAULTS.perClass, cfg: a.cfg ?? SAMPLE_DEFAULTS.cfg, topK: a['top-k'] ?? SAMPLE_DEFAULTS.topK,
     topP: a['top-p'] ?? SAMPLE_DEFAULTS.topP, seed: a.seed ?? SAMPLE_DEFAULTS.seed,
-  }, { checkpoint: a.checkpoint, model: a.model, data: a.data, tokenizer: a.tokenizer, schedule, tol: a.tol, out: a.out, threads: a.threads });
+  }, { checkpoint: a.checkpoint, model: a.model, data: a.data, tokenizer: a.tokenizer, schedule, tol: a.tol, implicitCache: a['implicit-cache'], out: a.out, threads: a.threads });
   if (!out.help && !out.checkpoint && !(out.model && out.data)) throw new CliError('viar sample: --checkpoint PATH is required (or --model and --data for checkpoints/<model>-<data>.safetensors)');
-  if (out.model === 'var' && (out.schedule !== undefined || out.tol !== undefined)) throw new CliError('viar sample: --iters, --schedule, --schedule-list and --tol are for VIAR checkpoints only');
+  if (out.model === 'var' && (out.schedule !== undefined || out.tol !== undefined || out.implicitCache !== undefined)) throw new CliError('viar sample: --iters, --schedule, --schedule-list, --tol and --implicit-cache are for VIAR checkpoints only');
   return out;
 }
 
@@ -502,7 +507,7 @@ function sampleWith(args: SampleArgs, path: string, model: NextScaleModel, info:
   const tokenizerPath = args.tokenizer ?? info.metadata.tokenizer ?? (data ? `checkpoints/tokenizer-${data}.safetensors` : undefined);
   if (!tokenizerPath) throw new CliError(`${path} does not record its tokenizer or data set; pass --tokenizer PATH or --data mnist|fashion`);
   const isViar = model instanceof VIAR;
-  if (!isViar && (args.schedule !== undefined || args.tol !== undefined)) throw new CliError(`viar sample: ${path} is a VAR checkpoint; --iters, --schedule, --schedule-list and --tol are for VIAR`);
+  if (!isViar && (args.schedule !== undefined || args.tol !== undefined || args.implicitCache !== undefined)) throw new CliError(`viar sample: ${path} is a VAR checkpoint; --iters, --schedule, --schedule-list, --tol and --implicit-cache are for VIAR`);
   if (isViar && args.schedule !== undefined) {
     try {
       iterationSchedule(args.schedule, model.numScales, 'viar sample');
@@ -526,6 +531,7 @@ function sampleWith(args: SampleArgs, path: string, model: NextScaleModel, info:
     r = sampleByClass(model, vae, {
       ...(args.classes ? { classes: args.classes } : {}), perClass: args.perClass, cfg: args.cfg, topK: args.topK, topP: args.topP, seed: args.seed,
       ...(args.schedule !== undefined ? { iterSchedule: args.schedule } : {}), ...(args.tol !== undefined ? { earlyStopTol: args.tol } : {}),
+      ...(args.implicitCache !== undefined ? { implicitCache: args.implicitCache } : {}),
     });
   } finally {
     vae.dispose();
