@@ -22,6 +22,8 @@ export interface MainJobSummary {
   date: string;
   command: string;
   data: DataName;
+  /** The data set's name of each class, indexed by label ('0' … '9' for MNIST, 'T-shirt/top' … 'Ankle boot' for Fashion-MNIST). */
+  classNames: string[];
   out: string;
   model: { path: string; parameters: number; trainedSteps: number | null; description: string; numScales: number; patchNums: number[] };
   tokenizer: string;
@@ -57,13 +59,22 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&
 /** A fraction as a percentage with one decimal, or — when not measured. */
 export const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)} %`);
 
+/** Whether the class names are the labels themselves (MNIST's digits), so the report needs no legend. */
+const namesAreLabels = (names: readonly string[]) => names.every((n, c) => n === String(c));
+
 /** The self-contained report: relative image links, a table of numbers, a short explanation per picture. */
 export function renderIndex(s: MainJobSummary): string {
   const m = s.model;
+  const names = s.classNames;
+  const plain = namesAreLabels(names);
+  /** A class as the report names it: the digit for MNIST, the label's name for Fashion-MNIST. */
+  const cls = (c: number) => esc(names[c] ?? String(c));
+  const classList = (cs: readonly number[]) => cs.map(cls).join(', ');
+  const legend = plain ? '' : `<p class="note">Classes: ${names.map((n, c) => `${c} ${esc(n)}`).join(', ')}.</p>\n`;
   const rowsHtml = s.schedules.rows.map((r, k) => `<tr><td>${esc(r.label)}</td><td>[${r.perScale.join(', ')}]</td>` +
     `<td><div class="strip" style="width:${s.schedules.width}px;height:${s.schedules.rowHeight + 2}px;background-position:0 -${k * s.schedules.rowHeight}px"></div></td>` +
     `<td class="num">${r.msPerImage}</td><td class="num">${pct(r.agreement)}</td></tr>`).join('\n');
-  const perClass = s.samples.perClassAgreement ? s.samples.perClassAgreement.map((a, c) => `${c}: ${(100 * a).toFixed(0)} %`).join(', ') : '';
+  const perClass = s.samples.perClassAgreement ? s.samples.perClassAgreement.map((a, c) => `${cls(c)}: ${(100 * a).toFixed(0)} %`).join(', ') : '';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -103,13 +114,13 @@ Sampler: cfg ${s.sampler.cfg}, top-k ${s.sampler.topK}, top-p ${s.sampler.topP},
 </table>
 
 <h2>Class-conditional samples</h2>
-<p>One row per class (0 at the top), ${s.samples.perClass} samples each; class <i>c</i> is drawn with seed ${s.sampler.seed}·1000 + <i>c</i>.
+${legend}<p>One row per class (${cls(0)} at the top), ${s.samples.perClass} samples each; class <i>c</i> is drawn with seed ${s.sampler.seed}·1000 + <i>c</i>.
 VIAR generates the 1×1 token map first and each larger map (${m.patchNums.join(', ')}) from all the coarser ones, running its implicit block the scheduled number of times per scale.</p>
 <p><img src="${esc(s.samples.file)}" alt="class-conditional samples, one row per class"></p>
 ${perClass ? `<p class="note">Classifier agreement per class: ${perClass}.</p>` : ''}
 
 <h2>The iteration knob</h2>
-<p>The same labels (${s.schedules.columns} columns, class 0 to ${s.schedules.columns - 1}) and the same seed (${s.schedules.seed}) in every row, so a column changes only through the
+<p>The same labels (${s.schedules.columns} columns, class ${cls(0)} to ${cls(s.schedules.columns - 1)}) and the same seed (${s.schedules.seed}) in every row, so a column changes only through the
 number of implicit iterations per scale. A schedule LEFT/RIGHT runs floor(linspace(LEFT, RIGHT, 10)) iterations at the first scales, as the official
 sampler (so 8/1 over ${m.numScales} scales is [${s.schedules.rows.find((r) => r.label === '8/1')?.perScale.join(', ') ?? '…'}]). More iterations cost time and bring the implicit
 block closer to its fixed point; the time per image below shows the cost of the knob (measured after one untimed warm-up call).</p>
@@ -120,15 +131,15 @@ ${rowsHtml}
 <p class="note">The whole grid: <a href="${esc(s.schedules.file)}">${esc(s.schedules.file)}</a>. Agreement per row is measured on ${s.schedules.columns} images only.</p>
 
 <h2>Inpainting</h2>
-<p>Test images (indices ${s.inpaint.testIndices.join(', ')}, classes ${s.inpaint.labels.join(', ')}), one per row: the source, the source with the
+<p>Test images (indices ${s.inpaint.testIndices.join(', ')}, classes ${classList(s.inpaint.labels)}), one per row: the source, the source with the
 '${esc(s.inpaint.mask)}' region greyed out, then that region regenerated with seeds ${s.inpaint.seeds.join(', ')}. Zero-shot, as VAR: the source is
 tokenized and at every scale the tokens outside the mask are re-imposed; only masked tokens are sampled, conditioned on the image's own class.
 Tokens regenerated per scale and image: ${esc(s.inpaint.tokensRegenerated)}. ${s.inpaint.msPerImage} ms per image${s.inpaint.agreement !== null ? `; the classifier still reads the source class in ${pct(s.inpaint.agreement)}` : ''}.</p>
 <p><img src="${esc(s.inpaint.file)}" alt="inpainting: source, masked, three inpaintings"></p>
 
 <h2>Class editing</h2>
-<p>Test images (indices ${s.edit.testIndices.join(', ')}, classes ${s.edit.sourceLabels.join(', ')}), one per row: the source, the masked source, then the
-'${esc(s.edit.mask)}' region regenerated conditioned on class 0, 1, …, ${s.edit.toClasses.length - 1} (cfg ${s.edit.cfg}); the border stays the source's.
+<p>Test images (indices ${s.edit.testIndices.join(', ')}, classes ${classList(s.edit.sourceLabels)}), one per row: the source, the masked source, then the
+'${esc(s.edit.mask)}' region regenerated conditioned on class ${plain ? `0, 1, …, ${s.edit.toClasses.length - 1}` : classList(s.edit.toClasses)} (cfg ${s.edit.cfg}); the border stays the source's.
 ${s.edit.msPerImage} ms per image${s.edit.agreement !== null ? `; the classifier reads the requested class in ${pct(s.edit.agreement)} of the edits` : ''}.</p>
 <p><img src="${esc(s.edit.file)}" alt="class editing: source, masked, the region regenerated towards each class"></p>
 

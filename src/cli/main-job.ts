@@ -10,7 +10,7 @@ import cliProgress from 'cli-progress';
 import {
   Rng, LeNet, LENET_DEFAULTS, loadModule, tidy, noGrad, keep, dispose, concat, add, mul, sub, slice, argmax, memory,
   imageGrid, savePng, setNumThreads, getBackend, getNumThreads, describeCpuKernels, loadTransformer, sampleByClass, iterationSchedule,
-  fileFingerprint, checkTokenizerFit, editMask, inpaint, editClass, VIAR,
+  fileFingerprint, checkTokenizerFit, editMask, inpaint, editClass, VIAR, DIGIT_CLASS_NAMES, FASHION_CLASS_NAMES,
   type IterationSchedule, type Tensor, type VQVAE, type ImageDataset,
 } from '../index.js';
 import { CliError, SAMPLE_DEFAULTS, loadSplit, loadTokenizer, type DataName } from './transformer-commands.js';
@@ -45,7 +45,8 @@ The main job: loads the shipped VIAR generator, its tokenizer and the classifier
   <out>/summary.json    time per image, iterations per scale, classifier agreement, peak memory
   <out>/index.html      the pictures and numbers together (open it in a browser)
 Options:
-  --data mnist|fashion   data set (default ${MAIN_DEFAULTS.data}); needs <checkpoints>/viar-<data>.safetensors and tokenizer-<data>.safetensors
+  --data mnist|fashion   data set (default ${MAIN_DEFAULTS.data}; fashion: Fashion-MNIST, its classes named in the report);
+                         needs <checkpoints>/viar-<data>.safetensors and tokenizer-<data>.safetensors
   --schedule S           implicit iterations per scale of the samples, inpainting and editing: N (every scale),
                          LEFT,RIGHT (the official floor-linspace from LEFT to RIGHT, e.g. 8,1) or one count per scale
                          (e.g. 1,2,3,4,5,6); default: the checkpoint's (4 for the shipped models). A schedule not in
@@ -153,20 +154,25 @@ function testImages(test: ImageDataset, count: number, offset: number): { images
   return { images, labels, indices };
 }
 
-/** Resolves the checkpoint files, with a clear message for a missing generator (no Fashion generator is shipped yet). */
+/** What `npm start` trains a missing generator of `data` with (the shipped Fashion-MNIST VIAR uses the official iteration ranges). */
+const TRAIN_HINT: Record<DataName, string> = {
+  mnist: 'npm run viar -- train --model viar --data mnist',
+  fashion: 'npm run viar -- train --model viar --config small-official --data fashion',
+};
+
+/** Resolves the checkpoint files; a missing generator or tokenizer is a one-line error naming the file. */
 function resolveFiles(opts: MainJobOptions): { modelPath: string; tokenizerPath: string; classifierPath: string | null } {
   const dir = opts.checkpoints, data = opts.data;
   const modelPath = opts.model ?? join(dir, `viar-${data}.safetensors`);
   if (!existsSync(modelPath)) {
-    if (data === 'fashion' && opts.model === undefined) {
-      throw new CliError(`No Fashion-MNIST generator is shipped yet: ${modelPath} does not exist (only MNIST's VIAR is).\n` +
-        `Run the main job on MNIST (npm start), or train one first: npm run viar -- train --model viar --data fashion`);
-    }
     throw new CliError(`npm start: no VIAR checkpoint at ${modelPath}` +
-      (opts.model === undefined ? ` (train it with: npm run viar -- train --model viar --data ${data}; or point --checkpoints / --model elsewhere)` : ''));
+      (opts.model === undefined ? ` (train it with: ${TRAIN_HINT[data]}; or point --checkpoints / --model elsewhere)` : ''));
   }
   const tokenizerPath = opts.tokenizer ?? join(dir, `tokenizer-${data}.safetensors`);
-  if (!existsSync(tokenizerPath)) throw new CliError(`npm start: no tokenizer at ${tokenizerPath} (pass --tokenizer PATH)`);
+  if (!existsSync(tokenizerPath)) {
+    throw new CliError(`npm start: no tokenizer at ${tokenizerPath}` +
+      (opts.tokenizer === undefined ? ` (train it with: npm run viar -- train-tokenizer --data ${data}; or pass --tokenizer PATH)` : ''));
+  }
   const classifierPath = opts.classifier ?? join(dir, `classifier-${data}.safetensors`);
   if (opts.classifier !== undefined && !existsSync(classifierPath)) throw new CliError(`npm start: no classifier at ${classifierPath}`);
   for (const [what, path] of [['model', modelPath], ['tokenizer', tokenizerPath], ['classifier', existsSync(classifierPath) ? classifierPath : '']] as const) {
@@ -200,6 +206,15 @@ function progress(quiet: boolean) {
   };
 }
 
+/**
+ * The names of classes 0..numClasses−1 of a data set (Fashion-MNIST's 'T-shirt/top' … 'Ankle boot', MNIST's '0' … '9');
+ * a class beyond the data set's list is named by its index.
+ */
+export function classNamesOf(data: DataName, numClasses: number): string[] {
+  const names = data === 'fashion' ? FASHION_CLASS_NAMES : DIGIT_CLASS_NAMES;
+  return Array.from({ length: numClasses }, (_, c) => names[c] ?? String(c));
+}
+
 /** What every stage of the job uses: the loaded models, the sampler settings and the progress/memory trackers. */
 interface JobContext {
   opts: MainJobOptions;
@@ -212,6 +227,8 @@ interface JobContext {
   schedule: IterationSchedule;
   perScale: number[];
   classes: number[];
+  /** The data set's name of each class (indexed by label). */
+  classNames: string[];
   mem: MemoryTracker;
   bars: ReturnType<typeof progress>;
 }
@@ -257,7 +274,10 @@ function scheduleStage(ctx: JobContext): { part: MainJobSummary['schedules']; se
   const t0 = performance.now();
   const numScales = model.numScales, numClasses = classes.length;
   let compare = COMPARED_SCHEDULES.map((s) => ({ s: s as IterationSchedule, label: scheduleLabel(s) }));
-  if (!compare.some(({ s }) => sameSchedule(iterationSchedule(s, numScales), perScale))) compare = [...compare, { s: schedule, label: `${scheduleLabel(schedule)} (--schedule)` }];
+  if (!compare.some(({ s }) => sameSchedule(iterationSchedule(s, numScales), perScale))) {
+    // e.g. --schedule 3,1, or the 10 per scale of a checkpoint trained with the official iteration ranges
+    compare = [...compare, { s: schedule, label: `${scheduleLabel(schedule)} ${opts.schedule === undefined ? '(the checkpoint\'s)' : '(--schedule)'}` }];
+  }
   const cols = Math.min(MAIN_DEFAULTS.scheduleColumns, numClasses);
   const columnLabels = Array.from({ length: cols }, (_, j) => j % numClasses);
   const rows: ScheduleRow[] = [];
@@ -344,7 +364,7 @@ function inpaintStage(ctx: JobContext, test: ImageDataset): { part: MainJobSumma
 
 /** 4. Class editing: the centre of a few test images regenerated towards every class, cfg 3 as the official notebook (edit.png). */
 function editStage(ctx: JobContext, test: ImageDataset): { part: MainJobSummary['edit']; seconds: number } {
-  const { opts, model, vae, net, sampler, schedule, classes, mem, bars } = ctx;
+  const { opts, model, vae, net, sampler, schedule, classes, classNames, mem, bars } = ctx;
   const t0 = performance.now();
   const numClasses = classes.length;
   const ed = testImages(test, MAIN_DEFAULTS.editImages, 1);
@@ -368,7 +388,7 @@ function editStage(ctx: JobContext, test: ImageDataset): { part: MainJobSummary[
       dispose(result);
       batch.dispose();
       mem.tick();
-      editBar.update((k + 1) * numClasses, `source class ${label}`);
+      editBar.update((k + 1) * numClasses, `source class ${classNames[label] ?? label}`);
     }
     editBar.done();
     const editFile = join(opts.out, 'edit.png');
@@ -418,6 +438,9 @@ export function runMainJob(opts: MainJobOptions, command = 'npm start'): MainJob
     if (info.metadata.tokenizerSha256 && fileFingerprint(files.tokenizerPath).sha256 !== info.metadata.tokenizerSha256) {
       bars.log(`warning: ${files.tokenizerPath} is not the tokenizer ${files.modelPath} was trained with (its SHA-256 differs)`);
     }
+    if (info.metadata.data !== undefined && info.metadata.data !== opts.data) {
+      bars.log(`warning: ${files.modelPath} was trained on ${info.metadata.data}, not on --data ${opts.data}`);
+    }
     if (files.classifierPath) {
       net = new LeNet(LENET_DEFAULTS, new Rng(0));
       loadModule(files.classifierPath, net);
@@ -437,7 +460,7 @@ export function runMainJob(opts: MainJobOptions, command = 'npm start'): MainJob
     const ctx: JobContext = {
       opts, model, vae, net, schedule, perScale, mem, bars,
       sampler: { cfg: SAMPLE_DEFAULTS.cfg, topK: SAMPLE_DEFAULTS.topK, topP: SAMPLE_DEFAULTS.topP },
-      classes: Array.from({ length: model.config.numClasses }, (_, c) => c),
+      classes: Array.from({ length: model.config.numClasses }, (_, c) => c), classNames: classNamesOf(opts.data, model.config.numClasses),
     };
     const samples = classSamplesStage(ctx);
     const schedules = scheduleStage(ctx);
@@ -454,7 +477,7 @@ export function runMainJob(opts: MainJobOptions, command = 'npm start'): MainJob
     net = null;
     mem.tick();
     const summary: MainJobSummary = {
-      date: new Date().toISOString(), command, data: opts.data, out: opts.out,
+      date: new Date().toISOString(), command, data: opts.data, classNames: ctx.classNames, out: opts.out,
       model: {
         path: files.modelPath, parameters, trainedSteps: info.metadata.step !== undefined ? Number(info.metadata.step) : null,
         description, numScales, patchNums: [...model.config.patchNums],

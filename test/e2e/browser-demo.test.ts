@@ -1,9 +1,10 @@
 // End-to-end test of the browser demo (web/) in a real Chromium driven by playwright-core: builds the page with Vite
 // (failing on any Node built-in in the bundle), serves it on localhost, generates an image (canvas not blank, the
 // shipped LeNet in the page reads the requested class), moves a schedule slider (iterations and time change), draws a
-// mask and inpaints, edits towards another class. Screenshots go to out/browser-demo/ (CI artifacts); with
-// VIAR_UPDATE_SCREENSHOTS=1 the README's copies in docs/images/ are refreshed. Skipped without Chromium, unless
-// VIAR_REQUIRE_BROWSER=1 (set by .ci/run), which makes a missing browser a failure.
+// mask and inpaints, edits towards another class; the data switch (MNIST by default; Fashion-MNIST listed as
+// unavailable without its checkpoints, else loaded with its class names). Screenshots go to out/browser-demo/ (CI
+// artifacts); with VIAR_UPDATE_SCREENSHOTS=1 the README's copies in docs/images/ are refreshed. Skipped without
+// Chromium, unless VIAR_REQUIRE_BROWSER=1 (set by .ci/run), which makes a missing browser a failure.
 
 import { afterAll, describe, expect, test } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -20,6 +21,8 @@ const repo = resolve(import.meta.dirname, '../..');
 const CHROMIUM = process.env.VIAR_CHROMIUM ?? '/usr/bin/chromium';
 const requireBrowser = process.env.VIAR_REQUIRE_BROWSER === '1';
 const haveChromium = existsSync(CHROMIUM);
+/** Whether the Fashion-MNIST generator is shipped (the build copies it and the page's switch offers it). */
+const haveFashion = ['viar', 'tokenizer', 'classifier'].every((m) => existsSync(join(repo, 'checkpoints', `${m}-fashion.safetensors`)));
 const shots = join(repo, 'out', 'browser-demo');
 /** Screenshots copied into docs/images/ for the README when VIAR_UPDATE_SCREENSHOTS=1. */
 const DOC_SHOTS: Record<string, string> = { '1-generated.png': 'demo-generate.png', '5-edited.png': 'demo-edit.png' };
@@ -144,6 +147,12 @@ describe.skipIf(!haveChromium && !requireBrowser)('browser demo in Chromium', ()
     expect(backend).toMatch(/wasm-simd128|typescript reference/);
     expect(backend).toMatch(/Web Worker/);
     expect(await page.textContent('#model-info')).toMatch(/1 implicit/);
+    // the data switch: MNIST loaded; Fashion-MNIST offered only when its checkpoints were shipped into the build
+    expect(await page.inputValue('#data')).toBe('mnist');
+    expect(existsSync(join(dist, 'checkpoints', 'demo-data.json'))).toBe(true);
+    expect(existsSync(join(dist, 'checkpoints', 'viar-fashion.safetensors'))).toBe(haveFashion);
+    expect(await page.$eval('#data option[value="fashion"]', (o) => (o as HTMLOptionElement).disabled)).toBe(!haveFashion);
+    if (!haveFashion) expect(await page.textContent('#data-note')).toMatch(/Fashion-MNIST is unavailable: .*viar-fashion\.safetensors/);
   }, 240_000);
 
   test('generates the requested class: the canvas is not blank and the page’s LeNet reads that class', async () => {
@@ -256,6 +265,29 @@ describe.skipIf(!haveChromium && !requireBrowser)('browser demo in Chromium', ()
     console.log(`browser demo: inpaint ${r.ms.toFixed(0)} ms (LeNet reads ${r.predicted}), edit 3 → 8 ${e.ms.toFixed(0)} ms (LeNet reads ${e.predicted})`);
     expect(pageErrors).toEqual([]);
   }, 120_000);
+
+  test.skipIf(!haveFashion)('the data switch loads Fashion-MNIST: class names in the menus and the reading; back to MNIST', async () => {
+    const { page, pageErrors } = await demo();
+    await page.selectOption('#data', 'fashion');
+    await page.waitForFunction(() => document.body.dataset.state !== 'loading', null, { timeout: 150_000 });
+    expect(await page.textContent('#status')).toMatch(/ready \(Fashion-MNIST\)/);
+    expect(page.url()).toMatch(/[?&]data=fashion/);
+    expect(await page.textContent('#model-info')).toMatch(/^Fashion-MNIST/);
+    expect(await page.$$eval('#class option', (os) => os.map((o) => o.textContent))).toEqual(
+      ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']);
+    await page.selectOption('#class', '1');
+    await page.fill('#seed', '1');
+    const r = await runRequest(page, '#generate');
+    await screenshot(page, '7-fashion-generated.png');
+    expect(r.label).toBe(1);
+    expect(await page.textContent('#classifier')).toMatch(/^(T-shirt\/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot) \(/);
+    console.log(`browser demo, Fashion-MNIST: a Trouser in ${r.ms.toFixed(0)} ms at [${r.iterations.join(',')}], LeNet reads ${r.predicted} (${r.confidence})`);
+    await page.selectOption('#data', 'mnist');
+    await page.waitForFunction(() => document.body.dataset.state !== 'loading', null, { timeout: 150_000 });
+    expect(await page.textContent('#status')).toMatch(/ready \(MNIST\)/);
+    expect(await page.$$eval('#class option', (os) => os.map((o) => o.textContent))).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
 });
 
 /**

@@ -1,12 +1,13 @@
 // The demo's model work, written against the engine's public API only (no DOM, no fetch, no Node): builds the shipped
-// VIAR, its tokenizer and the LeNet classifier from checkpoint bytes, then generates, inpaints and edits one image at a
-// time with per-scale previews, and reads each result with the classifier.
+// VIAR of a data set (MNIST or Fashion-MNIST), its tokenizer and the LeNet classifier from checkpoint bytes, then
+// generates, inpaints and edits one image at a time with per-scale previews, and reads each result with the classifier.
 
 import {
   decodeSafetensors, createModel, iterationSchedule, inpaint, editClass, noGrad, tidy, tensor, softmax, add, mul, sub, reshape,
-  dispose, keep, VIAR, VQVAE, LeNet, LENET_DEFAULTS, Rng,
+  dispose, keep, VIAR, VQVAE, LeNet, LENET_DEFAULTS, Rng, DIGIT_CLASS_NAMES, FASHION_CLASS_NAMES,
   type LeNetConfig, type ScaleProgress, type Tensor, type ViarConfig, type VqvaeConfig,
 } from '../../src/index.js';
+import { DEMO_DATA, type DemoData } from './data-sets.js';
 import type { DoneMessage, EditRequest, GenerateRequest, ProgressMessage, ReadyMessage } from './protocol.js';
 
 /** top-k / top-p of the page's sampler (those of `viar sample` and the main job). */
@@ -21,10 +22,14 @@ export interface DemoCheckpoints {
 
 /** The loaded models. */
 export interface DemoModels {
+  /** The data set they were loaded for. */
+  data: DemoData;
   model: VIAR;
   vae: VQVAE;
   classifier: LeNet;
-  /** Image side in pixels (32 for the shipped MNIST models). */
+  /** The name of each class, indexed by label. */
+  classNames: string[];
+  /** Image side in pixels (32 for the shipped MNIST and Fashion-MNIST models). */
   side: number;
   info: ReadyMessage['model'];
 }
@@ -43,35 +48,57 @@ function loadInto<M extends { loadStateDict(t: Map<string, Tensor>): unknown }>(
   }
 }
 
+/** The names of classes 0..numClasses−1 of a data set (a class beyond its list is named by its index). */
+export function demoClassNames(data: DemoData, numClasses: number): string[] {
+  const names = data === 'fashion' ? FASHION_CLASS_NAMES : DIGIT_CLASS_NAMES;
+  return Array.from({ length: numClasses }, (_, c) => names[c] ?? String(c));
+}
+
 /**
- * Builds the models from checkpoint bytes (configs from each file's metadata, as loadTransformer and the CLI do).
- * @throws Error naming the checkpoint when a file is not what the demo expects.
+ * Builds the models of data set `data` from checkpoint bytes (configs from each file's metadata, as loadTransformer
+ * and the CLI do). On failure whatever was built is freed.
+ * @throws Error naming the checkpoint file when a file is not what the demo expects.
  */
-export function loadDemoModels(files: DemoCheckpoints): DemoModels {
-  let steps: number | null = null;
-  const model = loadInto(files.viar, 'viar-mnist.safetensors', (meta) => {
-    if (meta.model !== 'viar' || !meta.config) throw new Error(`not a VIAR checkpoint (model '${meta.model ?? '?'}')`);
-    steps = meta.step !== undefined ? Number(meta.step) : null;
-    const m = createModel('viar', JSON.parse(meta.config) as ViarConfig, new Rng(0));
-    if (!(m instanceof VIAR)) throw new Error('createModel did not build a VIAR');
-    return m;
-  }).eval() as VIAR;
-  const vae = loadInto(files.tokenizer, 'tokenizer-mnist.safetensors', (meta) => {
-    if (!meta.config) throw new Error("does not record its tokenizer config (metadata 'config')");
-    return new VQVAE(JSON.parse(meta.config) as VqvaeConfig, new Rng(0));
-  }).eval() as VQVAE;
-  const classifier = loadInto(files.classifier, 'classifier-mnist.safetensors', (meta) =>
-    new LeNet(meta.config ? (JSON.parse(meta.config) as LeNetConfig) : LENET_DEFAULTS, new Rng(0))).eval() as LeNet;
-  const c = model.config;
-  // the tokenizer halves the resolution between its channel stages: the last scale's side × 2^(stages − 1) pixels
-  const side = c.patchNums[c.patchNums.length - 1]! * 2 ** (vae.config.chMult.length - 1);
-  return {
-    model, vae, classifier, side,
-    info: {
-      description: model.describe(), parameters: model.numParameters(), patchNums: [...c.patchNums], numClasses: c.numClasses,
-      defaultSchedule: iterationSchedule(c.implicit.schedule, model.numScales), trainedSteps: steps,
-    },
-  };
+export function loadDemoModels(files: DemoCheckpoints, data: DemoData = 'mnist'): DemoModels {
+  const names = DEMO_DATA[data].files;
+  const built: { dispose(): void }[] = [];
+  const track = <M extends { dispose(): void }>(m: M): M => { built.push(m); return m; };
+  try {
+    let steps: number | null = null;
+    const model = loadInto(files.viar, names.viar, (meta) => {
+      if (meta.model !== 'viar' || !meta.config) throw new Error(`not a VIAR checkpoint (model '${meta.model ?? '?'}')`);
+      steps = meta.step !== undefined ? Number(meta.step) : null;
+      const m = track(createModel('viar', JSON.parse(meta.config) as ViarConfig, new Rng(0)));
+      if (!(m instanceof VIAR)) throw new Error('createModel did not build a VIAR');
+      return m;
+    }).eval() as VIAR;
+    const vae = loadInto(files.tokenizer, names.tokenizer, (meta) => {
+      if (!meta.config) throw new Error("does not record its tokenizer config (metadata 'config')");
+      return track(new VQVAE(JSON.parse(meta.config) as VqvaeConfig, new Rng(0)));
+    }).eval() as VQVAE;
+    const classifier = loadInto(files.classifier, names.classifier, (meta) =>
+      track(new LeNet(meta.config ? (JSON.parse(meta.config) as LeNetConfig) : LENET_DEFAULTS, new Rng(0)))).eval() as LeNet;
+    const c = model.config;
+    // the tokenizer halves the resolution between its channel stages: the last scale's side × 2^(stages − 1) pixels
+    const side = c.patchNums[c.patchNums.length - 1]! * 2 ** (vae.config.chMult.length - 1);
+    return {
+      data, model, vae, classifier, side, classNames: demoClassNames(data, c.numClasses),
+      info: {
+        description: model.describe(), parameters: model.numParameters(), patchNums: [...c.patchNums], numClasses: c.numClasses,
+        defaultSchedule: iterationSchedule(c.implicit.schedule, model.numScales), trainedSteps: steps,
+      },
+    };
+  } catch (err) {
+    for (const m of built) m.dispose();
+    throw err;
+  }
+}
+
+/** Frees the models' tensors (before another data set's are loaded in their place). */
+export function disposeDemoModels(models: DemoModels): void {
+  models.model.dispose();
+  models.vae.dispose();
+  models.classifier.dispose();
 }
 
 /** One untimed generation with the checkpoint's schedule (the first call JIT-compiles and fills the buffer pool). */

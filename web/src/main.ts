@@ -1,8 +1,10 @@
-// The demo page: builds the controls (class, seed, CFG, one iteration slider per scale and presets), talks to the
-// model worker, paints each scale's preview as it arrives, shows time, iterations, the classifier's reading and the
-// residual plot, and lets the user draw a mask to inpaint or edit a region of the current image.
+// The demo page: switches between the data sets whose checkpoints are served (MNIST, Fashion-MNIST), builds the
+// controls (class, seed, CFG, one iteration slider per scale and presets), talks to the model worker, paints each
+// scale's preview as it arrives, shows time, iterations, the classifier's reading and the residual plot, and lets the
+// user draw a mask to inpaint or edit a region of the current image.
 
 import { iterationSchedule, type IterationSchedule } from '../../src/index.js';
+import { DEMO_DATA, DEMO_DATA_SETS, DEMO_MANIFEST_FILE, parseDemoData, parseDemoManifest, type DemoData, type DemoManifest } from './data-sets.js';
 import type { DoneMessage, EditRequest, GenerateRequest, ReadyMessage, WorkerMessage, WorkerRequest } from './protocol.js';
 import { drawResidualPlot } from './residual-plot.js';
 
@@ -10,6 +12,8 @@ const MAX_ITERATIONS = 16;
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const ui = {
+  data: byId<HTMLSelectElement>('data'),
+  dataNote: byId<HTMLSpanElement>('data-note'),
   backend: byId<HTMLParagraphElement>('backend'),
   modelInfo: byId<HTMLParagraphElement>('model-info'),
   classSelect: byId<HTMLSelectElement>('class'),
@@ -47,6 +51,10 @@ const ui = {
 /** What the page holds between requests. */
 const state = {
   info: null as ReadyMessage | null,
+  /** Which data sets the server has checkpoints for (checkpoints/demo-data.json). */
+  manifest: null as DemoManifest | null,
+  /** The data set being loaded (null once its 'ready' or error has come). */
+  loading: null as DemoData | null,
   side: 32,
   sliders: [] as HTMLInputElement[],
   thumbnails: [] as HTMLCanvasElement[],
@@ -70,6 +78,8 @@ function setStatus(text: string, pageState?: 'loading' | 'ready' | 'busy' | 'err
 }
 
 function setBusy(busy: boolean): void {
+  busy ||= state.loading !== null;
+  ui.data.disabled = busy;
   const ready = state.info !== null;
   ui.generate.disabled = busy || !ready;
   const hasMask = state.mask.some((v) => v > 0);
@@ -108,11 +118,26 @@ function setSchedule(values: readonly number[]): void {
   });
 }
 
-/** Builds the class menus, one slider per scale and the presets once the worker has described the model. */
+/** A class as the page names it: the digit for MNIST, the label's name for Fashion-MNIST. */
+const className = (label: number) => state.info?.classNames[label] ?? String(label);
+
+/**
+ * Builds the class menus, one slider per scale and the presets once the worker has described the model (again, from
+ * scratch, after a switch of data set: the image, the mask and the numbers of the previous models are cleared).
+ */
 function buildControls(info: ReadyMessage): void {
   for (const select of [ui.classSelect, ui.editClass]) {
-    select.replaceChildren(...Array.from({ length: info.model.numClasses }, (_, c) => new Option(String(c), String(c))));
+    select.replaceChildren(...Array.from({ length: info.model.numClasses }, (_, c) => new Option(info.classNames[c] ?? String(c), String(c))));
   }
+  ui.schedule.replaceChildren();
+  ui.presets.replaceChildren();
+  ui.scales.replaceChildren();
+  state.current = null;
+  state.edits = 0;
+  ui.before.hidden = true;
+  for (const canvas of [ui.image, ui.mask]) canvas.getContext('2d')!.clearRect(0, 0, canvas.width, canvas.height);
+  for (const cell of [ui.time, ui.iterations, ui.classifier, ui.tokens]) cell.textContent = '—';
+  drawResidualPlot(ui.plot, [], []);
   ui.classSelect.value = '3';
   ui.editClass.value = '8';
   const n = info.model.patchNums.length;
@@ -190,7 +215,7 @@ function showResult(done: DoneMessage, kind: 'generate' | 'inpaint' | 'edit'): v
   ui.time.textContent = `${done.ms.toFixed(0)} ms (+ ${done.previewMs.toFixed(0)} ms decoding the per-scale previews)`;
   ui.iterations.textContent = `[${done.iterations.join(', ')}], ${total} in all`;
   const agrees = done.predicted === done.label;
-  ui.classifier.textContent = `${done.predicted} (${(100 * done.confidence).toFixed(1)} %) — ${agrees ? 'the requested class' : `requested ${done.label}`}`;
+  ui.classifier.textContent = `${className(done.predicted)} (${(100 * done.confidence).toFixed(1)} %) — ${agrees ? 'the requested class' : `requested ${className(done.label)}`}`;
   ui.tokens.textContent = done.tokensRegenerated ?? '— (plain generation)';
   drawResidualPlot(ui.plot, done.residuals, scaleLabels());
   Object.assign(ui.result.dataset, {
@@ -198,7 +223,7 @@ function showResult(done: DoneMessage, kind: 'generate' | 'inpaint' | 'edit'): v
     ms: done.ms.toFixed(2), iterations: JSON.stringify(done.iterations), residuals: JSON.stringify(done.residuals),
     tokens: done.tokensRegenerated ?? '',
   });
-  const verb = kind === 'generate' ? `generated class ${done.label}` : kind === 'inpaint' ? 'inpainted the region' : `edited the region towards class ${done.label}`;
+  const verb = kind === 'generate' ? `generated class ${className(done.label)}` : kind === 'inpaint' ? 'inpainted the region' : `edited the region towards class ${className(done.label)}`;
   setStatus(`${verb} (seed ${done.seed}) in ${done.ms.toFixed(0)} ms`, 'ready');
 }
 
@@ -206,6 +231,8 @@ worker.addEventListener('message', (event: MessageEvent<WorkerMessage>) => {
   const msg = event.data;
   if (msg.type === 'ready') {
     state.info = msg;
+    state.loading = null;
+    showData(msg.data);
     state.side = msg.side;
     state.mask = new Float32Array(msg.side * msg.side);
     buildControls(msg);
@@ -213,14 +240,19 @@ worker.addEventListener('message', (event: MessageEvent<WorkerMessage>) => {
     ui.backend.dataset.backend = msg.backend;
     ui.backend.dataset.mode = msg.mode;
     const steps = msg.model.trainedSteps !== null ? `, ${msg.model.trainedSteps} training steps` : '';
-    ui.modelInfo.textContent = `${msg.model.description}: ${msg.model.parameters.toLocaleString('en-US')} parameters${steps}; ` +
+    ui.modelInfo.textContent = `${DEMO_DATA[msg.data].title} · ${msg.model.description}: ${msg.model.parameters.toLocaleString('en-US')} parameters${steps}; ` +
       `checkpoints loaded in ${(msg.loadMs / 1000).toFixed(1)} s, one untimed warm-up image in ${(msg.warmUpMs / 1000).toFixed(1)} s.`;
     setBusy(false);
-    setStatus('ready: pick a class and generate', 'ready');
+    setStatus(`ready (${DEMO_DATA[msg.data].title}): pick a class and generate`, 'ready');
     return;
   }
   if (msg.type === 'error') {
     if (state.pending && (msg.id === null || msg.id === state.pending.id)) state.pending = null;
+    if (msg.id === null && state.loading !== null) {
+      // the switch failed: the worker keeps the models it had (if any)
+      state.loading = null;
+      showData(state.info?.data ?? null);
+    }
     setBusy(false);
     setStatus(`error: ${msg.message}`, 'error');
     return;
@@ -274,8 +306,65 @@ ui.generate.addEventListener('click', generate);
 ui.inpaint.addEventListener('click', () => editRegion('inpaint'));
 ui.edit.addEventListener('click', () => editRegion('edit'));
 
-const kernels = new URLSearchParams(location.search).get('kernels') === 'reference' ? 'reference' : 'fast';
-const requestedBackend = new URLSearchParams(location.search).get('backend');
-const backend = requestedBackend === 'gpu' || requestedBackend === 'cpu' ? requestedBackend : 'auto';
-send({ type: 'init', checkpointsUrl: new URL('checkpoints/', document.baseURI).href, kernels, backend });
-setStatus('loading the checkpoints…', 'loading');
+/** Selects `data` in the switch (null: none loaded) and keeps it in the page's URL (?data=fashion; MNIST has none). */
+function showData(data: DemoData | null): void {
+  ui.data.value = data ?? '';
+  const url = new URL(location.href);
+  if (data === null || data === DEMO_DATA_SETS[0]) url.searchParams.delete('data'); else url.searchParams.set('data', data);
+  history.replaceState(null, '', url);
+}
+
+/** Fills the data switch from the manifest: a data set without its checkpoints is listed as unavailable, with why. */
+function buildDataSwitch(manifest: DemoManifest): void {
+  ui.data.replaceChildren(...DEMO_DATA_SETS.map((d) => {
+    const { available, reason } = manifest[d];
+    const option = new Option(available ? DEMO_DATA[d].title : `${DEMO_DATA[d].title} (unavailable)`, d);
+    option.disabled = !available;
+    if (reason) option.title = reason;
+    return option;
+  }));
+  const missing = DEMO_DATA_SETS.filter((d) => !manifest[d].available);
+  ui.dataNote.textContent = missing.map((d) => `${DEMO_DATA[d].title} is unavailable: ${manifest[d].reason}`).join('; ');
+}
+
+/** Asks the worker for another data set's models (after any request in flight). */
+function switchData(data: DemoData): void {
+  if (state.loading !== null || data === state.info?.data) return;
+  state.loading = data;
+  setBusy(true);
+  setStatus(`loading the ${DEMO_DATA[data].title} checkpoints…`, 'loading');
+  send({ type: 'load', data });
+}
+
+ui.data.addEventListener('change', () => switchData(ui.data.value as DemoData));
+
+/** checkpoints/demo-data.json, written by the build (and served by the dev server); without it, every data set is tried. */
+async function fetchManifest(checkpointsUrl: string): Promise<DemoManifest> {
+  try {
+    const res = await fetch(new URL(DEMO_MANIFEST_FILE, checkpointsUrl));
+    return parseDemoManifest(res.ok ? await res.json() : null);
+  } catch {
+    return parseDemoManifest(null);
+  }
+}
+
+async function start(): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  const kernels = params.get('kernels') === 'reference' ? 'reference' : 'fast';
+  const requestedBackend = params.get('backend');
+  const backend = requestedBackend === 'gpu' || requestedBackend === 'cpu' ? requestedBackend : 'auto';
+  const checkpointsUrl = new URL('checkpoints/', document.baseURI).href;
+  setStatus('loading the checkpoints…', 'loading');
+  state.manifest = await fetchManifest(checkpointsUrl);
+  buildDataSwitch(state.manifest);
+  // ?data=fashion asks for Fashion-MNIST; when its checkpoints are missing the page starts on MNIST and says why
+  const requested = parseDemoData(params.get('data'));
+  const data = state.manifest[requested].available ? requested : DEMO_DATA_SETS[0]!;
+  state.loading = data;
+  showData(data);
+  setBusy(true);
+  setStatus(`loading the ${DEMO_DATA[data].title} checkpoints…`, 'loading');
+  send({ type: 'init', checkpointsUrl, data, kernels, backend });
+}
+
+void start();

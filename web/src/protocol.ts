@@ -1,5 +1,8 @@
-// Messages between the demo page (main thread) and its model worker: requests for generation and region editing,
-// per-scale progress, results and errors. Images travel as 32×32 grey planes in [0, 1] (Float32Array, row-major).
+// Messages between the demo page (main thread) and its model worker: the data set to load, requests for generation and
+// region editing, per-scale progress, results and errors. Images travel as 32×32 grey planes in [0, 1] (Float32Array,
+// row-major).
+
+import type { DemoData } from './data-sets.js';
 
 /** Sampler settings shared by every request. */
 export interface SamplerSettings {
@@ -30,17 +33,28 @@ export interface EditRequest extends SamplerSettings {
   mask: Float32Array;
 }
 
-/** The page's first message: where the checkpoints are and which CPU kernels to use. */
+/** The page's first message: where the checkpoints are, which data set's models to load and which backend to use. */
 export interface InitRequest {
   type: 'init';
   /** Absolute URL of the folder holding the .safetensors files (ends with '/'). */
   checkpointsUrl: string;
+  /** The data set whose checkpoints are loaded first. */
+  data: DemoData;
   kernels: 'fast' | 'reference';
   /** 'auto' (default): the GPU when a hardware WebGPU adapter answers, else the CPU; 'gpu' / 'cpu' force one. */
   backend: 'auto' | 'gpu' | 'cpu';
 }
 
-export type WorkerRequest = InitRequest | GenerateRequest | EditRequest;
+/**
+ * Switch to another data set's checkpoints (after the requests already sent): the worker answers with a new 'ready',
+ * or with an error (id null) and keeps the models it had.
+ */
+export interface LoadRequest {
+  type: 'load';
+  data: DemoData;
+}
+
+export type WorkerRequest = InitRequest | LoadRequest | GenerateRequest | EditRequest;
 
 /** What the worker reports once its models are loaded. */
 export interface ReadyMessage {
@@ -52,6 +66,10 @@ export interface ReadyMessage {
   /** Where the model runs, e.g. 'Web Worker, not cross-origin isolated'. */
   where: string;
   model: { description: string; parameters: number; patchNums: number[]; numClasses: number; defaultSchedule: number[]; trainedSteps: number | null };
+  /** The data set the models were trained on. */
+  data: DemoData;
+  /** The name of each class, indexed by label ('0' … '9', or 'T-shirt/top' … 'Ankle boot'). */
+  classNames: string[];
   side: number;
   /** Fetching and loading the checkpoints. */
   loadMs: number;
