@@ -4,13 +4,17 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { TRANSFORMER_CONFIGS } from '../src/viar/transformer-configs.js';
+import { BUDGET_KINDS, spreadOf, type BudgetKind, type BudgetRunResult } from './lib/budget-plan.js';
 import { RESULTS_DIR, writeText } from './lib/common.js';
-import { fmt, fmtInt, fmtPct, fmtRatio, fmtSci, fmtSpread, mdTable } from './lib/format.js';
+import { fmt, fmtInt, fmtPct, fmtRatio, fmtSci, fmtSpread, matchVerdict, mdTable, rangeOrder, type MatchDecision, type SeedRange } from './lib/format.js';
 import { parseTrainingLog } from './lib/training-log.js';
+import { lineChart, panels, type Series } from './svg-plot.js';
 
 const HELP = `npx tsx experiments/write-results.ts [--out FILE] [--results DIR]
-  Reads ${RESULTS_DIR}/{memory-vs-iterations,schedules,residuals,efficiency,early-stop,inpainting,matched-budget}.json and
-  docs/eval-{var,viar}-mnist.json (those that exist) and writes the Markdown report (default docs/results.md).`;
+  Reads ${RESULTS_DIR}/{memory-vs-iterations,schedules,residuals,efficiency,early-stop,inpainting,matched-budget,budget-curve}.json
+  and docs/eval-{var,viar}-mnist.json (those that exist) and writes the Markdown report (default docs/results.md) and
+  the budget curve's figure (budget-curve.svg beside its JSON).`;
 
 const { values: a } = parseArgs({ options: { out: { type: 'string' }, results: { type: 'string' }, help: { type: 'boolean' } } });
 if (a.help) { console.log(HELP); process.exit(0); }
@@ -31,6 +35,7 @@ const inpainting = load(`${dir}/inpainting.json`);
 const matched = load(`${dir}/matched-budget.json`);
 const evalVar = load('docs/eval-var-mnist.json');
 const evalViar = load('docs/eval-viar-mnist.json');
+const budget = load(`${dir}/budget-curve.json`);
 
 const out: string[] = [];
 /** Appends paragraphs (each argument its own, blank lines between). */
@@ -41,6 +46,106 @@ const missing = (file: string, command: string) => p(`*Not measured yet: \`${fil
 
 interface Verdict { claim: string; verdict: string; why: string; section: string }
 const verdicts: Verdict[] = [];
+
+// ---- the GPU budget curve (experiments/budget-curve.ts), read once: its points feed section 9 and two verdicts
+const BUDGET_SECTION = '#9-budget-curve-on-one-h200';
+const KIND_NAME: Record<BudgetKind, string> = { var: 'VAR', viar: 'VIAR-shipped', 'viar-official': 'VIAR-official' };
+const DATA_NAME: Record<string, string> = { mnist: 'MNIST', fashion: 'Fashion-MNIST' };
+/** One (data, kind, steps) of the budget curve: its fully trained runs, those evaluated, and the spreads over seeds. */
+interface BudgetPointX {
+  data: string; kind: BudgetKind; steps: number; trained: BudgetRunResult[]; evaluated: BudgetRunResult[];
+  fid: SeedRange | null; agreement: SeedRange | null; precision: SeedRange | null; recall: SeedRange | null; msPerImage: SeedRange | null;
+  valLoss: SeedRange | null; seconds: SeedRange | null; msPerStep: SeedRange | null;
+}
+const budgetRuns = (budget?.runs ?? []) as BudgetRunResult[];
+const budgetPoints: BudgetPointX[] = (() => {
+  const groups = new Map<string, BudgetRunResult[]>();
+  for (const r of budgetRuns.filter((x) => x.trainedSteps >= x.steps && x.steps > 0)) groups.set(`${r.data}|${r.kind}|${r.steps}`, [...(groups.get(`${r.data}|${r.kind}|${r.steps}`) ?? []), r]);
+  const of = (rs: BudgetRunResult[], f: (r: BudgetRunResult) => number | null | undefined) => spreadOf(rs.map(f).filter((v): v is number => typeof v === 'number' && Number.isFinite(v)));
+  return [...groups.values()].map((trained) => {
+    trained = [...trained].sort((x, y) => x.seed - y.seed);
+    const evaluated = trained.filter((r) => r.eval);
+    return {
+      data: trained[0]!.data, kind: trained[0]!.kind, steps: trained[0]!.steps, trained, evaluated,
+      fid: of(evaluated, (r) => r.eval?.fidProxy), agreement: of(evaluated, (r) => r.eval?.agreement), precision: of(evaluated, (r) => r.eval?.precision),
+      recall: of(evaluated, (r) => r.eval?.recall), msPerImage: of(evaluated, (r) => r.eval?.msPerImage),
+      valLoss: of(trained, (r) => r.valLoss), seconds: of(trained, (r) => r.trainSeconds), msPerStep: of(trained, (r) => r.msPerStep),
+    };
+  }).sort((x, y) => (x.data === 'mnist' ? 0 : 1) - (y.data === 'mnist' ? 0 : 1) || x.data.localeCompare(y.data) || x.steps - y.steps || BUDGET_KINDS.indexOf(x.kind) - BUDGET_KINDS.indexOf(y.kind));
+})();
+const budgetAt = (kind: BudgetKind, steps: number) => budgetPoints.find((q) => q.data === 'mnist' && q.kind === kind && q.steps === steps) ?? null;
+/** The kinds of the MNIST campaign, and the largest budget at which every one of them has at least 2 evaluated seeds (null: none yet). */
+const budgetKinds = BUDGET_KINDS.filter((k) => budgetRuns.some((r) => r.data === 'mnist' && r.kind === k));
+const budgetSteps = [...new Set(budgetPoints.filter((q) => q.data === 'mnist').map((q) => q.steps))].sort((x, y) => x - y);
+const decisiveSteps = budgetSteps.filter((n) => budgetKinds.length > 1 && budgetKinds.includes('var') && budgetKinds.every((k) => (budgetAt(k, n)?.evaluated.length ?? 0) >= 2)).at(-1) ?? null;
+/** A model "draws its class" once the classifier recognizes the requested digit in at least half of its samples (chance: 10 %). */
+const draws = (q: BudgetPointX | null) => (q?.agreement?.mean ?? 0) >= 0.5;
+const pctRange = (x: SeedRange | null): SeedRange | null => (x ? { mean: 100 * x.mean, min: 100 * x.min, max: 100 * x.max, n: x.n } : null);
+/** mean (min–max), or the one value of a single seed. */
+const sp = (x: SeedRange | null, digits = 1) => (!x ? '–' : x.n === 1 ? fmt(x.mean, digits) : fmtSpread(x, digits));
+const spPct = (x: SeedRange | null, digits = 1) => (x ? `${sp(pctRange(x), digits)} %` : '–');
+const kindParameters = (k: BudgetKind) => budgetRuns.find((r) => r.kind === k && r.parameters)?.parameters ?? null;
+/** VIAR (one of the two training ranges) against VAR at the decisive budget: at matched steps, and at matched GPU time. */
+interface GpuComparison {
+  variant: BudgetKind; steps: number; p: BudgetPointX; ref: BudgetPointX; step: { decision: MatchDecision; reason: string };
+  /** VAR's evaluated point with the most steps that had no more GPU time than this VIAR, and the one with the fewest that had at least as much. */
+  less: BudgetPointX | null; more: BudgetPointX | null; time: MatchDecision;
+}
+const gpuComparisons: GpuComparison[] = decisiveSteps === null ? [] : (['viar-official', 'viar'] as const).flatMap((variant) => {
+  const p = budgetAt(variant, decisiveSteps), ref = budgetAt('var', decisiveSteps);
+  if (!p?.fid || !ref?.fid || !p.seconds) return [];
+  const vars = budgetPoints.filter((q) => q.data === 'mnist' && q.kind === 'var' && q.fid && q.fid.n >= 2 && q.seconds); // the VAR points a verdict can use
+  const less = vars.filter((q) => q.seconds!.max <= p.seconds!.min).sort((x, y) => y.steps - x.steps)[0] ?? null;
+  const more = vars.filter((q) => q.seconds!.min >= p.seconds!.max).sort((x, y) => x.steps - y.steps)[0] ?? null;
+  const vs = (q: BudgetPointX) => matchVerdict(p.fid, q.fid, { learned: draws(p) || draws(q) });
+  // VAR ahead with no more GPU time: does not hold; VIAR as good as a VAR that had at least as much: holds; else undecided
+  const time: MatchDecision = less && vs(less).decision === 'does not hold' ? 'does not hold' : more && vs(more).decision === 'holds' ? 'holds' : 'inconclusive';
+  return [{ variant, steps: decisiveSteps, p, ref, step: vs(ref), less, more, time }];
+});
+const gpuOf = (variant: BudgetKind) => gpuComparisons.find((c) => c.variant === variant) ?? null;
+const secs = (x: SeedRange | null) => `${sp(x, 0)} s`;
+/** "at matched steps" in words: FID-proxy and agreement against VAR's. */
+const stepText = (c: GpuComparison) => `${KIND_NAME[c.variant]} FID-proxy ${sp(c.p.fid)} vs VAR's ${sp(c.ref.fid)} (${c.step.reason}), agreement ${spPct(c.p.agreement)} vs ${spPct(c.ref.agreement)}`;
+/** "at matched GPU time" in words: the VAR points that bracket this VIAR's training time. */
+const timeText = (c: GpuComparison) => {
+  const side = (q: BudgetPointX, how: string) => `VAR at ${fmtInt(q.steps)} steps (${how}: ${secs(q.seconds)}) reaches FID-proxy ${sp(q.fid)}, ${rangeOrder(c.p.fid!, q.fid!) === 'better' ? 'behind' : rangeOrder(c.p.fid!, q.fid!) === 'worse' ? 'ahead of' : 'level with'} ${KIND_NAME[c.variant]}` +
+    (!draws(c.p) && !draws(q) ? ' (neither draws its class)' : '');
+  return `${KIND_NAME[c.variant]}'s ${fmtInt(c.steps)} steps took ${secs(c.p.seconds)} of GPU training; ` +
+    [c.less ? side(c.less, 'no more GPU time') : 'no evaluated VAR run had less GPU time', c.more ? side(c.more, 'at least as much GPU time') : 'no evaluated VAR run had as much'].join('; ');
+};
+const DECISION_RANK: MatchDecision[] = ['does not hold', 'inconclusive', 'holds partly', 'holds'];
+const PARAMETER_CLAIM = 'VIAR matches VAR\'s quality with far fewer parameters (paper: 38.4 %)';
+const MATCHED_CLAIM = 'VIAR matches or beats VAR at a matched training budget (over seeds)';
+/** The fewer-parameters verdict from the GPU budget curve, once it decides (`cpuNote`: the older CPU evidence); false when it does not. */
+function pushParameterVerdictFromGpu(cpuNote: string | null): boolean {
+  const main = gpuOf('viar-official') ?? gpuOf('viar');
+  if (!main) return false;
+  const other = main.variant === 'viar-official' ? gpuOf('viar') : null;
+  const pv = kindParameters(main.variant), pa = kindParameters('var');
+  verdicts.push({
+    claim: PARAMETER_CLAIM, section: BUDGET_SECTION,
+    verdict: `**${main.step.decision}** (at ${fmtInt(main.steps)} steps on the GPU)`,
+    why: `VIAR has ${pv && pa ? fmtPct(pv / pa) : '–'} of VAR's parameters. GPU budget curve at ${fmtInt(main.steps)} steps over ${main.p.fid!.n} and ${main.ref.fid!.n} seeds: ${stepText(main)}` +
+      (other ? `; ${stepText(other)}` : '') + (draws(main.p) && draws(main.ref) && rangeOrder(main.p.fid!, main.ref.fid!) === 'worse' ? '. Both draw their class; VIAR\'s FID-proxy is the gap' : '') +
+      (cpuNote ? `. Earlier, ${cpuNote}` : ''),
+  });
+  return true;
+}
+/** The matched-budget verdict from the GPU budget curve, once it decides (`cpuNote`: the older CPU evidence); false when it does not. */
+function pushMatchedVerdictFromGpu(cpuNote: string | null): boolean {
+  if (!gpuComparisons.length) return false;
+  const best = (ds: MatchDecision[]) => ds.reduce((b, d) => (DECISION_RANK.indexOf(d) > DECISION_RANK.indexOf(b) ? d : b));
+  const stepDecision = best(gpuComparisons.map((c) => c.step.decision));
+  const times = gpuComparisons.map((c) => c.time);
+  const timePart = new Set(times).size === 1 ? `${times[0]} at matched GPU time` : `at matched GPU time: ${gpuComparisons.map((c) => `${c.time} (${KIND_NAME[c.variant]})`).join(', ')}`;
+  verdicts.push({
+    claim: MATCHED_CLAIM, section: BUDGET_SECTION,
+    verdict: `**${stepDecision}** at ${fmtInt(gpuComparisons[0]!.steps)} steps; ${timePart}`,
+    why: `GPU budget curve, matched steps (${fmtInt(gpuComparisons[0]!.steps)}): ${gpuComparisons.map(stepText).join('; ')}. Matched GPU time: ${gpuComparisons.map(timeText).join('. ')}` +
+      (cpuNote ? `. Earlier, ${cpuNote}` : ''),
+  });
+  return true;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 p('# The paper\'s claims, measured',
@@ -53,7 +158,7 @@ p('# The paper\'s claims, measured',
   'penultimate features, not Inception FID; with a few hundred samples it is biased upwards, so every table gives the ' +
   'real-vs-real floor at the same sample count, and differences smaller than the seed-to-seed spread (reported where ' +
   'measured) mean nothing. Timings come from a 2-core machine shared with other jobs: the scripts interleave or take ' +
-  'medians, but expect ±20 % noise. The models are small and single-seed (the matched-budget section will add seeds).');
+  'medians, but expect ±20 % noise. The models are small; sections 2 to 7 measure one trained model per kind, sections 8 and 9 several seeds.');
 
 // ---------------------------------------------------------------------------------------------------------------
 p('## Verdicts', '<!-- verdicts -->');
@@ -97,14 +202,20 @@ if (evalVar && evalViar) {
   p(`Commands: ${cmd(evalVar)} (docs/eval-var-mnist.json, docs/eval-viar-mnist.json; ${when({ ...evalViar, machine: null })}).`);
   const ratio = evalViar.parameters / evalVar.parameters;
   const better = evalViar.fidProxy <= evalVar.fidProxy && evalViar.agreement >= evalVar.agreement;
-  verdicts.push({
-    claim: 'VIAR matches VAR\'s quality with far fewer parameters (paper: 38.4 %)', section: '#2-quality-with-fewer-parameters',
-    verdict: better ? '**holds**' : '**holds partly**',
-    why: `VIAR has ${fmtPct(ratio)} of VAR's parameters; at the same training time its FID-proxy is ${fmt(evalViar.fidProxy, 1)} vs ${fmt(evalVar.fidProxy, 1)} ` +
-      `(floor ${fmt(evalViar.reference.fidProxyTrainVsTest, 1)}), agreement ${fmtPct(evalViar.agreement)} vs ${fmtPct(evalVar.agreement)}, precision ${fmt(evalViar.precision, 2)} vs ${fmt(evalVar.precision, 2)}: ` +
-      (better ? 'as good or better on every figure' : 'close, but VAR is ahead on every figure; one seed each (see section 8 for seeds)'),
-  });
-} else missing('docs/eval-{var,viar}-mnist.json', 'npm run viar -- eval --data mnist --threads 2');
+  const cpu = `at the same training time its FID-proxy is ${fmt(evalViar.fidProxy, 1)} vs ${fmt(evalVar.fidProxy, 1)} ` +
+    `(floor ${fmt(evalViar.reference.fidProxyTrainVsTest, 1)}), agreement ${fmtPct(evalViar.agreement)} vs ${fmtPct(evalVar.agreement)}, precision ${fmt(evalViar.precision, 2)} vs ${fmt(evalVar.precision, 2)}`;
+  if (!pushParameterVerdictFromGpu(`the single-seed CPU models of section 2 (${fmt(evalViar.trainedSteps / evalVar.trainedSteps, 2)}× VAR's steps in the same time): FID-proxy ${fmt(evalViar.fidProxy, 1)} vs ${fmt(evalVar.fidProxy, 1)}, agreement ${fmtPct(evalViar.agreement)} vs ${fmtPct(evalVar.agreement)}`)) {
+    verdicts.push({
+      claim: PARAMETER_CLAIM, section: '#2-quality-with-fewer-parameters',
+      verdict: better ? '**holds**' : '**holds partly**',
+      why: `VIAR has ${fmtPct(ratio)} of VAR's parameters; ${cpu}: ` +
+        (better ? 'as good or better on every figure' : 'close, but VAR is ahead on every figure; one seed each (see section 8 for seeds)'),
+    });
+  }
+} else {
+  missing('docs/eval-{var,viar}-mnist.json', 'npm run viar -- eval --data mnist --threads 2');
+  pushParameterVerdictFromGpu(null);
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 p('## 3. The per-scale iteration knob: quality and speed versus the schedule');
@@ -372,8 +483,9 @@ if (matched) {
     const pct = (x: J) => ({ mean: 100 * x.mean, min: 100 * x.min, max: 100 * x.max });
     // models that do not yet draw their class (agreement near the 10 % of chance) say nothing about the claim
     const untrained = av.mean < 0.5 && aa.mean < 0.5;
-    verdicts.push({
-      claim: 'VIAR matches or beats VAR at a matched training budget (over seeds)', section: '#8-viar-versus-var-at-a-matched-training-budget-over-seeds',
+    if (!pushMatchedVerdictFromGpu(`on the CPU at the same wall time (section 8, ${matched.byKind.viar.models} + ${matched.byKind.var.models} models): FID-proxy VIAR ${fmtSpread(fv as never, 1)} vs VAR ${fmtSpread(fa as never, 1)}, ` +
+      `agreement ${fmtSpread(pct(av), 1)} % vs ${fmtSpread(pct(aa), 1)} %${untrained ? ': neither drew its class' : ''}`)) verdicts.push({
+      claim: MATCHED_CLAIM, section: '#8-viar-versus-var-at-a-matched-training-budget-over-seeds',
       verdict: untrained ? '**inconclusive at this budget**' : !overlap && viarBetter ? '**holds** (beats)' : overlap ? (viarBetter ? '**holds** (matches within the seed spread)' : '**holds partly** (worse on average, within the seed spread)') : '**does not hold here**',
       why: `over ${matched.byKind.viar.models} VIAR and ${matched.byKind.var.models} VAR models, FID-proxy VIAR ${fmtSpread(fv as never, 1)} vs VAR ${fmtSpread(fa as never, 1)}${overlap ? ' (ranges overlap)' : ''}, ` +
         `agreement ${fmtSpread(pct(av), 1)} % vs ${fmtSpread(pct(aa), 1)} %`,
@@ -384,7 +496,141 @@ if (matched) {
     '(`npm run viar -- train --model var|viar --data mnist --seed S --fit-minutes M --out checkpoints/matched/seed-S`). ' +
     'Once they exist, `npx tsx experiments/matched-budget.ts checkpoints/matched` writes `experiments/results/matched-budget.{json,svg}` and rerunning this generator fills this section ' +
     '(per-model figures, mean and min–max per kind, VIAR − VAR paired by seed) and its verdict.');
-  verdicts.push({ claim: 'VIAR matches or beats VAR at a matched training budget (over seeds)', section: '#8-viar-versus-var-at-a-matched-training-budget-over-seeds', verdict: 'pending', why: 'the 3-seed runs are not in yet' });
+  if (!pushMatchedVerdictFromGpu(null)) verdicts.push({ claim: MATCHED_CLAIM, section: '#8-viar-versus-var-at-a-matched-training-budget-over-seeds', verdict: 'pending', why: 'the 3-seed runs are not in yet' });
+}
+
+if (!verdicts.some((v) => v.claim === MATCHED_CLAIM)) pushMatchedVerdictFromGpu(null);
+
+// ---------------------------------------------------------------------------------------------------------------
+p('## 9. Budget curve on one H200', '<!-- budget-curve: filled from experiments/results/budget-curve.json when it exists -->');
+/** The "found on the way" paragraph under the verdict table (null: the curve does not show it). */
+let budgetFinding: string | null = null;
+if (budget) {
+  const base = String(budget.baseConfig ?? 'small');
+  const shippedCfg = TRANSFORMER_CONFIGS[base]?.viar, officialCfg = TRANSFORMER_CONFIGS[`${base}-official`]?.viar;
+  const perScale = (x: unknown) => (typeof x === 'number' ? String(x) : Array.isArray(x) ? x.join(',') : (x as J).left === (x as J).right ? String((x as J).left) : `${(x as J).left}/${(x as J).right}`);
+  const ranges = (c: typeof shippedCfg) => (c ? `k ∈ ${c.implicit.noGradIters[0]}..${c.implicit.noGradIters[1]} untaped, m ∈ ${c.implicit.withGradIters[0]}..${c.implicit.withGradIters[1]} taped, sampled with ${perScale(c.implicit.schedule)} iterations per scale` : '–');
+  const splits = (c: typeof shippedCfg) => (c ? (c.implicit.noGradIters[1] - c.implicit.noGradIters[0] + 1) * (c.implicit.withGradIters[1] - c.implicit.withGradIters[0] + 1) : NaN);
+  const pa = kindParameters('var');
+  const evaluatedRuns = budgetRuns.filter((r) => r.eval);
+  const floor = evaluatedRuns[0]?.eval?.floor, samples = evaluatedRuns[0]?.eval?.samples;
+  const evalJobs = /--eval-jobs (\d+)/.exec(String(budget.command))?.[1];
+  const mnist = budgetPoints.filter((q) => q.data === 'mnist');
+  const color: Record<BudgetKind, string> = { var: '#1f77b4', viar: '#d62728', 'viar-official': '#2ca02c' };
+
+  // the figure: quality, class agreement and validation loss against steps, and FID-proxy against GPU seconds
+  const curve = (f: (q: BudgetPointX) => SeedRange | null, scale = 1): Series[] => budgetKinds.flatMap((k) => {
+    const qs = mnist.filter((q) => q.kind === k && f(q));
+    return qs.length ? [{
+      name: KIND_NAME[k], color: color[k], points: qs.map((q) => [q.steps, f(q)!.mean * scale] as [number, number]),
+      band: qs.map((q) => [q.steps, f(q)!.min * scale, f(q)!.max * scale] as [number, number, number]),
+    }] : [];
+  });
+  const size = { width: 560, height: 360 };
+  const charts: string[] = [];
+  const fidSeries = curve((q) => q.fid);
+  if (fidSeries.length) {
+    charts.push(lineChart(fidSeries, { title: `FID-proxy (${fmtInt(samples)} samples; lower is better)`, xLabel: 'training steps (each budget its own run; log)', yLabel: 'FID-proxy (log)', logX: true, logY: true, ...size, ...(floor ? { hLines: [{ y: floor, label: 'real-vs-real floor' }] } : {}) }),
+      lineChart(curve((q) => q.agreement, 100), { title: 'class agreement (seeds: mean, min–max band)', xLabel: 'training steps (log)', yLabel: 'agreement (%)', logX: true, ...size, hLines: [{ y: 10, label: 'chance' }] }));
+  }
+  const lossSeries = curve((q) => q.valLoss);
+  if (lossSeries.length) charts.push(lineChart(lossSeries, { title: 'validation loss (trained runs, evaluated or not)', xLabel: 'training steps (log)', yLabel: 'cross-entropy', logX: true, yMin: 'auto', ...size }));
+  const timeSeries: Series[] = budgetKinds.flatMap((k) => {
+    const qs = mnist.filter((q) => q.kind === k && q.fid && q.seconds);
+    return qs.length ? [{ name: KIND_NAME[k], color: color[k], points: qs.map((q) => [q.seconds!.mean, q.fid!.mean] as [number, number]), labels: qs.map((q) => `${q.steps}`) }] : [];
+  });
+  if (timeSeries.length) charts.push(lineChart(timeSeries, { title: 'FID-proxy against GPU training time (labels: steps)', xLabel: 'training seconds (mean over seeds)', yLabel: 'FID-proxy (log)', logY: true, xTicks: 'auto', ...size }));
+  if (charts.length) {
+    writeText(`${dir}/budget-curve.svg`, panels(charts, 2));
+    p(`![quality against training budget, VAR and VIAR over seeds, on one GPU](${fig('budget-curve.svg')})`);
+  }
+
+  const device = String(budget.device).replace(/^gpu \((.*)\)$/, 'the gpu backend, $1');
+  p(`Quality against training budget on one GPU (${device}): every run trains one model from scratch with \`viar train\` (batch ${budget.batch}, its own cosine schedule ending at its budget, seeds ${[...new Set(budgetRuns.filter((r) => r.trainedSteps > 0).map((r) => r.seed))].sort((x, y) => x - y).join(', ')}), in its own process, one run after another. Three kinds on the same tokenizer: ` +
+    `**VAR** (\`${base}\`, ${fmtInt(pa)} parameters), **VIAR-shipped** (the shipped VIAR config, ${fmtInt(kindParameters('viar'))} parameters = ${pa && kindParameters('viar') ? fmtPct(kindParameters('viar')! / pa) : '–'} of VAR's; ${ranges(shippedCfg)}) and **VIAR-official** (the same model, ${fmtInt(kindParameters('viar-official'))} parameters, with the official ranges: ${ranges(officialCfg)}). ` +
+    `Each finished run is measured by \`viar eval\` (${fmtInt(samples)} samples, ${budget.evalPerClass} per class; FID-proxy floor at that count ${fmt(floor, 1)}) on the host's CPU cores (${budget.machine ? `${budget.machine.cores} cores, ` : ''}${evalJobs ?? 'several'} evaluations at a time, alongside training), so ms/image is only roughly comparable between runs. ` +
+    'Training seconds are the wall time of the `viar train` process (start-up, data tokenizing on a fresh machine and the recording of captured steps included); ms/step is the median of the logged windows.');
+  const trainedRuns = budgetRuns.filter((r) => r.trainedSteps > 0)
+    .sort((x, y) => (x.data === 'mnist' ? 0 : 1) - (y.data === 'mnist' ? 0 : 1) || x.data.localeCompare(y.data) || x.steps - y.steps || BUDGET_KINDS.indexOf(x.kind) - BUDGET_KINDS.indexOf(y.kind) || x.seed - y.seed);
+  const manyData = new Set(trainedRuns.map((r) => r.data)).size > 1;
+  p('Per run:', mdTable([...(manyData ? ['data'] : []), 'kind', 'seed', 'steps', 'training s', 'ms/step', 'val loss', 'FID-proxy ↓', 'agreement ↑', 'precision', 'recall', 'ms/image'],
+    trainedRuns.map((r) => [...(manyData ? [DATA_NAME[r.data] ?? r.data] : []), KIND_NAME[r.kind], String(r.seed), r.trainedSteps >= r.steps ? fmtInt(r.steps) : `${fmtInt(r.trainedSteps)} of ${fmtInt(r.steps)}`,
+      fmt(r.trainSeconds, 1), fmt(r.msPerStep, 1), fmt(r.valLoss, 3), r.eval ? fmt(r.eval.fidProxy, 1) : 'not evaluated', r.eval ? fmtPct(r.eval.agreement) : '–',
+      r.eval ? fmt(r.eval.precision, 3) : '–', r.eval ? fmt(r.eval.recall, 3) : '–', r.eval ? fmt(r.eval.msPerImage, 1) : '–']),
+    [...(manyData ? ['l' as const] : []), 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  p('Per kind and budget, mean (min–max) over the evaluated seeds (val loss, training seconds and ms/step over every trained seed):',
+    mdTable([...(manyData ? ['data'] : []), 'kind', 'steps', 'seeds evaluated / trained', 'FID-proxy ↓', 'agreement ↑', 'precision', 'recall', 'val loss', 'training s', 'ms/step'],
+      budgetPoints.map((q) => [...(manyData ? [DATA_NAME[q.data] ?? q.data] : []), KIND_NAME[q.kind], fmtInt(q.steps),
+        `${q.evaluated.length ? q.evaluated.map((r) => r.seed).join(', ') : '–'} / ${q.trained.map((r) => r.seed).join(', ')}`,
+        sp(q.fid), spPct(q.agreement), sp(q.precision, 3), sp(q.recall, 3), sp(q.valLoss, 3), sp(q.seconds, 1), sp(q.msPerStep, 1)]),
+      [...(manyData ? ['l' as const] : []), 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+
+  // what is missing: per (data, steps) of the campaign's records, how many are trained and evaluated
+  const groups = [...new Set(budgetRuns.map((r) => `${r.data}|${r.steps}`))].map((g) => {
+    const rs = budgetRuns.filter((r) => `${r.data}|${r.steps}` === g);
+    return { data: rs[0]!.data, steps: rs[0]!.steps, rs, trained: rs.filter((r) => r.trainedSteps >= r.steps), evaluated: rs.filter((r) => r.eval) };
+  }).sort((x, y) => (x.data === 'mnist' ? 0 : 1) - (y.data === 'mnist' ? 0 : 1) || x.data.localeCompare(y.data) || x.steps - y.steps);
+  const label = (r: BudgetRunResult) => `${KIND_NAME[r.kind]} seed ${r.seed}`;
+  const started = groups.filter((g) => g.trained.length && (g.trained.length < g.rs.length || g.evaluated.length < g.trained.length));
+  const notStarted = groups.filter((g) => !g.trained.length);
+  // records of budgets (or Fashion-MNIST runs) that the recorded command does not ask for come from an earlier call's plan
+  const askedBudgets = /--budgets[ =]([\d,]+)/.exec(String(budget.command))?.[1]?.split(',').map(Number) ?? null;
+  const fashionAsked = !/--fashion-kinds(?:[ =](?:''|"")?)?(?=\s--|\s*$)/.test(String(budget.command));
+  const asked = (g: { data: string; steps: number }) => (!askedBudgets || askedBudgets.includes(g.steps)) && (g.data === 'mnist' || fashionAsked);
+  const pending = budgetRuns.filter((r) => r.trainedSteps >= r.steps && !r.eval);
+  p(`Command: \`${budget.command}\` (${String(budget.date).slice(0, 10)}; device: ${budget.device}; host ${budget.machine ? `${budget.machine.cpu}, ${budget.machine.cores} cores` : '–'}; the campaign log is \`${dir}/budget-curve-log.txt\`). ` +
+    (budget.complete ? 'The campaign is complete.' : `**The campaign is not complete**: ${[
+      ...started.map((g) => `${DATA_NAME[g.data] ?? g.data} at ${fmtInt(g.steps)} steps: ${g.trained.length} of ${g.rs.length} runs trained` +
+        `${g.trained.length < g.rs.length ? ` (${g.trained.map(label).join(', ')})` : ''}, ${g.evaluated.length} evaluated`),
+      ...[notStarted.filter(asked), notStarted.filter((g) => !asked(g))].flatMap((gs, stale) => (gs.length ? [`not started${stale ? ' (planned by an earlier call; the command above does not ask for them)' : ''}: ` +
+        gs.map((g) => `${DATA_NAME[g.data] ?? g.data} at ${fmtInt(g.steps)} steps (${g.rs.length} runs)`).join(', ')] : [])),
+    ].join('; ')}. ` +
+      (pending.length ? `Trained but not evaluated: ${pending.map((r) => `${label(r)} at ${fmtInt(r.steps)} steps${r.valLoss !== null ? ` (val loss ${fmt(r.valLoss, 3)})` : ''}`).join(', ')}. ` : '') +
+      'The campaign is resumable: rerunning `experiments/budget-curve.ts` (the command above, on a machine with a GPU) starts from the committed JSON, keeps every evaluated run, trains the rest — runs trained elsewhere but not evaluated are trained again, their weights having stayed on the old machine — and rewrites the JSON; then rerun this generator.'));
+
+  // reading: every number from the points above
+  const reading: string[] = [];
+  for (const n of budgetSteps) {
+    const qs = budgetKinds.map((k) => budgetAt(k, n)).filter((q): q is BudgetPointX => !!q && !!q.fid);
+    if (qs.length && qs.every((q) => !draws(q))) {
+      const runs = qs.flatMap((q) => q.evaluated);
+      const f = runs.map((r) => r.eval!.fidProxy), ag = runs.map((r) => r.eval!.agreement);
+      reading.push(`At ${fmtInt(n)} steps no kind draws its class: FID-proxy ${fmt(Math.min(...f), 1)}–${fmt(Math.max(...f), 1)} and agreement ${fmtPct(Math.min(...ag))}–${fmtPct(Math.max(...ag))} over all ${runs.length} evaluated models (chance: 10 %).`);
+    }
+  }
+  if (decisiveSteps !== null) {
+    const n = decisiveSteps, v = budgetAt('var', n)!;
+    reading.push(`At ${fmtInt(n)} steps, the largest budget with at least 2 evaluated seeds of every kind, VAR reaches FID-proxy ${sp(v.fid)} and agreement ${spPct(v.agreement)} over ${v.fid!.n} seeds in ${secs(v.seconds)} of GPU training. ` +
+      gpuComparisons.map((c) => `At matched steps the claim **${c.step.decision}** for ${KIND_NAME[c.variant]} (${c.p.fid!.n} seeds, ${secs(c.p.seconds)}): ${stepText(c)}.`).join(' '));
+    reading.push(`Matched GPU time is a different comparison, because the kinds' steps cost differently: ms/step ${budgetKinds.map((k) => `${KIND_NAME[k]} ${sp(budgetAt(k, n)?.msPerStep ?? null, 1)}`).join(', ')} at ${fmtInt(n)} steps. ` +
+      gpuComparisons.map((c) => `${timeText(c)}: **${c.time}** at matched GPU time.`).join(' '));
+    const off = budgetAt('viar-official', n), shipped = budgetAt('viar', n);
+    const first = budgetSteps[0]!;
+    const offFirst = budgetAt('viar-official', first);
+    if (off?.msPerStep && offFirst?.msPerStep && first !== n && officialCfg && shippedCfg) {
+      reading.push(`VIAR-official's median step falls from ${sp(offFirst.msPerStep, 1)} ms at ${fmtInt(first)} steps to ${sp(off.msPerStep, 1)} ms at ${fmtInt(n)}: a captured training step is recorded once per implicit split (k, m), ` +
+        `and the official ranges have ${splits(officialCfg)} of them against the shipped ranges' ${splits(shippedCfg)}, so short runs spend much of their time recording.`);
+    }
+    if (off?.valLoss && shipped?.valLoss && v.valLoss) {
+      const shippedSlow = rangeOrder(shipped.valLoss, off.valLoss) === 'worse' && rangeOrder(shipped.valLoss, v.valLoss) === 'worse';
+      const offVsVar = rangeOrder(off.valLoss, v.valLoss);
+      const pace = offVsVar === 'overlap' ? 'about as fast per step as VAR' : offVsVar === 'better' ? 'faster per step than VAR' : 'more slowly per step than VAR';
+      const fidGap = off.fid && v.fid && rangeOrder(off.fid, v.fid) === 'worse';
+      if (shippedSlow) {
+        budgetFinding = `**Found on the way** ([section 9](${BUDGET_SECTION})): the shipped VIAR's reduced training iteration ranges (${ranges(shippedCfg).replace(/, sampled.*$/, '')}) are what make it learn slowly. ` +
+          `The same model trained with the official ranges (${ranges(officialCfg).replace(/, sampled.*$/, '')}) reaches at ${fmtInt(n)} steps val loss ${sp(off.valLoss, 3)} against the shipped ranges' ${sp(shipped.valLoss, 3)} and VAR's ${sp(v.valLoss, 3)}, ` +
+          `agreement ${spPct(off.agreement)} against ${spPct(shipped.agreement)} and ${spPct(v.agreement)}: with the official ranges VIAR learns ${pace}` +
+          (fidGap ? `, though its FID-proxy stays above VAR's (${sp(off.fid)} vs ${sp(v.fid)})` : '') + '. The validation loss involves no sampling, so the gap is the training ranges\', not the sampling schedule\'s.';
+      }
+      reading.push(`${shippedSlow && offVsVar !== 'worse' ? 'Per step, the iteration ranges matter more than the parameter count: a' : 'A'}t ${fmtInt(n)} steps val loss is ${sp(shipped.valLoss, 3)} for VIAR-shipped, ${sp(off.valLoss, 3)} for VIAR-official and ${sp(v.valLoss, 3)} for VAR` +
+        (shippedSlow ? `; VIAR-shipped is behind both on every seed, while VIAR-official learns ${pace}. The validation loss involves no sampling, so this is the training ranges' doing, not the sampling schedule's (section 3 found the shipped model's quality flat across schedules).` : '.'));
+    }
+    const larger = budgetSteps.filter((s) => s > n);
+    if (larger.length) reading.push(`Beyond ${fmtInt(n)} steps the curve is not decided yet (${larger.map((s) => `${fmtInt(s)} steps: ${budgetKinds.map((k) => `${KIND_NAME[k]} ${budgetAt(k, s)?.evaluated.length ?? 0} of ${budgetRuns.filter((r) => r.data === 'mnist' && r.kind === k && r.steps === s).length} evaluated`).join(', ')}`).join('; ')}).`);
+  } else reading.push('No budget has at least 2 evaluated seeds of every kind yet, so the curve decides no verdict.');
+  p(`**Reading.** ${reading.join(' ')}`);
+} else {
+  p('*Not measured yet: `experiments/results/budget-curve.json` is missing.* Run `npx tsx experiments/budget-curve.ts` on a machine with a GPU (see its `--help`), then rerun this generator.');
 }
 
 verdicts.push({
@@ -394,11 +640,11 @@ verdicts.push({
 
 // ---------------------------------------------------------------------------------------------------------------
 p('## Reproducing', 'Each result file records its command, date, thread count and machine. From the repository root:');
-const files: [string, J | null][] = [['memory-vs-iterations', memory], ['schedules', schedules], ['residuals', residuals], ['efficiency', efficiency], ['early-stop', earlyStop], ['inpainting', inpainting], ['matched-budget', matched]];
+const files: [string, J | null][] = [['memory-vs-iterations', memory], ['schedules', schedules], ['residuals', residuals], ['efficiency', efficiency], ['early-stop', earlyStop], ['inpainting', inpainting], ['matched-budget', matched], ['budget-curve', budget]];
 p(mdTable(['result', 'command', 'wall time', 'date'], files.filter(([, j]) => j).map(([n, j]) => [`\`${dir}/${n}.json\``, cmd(j), j!.seconds !== undefined ? `${fmt(j!.seconds / 60, 1)} min` : '–', String(j!.date).slice(0, 10)]), ['l', 'l', 'r', 'l']));
 p('then `npx tsx experiments/write-results.ts` to regenerate this page. The unit tests of the scripts\' helpers are in `test/experiments/`.');
 
 // the verdict table goes near the top
-out[verdictAt] = mdTable(['claim (paper)', 'verdict here', 'why'], verdicts.map((v) => [`[${v.claim}](${v.section})`, v.verdict, v.why]));
+out[verdictAt] = mdTable(['claim (paper)', 'verdict here', 'why'], verdicts.map((v) => [`[${v.claim}](${v.section})`, v.verdict, v.why])) + (budgetFinding ? `\n\n${budgetFinding}` : '');
 writeText(outPath, out.join('\n').replace(/\n{3,}/g, '\n\n'));
 console.log(`wrote ${outPath} (${verdicts.length} verdicts)`);

@@ -1,5 +1,5 @@
 // Number and table formatting for docs/results.md (experiments/write-results.ts): every figure in the document goes
-// through these, so a number always reads the same way.
+// through these, so a number always reads the same way; and the verdict a comparison of two seed ranges supports.
 
 /** Fixed decimals; '–' for null, undefined or NaN. */
 export function fmt(x: number | null | undefined, digits = 1): string {
@@ -44,4 +44,35 @@ export function fmtSpread(s: { mean: number; min: number; max: number } | null |
 export function mdTable(headers: string[], rows: string[][], align?: ('l' | 'r' | 'c')[]): string {
   const sep = headers.map((_, i) => ({ l: '---', r: '---:', c: ':---:' })[align?.[i] ?? 'l']);
   return [headers, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+/** A figure's spread over seeds: mean, min, max and the number of seeds. */
+export interface SeedRange { mean: number; min: number; max: number; n: number }
+
+/**
+ * Where a's seed range lies against b's: 'better' (every seed of a beats every seed of b), 'worse' (every seed of a
+ * is behind every seed of b) or 'overlap'. Lower is better unless `lowerIsBetter` is false.
+ */
+export function rangeOrder(a: SeedRange, b: SeedRange, lowerIsBetter = true): 'better' | 'worse' | 'overlap' {
+  const [lo, hi] = lowerIsBetter ? [a.max < b.min, a.min > b.max] : [a.min > b.max, a.max < b.min];
+  return lo ? 'better' : hi ? 'worse' : 'overlap';
+}
+
+export type MatchDecision = 'holds' | 'holds partly' | 'does not hold' | 'inconclusive';
+
+/**
+ * The verdict on "a matches or beats b" from the seed ranges of a lower-is-better figure (e.g. FID-proxy):
+ * inconclusive with fewer than `minSeeds` seeds on either side (default 2) or when `learned` is false (neither model
+ * does the task yet); otherwise does not hold when a's range lies entirely above b's, holds when it lies entirely
+ * below (beats) or overlaps with a mean no worse (matches within the seed spread), and holds partly when it overlaps
+ * with a worse mean. `reason` says which.
+ */
+export function matchVerdict(a: SeedRange | null, b: SeedRange | null, opts: { minSeeds?: number; learned?: boolean } = {}): { decision: MatchDecision; reason: string } {
+  const minSeeds = opts.minSeeds ?? 2;
+  if (!a || !b || a.n < minSeeds || b.n < minSeeds) return { decision: 'inconclusive', reason: `fewer than ${minSeeds} seeds` };
+  if (opts.learned === false) return { decision: 'inconclusive', reason: 'neither model draws its class yet' };
+  const order = rangeOrder(a, b);
+  if (order === 'worse') return { decision: 'does not hold', reason: 'worse on every seed' };
+  if (order === 'better') return { decision: 'holds', reason: 'better on every seed' };
+  return a.mean <= b.mean ? { decision: 'holds', reason: 'matches within the seed spread' } : { decision: 'holds partly', reason: 'worse on average, within the seed spread' };
 }
