@@ -237,6 +237,20 @@ export abstract class NextScaleTransformer extends Module {
   /** Every AdaLN block, in order (for the init rules). */
   protected abstract allBlocks(): AdaLNSelfAttn[];
 
+  /**
+   * One sampling scale through `blocks` with their modulations and KV caches: x [R, l, C] → [R, l, C]. Each block runs
+   * in its own scope, so its temporaries are freed as it returns (the input x stays the caller's).
+   */
+  protected throughBlocks(blocks: readonly AdaLNSelfAttn[], x: Tensor, mods: readonly Tensor[], caches: readonly KVCache[]): Tensor {
+    let h = x;
+    blocks.forEach((block, i) => {
+      const input = h;
+      h = tidy(() => block.forward(input, null, { modulation: mods[i]!, cache: caches[i]! }));
+      if (input !== x) input.dispose();
+    });
+    return h;
+  }
+
   get numScales(): number {
     return this.config.patchNums.length;
   }
@@ -640,11 +654,7 @@ export class VAR extends NextScaleTransformer {
       const mods = this.blocks.map((blk) => blk.modulation(blockCond));
       const caches = this.blocks.map(() => new KVCache());
       return {
-        step: (tokens: Tensor) => {
-          let x = tokens;
-          this.blocks.forEach((blk, i) => { x = blk.forward(x, null, { modulation: mods[i]!, cache: caches[i]! }); });
-          return x;
-        },
+        step: (tokens: Tensor) => this.throughBlocks(this.blocks, tokens, mods, caches),
         dispose: () => caches.forEach((cache) => cache.dispose()),
       };
     }, 'VAR.sample');

@@ -277,10 +277,8 @@ export class VIAR extends NextScaleTransformer {
       let cap = Infinity;
       return {
         step: (tokens: Tensor, si: number) => {
-          let x = tokens;
-          this.pre_blocks.forEach((b, i) => { x = b.forward(x, null, { modulation: preMods[i]!, cache: preCaches[i]! }); });
-          const injection = x;
-          let z = x;
+          const injection = this.throughBlocks(this.pre_blocks, tokens, preMods, preCaches);
+          let z = injection;
           const planned = Math.min(schedule[si]!, cap);
           const trace: number[] = [];
           for (let t = 0; t < planned; t++) {
@@ -299,8 +297,7 @@ export class VIAR extends NextScaleTransformer {
           iterations.push(trace.length);
           residuals.push(trace);
           implicitCaches.endScale(trace.length, tokens.shape[1]!);
-          this.post_blocks.forEach((b, i) => { z = b.forward(z, null, { modulation: postMods[i]!, cache: postCaches[i]! }); });
-          return z;
+          return this.throughBlocks(this.post_blocks, z, postMods, postCaches);
         },
         dispose: () => {
           [...preCaches, ...postCaches].forEach((cache) => cache.dispose());
