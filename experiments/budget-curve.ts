@@ -197,10 +197,12 @@ if (running.size || queue.length) {
   for (const child of running) child.kill();
 }
 
-const all = [...results.values()];
+// runs of this plan, and those of earlier plans that got anywhere (a never-trained run of an old plan is dropped)
+const planned = new Set(plan.map(key));
+const all = [...results.values()].filter((r) => planned.has(key(r)) || r.trainedSteps > 0);
 writeJson(out, {
   ...runInfo('experiments/budget-curve.ts', process.argv.slice(2)), device, batch, baseConfig, evalPerClass,
-  complete: all.every((r) => r.trainedSteps >= r.steps && (!evalData.has(r.data) || r.eval)),
+  complete: plan.every((run) => { const r = results.get(key(run))!; return r.trainedSteps >= r.steps && (!evalData.has(r.data) || r.eval); }),
   runs: all, summary: summarizeBudgets(all),
 });
 console.log(`wrote ${out}: ${all.filter((r) => r.trainedSteps >= r.steps).length}/${all.length} runs trained, ${all.filter((r) => r.eval).length} evaluated (${((performance.now() - started) / 60_000).toFixed(1)} min)`);

@@ -301,7 +301,11 @@ function summarize(w: Window): string {
     `${Math.round((tokens * 1000) / ms)} tok/s, ${stepTime(ms / r.length)}`;
   if (r[0]!.implicit) {
     const imp = (f: (x: NonNullable<TrainStepResult['implicit']>) => number) => avg((x) => f(x.implicit!));
-    line += `, implicit k ${imp((i) => i.noGradIters).toFixed(1)} m ${imp((i) => i.withGradIters).toFixed(1)} residual ${imp((i) => i.residual).toExponential(2)} (rel ${imp((i) => i.relResidual).toExponential(2)})`;
+    // a replayed (captured) step reads no residual: NaN, left out of the mean
+    const measured = r.filter((x) => Number.isFinite(x.implicit!.residual));
+    const res = (f: (x: NonNullable<TrainStepResult['implicit']>) => number) => (measured.reduce((s, x) => s + f(x.implicit!), 0) / measured.length).toExponential(2);
+    line += `, implicit k ${imp((i) => i.noGradIters).toFixed(1)} m ${imp((i) => i.withGradIters).toFixed(1)} ` +
+      (measured.length ? `residual ${res((i) => i.residual)} (rel ${res((i) => i.relResidual)})` : 'residual not measured');
   }
   return line;
 }

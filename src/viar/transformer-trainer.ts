@@ -82,9 +82,12 @@ export interface ImplicitStepStats {
   /** Iterations without (k) and with (m) the tape. */
   noGradIters: number;
   withGradIters: number;
-  /** Mean over samples of the rms residual ‖f(z) − z‖/√d at the solver's returned iterate (before the taped steps). */
+  /**
+   * Mean over samples of the rms residual ‖f(z) − z‖/√d at the solver's returned iterate (before the taped steps);
+   * NaN where nothing was measured (a replayed step of captureSteps, or no iteration at all).
+   */
   residual: number;
-  /** The same relative to ‖z‖ (mean over samples). */
+  /** The same relative to ‖z‖ (mean over samples); NaN likewise. */
   relResidual: number;
 }
 
@@ -318,8 +321,8 @@ export class TransformerTrainer {
     if (!r) return null;
     return {
       noGradIters: r.noGradIters, withGradIters: r.withGradIters,
-      residual: r.stats ? mean(r.stats.lastResidual) : 0,
-      relResidual: r.stats ? mean(r.stats.relTrace.map((t) => t.at(-1) ?? NaN)) : 0,
+      residual: r.stats ? mean(r.stats.lastResidual) : NaN,
+      relResidual: r.stats ? mean(r.stats.relTrace.map((t) => t.at(-1) ?? NaN)) : NaN,
     };
   }
 
