@@ -178,7 +178,7 @@ export function runEval(args: EvalArgs, command = 'viar eval'): { results: EvalR
     : ['var', 'viar'].map((k) => `checkpoints/${k}-${data}.safetensors`).filter((p) => existsSync(p));
   if (!checkpoints.length) {
     throw new CliError(`viar eval: no checkpoints/var-${data}.safetensors or viar-${data}.safetensors` +
-      (data === 'fashion' ? ' (no Fashion-MNIST generator is shipped yet)' : '') + '; pass --checkpoint PATH');
+      `; pass --checkpoint PATH, or train one: npm run viar -- train --model viar --data ${data}`);
   }
   for (const p of checkpoints) checkInputFile('viar eval', 'checkpoint', p);
   const classifierPath = args.classifier ?? `checkpoints/classifier-${data}.safetensors`;
