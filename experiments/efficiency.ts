@@ -181,7 +181,7 @@ console.log(`${rows.length} settings in ${seconds.toFixed(0)} s; wrote ${outDir}
 function describe() {
   return {
     variants: {
-      shipped: 'the samplers as shipped: VAR\'s blocks and VIAR\'s pre/post blocks keep their temporaries until the scale ends (one tidy scope per scale); VIAR frees each implicit iteration\'s',
+      shipped: 'the samplers as shipped: since 2026-12-04 every block of VAR and VIAR\'s pre/post blocks runs in its own tidy scope while sampling, and VIAR frees each implicit iteration\'s temporaries (before, the blocks kept theirs until the scale ended, which the block-scoped variant was added to show); so the two variants now measure the same sampler',
       'block-scoped': 'every block\'s forward wrapped in its own tidy scope (temporaries freed when it returns, as an eager framework frees them between ops only more coarsely); same outputs and arithmetic',
     },
     measures: {
