@@ -422,8 +422,19 @@ export async function trainCommand(argv: string[]): Promise<void> {
 
   const budgetMs = args.minutes !== undefined ? args.minutes * 60_000 : Infinity;
   let stopReason: string | null = null;
-  const onSigint = () => { stopReason = 'interrupted'; };
-  process.once('SIGINT', onSigint);
+  // Ctrl-C stops after the current step and saves. A terminal's Ctrl-C reaches this process twice under
+  // `npm run` (once from the terminal, once relayed by tsx), so repeats within a second are the same press; a later
+  // third press leaves without saving.
+  let interrupts: number[] = [];
+  const onSigint = () => {
+    const now = performance.now();
+    if (interrupts.length && now - interrupts.at(-1)! < 1000) return;
+    interrupts = [...interrupts, now];
+    if (interrupts.length === 1) console.error(`\n${name}: stopping after this step and saving (press Ctrl-C twice more to leave without saving)`);
+    if (interrupts.length >= 3) process.exit(130);
+    stopReason = 'interrupted';
+  };
+  process.on('SIGINT', onSigint);
   const bar = new cliProgress.SingleBar({
     format: `${name} step {value}/{total} |{bar}| loss {loss} | acc {acc} | {tps} tok/s | ETA {eta_formatted}`,
     noTTYOutput: true, notTTYSchedule: 30_000,
