@@ -37,8 +37,8 @@ describe('viar eval on micro models', () => {
     const [viar, varResult] = results;
     expect(JSON.parse(readFileSync(files[0]!, 'utf8'))).toEqual(JSON.parse(JSON.stringify(viar)));
     expect(viar).toMatchObject({ model: 'viar', samples: { perClass: 2, total: 20, meanIterationsPerScale: [3, 3, 3, 3] }, real: { images: 20 }, k: 3 });
-    expect(viar!.sampler).toMatchObject({ schedule: 3, perScale: [3, 3, 3, 3], tol: null });
-    expect(varResult).toMatchObject({ model: 'var', sampler: { schedule: null, perScale: null }, samples: { meanIterationsPerScale: null } });
+    expect(viar!.sampler).toMatchObject({ schedule: 3, perScale: [3, 3, 3, 3], tol: null, implicitCache: 'iteration' });
+    expect(varResult).toMatchObject({ model: 'var', sampler: { schedule: null, perScale: null, implicitCache: null }, samples: { meanIterationsPerScale: null } });
     for (const r of results) {
       expect(Number.isFinite(r!.fidProxy)).toBe(true);
       expect(r!.fidProxy).toBeCloseTo(r!.fidProxyTerms.meanTerm + r!.fidProxyTerms.traceTerm, 3);
@@ -60,6 +60,9 @@ describe('viar eval on micro models', () => {
     expect(() => parseEvalArgs(['--checkpoint', 'a', '--checkpoint', 'b', '--out', 'x.json'])).toThrow(/--out FILE takes one/);
     expect(() => parseEvalArgs(['--nope'])).toThrow(CliError);
     expect(parseEvalArgs(['--schedule-list', '1,2,3,4']).schedule).toEqual([1, 2, 3, 4]);
+    expect(parseEvalArgs(['--implicit-cache', 'last-iterate']).implicitCache).toBe('last-iterate');
+    expect(parseEvalArgs([]).implicitCache).toBeUndefined();
+    expect(() => parseEvalArgs(['--implicit-cache', 'latest'])).toThrow(/--implicit-cache/);
     expect(() => runEval(parseEvalArgs([...base(), '--checkpoint', file('missing.safetensors')]))).toThrow(/no checkpoint at/);
     expect(() => runEval(parseEvalArgs([...base(), '--checkpoint', file('viar-micro.safetensors'), '--schedule-list', '1,2']))).toThrow(/2 entries.*4 scales/);
   }, 60_000);

@@ -272,6 +272,9 @@ describe('command line', () => {
     expect(() => parseSampleArgs(['--checkpoint', 'c', '--schedule', '4'])).toThrow(/--schedule must be LEFT,RIGHT/);
     expect(() => parseSampleArgs(['--checkpoint', 'c', '--class', 'seven'])).toThrow(/--class must be comma-separated integers/);
     expect(() => parseSampleArgs(['--checkpoint', 'c', '--model', 'var', '--iters', '2'])).toThrow(/for VIAR checkpoints only/);
+    expect(parseSampleArgs(['--checkpoint', 'c', '--implicit-cache', 'last-iterate']).implicitCache).toBe('last-iterate');
+    expect(() => parseSampleArgs(['--checkpoint', 'c', '--implicit-cache', 'latest'])).toThrow(/--implicit-cache/);
+    expect(() => parseSampleArgs(['--checkpoint', 'c', '--model', 'var', '--implicit-cache', 'iteration'])).toThrow(/--implicit-cache are for VIAR checkpoints only/);
     expect(() => parseSampleArgs(['--checkpoint', 'c', '--top-p', '1.5'])).toThrow(/--top-p must be in \[0, 1\], got '1.5'/);
   });
 
