@@ -3,6 +3,7 @@
 
 export * from './tensor/ops/index.js';
 export * from './tensor/fusion/index.js';
+export { winogradConv2d, WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_PIXELS } from './tensor/ops/winograd.js';
 export * from './nn/safetensors.js';
 export * from './nn/data/index.js';
 export * from './viar/vqvae-blocks.js';

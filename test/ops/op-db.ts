@@ -398,6 +398,15 @@ const BASE: OpEntry[] = [
     cases: [{ inputs: [f([...c.x]), f([...c.w]), f([c.w[0]])] }, { inputs: [f([...c.x], { transposed: true }), f([...c.w]), f([c.w[0]])], label: 'non-contiguous' }],
     gradWrt: c.bias ? [0, 1, 2] : [0, 1],
   })),
+  // Winograd F(2×2, 3×3) directly (conv2d takes it for float32 with ≥ 16 channels): output widths that do and do
+  // not fill whole groups of four tiles, odd sizes (the last tile row and column cropped), paddings 0–2
+  ...([[[2, 3, 5, 7], [4, 3], 1], [[1, 2, 10, 9], [3, 2], 0], [[2, 2, 4, 11], [2, 2], 2], [[1, 3, 18, 4], [2, 3], 1]] as const).map(([x, [o, c], p]): OpEntry => ({
+    name: `winogradConv2d (x [${x.join(', ')}], ${o} filters, pad ${p})`,
+    run: (xx, w) => V.winogradConv2d(xx!, w!, [p, p]),
+    ref: (xx, w) => R.conv2d(xx!, w!, null, { stride: [1, 1], padding: [p, p], dilation: [1, 1], groups: 1 }),
+    cases: [{ inputs: [f([...x]), f([o, c, 3, 3])], notOnGpu: 'the gpu backend has no tile transforms' },
+      { inputs: [f([...x], { transposed: true }), f([o, c, 3, 3])], label: 'non-contiguous', notOnGpu: 'the gpu backend has no tile transforms' }],
+  })),
   {
     name: 'conv2d errors', run: (x) => x!, ref: (x) => x!, cases: [], differentiable: false,
     errors: [

@@ -40,6 +40,18 @@ export interface ConvGeometry {
   padValue: number;
 }
 
+/**
+ * Geometry of the tile transforms (tilesOf / tilesInto): size×size patches of an image [N, C, H, W] every `step`
+ * pixels, patch (ty, tx) covering rows step·ty + offsetH … and columns step·tx + offsetW … (reads outside the
+ * image are 0; writes there are dropped). tilesH × tilesW patches per image.
+ */
+export interface TileGeometry {
+  n: number; c: number; h: number; w: number;
+  size: number; step: number;
+  tilesH: number; tilesW: number;
+  offsetH: number; offsetW: number;
+}
+
 export interface MemoryInfo {
   numDataBuffers: number;
   numBytes: number;
@@ -158,6 +170,14 @@ export interface Backend {
   im2col(x: TensorInfo, g: ConvGeometry): DataId;
   /** The adjoint of im2col: sums columns [N, C·kh·kw, Ho·Wo] back into an image [N, C, H, W] (padding dropped). */
   col2im(cols: TensorInfo, g: ConvGeometry): DataId;
+  /**
+   * Optional capability (backends offering it get Winograd convolution, see ops/winograd.ts). tilesOf: every patch P
+   * of x [N, C, H, W] transformed as L·P·Lᵀ with L [q×size] (row-major) → [q·q, C, N·tilesH·tilesW], entry r·q + u
+   * of patch (n, t) at [r·q + u, c, n·T + t].
+   */
+  tilesOf?(x: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId;
+  /** The adjoint of tilesOf: sums Lᵀ·Q·L of every transformed patch Q back into an image [N, C, H, W]. */
+  tilesInto?(tiles: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId;
   /** Softmax of each row of x viewed (row-major) as [rows, n]. */
   softmaxRows(x: TensorInfo, rows: number, n: number): DataId;
   /** y·(gy − Σ gy·y) per row: the softmax VJP from its output y. */

@@ -1,6 +1,6 @@
-// Convolution and pooling through im2col: conv2d is a (grouped, batched) matmul of the weights with the unfolded
-// input; pooling is a reduction over the unfolded windows. im2col and col2im are primitives, each other's adjoint.
-// Where the backend bounds a tensor's size (maxElements), the windows are unfolded in pieces: batch chunks, then row bands.
+// Convolution and pooling through im2col: conv2d is a (grouped, batched) matmul of the weights with the unfolded input
+// (3×3 stride-1 float32 ones take Winograd, winograd.ts, where the backend offers it); pooling reduces the unfolded
+// windows. im2col / col2im are primitives, each other's adjoint; under a maxElements bound the windows go in pieces.
 import { defineOp, type AppliedOp } from '../graph/define-op.js';
 import type { ConvGeometry } from '../backend/backend.js';
 import { Tensor, fromDataId } from '../tensor.js';
@@ -11,6 +11,7 @@ import { max, sum } from './reduce.js';
 import { concat, pad, reshape, slice } from './movement.js';
 import { matmul } from './matmul.js';
 import { tidy } from '../memory.js';
+import { winogradApplies, winogradConv2d } from './winograd.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -37,14 +38,14 @@ function geometry(op: string, x: Tensor, kernel: [number, number], stride: Pair,
 
 const colsShape = (g: ConvGeometry) => [g.n, g.c * g.kh * g.kw, g.outH * g.outW];
 
-const im2colOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
+export const im2colOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
   name: 'im2col',
   forward: ([x], g) => fromDataId(x!.backend, x!.backend.im2col(x!.info(), g), colsShape(g), x!.dtype),
   // unfolding copies each pixel into the windows that read it; its adjoint sums them back (col2im)
   vjp: (gy, { attrs }) => [col2imOp([gy], { ...attrs, padValue: 0 })],
 });
 
-const col2imOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
+export const col2imOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
   name: 'col2im',
   forward: ([cols], g) => fromDataId(cols!.backend, cols!.backend.col2im(cols!.info(), g), [g.n, g.c, g.h, g.w], cols!.dtype),
   // col2im is a sum of copies, so its adjoint is im2col
@@ -95,6 +96,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   if (bias && (bias.rank !== 1 || bias.shape[0] !== o)) throw new ShapeError('conv2d', `bias must be [${o}], got ${fmtShape(bias.shape)}`);
   const g = geometry('conv2d', t, [kh, kw], opts.stride ?? 1, opts.padding ?? 0, opts.dilation ?? 1, 0);
   checkOutputSize('conv2d', t, [g.n, o, g.outH, g.outW]);
+  if (winogradApplies(t, w, [g.strideH, g.strideW], [g.dilationH, g.dilationW], groups, g.outH * g.outW)) {
+    const y = winogradConv2d(t, w, [g.padH, g.padW]);
+    return bias ? add(y, reshape(bias, [1, o, 1, 1])) : y;
+  }
   const wg = reshape(w, [groups, o / groups, cg * kh * kw]);
   // per piece: [G, O/G, C/G·kh·kw] @ [n, G, C/G·kh·kw, L] → [n, G, O/G, L]; with groups > 1 a batched product may
   // copy the weights once per image, so that copy counts against the limit as well

@@ -1,7 +1,8 @@
 // im2col / col2im on contiguous NCHW data: the layout change that turns convolution and pooling into matmul
-// and reductions. col2im is im2col's adjoint (it sums overlapping windows).
+// and reductions. col2im is im2col's adjoint (it sums overlapping windows). tilesOf / tilesInto: the same for
+// Winograd convolution, each patch transformed on the way (L·P·Lᵀ) and back (Lᵀ·Q·L).
 
-import type { ConvGeometry } from '../backend.js';
+import type { ConvGeometry, TileGeometry } from '../backend.js';
 import type { TypedArray } from '../../dtype.js';
 
 /** cols[n, (c·kh + i)·kw + j, oy·outW + ox] = x[n, c, oy·sh − ph + i·dh, ox·sw − pw + j·dw] (padValue outside). */
@@ -87,4 +88,76 @@ function firstValid(x0: number, stride: number, outW: number): number {
 /** One past the last output column whose input column x0 + ox·stride is < w (at least lo). */
 function endValid(x0: number, stride: number, w: number, outW: number, lo: number): number {
   return x0 >= w ? lo : Math.max(lo, Math.min(outW, Math.floor((w - 1 - x0) / stride) + 1));
+}
+
+/** tiles[r·q + u, c, n·T + t] = (L·P·Lᵀ)[r, u] for the patch P of tile t of x[n, c] (zeros outside the image). */
+export function tilesOfKernel(x: TypedArray, g: TileGeometry, L: readonly (readonly number[])[], tiles: TypedArray): void {
+  const { n, c, h, w, size, step, tilesH, tilesW, offsetH, offsetW } = g;
+  const q = L.length, T = tilesH * tilesW, slab = c * n * T;
+  const patch = new Float64Array(size * size), half = new Float64Array(q * size); // P, then L·P
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const plane = (b * c + ch) * h * w, at = ch * n * T + b * T;
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesW; tx++) {
+          for (let i = 0; i < size; i++) {
+            const y = step * ty + offsetH + i;
+            for (let j = 0; j < size; j++) {
+              const xx = step * tx + offsetW + j;
+              patch[i * size + j] = y >= 0 && y < h && xx >= 0 && xx < w ? x[plane + y * w + xx]! : 0;
+            }
+          }
+          for (let r = 0; r < q; r++) {
+            for (let j = 0; j < size; j++) {
+              let s = 0;
+              for (let i = 0; i < size; i++) s += L[r]![i]! * patch[i * size + j]!;
+              half[r * size + j] = s;
+            }
+          }
+          for (let r = 0; r < q; r++) {
+            for (let u = 0; u < q; u++) {
+              let s = 0;
+              for (let j = 0; j < size; j++) s += half[r * size + j]! * L[u]![j]!;
+              tiles[(r * q + u) * slab + at + ty * tilesW + tx] = s;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** x[n, c] += Lᵀ·Q·L on the patch of each tile, Q = tiles[·, c, n·T + t] as q×q (writes outside the image dropped). */
+export function tilesIntoKernel(tiles: TypedArray, g: TileGeometry, L: readonly (readonly number[])[], x: TypedArray): void {
+  const { n, c, h, w, size, step, tilesH, tilesW, offsetH, offsetW } = g;
+  const q = L.length, T = tilesH * tilesW, slab = c * n * T;
+  const half = new Float64Array(q * size); // Q·L
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const plane = (b * c + ch) * h * w, at = ch * n * T + b * T;
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesW; tx++) {
+          const t = at + ty * tilesW + tx;
+          for (let r = 0; r < q; r++) {
+            for (let j = 0; j < size; j++) {
+              let s = 0;
+              for (let u = 0; u < q; u++) s += tiles[(r * q + u) * slab + t]! * L[u]![j]!;
+              half[r * size + j] = s;
+            }
+          }
+          for (let i = 0; i < size; i++) {
+            const y = step * ty + offsetH + i;
+            if (y < 0 || y >= h) continue;
+            for (let j = 0; j < size; j++) {
+              const xx = step * tx + offsetW + j;
+              if (xx < 0 || xx >= w) continue;
+              let s = 0;
+              for (let r = 0; r < q; r++) s += L[r]![i]! * half[r * size + j]!;
+              x[plane + y * w + xx]! += s;
+            }
+          }
+        }
+      }
+    }
+  }
 }

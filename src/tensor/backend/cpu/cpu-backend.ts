@@ -1,7 +1,7 @@
 // The plain-TypeScript CPU backend: refcounted typed-array storage and dispatch to the pure kernels beside it.
 
 import type {
-  ArgReduceOp, Backend, BinaryOp, ConvGeometry, DataId, MemoryInfo, ReduceOp, TensorInfo, UnaryOp,
+  ArgReduceOp, Backend, BinaryOp, ConvGeometry, DataId, MemoryInfo, ReduceOp, TensorInfo, TileGeometry, UnaryOp,
 } from '../backend.js';
 import { allocArray, dtypeOfArray, type DType, type FloatArray, type TypedArray } from '../../dtype.js';
 import { isContiguous, sizeOf, type Shape } from '../../shape.js';
@@ -21,7 +21,8 @@ import { primitivePrograms, runFusedWasm, type OutputView } from './wasm/wasm-el
 import {
   colSumWasm, normRowsBackwardWasm, normRowsWasm, softmaxRowsBackwardWasm, softmaxRowsWasm, sumRowsWasm,
 } from './wasm/wasm-rows.js';
-import { col2imKernel, im2colKernel } from './conv-kernels.js';
+import { col2imKernel, im2colKernel, tilesIntoKernel, tilesOfKernel } from './conv-kernels.js';
+import { tilesWasm } from './wasm/wasm-tiles.js';
 import { collapseDims } from './strided-loop.js';
 import {
   normalizeRowsBackwardKernel, normalizeRowsKernel, softmaxRowsBackwardKernel, softmaxRowsKernel,
@@ -520,6 +521,30 @@ export class CpuBackend implements Backend {
     if (!this.fastConvLayout('col2im', src, g, out)) {
       out.fill(0);
       col2imKernel(src, g, out);
+    }
+    return this.write(out);
+  }
+
+  /** A tile kernel in the WebAssembly module on all threads (float32, fast kernels); false: use the TS kernel. */
+  private fastTiles(direction: 'tilesOf' | 'tilesInto', src: TypedArray, g: TileGeometry, transform: readonly (readonly number[])[], out: TypedArray): boolean {
+    if (!(src instanceof Float32Array) || !(out instanceof Float32Array) || getCpuKernels() !== 'fast') return false;
+    const rt = wasmGemmRuntime();
+    return rt !== null && tilesWasm(rt, direction, src, g, transform, out);
+  }
+
+  tilesOf(x: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId {
+    const out = this.alloc(x.dtype, transform.length ** 2 * g.c * g.n * g.tilesH * g.tilesW, false); // every entry written
+    const src = this.contiguous(x);
+    if (!this.fastTiles('tilesOf', src, g, transform, out)) tilesOfKernel(src, g, transform, out);
+    return this.write(out);
+  }
+
+  tilesInto(tiles: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId {
+    const out = this.alloc(tiles.dtype, g.n * g.c * g.h * g.w, false); // written whole by whichever kernel runs
+    const src = this.contiguous(tiles);
+    if (!this.fastTiles('tilesInto', src, g, transform, out)) {
+      out.fill(0);
+      tilesIntoKernel(src, g, transform, out);
     }
     return this.write(out);
   }

@@ -5,6 +5,7 @@
 import { ModuleBuilder, type FunctionBuilder } from './module-builder.js';
 import { addElementwiseInterpreter } from './elementwise-module.js';
 import { addRowKernels } from './row-module.js';
+import { addTileKernels } from './tile-module.js';
 
 export interface GemmTiling {
   /** Micro-tile rows (A sliver height). */
@@ -99,7 +100,21 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
           f.get('dst').i32(4 * mr).i32_add().set('dst');
           f.get('rowPtr').i32(4).i32_add().set('rowPtr');
         });
-      }, scalarLoop);
+      }, () => {
+        // A full sliver of a column-major A (unit row stride, e.g. a transposed operand): its MR rows at column p
+        // are contiguous, so each column is copied with vector loads
+        f.get('rows').i32(mr).i32_ge_s().get('rs').i32(4).i32_eq().i32_mul();
+        f.if_(() => {
+          f.for_('p', 0, 'kc', 1, () => {
+            let r = 0;
+            for (; r + 4 <= mr; r += 4) f.get('dst').get('rowPtr').v128_load(4 * r).v128_store(4 * r);
+            if (mr - r >= 2) { f.get('dst').get('rowPtr').v128_load64_splat(4 * r).v128_store64_lane(0, 4 * r); r += 2; }
+            if (mr - r === 1) f.get('dst').get('rowPtr').f32_load(4 * r).f32_store(4 * r);
+            f.get('dst').i32(4 * mr).i32_add().set('dst');
+            f.get('rowPtr').get('cs').i32_add().set('rowPtr');
+          });
+        }, scalarLoop);
+      });
     });
   }
 
@@ -282,6 +297,7 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
   addConvLayoutFunctions(mod);
   addElementwiseInterpreter(mod);
   addRowKernels(mod);
+  addTileKernels(mod);
   return mod.toBytes();
 }
 

@@ -1,0 +1,88 @@
+// Winograd convolution F(2×2, 3×3) (Lavin & Gray 2016): a 3×3, stride-1 convolution as 16 channel matmuls between
+// transformed 4×4 input patches and transformed filters, 2.25× fewer multiplications than im2col's. tilesOf and
+// tilesInto are its primitives, each other's adjoint (as im2col and col2im); everything else is matmul.
+
+import { defineOp, type AppliedOp } from '../graph/define-op.js';
+import type { Backend, TileGeometry } from '../backend/backend.js';
+import { WINOGRAD_FILTER, WINOGRAD_INPUT, WINOGRAD_OUTPUT } from '../backend/winograd-transforms.js';
+import { allocArray, type DType } from '../dtype.js';
+import { Tensor, fromDataId } from '../tensor.js';
+import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
+import { reshape, transpose } from './movement.js';
+import { matmul } from './matmul.js';
+
+type Matrix = readonly (readonly number[])[];
+interface TileAttrs { g: TileGeometry; transform: Matrix }
+
+/** The backend's tile transforms, or a one-line error naming the op where it has none. */
+function tileKernels(backend: Backend, op: string): Required<Pick<Backend, 'tilesOf' | 'tilesInto'>> {
+  if (!backend.tilesOf || !backend.tilesInto) throw new ArgumentError(op, `the ${backend.name} backend has no tile transforms (tilesOf / tilesInto)`);
+  return backend as Required<Pick<Backend, 'tilesOf' | 'tilesInto'>>;
+}
+
+const tilesShape = ({ g, transform }: TileAttrs) => [transform.length ** 2, g.c, g.n * g.tilesH * g.tilesW];
+
+/** Every patch P of x [N, C, H, W] → L·P·Lᵀ, as [q², C, N·T]. */
+const tilesOf: AppliedOp<TileAttrs> = defineOp<TileAttrs>({
+  name: 'tilesOf',
+  forward: ([x], a) => fromDataId(x!.backend, tileKernels(x!.backend, 'tilesOf').tilesOf(x!.info(), a.g, a.transform), tilesShape(a), x!.dtype),
+  // linear in x: its adjoint takes each cotangent patch back through Lᵀ·Q·L and sums the overlaps (tilesInto)
+  vjp: (gy, { attrs }) => [tilesInto([gy], attrs)],
+});
+
+/** Σ over patches of Lᵀ·Q·L placed back in an image [N, C, H, W]: the adjoint of tilesOf. */
+const tilesInto: AppliedOp<TileAttrs> = defineOp<TileAttrs>({
+  name: 'tilesInto',
+  forward: ([t], a) => fromDataId(t!.backend, tileKernels(t!.backend, 'tilesInto').tilesInto(t!.info(), a.g, a.transform), [a.g.n, a.g.c, a.g.h, a.g.w], t!.dtype),
+  // a sum of transformed copies: its adjoint is tilesOf with the same L
+  vjp: (gy, { attrs }) => [tilesOf([gy], attrs)],
+});
+
+/** kron(G, G) [16×9]: the filter transform G g Gᵀ on a row-major 3×3 filter, as a constant of x's backend. */
+function filterTransform(backend: Backend, dtype: DType): Tensor {
+  const values = allocArray(dtype, 16 * 9);
+  WINOGRAD_FILTER.forEach((gr, r) => WINOGRAD_FILTER.forEach((gu, u) => gr.forEach((a, i) => gu.forEach((b, j) => {
+    values[(r * 4 + u) * 9 + i * 3 + j] = a * b;
+  }))));
+  return fromDataId(backend, backend.write(values), [16, 9], dtype);
+}
+
+/**
+ * Whether conv2d takes the Winograd path: float32 on a backend with tile transforms, a 3×3 filter, stride 1, no
+ * dilation or groups, and a problem big enough to pay for the transforms (bench/winograd.ts measured the crossover:
+ * from 16 channels in and out, and 8×8 output positions, it wins on this project's CPU).
+ */
+export function winogradApplies(x: Tensor, weight: Tensor, stride: readonly number[], dilation: readonly number[], groups: number, outPixels: number): boolean {
+  const [o, c, kh, kw] = weight.shape as [number, number, number, number];
+  return x.dtype === 'float32' && x.backend.tilesOf !== undefined && x.backend.tilesInto !== undefined
+    && kh === 3 && kw === 3 && groups === 1 && stride.every((s) => s === 1) && dilation.every((d) => d === 1)
+    && c >= WINOGRAD_MIN_CHANNELS && o >= WINOGRAD_MIN_CHANNELS && outPixels >= WINOGRAD_MIN_PIXELS;
+}
+
+/** Below this many input or output channels the transforms cost more than the multiplications they save. */
+export const WINOGRAD_MIN_CHANNELS = 16;
+/** Below this many output positions per image the same holds. */
+export const WINOGRAD_MIN_PIXELS = 64;
+
+/**
+ * conv2d(x, w, null, { padding }) for a 3×3 filter and stride 1, as Winograd F(2×2, 3×3): per 2×2 output tile,
+ *   V = Bᵀ d B  (each 4×4 input patch d, tilesOf),   U = G g Gᵀ  (each filter g),
+ *   M[ξ] = U[ξ] · V[ξ]  (16 matmuls over channels),   y = Aᵀ M A  (tilesInto, cropped to the output).
+ * Shapes: x [N, C, H, W], w [O, C, 3, 3] → [N, O, H + 2p − 2, W + 2p − 2]. Gradients follow through the
+ * primitives' adjoints and matmul.
+ */
+export function winogradConv2d(x: Tensor, w: Tensor, padding: readonly [number, number] = [0, 0]): Tensor {
+  if (x.rank !== 4 || w.rank !== 4 || w.shape[2] !== 3 || w.shape[3] !== 3 || w.shape[1] !== x.shape[1]) {
+    throw new ShapeError('winogradConv2d', `needs x [N, C, H, W] and w [O, C, 3, 3], got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`);
+  }
+  const [n, c, h, wd] = x.shape as [number, number, number, number], o = w.shape[0]!;
+  const [ph, pw] = padding, outH = h + 2 * ph - 2, outW = wd + 2 * pw - 2;
+  if (outH < 1 || outW < 1) throw new ShapeError('winogradConv2d', `a 3×3 window (padding ${ph}×${pw}) does not fit input ${fmtShape(x.shape)}`);
+  const tilesH = Math.ceil(outH / 2), tilesW = Math.ceil(outW / 2);
+  const patches: TileGeometry = { n, c, h, w: wd, size: 4, step: 2, tilesH, tilesW, offsetH: -ph, offsetW: -pw };
+  const outputTiles: TileGeometry = { n, c: o, h: outH, w: outW, size: 2, step: 2, tilesH, tilesW, offsetH: 0, offsetW: 0 };
+  const v = tilesOf([x], { g: patches, transform: WINOGRAD_INPUT }); // [16, C, N·T]
+  const u = reshape(matmul(filterTransform(x.backend, w.dtype), transpose(reshape(w, [o * c, 9]))), [16, o, c]);
+  const m = matmul(u, v); // [16, O, N·T]
+  return tilesInto([m], { g: outputTiles, transform: WINOGRAD_OUTPUT });
+}

@@ -1,0 +1,117 @@
+// Winograd convolution on the CPU: the WebAssembly tile kernels against the TypeScript reference kernels (tile rows
+// that do and do not fill groups of four, every padding offset, odd sizes), 1 vs 2 threads bitwise, and conv2d's
+// dispatch: float32 3×3 convolutions with enough channels take Winograd and agree with im2col, forward and backward.
+
+import { afterAll, describe, expect, test } from 'vitest';
+import * as V from '../../src/index.js';
+import type { Tensor } from '../../src/index.js';
+import type { TileGeometry } from '../../src/tensor/backend/backend.js';
+import { WINOGRAD_INPUT, WINOGRAD_OUTPUT } from '../../src/tensor/backend/winograd-transforms.js';
+import { fromDataId } from '../../src/tensor/tensor.js';
+import { expectClose } from '../helpers/close.js';
+
+afterAll(() => {
+  V.setCpuKernels('fast');
+  V.setNumThreads(2);
+});
+
+function withSettings<T>(kernels: V.CpuKernels, threads: number, fn: () => T): T {
+  const before = [V.getCpuKernels(), V.getNumThreads()] as const;
+  V.setCpuKernels(kernels);
+  V.setNumThreads(threads);
+  try {
+    return fn();
+  } finally {
+    V.setCpuKernels(before[0]);
+    V.setNumThreads(before[1]);
+  }
+}
+
+/** Runs the backend's tilesOf or tilesInto on x and returns the values. */
+function runTiles(direction: 'tilesOf' | 'tilesInto', x: Tensor, g: TileGeometry, transform: readonly (readonly number[])[]): Float32Array {
+  const be = x.backend;
+  const id = direction === 'tilesOf' ? be.tilesOf!(x.info(), g, transform) : be.tilesInto!(x.info(), g, transform);
+  const q = transform.length, shape = direction === 'tilesOf' ? [q * q, g.c, g.n * g.tilesH * g.tilesW] : [g.n, g.c, g.h, g.w];
+  return V.tidy(() => fromDataId(be, id, shape, 'float32').dataSync() as Float32Array);
+}
+
+// [n, c, h, w, tilesH, tilesW, offsetH, offsetW]: the input transform (4×4 patches) of convolutions with padding
+// 0, 1, 2, and the output transform (2×2 patches) of outputs whose last tile row/column is cropped
+const INPUT_CASES = [[2, 3, 16, 16, 8, 8, -1, -1], [1, 2, 5, 7, 3, 4, -1, -1], [3, 1, 9, 10, 4, 4, 0, 0], [1, 2, 4, 11, 3, 7, -2, -2], [1, 1, 2, 3, 1, 1, -1, -1], [2, 2, 7, 19, 3, 9, -1, -1]] as const;
+const OUTPUT_CASES = [[2, 3, 16, 16, 8, 8, 0, 0], [1, 2, 5, 7, 3, 4, 0, 0], [2, 2, 9, 17, 5, 9, 0, 0], [1, 1, 1, 1, 1, 1, 0, 0]] as const;
+const cases = [
+  ...INPUT_CASES.map((c) => ({ c, size: 4, transform: WINOGRAD_INPUT, kind: 'input' })),
+  ...OUTPUT_CASES.map((c) => ({ c, size: 2, transform: WINOGRAD_OUTPUT, kind: 'output' })),
+].map(({ c: [n, c, h, w, tilesH, tilesW, offsetH, offsetW], size, transform, kind }) => ({
+  label: `${kind} transform, image [${n}, ${c}, ${h}, ${w}], ${tilesH}×${tilesW} tiles from (${offsetH}, ${offsetW})`,
+  g: { n, c, h, w, size, step: 2, tilesH, tilesW, offsetH, offsetW } as TileGeometry,
+  transform,
+}));
+
+describe('WebAssembly tile kernels vs the TypeScript reference', () => {
+  test.each(cases)('$label', ({ g, transform }) => {
+    V.tidy(() => {
+      const rng = new V.Rng(g.h * 100 + g.w);
+      const image = V.randn([g.n, g.c, g.h, g.w], rng);
+      const tiles = V.randn([transform.length ** 2, g.c, g.n * g.tilesH * g.tilesW], rng);
+      for (const direction of ['tilesOf', 'tilesInto'] as const) {
+        const input = direction === 'tilesOf' ? image : tiles;
+        const reference = withSettings('reference', 1, () => runTiles(direction, input, g, transform));
+        const fast1 = withSettings('fast', 1, () => runTiles(direction, input, g, transform));
+        const fast2 = withSettings('fast', 2, () => runTiles(direction, input, g, transform));
+        expectClose(fast1, Array.from(reference), { rtol: 1e-5, atol: 1e-5 }, `${direction} fast vs reference`);
+        expect(Array.from(fast2), `${direction}: 2 threads bitwise as 1`).toEqual(Array.from(fast1));
+      }
+    });
+  });
+
+  test('a transform the module has no kernel for runs in TypeScript, with the same results', () => {
+    V.tidy(() => {
+      const g: TileGeometry = { n: 1, c: 2, h: 6, w: 6, size: 3, step: 2, tilesH: 2, tilesW: 2, offsetH: 0, offsetW: 0 };
+      const L = [[1, 2, 0], [0, -1, 3]];
+      const x = V.randn([1, 2, 6, 6], new V.Rng(5));
+      expect(Array.from(withSettings('fast', 2, () => runTiles('tilesOf', x, g, L)))).toEqual(Array.from(withSettings('reference', 1, () => runTiles('tilesOf', x, g, L))));
+    });
+  });
+});
+
+/** conv2d through im2col (unfold + matmul), the path Winograd replaces. */
+const im2colConv = (x: Tensor, w: Tensor, p: number): Tensor => {
+  const [n, , h, wd] = x.shape as [number, number, number, number], o = w.shape[0]!;
+  return V.reshape(V.matmul(V.reshape(w, [o, -1]), V.unfold(x, 3, { padding: p })), [n, o, h + 2 * p - 2, wd + 2 * p - 2]);
+};
+
+describe('conv2d takes Winograd for float32 3×3 convolutions with enough channels', () => {
+  const shapes = [
+    { x: [2, 16, 9, 10], o: 16, p: 1 }, { x: [1, 24, 12, 12], o: 20, p: 0 }, { x: [3, 16, 11, 13], o: 32, p: 2 },
+  ];
+  test.each(shapes.map((s) => ({ ...s, label: `x [${s.x.join(', ')}], ${s.o} filters, pad ${s.p}` })))('$label', ({ x: shape, o, p }) => {
+    for (const kernels of ['fast', 'reference'] as const) {
+      withSettings(kernels, 2, () => V.tidy(() => {
+        const rng = new V.Rng(shape[2]!);
+        const x = V.randn(shape, rng).requireGrad(), w = V.mul(V.randn([o, shape[1]!, 3, 3], rng), 0.2).requireGrad();
+        const y = V.conv2d(x, w, null, { padding: p });
+        expect(Array.from(y.dataSync()), 'conv2d is winogradConv2d').toEqual(Array.from(V.winogradConv2d(x, w, [p, p]).dataSync()));
+        const gy = V.randn(y.shape, rng);
+        const [dx, dw] = V.gradients(V.sum(V.mul(y, gy)), [x, w]) as [Tensor, Tensor];
+        const ref = im2colConv(x, w, p);
+        const [rdx, rdw] = V.gradients(V.sum(V.mul(ref, gy)), [x, w]) as [Tensor, Tensor];
+        const tol = { rtol: 1e-4, atol: 1e-4 };
+        expectClose(y.dataSync(), Array.from(ref.dataSync()), tol, `${kernels}: y`);
+        expectClose(dx.dataSync(), Array.from(rdx.dataSync()), tol, `${kernels}: dx`);
+        expectClose(dw.dataSync(), Array.from(rdw.dataSync()), tol, `${kernels}: dw`);
+      }));
+    }
+  });
+
+  test('float64, few channels, strides and groups keep im2col', () => {
+    V.tidy(() => {
+      const rng = new V.Rng(9);
+      const x = V.randn([1, 16, 8, 8], rng), w = V.randn([16, 16, 3, 3], rng);
+      const x64 = V.cast(x, 'float64'), w64 = V.cast(w, 'float64');
+      expect(Array.from(V.conv2d(x64, w64, null, { padding: 1 }).dataSync())).toEqual(Array.from(im2colConv(x64, w64, 1).dataSync()));
+      const few = V.randn([1, 8, 8, 8], rng), wf = V.randn([8, 8, 3, 3], rng);
+      expect(Array.from(V.conv2d(few, wf, null, { padding: 1 }).dataSync())).toEqual(Array.from(im2colConv(few, wf, 1).dataSync()));
+    });
+  });
+});
