@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import {
-  Rng, describeCpuKernels, geluTanh, getNumThreads, matmul, mul, add, randn, softmax, sum, tidy, layerNorm,
+  Rng, attention, conv2d, describeCpuKernels, geluTanh, getNumThreads, matmul, mul, add, randn, softmax, sum, tidy, layerNorm, type Tensor,
 } from '../src/index.js';
 import { ModuleBuilder } from '../src/tensor/backend/cpu/wasm/module-builder.js';
 import { wasmGemmRuntime } from '../src/tensor/backend/cpu/wasm/wasm-gemm.js';
@@ -144,6 +144,12 @@ kernel('softmax rows 1024×1024', 20 * N, 8 * N, () => { softmax(x, -1); });
 kernel('layerNorm rows 1024×1024', 8 * N, 8 * N, () => { layerNorm(x, [1024]); });
 kernel('sum rows 1024×1024', N, 4 * N, () => { sum(x, -1); });
 kernel('sum columns 1024×1024', N, 4 * N, () => { sum(x, 0); });
+// point 3 of issue #17: the fused attention forward (2 matmuls of 130×130×32 per head, FLOPs of those) and the Winograd
+// 3×3 convolution forward (FLOPs of the direct convolution it replaces, so the figure compares with a direct kernel)
+const [q, k, v] = [0, 1, 2].map(() => randn([8, 4, 130, 32], rng)) as [Tensor, Tensor, Tensor];
+kernel('attention fwd 8×4×130×32', 2 * 2 * 8 * 4 * 130 * 130 * 32, 4 * 4 * 8 * 4 * 130 * 32, () => { attention(q, k, v); });
+const image = randn([16, 32, 16, 16], rng), filters = randn([64, 32, 3, 3], rng);
+kernel('conv 3×3 fwd 16×32×16²→64 (Winograd)', 2 * 16 * 64 * 32 * 9 * 256, 4 * (16 * 32 * 256 + 16 * 64 * 256), () => { conv2d(image, filters, null, { padding: 1 }); });
 
 console.log(`\nkernels (${describeCpuKernels()}), fraction of the ${peak.toFixed(1)} GFLOP/s ceiling:`);
 console.log('kernel                          ms      GFLOP/s   GB/s   of ceiling (median; best sample)');

@@ -4,8 +4,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../tensor/errors.js';
 import { keep } from '../tensor/memory.js';
 import type { Rng } from '../tensor/random.js';
-import { concat, matmul, mul, permute, reshape, softmax, split, transpose, fresh } from '../tensor/ops/index.js';
-import { scaleAndMask } from '../tensor/fusion/index.js';
+import { attention, concat, permute, reshape, split, fresh } from '../tensor/ops/index.js';
 import { Module } from './module.js';
 import { Linear } from './layers.js';
 
@@ -46,11 +45,9 @@ export interface AttentionOptions {
   cache?: KVCache | null;
 }
 
-/** softmax(q·kᵀ·scale + mask)·v for q [B, H, Lq, d], k/v [B, H, Lk, d]. */
+/** softmax(q·kᵀ·scale + mask)·v for q [B, H, Lq, d], k/v [B, H, Lk, d] (the `attention` op: fused where the backend can). */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, mask?: Tensor | null, scale = 1 / Math.sqrt(q.shape[q.rank - 1]!)): Tensor {
-  const raw = matmul(q, transpose(k));
-  const scores = mask ? scaleAndMask(raw, scale, mask) : mul(raw, scale);
-  return matmul(softmax(scores, -1), v);
+  return attention(q, k, v, { mask: mask ?? null, scale });
 }
 
 /**

@@ -178,6 +178,15 @@ export interface Backend {
   tilesOf?(x: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId;
   /** The adjoint of tilesOf: sums Lᵀ·Q·L of every transformed patch Q back into an image [N, C, H, W]. */
   tilesInto?(tiles: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId;
+  /**
+   * Optional capability (backends offering it get fused attention, see ops/fused-attention.ts): for q [B, H, Lq, d],
+   * k [B, H, Lk, d], v [B, H, Lk, e] and an additive mask [B, H, Lq, Lk] (broadcast strides allowed) or null,
+   * out = softmax(scale·q·kᵀ + mask)·v [B, H, Lq, e] with each score row's max and Σ exp(s − max) ([B, H, Lq]).
+   */
+  attention?(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo | null, scale: number): [out: DataId, rowMax: DataId, rowSum: DataId];
+  /** The VJP of attention from its row statistics and the output cotangent: dq, dk, dv (shapes of q, k, v). */
+  attentionBackward?(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo | null, scale: number,
+    rowMax: TensorInfo, rowSum: TensorInfo, gOut: TensorInfo): [dq: DataId, dk: DataId, dv: DataId];
   /** Softmax of each row of x viewed (row-major) as [rows, n]. */
   softmaxRows(x: TensorInfo, rows: number, n: number): DataId;
   /** y·(gy − Σ gy·y) per row: the softmax VJP from its output y. */

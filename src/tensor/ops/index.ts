@@ -9,5 +9,6 @@ export * from './composite.js';
 export * from './scan-and-sample.js';
 export { checkTensor, type TensorOrNumber } from './operands.js';
 export * from './conv.js';
+export { attention, type FusedAttentionOptions } from './fused-attention.js';
 export * from './resample.js';
 export * from './nn-functional.js';

@@ -23,6 +23,8 @@ import {
 } from './wasm/wasm-rows.js';
 import { col2imKernel, im2colKernel, tilesIntoKernel, tilesOfKernel } from './conv-kernels.js';
 import { tilesWasm } from './wasm/wasm-tiles.js';
+import { attentionBackwardKernel, attentionKernel, type AttentionOperand } from './attention-kernels.js';
+import { attentionBackwardWasm, attentionWasm } from './wasm/wasm-attention.js';
 import { collapseDims } from './strided-loop.js';
 import {
   normalizeRowsBackwardKernel, normalizeRowsKernel, softmaxRowsBackwardKernel, softmaxRowsKernel,
@@ -547,6 +549,33 @@ export class CpuBackend implements Backend {
       tilesIntoKernel(src, g, transform, out);
     }
     return this.write(out);
+  }
+
+  /** The operands as strided views of their arrays, for the attention kernels. */
+  private attentionViews(...xs: (TensorInfo | null)[]): (AttentionOperand | null)[] {
+    return xs.map((x) => (x ? { values: this.values(x), info: x } : null));
+  }
+
+  attention(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo | null, scale: number): [DataId, DataId, DataId] {
+    const [nb, nh, lq] = q.shape as [number, number, number], e = v.shape[3]!;
+    const out = this.alloc(q.dtype, nb * nh * lq * e, false), rowMax = this.alloc(q.dtype, nb * nh * lq, false), rowSum = this.alloc(q.dtype, nb * nh * lq, false);
+    const [qv, kv, vv, mv] = this.attentionViews(q, k, v, mask) as [AttentionOperand, AttentionOperand, AttentionOperand, AttentionOperand | null];
+    const rt = getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
+    if (!rt || !attentionWasm(rt, qv, kv, vv, mv, scale, out, rowMax, rowSum)) attentionKernel(qv, kv, vv, mv, scale, out, rowMax, rowSum);
+    return [this.write(out), this.write(rowMax), this.write(rowSum)];
+  }
+
+  attentionBackward(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo | null, scale: number,
+    rowMax: TensorInfo, rowSum: TensorInfo, gOut: TensorInfo): [DataId, DataId, DataId] {
+    const dq = this.alloc(q.dtype, sizeOf(q.shape), false), dk = this.alloc(q.dtype, sizeOf(k.shape), false), dv = this.alloc(q.dtype, sizeOf(v.shape), false);
+    const [qv, kv, vv, mv, gv] = this.attentionViews(q, k, v, mask, gOut) as [AttentionOperand, AttentionOperand, AttentionOperand, AttentionOperand | null, AttentionOperand];
+    const [maxes, sums] = [this.contiguous(rowMax), this.contiguous(rowSum)];
+    const rt = getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
+    if (!rt || !attentionBackwardWasm(rt, qv, kv, vv, mv, scale, maxes, sums, gv, dq, dk, dv)) {
+      for (const a of [dq, dk, dv]) a.fill(0);
+      attentionBackwardKernel(qv, kv, vv, mv, scale, maxes, sums, gv, dq, dk, dv);
+    }
+    return [this.write(dq), this.write(dk), this.write(dv)];
   }
 
   multinomial(probs: TensorInfo, numSamples: number, replacement: boolean, uniforms: TensorInfo): DataId {

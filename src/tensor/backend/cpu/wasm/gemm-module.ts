@@ -6,6 +6,7 @@ import { ModuleBuilder, type FunctionBuilder } from './module-builder.js';
 import { addElementwiseInterpreter } from './elementwise-module.js';
 import { addRowKernels } from './row-module.js';
 import { addTileKernels } from './tile-module.js';
+import { addAttentionKernels } from './attention-module.js';
 
 export interface GemmTiling {
   /** Micro-tile rows (A sliver height). */
@@ -298,6 +299,7 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
   addElementwiseInterpreter(mod);
   addRowKernels(mod);
   addTileKernels(mod);
+  addAttentionKernels(mod, gemm);
   return mod.toBytes();
 }
 
