@@ -207,16 +207,20 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
     // Full tile: store (or add into) C directly. Edge tile: spill to `tile`, then copy the valid part.
     f.get('rows').i32(mr).i32_eq().get('cols').i32(nr).i32_eq().i32_mul();
     f.if_(() => {
-      f.get('c').set('row');
-      for (let r = 0; r < mr; r++) {
-        for (let v = 0; v < vecs; v++) {
-          f.get('row');
-          f.get('first');
-          f.if_(() => { f.get(acc(r, v)).set('av'); }, () => { f.get('row').v128_load(16 * v).get(acc(r, v)).f32x4_add().set('av'); });
-          f.get('av').v128_store(16 * v);
+      // one branch per tile: overwrite C on its first write, else add into it
+      const storeTile = (add: boolean) => {
+        f.get('c').set('row');
+        for (let r = 0; r < mr; r++) {
+          for (let v = 0; v < vecs; v++) {
+            f.get('row');
+            if (add) f.get('row').v128_load(16 * v).get(acc(r, v)).f32x4_add(); else f.get(acc(r, v));
+            f.v128_store(16 * v);
+          }
+          if (r < mr - 1) f.get('row').get('ldc').i32_add().set('row');
         }
-        if (r < mr - 1) f.get('row').get('ldc').i32_add().set('row');
-      }
+      };
+      f.get('first');
+      f.if_(() => storeTile(false), () => storeTile(true));
     }, () => {
       for (let r = 0; r < mr; r++) for (let v = 0; v < vecs; v++) f.get('tile').get(acc(r, v)).v128_store(16 * (r * vecs + v));
       f.get('c').set('row');
