@@ -19,9 +19,11 @@ const INTERLEAVE_LO = [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23];
 const INTERLEAVE_HI = [8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31];
 
 /**
- * Exports tilesOf{Input,Output}(x, c, n, h, w, th, tw, offH, offW, tiles, plane0, plane1, scratch) and
- * tilesInto{…}(tiles, …, x, …): the kernels of ../conv-kernels.ts (tilesOfKernel, tilesIntoKernel) for step 2 over
- * the planes [plane0, plane1) (plane = n·C + c). Addresses in bytes; scratch holds the padded plane.
+ * Exports tilesOf{Input,Output}(x, c, n, h, w, th, tw, offH, offW, T, firstTile, tiles, plane0, plane1, scratch) and
+ * tilesInto{…}(tiles, …, x, …): the kernels of ../conv-kernels.ts (tilesOfKernel, tilesIntoKernel) for step 2 over the
+ * planes [plane0, plane1) (plane = n·C + c), for a band of th tile rows whose first tile is firstTile of the T per
+ * image (patches from image row offH on). tilesInto adds into x (zeroed by the caller, so bands can overlap).
+ * Addresses in bytes; scratch holds the padded band and its transformed patches.
  */
 export function addTileKernels(mod: ModuleBuilder): void {
   for (const [suffix, L] of Object.entries(TILE_TRANSFORMS)) {
@@ -62,7 +64,7 @@ function emitTileKernel(mod: ModuleBuilder, direction: 'tilesOf' | 'tilesInto', 
   const q = L.length, size = L[0]!.length;
   const image = direction === 'tilesOf' ? 'src' : 'dst', tiles = direction === 'tilesOf' ? 'dst' : 'src';
   const f = mod.func(`${direction}${suffix}`, [['src', i32], ['c', i32], ['n', i32], ['h', i32], ['w', i32], ['th', i32], ['tw', i32],
-    ['offH', i32], ['offW', i32], ['dst', i32], ['plane0', i32], ['plane1', i32], ['scratch', i32]]);
+    ['offH', i32], ['offW', i32], ['tilesT', i32], ['firstTile', i32], ['dst', i32], ['plane0', i32], ['plane1', i32], ['scratch', i32]]);
   for (const name of ['p', 'plane', 'tileBase', 'slab', 'sw', 'sh', 'rb', 'tw4', 'buf', 'bslab', 'ty', 'tx', 'base', 'at', 'xi', 'row', 'y', 'x0', 'x1', 'ptr', 'k', 'd', 'end']) f.local(name, i32);
   const P = (i: number, j: number) => `P${i}_${j}`, H = (r: number, j: number) => `H${r}_${j}`, Q = (r: number, u: number) => `Q${r}_${u}`;
   for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) f.local(P(i, j), 'v128');
@@ -72,7 +74,7 @@ function emitTileKernel(mod: ModuleBuilder, direction: 'tilesOf' | 'tilesInto', 
 
   // slab = bytes between transformed entries (C·N·T floats); the scratch plane is sh × sw floats, rb bytes a row
   // the transformed patches of the plane: q² runs of th × tw4 floats (bslab bytes each) after the staged plane
-  f.get('c').get('n').i32_mul().get('th').i32_mul().get('tw').i32_mul().i32(2).i32_shl().set('slab');
+  f.get('c').get('n').i32_mul().get('tilesT').i32_mul().i32(2).i32_shl().set('slab');
   f.get('tw').i32(3).i32_add().i32(-4).i32_and().set('tw4');
   f.get('tw4').i32(1).i32_shl().i32(2).i32_add().set('sw');
   f.get('th').i32(1).i32_shl().i32(size - 2).i32_add().set('sh');
@@ -82,9 +84,9 @@ function emitTileKernel(mod: ModuleBuilder, direction: 'tilesOf' | 'tilesInto', 
 
   f.for_('p', 'plane0', 'plane1', 1, () => {
     f.get(image).get('p').get('h').i32_mul().get('w').i32_mul().i32(2).i32_shl().i32_add().set('plane');
-    // tiles of plane (b, c) start at float c·N·T + b·T, with b = p / C and c = p mod C
+    // this band's tiles of plane (b, c) start at float c·N·T + b·T + firstTile, with b = p / C and c = p mod C
     f.get('p').get('c').i32_rem_u().get('n').i32_mul().get('p').get('c').i32_div_u().i32_add()
-      .get('th').i32_mul().get('tw').i32_mul().i32(2).i32_shl().get(tiles).i32_add().set('tileBase');
+      .get('tilesT').i32_mul().get('firstTile').i32_add().i32(2).i32_shl().get(tiles).i32_add().set('tileBase');
     if (direction === 'tilesOf') stagePlaneIn(f); else { zeroScratch(f); movePatches(f, q, 'in'); }
     f.for_('ty', 0, 'th', 1, () => {
       f.for_('tx', 0, 'tw', 4, () => {
@@ -237,23 +239,41 @@ function zeroScratch(f: FunctionBuilder): void {
   f.for_('ptr', 'scratch', 'end', 16, () => { f.get('ptr').v128_zero().v128_store(); });
 }
 
-/** x[plane, y, x] = scratch[y − offH, x − offW], 0 where no patch reached: zero runs around the covered one. */
+/** x[plane, y, x] += scratch[y − offH, x − offW] where the band's patches reach (the covered rows' covered runs). */
 function stagePlaneOut(f: FunctionBuilder): void {
   coveredColumns(f);
-  f.get('x1').get('x0').i32_le_s();
-  f.if_(() => { zeroRun(f, () => { f.get('plane'); }, () => { f.get('h').get('w').i32_mul(); }); }, () => {
-    f.for_('y', 0, 'h', 1, () => {
-      f.get('y').get('offH').i32_sub().set('row');
-      f.get('y').get('w').i32_mul().i32(2).i32_shl().get('plane').i32_add().set('ptr'); // &x[plane, y, 0]
-      f.get('row').get('sh').i32_lt_u();
+  f.get('x1').get('x0').i32_gt_s();
+  f.if_(() => {
+    f.for_('row', 0, 'sh', 1, () => {
+      f.get('row').get('offH').i32_add().set('y');
+      f.get('y').get('h').i32_lt_u();
       f.if_(() => {
-        zeroRun(f, () => { f.get('ptr'); }, () => { f.get('x0'); });
-        copyRun(f,
+        addRun(f,
           () => { f.get('row').get('sw').i32_mul().get('x0').get('offW').i32_sub().i32_add().i32(2).i32_shl().get('scratch').i32_add(); },
-          () => { f.get('ptr').get('x0').i32(2).i32_shl().i32_add(); },
+          () => { f.get('y').get('w').i32_mul().get('x0').i32_add().i32(2).i32_shl().get('plane').i32_add(); },
           () => { f.get('x1').get('x0').i32_sub(); });
-        zeroRun(f, () => { f.get('ptr').get('x1').i32(2).i32_shl().i32_add(); }, () => { f.get('w').get('x1').i32_sub(); });
-      }, () => { zeroRun(f, () => { f.get('ptr'); }, () => { f.get('w'); }); });
+      });
     });
   });
+}
+
+/** Adds `count` floats from byte address `from` into those at `to` (vectors, then single floats); uses locals k, d, end. */
+function addRun(f: FunctionBuilder, from: () => void, to: () => void, count: () => void): void {
+  from(); f.set('k');
+  to(); f.set('d');
+  from(); count(); f.i32(2).i32_shl().i32_add().set('end');
+  f.block(() => f.loop(() => {
+    f.get('k').i32(16).i32_add().get('end').i32_gt_s().br_if(1);
+    f.get('d').get('d').v128_load().get('k').v128_load().f32x4_add().v128_store();
+    f.get('k').i32(16).i32_add().set('k');
+    f.get('d').i32(16).i32_add().set('d');
+    f.br(0);
+  }));
+  f.block(() => f.loop(() => {
+    f.get('k').get('end').i32_ge_s().br_if(1);
+    f.get('d').get('d').f32_load().get('k').f32_load().f32_add().f32_store();
+    f.get('k').i32(4).i32_add().set('k');
+    f.get('d').i32(4).i32_add().set('d');
+    f.br(0);
+  }));
 }

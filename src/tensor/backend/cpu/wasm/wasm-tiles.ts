@@ -1,6 +1,6 @@
 // Calls of the Winograd tile kernels of tile-module.ts (tilesOf, tilesInto) on float32 data, image planes split
-// between threads. Returns false where the fast path does not apply (another step or transform, a plane larger than
-// the scratch, an output outside the heap), so the caller runs the TypeScript kernel.
+// between threads, large images in bands of tile rows. Returns false where the fast path does not apply (another step
+// or transform, an output outside the heap), so the caller runs the TypeScript kernel.
 
 import type { TileGeometry } from '../../backend.js';
 import type { WasmGemmRuntime } from './wasm-gemm.js';
@@ -12,19 +12,29 @@ import { sameMatrix } from '../../winograd-transforms.js';
 /** Below this many elements of work one thread runs the kernel. */
 const PARALLEL_MIN_ELEMENTS = 1 << 15;
 
+/**
+ * tilesOf / tilesInto of float32 data in the module's kernels, in bands of tile rows small enough for a thread's
+ * scratch (bands run one after another; tilesInto sums them into `out`, which must come zeroed).
+ */
 export function tilesWasm(rt: WasmGemmRuntime, direction: 'tilesOf' | 'tilesInto', src: Float32Array, g: TileGeometry,
   transform: readonly (readonly number[])[], out: Float32Array): boolean {
   const name = (Object.keys(TILE_TRANSFORMS) as (keyof typeof TILE_TRANSFORMS)[]).find((k) => sameMatrix(TILE_TRANSFORMS[k], transform));
-  if (name === undefined || g.step !== 2 || tileScratchBytes(transform.length, g.size, g.tilesH, g.tilesW) > rt.scratchBytes) return false;
+  if (name === undefined || g.step !== 2) return false;
+  let band = g.tilesH;
+  while (band > 0 && tileScratchBytes(transform.length, g.size, band, g.tilesW) > rt.scratchBytes) band = Math.floor(band / 2);
+  if (band === 0) return false;
   const planes = g.n * g.c;
   if (planes === 0 || out.length === 0) return true;
   const outAt = rt.addressOf(out);
   const srcAt = outAt < 0 ? null : new StagingArea(rt).place(src, 0, src.length);
   if (srcAt === null) return false;
-  const work = src.length + out.length;
+  const T = g.tilesH * g.tilesW;
+  const work = (src.length + out.length) * Math.min(1, band / g.tilesH);
   const parts = Math.min(planes, work >= PARALLEL_MIN_ELEMENTS && rt.numThreads > 1 ? rt.numThreads * rt.tasksPerThread : 1);
-  const tasks = Array.from({ length: parts }, (_, t) => [srcAt, g.c, g.n, g.h, g.w, g.tilesH, g.tilesW, g.offsetH, g.offsetW, outAt,
-    Math.floor((planes * t) / parts), Math.floor((planes * (t + 1)) / parts), SCRATCH_ARG]);
-  rt.runKernel(`${direction}${name}`, tasks);
+  for (let ty = 0; ty < g.tilesH; ty += band) {
+    const rows = Math.min(band, g.tilesH - ty);
+    rt.runKernel(`${direction}${name}`, Array.from({ length: parts }, (_, t) => [srcAt, g.c, g.n, g.h, g.w, rows, g.tilesW, g.offsetH + g.step * ty, g.offsetW,
+      T, ty * g.tilesW, outAt, Math.floor((planes * t) / parts), Math.floor((planes * (t + 1)) / parts), SCRATCH_ARG]));
+  }
   return true;
 }
