@@ -6,6 +6,9 @@ import { afterAll, describe, expect, test } from 'vitest';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
 import { expectClose } from '../helpers/close.js';
+import { attentionBackwardKernel, attentionKernel, type AttentionOperand } from '../../src/tensor/backend/cpu/attention-kernels.js';
+import { wasmGemmRuntime } from '../../src/tensor/backend/cpu/wasm/wasm-gemm.js';
+import { attentionBackwardWasm, attentionWasm } from '../../src/tensor/backend/cpu/wasm/wasm-attention.js';
 
 afterAll(() => {
   V.setCpuKernels('fast');
@@ -76,6 +79,29 @@ describe('attention op', () => {
     }))));
     const fast = results.filter((r) => r.kernels === 'fast');
     expect(fast[1]!.fused, '2 threads bitwise as 1').toEqual(fast[0]!.fused);
+  });
+
+  test('arrays outside the WebAssembly heap (a browser page without cross-origin isolation) are staged in and out', () => {
+    const rt = wasmGemmRuntime();
+    if (!rt) return;
+    const rng = new V.Rng(11);
+    const [b, h, lq, lk, d, e] = [2, 2, 5, 6, 4, 3];
+    const plain = (shape: number[]): AttentionOperand => {
+      const values = Float32Array.from(V.randn(shape, rng).dataSync());
+      const strides = shape.map((_, i) => shape.slice(i + 1).reduce((p, x) => p * x, 1));
+      return { values, info: { dataId: null as never, shape, strides, offset: 0, dtype: 'float32' } };
+    };
+    const [q, k, v, g] = [plain([b, h, lq, d]), plain([b, h, lk, d]), plain([b, h, lk, e]), plain([b, h, lq, e])];
+    const sizes = [b * h * lq * e, b * h * lq, b * h * lq];
+    const want = sizes.map((n) => new Float32Array(n)), got = sizes.map((n) => new Float32Array(n).fill(NaN));
+    attentionKernel(q!, k!, v!, null, 0.5, want[0]!, want[1]!, want[2]!);
+    expect(rt.addressOf(got[0]!)).toBe(-1);
+    expect(attentionWasm(rt, q!, k!, v!, null, 0.5, got[0]!, got[1]!, got[2]!)).toBe(true);
+    got.forEach((x, i) => expectClose(x, Array.from(want[i]!), { rtol: 1e-5, atol: 1e-5 }, `forward output ${i}`));
+    const grads = [q!, k!, v!].map((x) => x.values.length), wantG = grads.map((n) => new Float32Array(n)), gotG = grads.map((n) => new Float32Array(n).fill(NaN));
+    attentionBackwardKernel(q!, k!, v!, null, 0.5, want[1]!, want[2]!, g!, wantG[0]!, wantG[1]!, wantG[2]!);
+    expect(attentionBackwardWasm(rt, q!, k!, v!, null, 0.5, want[1]!, want[2]!, g!, gotG[0]!, gotG[1]!, gotG[2]!)).toBe(true);
+    gotG.forEach((x, i) => expectClose(x, Array.from(wantG[i]!), { rtol: 1e-4, atol: 1e-5 }, `gradient ${i}`));
   });
 
   test('MultiheadAttention takes the fused op: same output as the composite path', () => {

@@ -8,6 +8,9 @@ import type { Tensor } from '../../src/index.js';
 import type { TileGeometry } from '../../src/tensor/backend/backend.js';
 import { WINOGRAD_INPUT, WINOGRAD_OUTPUT } from '../../src/tensor/backend/winograd-transforms.js';
 import { fromDataId } from '../../src/tensor/tensor.js';
+import { tilesIntoKernel, tilesOfKernel } from '../../src/tensor/backend/cpu/conv-kernels.js';
+import { wasmGemmRuntime } from '../../src/tensor/backend/cpu/wasm/wasm-gemm.js';
+import { tilesWasm } from '../../src/tensor/backend/cpu/wasm/wasm-tiles.js';
 import { expectClose } from '../helpers/close.js';
 
 afterAll(() => {
@@ -65,6 +68,23 @@ describe('WebAssembly tile kernels vs the TypeScript reference', () => {
         expect(Array.from(fast2), `${direction}: 2 threads bitwise as 1`).toEqual(Array.from(fast1));
       }
     });
+  });
+
+  test('arrays outside the WebAssembly heap (a browser page without cross-origin isolation) are staged in and out', () => {
+    const rt = wasmGemmRuntime();
+    if (!rt) return;
+    const g: TileGeometry = { n: 2, c: 3, h: 9, w: 10, size: 4, step: 2, tilesH: 5, tilesW: 5, offsetH: -1, offsetW: -1 };
+    const rng = new V.Rng(8);
+    const image = Float32Array.from(V.randn([2, 3, 9, 10], rng).dataSync()), tiles = Float32Array.from(V.randn([16, 3, 50], rng).dataSync());
+    const want = [new Float32Array(tiles.length), new Float32Array(image.length)];
+    tilesOfKernel(image, g, WINOGRAD_INPUT, want[0]!);
+    tilesIntoKernel(tiles, g, WINOGRAD_INPUT, want[1]!);
+    const got = [new Float32Array(tiles.length).fill(NaN), new Float32Array(image.length).fill(NaN)];
+    expect(rt.addressOf(got[0]!)).toBe(-1);
+    expect(tilesWasm(rt, 'tilesOf', image, g, WINOGRAD_INPUT, got[0]!)).toBe(true);
+    expect(tilesWasm(rt, 'tilesInto', tiles, g, WINOGRAD_INPUT, got[1]!)).toBe(true);
+    expectClose(got[0]!, Array.from(want[0]!), { rtol: 1e-5, atol: 1e-5 }, 'tilesOf');
+    expectClose(got[1]!, Array.from(want[1]!), { rtol: 1e-5, atol: 1e-5 }, 'tilesInto');
   });
 
   test('a transform the module has no kernel for runs in TypeScript, with the same results', () => {

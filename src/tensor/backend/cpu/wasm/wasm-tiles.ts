@@ -1,6 +1,6 @@
 // Calls of the Winograd tile kernels of tile-module.ts (tilesOf, tilesInto) on float32 data, image planes split
 // between threads, large images in bands of tile rows. Returns false where the fast path does not apply (another step
-// or transform, an output outside the heap), so the caller runs the TypeScript kernel.
+// or transform, a heap that cannot grow), so the caller runs the TypeScript kernel.
 
 import type { TileGeometry } from '../../backend.js';
 import type { WasmGemmRuntime } from './wasm-gemm.js';
@@ -25,9 +25,12 @@ export function tilesWasm(rt: WasmGemmRuntime, direction: 'tilesOf' | 'tilesInto
   if (band === 0) return false;
   const planes = g.n * g.c;
   if (planes === 0 || out.length === 0) return true;
-  const outAt = rt.addressOf(out);
-  const srcAt = outAt < 0 ? null : new StagingArea(rt).place(src, 0, src.length);
-  if (srcAt === null) return false;
+  // operands outside the heap (a browser page without cross-origin isolation has no heap tensors) are staged
+  const area = new StagingArea(rt);
+  const srcAt = area.place(src, 0, src.length);
+  const home = rt.addressOf(out), outAt = home >= 0 ? home : area.take(4 * out.length);
+  if (srcAt === null || outAt === null) return false;
+  if (home < 0) rt.heapWords.fill(0, outAt / 4, outAt / 4 + out.length); // tilesInto adds into it; tilesOf writes all
   const T = g.tilesH * g.tilesW;
   const work = (src.length + out.length) * Math.min(1, band / g.tilesH);
   const parts = Math.min(planes, work >= PARALLEL_MIN_ELEMENTS && rt.numThreads > 1 ? rt.numThreads * rt.tasksPerThread : 1);
@@ -36,5 +39,6 @@ export function tilesWasm(rt: WasmGemmRuntime, direction: 'tilesOf' | 'tilesInto
     rt.runKernel(`${direction}${name}`, Array.from({ length: parts }, (_, t) => [srcAt, g.c, g.n, g.h, g.w, rows, g.tilesW, g.offsetH + g.step * ty, g.offsetW,
       T, ty * g.tilesW, outAt, Math.floor((planes * t) / parts), Math.floor((planes * (t + 1)) / parts), SCRATCH_ARG]));
   }
+  if (home < 0) out.set(rt.heapWords.subarray(outAt / 4, outAt / 4 + out.length));
   return true;
 }
