@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-WORKLOADS = ['matmul256', 'matmul512', 'matmul1024', 'attention', 'conv-fwd', 'conv-fwdbwd', 'block', 'viar-step']
+WORKLOADS = ['matmul256', 'matmul512', 'matmul1024', 'attention', 'conv-fwd', 'conv-fwdbwd', 'block', 'viar-step', 'viar-sample']
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # shapes and FLOP conventions shared with bench/peers.ts
@@ -129,6 +129,8 @@ def child(threads, samples_override, only):
 
     if selected('viar-step', only):
         viar_step(record)
+    if selected('viar-sample', only):
+        viar_sample(record)
 
     print(json.dumps(results))
 
@@ -168,6 +170,24 @@ def viar_step(record):
     block_params = 12 * cfg['embedDim'] ** 2
     flops = 3 * 2 * block_params * model.L * batch * (cfg['nPre'] + cfg['nPost'] + 1)
     record('viar-step', flops, step, 11, one_call=True, warmup=3, inference=False)
+
+
+def viar_sample(record):
+    """The shipped MNIST VIAR and tokenizer sampling 16 images with bench/gpu-torch.py's twin (classes cycling, schedule 4,
+    CFG 1.5, top-k 60, top-p 0.96), as peers.ts times ours: one call per sample, the decoded image included."""
+    import importlib.util
+    import torch
+    spec = importlib.util.spec_from_file_location('gpu_torch', os.path.join(HERE, 'gpu-torch.py'))
+    twin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twin)
+    model, tok = twin.load_models(torch.device('cpu'))
+    labels = [i % 10 for i in range(16)]
+    seeds = iter(range(10 ** 6))
+
+    def sample():
+        return model.sample(tok, labels, seed=next(seeds), schedule=4, cfg=1.5, top_k=60, top_p=0.96)['image']
+
+    record('viar-sample', 0, sample, 5, one_call=True, warmup=1)
 
 
 def blas_name():

@@ -10,8 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   AdamW, LayerNorm, Linear, Module, MultiheadAttention, Rng, Tensor, add, attention, conv2d, describeCpuKernels, geluTanh,
-  getNumThreads, gradients, matmul, mean, noGrad, randn, setNumThreads, square, sub, sum, tensor, tidy, VQVAE, TOKENIZER_SMALL, VIAR_SMALL, createModel, TransformerTrainer,
+  getNumThreads, gradients, loadTransformer, matmul, mean, noGrad, randn, setNumThreads, square, sub, sum, tensor, tidy,
+  VQVAE, TOKENIZER_SMALL, VIAR_SMALL, createModel, TransformerTrainer, type VIAR,
 } from '../src/index.js';
+import { loadTokenizerCheckpoint } from '../src/cli/edit-commands.js';
 
 // The slice of the TF.js API used here, typed locally: importing tfjs's own declarations would pull
 // @webgpu/types into the project's global types (it redefines BufferSource and breaks src/ type checks).
@@ -56,7 +58,7 @@ const repoRoot = join(here, '..');
 // ---------------------------------------------------------------------------------------------------------------
 // CLI
 
-const WORKLOADS = ['matmul256', 'matmul512', 'matmul1024', 'attention', 'conv-fwd', 'conv-fwdbwd', 'block', 'viar-step'] as const;
+const WORKLOADS = ['matmul256', 'matmul512', 'matmul1024', 'attention', 'conv-fwd', 'conv-fwdbwd', 'block', 'viar-step', 'viar-sample'] as const;
 type WorkloadName = (typeof WORKLOADS)[number];
 
 const { values: args } = parseArgs({
@@ -624,6 +626,27 @@ if (selected('viar-step')) {
   }
 }
 
+if (selected('viar-sample')) {
+  // the shipped MNIST VIAR and tokenizer sampling 16 images (classes cycling, schedule 4, CFG 1.5, top-k 60,
+  // top-p 0.96), the decoded image read back: bench/gpu-torch.py's measure_sampling on the CPU is the twin
+  const { model } = loadTransformer('checkpoints/viar-mnist.safetensors', { model: 'viar' });
+  const vae = loadTokenizerCheckpoint('checkpoints/tokenizer-mnist.safetensors');
+  model.eval();
+  const labels = Array.from({ length: 16 }, (_, i) => i % 10);
+  let seed = 0;
+  const run = () => tidy(() => {
+    (model as VIAR).sample(vae, { labels, seed: seed++, iterSchedule: 4, cfg: 1.5, topK: 60, topP: 0.96 }).image.dataSync();
+  });
+  const t = measure(run, { samples: samplesOverride ?? 5, minMs: 0, warmup: 1 });
+  model.dispose();
+  vae.dispose();
+  const label = 'VIAR sampling (shipped MNIST model, 16 images, schedule 4)';
+  rows.push({ workload: 'viar-sample', label, impl: 'viar', status: 'ok', ms: t.ms, cores: t.cores, samples: t.samplesMs.length, reps: 1 });
+  for (const tr of torch?.results.filter((r) => r.name === 'viar-sample') ?? []) {
+    rows.push({ workload: 'viar-sample', label, impl: tr.impl, status: 'ok', ms: tr.ms, cores: tr.cores, samples: tr.samples, note: 'from peers-torch.json', oursOverPeer: t.ms / tr.ms });
+  }
+}
+
 // block parity: every implementation started from the same weights, so step-1 losses must agree
 const blockRows = rows.filter((r) => r.workload === 'block' && r.info && !r.impl.startsWith('torch'));
 if (blockRows.length) {
@@ -649,7 +672,7 @@ for (const r of rows) {
     continue;
   }
   table.push([
-    first ? r.label : '', r.impl, fmtMs(r.ms!), r.gflops!.toFixed(2), r.cores!.toFixed(2),
+    first ? r.label : '', r.impl, fmtMs(r.ms!), r.gflops === undefined ? '–' : r.gflops.toFixed(2), r.cores!.toFixed(2),
     r.reps && r.reps > 1 ? `${r.samples}×${r.reps}` : String(r.samples),
     r.oursOverPeer !== undefined ? fmtRatio(r.oursOverPeer) : '', r.oursOverPeer !== undefined ? faster(r.oursOverPeer, r.impl) : '',
     r.maxRelDiff !== undefined ? r.maxRelDiff.toExponential(1) : '',
@@ -696,6 +719,9 @@ console.log('\nacceptance (CPU-speed issue):');
       ? `  ${name} ours/${torchImpl} = ${r.oursOverPeer.toFixed(2)} (target ≤ 2): ${verdict(r.oursOverPeer <= 2)}`
       : `  ${name} ours/${torchImpl}: not measured`);
   }
+  const sampling = find('viar-sample', torchImpl);
+  summary.viarSampleOursOverTorch = sampling?.oursOverPeer ?? null;
+  if (sampling?.oursOverPeer !== undefined) console.log(`  VIAR sampling ours/${torchImpl} = ${sampling.oursOverPeer.toFixed(2)} (reported; no target)`);
   const ceilingPath = join(here, 'results', 'simd-ceiling.json');
   const matmul = find('matmul1024', 'viar');
   if (matmul && existsSync(ceilingPath)) {
