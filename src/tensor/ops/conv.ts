@@ -38,14 +38,14 @@ function geometry(op: string, x: Tensor, kernel: [number, number], stride: Pair,
 
 const colsShape = (g: ConvGeometry) => [g.n, g.c * g.kh * g.kw, g.outH * g.outW];
 
-export const im2colOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
+const im2colOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
   name: 'im2col',
   forward: ([x], g) => fromDataId(x!.backend, x!.backend.im2col(x!.info(), g), colsShape(g), x!.dtype),
   // unfolding copies each pixel into the windows that read it; its adjoint sums them back (col2im)
   vjp: (gy, { attrs }) => [col2imOp([gy], { ...attrs, padValue: 0 })],
 });
 
-export const col2imOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
+const col2imOp: AppliedOp<ConvGeometry> = defineOp<ConvGeometry>({
   name: 'col2im',
   forward: ([cols], g) => fromDataId(cols!.backend, cols!.backend.col2im(cols!.info(), g), [g.n, g.c, g.h, g.w], cols!.dtype),
   // col2im is a sum of copies, so its adjoint is im2col
