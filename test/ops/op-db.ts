@@ -57,6 +57,27 @@ export interface OpEntry {
 }
 
 const f = (shape: number[], o: Omit<InputSpec, 'shape'> = {}): InputSpec => ({ shape, ...o });
+
+/** An additive causal mask [Lq, Lk] for queries that are the last Lq of Lk positions (0 keeps, −∞ blocks). */
+function causalMask(lq: number, lk: number, dtype: V.DType): Tensor {
+  return V.tensor(Array.from({ length: lq * lk }, (_, n) => (n % lk > Math.floor(n / lk) + lk - lq ? -Infinity : 0)), { shape: [lq, lk], dtype });
+}
+
+/** softmax(q·kᵀ/√d + mask)·v, naively per output element. */
+function attentionRef(q: Nd, k: Nd, v: Nd, causal: boolean): Nd {
+  const [b, h, lq, d] = q.shape as [number, number, number, number], lk = k.shape[2]!, e = v.shape[3]!;
+  return R.build([b, h, lq, e], ([bi, hi, i, c]) => {
+    const s = Array.from({ length: lk }, (_, j) => {
+      if (causal && j > i! + lk - lq) return -Infinity;
+      let dot = 0;
+      for (let t = 0; t < d; t++) dot += R.at(q, [bi!, hi!, i!, t]) * R.at(k, [bi!, hi!, j, t]);
+      return dot / Math.sqrt(d);
+    });
+    const m = Math.max(...s), w = s.map((x) => Math.exp(x - m)), z = w.reduce((p, x) => p + x, 0);
+    return w.reduce((p, x, j) => p + (x / z) * R.at(v, [bi!, hi!, j, c!]), 0);
+  });
+}
+
 const pos = (shape: number[], o: Omit<InputSpec, 'shape'> = {}): InputSpec => ({ shape, lo: 0.5, hi: 2, ...o });
 const idx = (shape: number[], hi: number): InputSpec => ({ shape, int: true, lo: 0, hi });
 
@@ -406,6 +427,14 @@ const BASE: OpEntry[] = [
     ref: (xx, w) => R.conv2d(xx!, w!, null, { stride: [1, 1], padding: [p, p], dilation: [1, 1], groups: 1 }),
     cases: [{ inputs: [f([...x]), f([o, c, 3, 3])], notOnGpu: 'the gpu backend has no tile transforms' },
       { inputs: [f([...x], { transposed: true }), f([o, c, 3, 3])], label: 'non-contiguous', notOnGpu: 'the gpu backend has no tile transforms' }],
+  })),
+  // attention: one fused op on the cpu backend (TypeScript kernels in float64, WebAssembly in float32), the
+  // composite elsewhere; strided (transposed) heads, a causal mask with Lq < Lk, Lk not a multiple of four
+  ...([[false, [2, 2, 5, 3], [2, 2, 5, 3], [2, 2, 5, 4]], [true, [1, 2, 3, 4], [1, 2, 6, 4], [1, 2, 6, 2]]] as const).map(([causal, qs, ks, vs]): OpEntry => ({
+    name: `attention (${causal ? 'causal mask, Lq < Lk' : 'no mask'})`,
+    run: (q, k, v) => V.attention(q!, k!, v!, { mask: causal ? causalMask(q!.shape[2]!, k!.shape[2]!, q!.dtype) : null }),
+    ref: (q, k, v) => attentionRef(q!, k!, v!, causal),
+    cases: [{ inputs: [f([...qs]), f([...ks]), f([...vs])] }, { inputs: [f([...qs], { transposed: true }), f([...ks], { transposed: true }), f([...vs])], label: 'non-contiguous' }],
   })),
   {
     name: 'conv2d errors', run: (x) => x!, ref: (x) => x!, cases: [], differentiable: false,
