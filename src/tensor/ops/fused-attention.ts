@@ -69,7 +69,9 @@ export interface FusedAttentionOptions {
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: FusedAttentionOptions = {}): Tensor {
   const { mask = null, scale = 1 / Math.sqrt(q.shape[q.rank - 1]!) } = opts;
+  // (no keys: the composite's empty sums give 0, where a softmax row would be 0/0)
   const fused = q.backend.attention !== undefined && q.backend.attentionBackward !== undefined && q.rank === 4 && k.rank === 4 && v.rank === 4
+    && k.shape[2] !== 0
     && k.backend === q.backend && v.backend === q.backend && q.dtype === k.dtype && q.dtype === v.dtype && !(mask?.requiresGrad ?? false)
     && (mask === null || (mask.dtype === q.dtype && mask.backend === q.backend));
   if (!fused) return matmul(probabilities(q, k, mask, scale), v);
