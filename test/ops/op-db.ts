@@ -589,6 +589,8 @@ const EXTRA_CASES: Record<string, OpCase[]> = {
   'maxPool2d (3, stride 2, pad 1)': [{ inputs: [f([2, 0, 7, 6])], label: 'no channels' }],
   'avgPool2d': [{ inputs: [f([0, 3, 4, 6])], label: 'empty batch' }],
   'unfold': [{ inputs: [f([0, 2, 4, 5])], label: 'empty batch' }],
+  'winogradConv2d (x [2, 3, 5, 7], 4 filters, pad 1)': [
+    { inputs: [f([0, 3, 5, 7]), f([4, 3, 3, 3])], label: 'empty batch (weight gradient 0)', notOnGpu: 'the gpu backend has no tile transforms' }],
   'attention (no mask)': [{ inputs: [f([0, 2, 5, 3]), f([0, 2, 5, 3]), f([0, 2, 5, 4])], label: 'empty batch' },
     { inputs: [f([1, 2, 3, 3]), f([1, 2, 0, 3]), f([1, 2, 0, 4])], label: 'no keys (the output is 0, as an empty sum)' }],
   ...Object.fromEntries((['3×3 pad 1', 'stride 2'] as const).map((l) => [`conv2d (${l})`, [
