@@ -2,30 +2,14 @@
 // views MultiheadAttention makes), causal and broadcast masks, Lk not a multiple of four, Lq ≠ Lk; the WebAssembly
 // kernels against the TypeScript reference, 1 vs 2 threads bitwise; second-order gradients through the composite VJP.
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
 import { expectClose } from '../helpers/close.js';
+import { withCpuSettings } from '../helpers/cpu-settings.js';
 import { attentionBackwardKernel, attentionKernel, type AttentionOperand } from '../../src/tensor/backend/cpu/attention-kernels.js';
 import { wasmGemmRuntime } from '../../src/tensor/backend/cpu/wasm/wasm-gemm.js';
 import { attentionBackwardWasm, attentionWasm } from '../../src/tensor/backend/cpu/wasm/wasm-attention.js';
-
-afterAll(() => {
-  V.setCpuKernels('fast');
-  V.setNumThreads(2);
-});
-
-function withSettings<T>(kernels: V.CpuKernels, threads: number, fn: () => T): T {
-  const before = [V.getCpuKernels(), V.getNumThreads()] as const;
-  V.setCpuKernels(kernels);
-  V.setNumThreads(threads);
-  try {
-    return fn();
-  } finally {
-    V.setCpuKernels(before[0]);
-    V.setNumThreads(before[1]);
-  }
-}
 
 /** softmax(scale·q·kᵀ + mask)·v in plain ops: what the fused op must equal. */
 const composite = (q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, scale: number): Tensor => {
@@ -62,7 +46,7 @@ function inputs(c: (typeof CASES)[number], rng: V.Rng): { q: Tensor; k: Tensor; 
 
 describe('attention op', () => {
   test.each(CASES)('$label: forward and gradients match matmul + softmax; fast kernels as the reference, 1 and 2 threads', (c) => {
-    const results = (['reference', 'fast'] as const).flatMap((kernels) => ([1, 2] as const).map((threads) => withSettings(kernels, threads, () => V.tidy(() => {
+    const results = (['reference', 'fast'] as const).flatMap((kernels) => ([1, 2] as const).map((threads) => withCpuSettings(kernels, threads, () => V.tidy(() => {
       const { q, k, v, mask } = inputs(c, new V.Rng(c.lq * 31 + c.lk));
       const scale = 1 / Math.sqrt(c.d);
       const gy = V.randn([c.b, c.h, c.lq, c.e], new V.Rng(7));
@@ -142,6 +126,8 @@ describe('attention op', () => {
       expect(g.shape).toEqual([3, 4]);
       expect(() => V.attention(q, V.randn([1, 1, 4, 3], rng), v)).toThrow(/^attention: q \[1, 1, 3, 2\], k \[1, 1, 4, 3\] and v \[1, 1, 4, 2\] must be/);
       expect(() => V.attention(q, k, v, { mask: V.zeros([2, 4]) })).toThrow(/^attention: /);
+      expect(() => V.attention(q, null as unknown as Tensor, v)).toThrow(/^attention: argument 'k' must be a Tensor/);
+      expect(() => V.attention(q, k, v, { scale: 'big' as unknown as number })).toThrow(/^attention: scale must be a number, got/);
     });
   });
 });

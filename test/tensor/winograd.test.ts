@@ -2,7 +2,7 @@
 // that do and do not fill groups of four, every padding offset, odd sizes), 1 vs 2 threads bitwise, and conv2d's
 // dispatch: float32 3×3 convolutions with enough channels take Winograd and agree with im2col, forward and backward.
 
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
 import type { TileGeometry } from '../../src/tensor/backend/backend.js';
@@ -12,23 +12,7 @@ import { tilesIntoKernel, tilesOfKernel } from '../../src/tensor/backend/cpu/con
 import { wasmGemmRuntime } from '../../src/tensor/backend/cpu/wasm/wasm-gemm.js';
 import { tilesWasm } from '../../src/tensor/backend/cpu/wasm/wasm-tiles.js';
 import { expectClose } from '../helpers/close.js';
-
-afterAll(() => {
-  V.setCpuKernels('fast');
-  V.setNumThreads(2);
-});
-
-function withSettings<T>(kernels: V.CpuKernels, threads: number, fn: () => T): T {
-  const before = [V.getCpuKernels(), V.getNumThreads()] as const;
-  V.setCpuKernels(kernels);
-  V.setNumThreads(threads);
-  try {
-    return fn();
-  } finally {
-    V.setCpuKernels(before[0]);
-    V.setNumThreads(before[1]);
-  }
-}
+import { withCpuSettings } from '../helpers/cpu-settings.js';
 
 /** Runs the backend's tilesOf or tilesInto on x and returns the values. */
 function runTiles(direction: 'tilesOf' | 'tilesInto', x: Tensor, g: TileGeometry, transform: readonly (readonly number[])[]): Float32Array {
@@ -61,9 +45,9 @@ describe('WebAssembly tile kernels vs the TypeScript reference', () => {
       const tiles = V.randn([transform.length ** 2, g.c, g.n * g.tilesH * g.tilesW], rng);
       for (const direction of ['tilesOf', 'tilesInto'] as const) {
         const input = direction === 'tilesOf' ? image : tiles;
-        const reference = withSettings('reference', 1, () => runTiles(direction, input, g, transform));
-        const fast1 = withSettings('fast', 1, () => runTiles(direction, input, g, transform));
-        const fast2 = withSettings('fast', 2, () => runTiles(direction, input, g, transform));
+        const reference = withCpuSettings('reference', 1, () => runTiles(direction, input, g, transform));
+        const fast1 = withCpuSettings('fast', 1, () => runTiles(direction, input, g, transform));
+        const fast2 = withCpuSettings('fast', 2, () => runTiles(direction, input, g, transform));
         expectClose(fast1, Array.from(reference), { rtol: 1e-5, atol: 1e-5 }, `${direction} fast vs reference`);
         expect(Array.from(fast2), `${direction}: 2 threads bitwise as 1`).toEqual(Array.from(fast1));
       }
@@ -92,7 +76,7 @@ describe('WebAssembly tile kernels vs the TypeScript reference', () => {
       const g: TileGeometry = { n: 1, c: 2, h: 6, w: 6, size: 3, step: 2, tilesH: 2, tilesW: 2, offsetH: 0, offsetW: 0 };
       const L = [[1, 2, 0], [0, -1, 3]];
       const x = V.randn([1, 2, 6, 6], new V.Rng(5));
-      expect(Array.from(withSettings('fast', 2, () => runTiles('tilesOf', x, g, L)))).toEqual(Array.from(withSettings('reference', 1, () => runTiles('tilesOf', x, g, L))));
+      expect(Array.from(withCpuSettings('fast', 2, () => runTiles('tilesOf', x, g, L)))).toEqual(Array.from(withCpuSettings('reference', 1, () => runTiles('tilesOf', x, g, L))));
     });
   });
 });
@@ -109,7 +93,7 @@ describe('conv2d takes Winograd for float32 3×3 convolutions with enough channe
   ];
   test.each(shapes.map((s) => ({ ...s, label: `x [${s.x.join(', ')}], ${s.o} filters, pad ${s.p}` })))('$label', ({ x: shape, o, p }) => {
     for (const kernels of ['fast', 'reference'] as const) {
-      withSettings(kernels, 2, () => V.tidy(() => {
+      withCpuSettings(kernels, 2, () => V.tidy(() => {
         const rng = new V.Rng(shape[2]!);
         const x = V.randn(shape, rng).requireGrad(), w = V.mul(V.randn([o, shape[1]!, 3, 3], rng), 0.2).requireGrad();
         const y = V.conv2d(x, w, null, { padding: p });

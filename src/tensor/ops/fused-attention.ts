@@ -6,6 +6,7 @@ import { defineOp } from '../graph/define-op.js';
 import { isGradEnabled } from '../graph/grad-mode.js';
 import { Tensor, fromDataId, makeSavedAlias } from '../tensor.js';
 import { ShapeError, fmtShape } from '../errors.js';
+import { checkNumber, checkOptions, checkTensor } from './operands.js';
 import { broadcastShapes } from '../shape.js';
 import { mul, sub } from './elementwise.js';
 import { sum } from './reduce.js';
@@ -68,13 +69,11 @@ export interface FusedAttentionOptions {
  * @example attention(q, k, v, { mask: causal })
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: FusedAttentionOptions = {}): Tensor {
-  const { mask = null, scale = 1 / Math.sqrt(q.shape[q.rank - 1]!) } = opts;
-  // (no keys: the composite's empty sums give 0, where a softmax row would be 0/0)
-  const fused = q.backend.attention !== undefined && q.backend.attentionBackward !== undefined && q.rank === 4 && k.rank === 4 && v.rank === 4
-    && k.shape[2] !== 0
-    && k.backend === q.backend && v.backend === q.backend && q.dtype === k.dtype && q.dtype === v.dtype && !(mask?.requiresGrad ?? false)
-    && (mask === null || (mask.dtype === q.dtype && mask.backend === q.backend));
-  if (!fused) return matmul(probabilities(q, k, mask, scale), v);
+  [q, k, v] = [checkTensor(q, 'attention', 'q'), checkTensor(k, 'attention', 'k'), checkTensor(v, 'attention', 'v')];
+  checkOptions(opts, 'attention');
+  const mask = opts.mask ? checkTensor(opts.mask, 'attention', 'mask') : null;
+  const scale = opts.scale === undefined ? 1 / Math.sqrt(q.shape[q.rank - 1]!) : checkNumber(opts.scale, 'attention', 'scale');
+  if (!fusable(q, k, v, mask)) return matmul(probabilities(q, k, mask, scale), v);
   const [b, h, lq, d] = q.shape as [number, number, number, number], [kb, kh, lk, kd] = k.shape as [number, number, number, number];
   if (kb !== b || kh !== h || kd !== d || v.shape[0] !== b || v.shape[1] !== h || v.shape[2] !== lk) {
     throw new ShapeError('attention', `q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)} and v ${fmtShape(v.shape)} must be [B, H, Lq, d], [B, H, Lk, d], [B, H, Lk, e]`);
@@ -84,4 +83,14 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: FusedAttentionO
     throw new ShapeError('attention', `mask ${fmtShape(mask.shape)} does not broadcast to the scores [${scoreShape.join(', ')}]`);
   }
   return mask ? attentionOp([q, k, v, expand(mask, scoreShape)], { scale, masked: true }) : attentionOp([q, k, v], { scale, masked: false });
+}
+
+/**
+ * Whether the backend's fused kernels take this call: [B, H, L, ·] operands of one dtype on one backend, at least one
+ * key (with none the composite's empty sums give 0 where a softmax row would be 0/0), a mask that needs no gradient.
+ */
+function fusable(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): boolean {
+  const be = q.backend, alike = (t: Tensor) => t.backend === be && t.dtype === q.dtype;
+  return be.attention !== undefined && be.attentionBackward !== undefined && [q, k, v].every((t) => t.rank === 4 && alike(t))
+    && k.shape[2] !== 0 && (mask === null || (alike(mask) && !mask.requiresGrad));
 }

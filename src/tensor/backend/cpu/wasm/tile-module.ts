@@ -152,7 +152,7 @@ function emitTileKernel(mod: ModuleBuilder, direction: 'tilesOf' | 'tilesInto', 
  * differ by a multiple of a large power of two).
  */
 function movePatches(f: FunctionBuilder, q: number, direction: 'in' | 'out'): void {
-  const move = (tiles: () => void, buffer: () => void, count: () => void) => copyRun(f, direction === 'in' ? tiles : buffer, direction === 'in' ? buffer : tiles, count);
+  const move = (tiles: () => void, buffer: () => void, count: () => void) => moveRun(f, direction === 'in' ? tiles : buffer, direction === 'in' ? buffer : tiles, count);
   const entry = (base: string, stride: string) => { f.get('xi').get(stride).i32_mul().get(base).i32_add(); };
   f.get('tw').get('tw4').i32_eq();
   f.if_(() => {
@@ -182,21 +182,28 @@ function zeroRun(f: FunctionBuilder, ptr: () => void, count: () => void): void {
   f.for_('k', 'k', 'end', 4, () => { f.get('k').f32(0).f32_store(); });
 }
 
-/** Copies `count` floats from byte address `from` to `to` (vectors, then single floats); uses locals k, d, end. */
-function copyRun(f: FunctionBuilder, from: () => void, to: () => void, count: () => void): void {
+/**
+ * Copies (or adds) `count` floats from byte address `from` to (into) those at `to`: vectors, then single floats; uses
+ * locals k, d, end.
+ */
+function moveRun(f: FunctionBuilder, from: () => void, to: () => void, count: () => void, mode: 'copy' | 'add' = 'copy'): void {
   from(); f.set('k');
   to(); f.set('d');
   from(); count(); f.i32(2).i32_shl().i32_add().set('end');
   f.block(() => f.loop(() => {
     f.get('k').i32(16).i32_add().get('end').i32_gt_s().br_if(1);
-    f.get('d').get('k').v128_load().v128_store();
+    f.get('d');
+    if (mode === 'add') f.get('d').v128_load().get('k').v128_load().f32x4_add(); else f.get('k').v128_load();
+    f.v128_store();
     f.get('k').i32(16).i32_add().set('k');
     f.get('d').i32(16).i32_add().set('d');
     f.br(0);
   }));
   f.block(() => f.loop(() => {
     f.get('k').get('end').i32_ge_s().br_if(1);
-    f.get('d').get('k').f32_load().f32_store();
+    f.get('d');
+    if (mode === 'add') f.get('d').f32_load().get('k').f32_load().f32_add(); else f.get('k').f32_load();
+    f.f32_store();
     f.get('k').i32(4).i32_add().set('k');
     f.get('d').i32(4).i32_add().set('d');
     f.br(0);
@@ -204,33 +211,32 @@ function copyRun(f: FunctionBuilder, from: () => void, to: () => void, count: ()
 }
 
 /**
- * The image columns [x0, x1) that scratch columns [0, sw) cover (x = col + offW), for staging in and out; empty
- * (x1 ≤ x0) when none.
+ * For each scratch row whose image row y = row + offH lies in the image, `run(image, scratch, count)` over the image
+ * columns [x0, x1) that scratch columns [0, sw) cover (x = col + offW): byte addresses of the run's first float in the
+ * image plane and in the scratch, and its length.
  */
-function coveredColumns(f: FunctionBuilder): void {
+function forCoveredRuns(f: FunctionBuilder, run: (image: () => void, scratch: () => void, count: () => void) => void): void {
   // x0 = max(0, offW), x1 = min(w, sw + offW)
   f.get('offW').i32(0).get('offW').i32(0).i32_gt_s().select().set('x0');
   f.get('sw').get('offW').i32_add().set('x1');
   f.get('w').get('x1').get('w').get('x1').i32_lt_s().select().set('x1');
-}
-
-/** scratch[row, col] = x[plane, row + offH, col + offW], 0 outside the image: zero it all, copy the covered runs. */
-function stagePlaneIn(f: FunctionBuilder): void {
-  zeroScratch(f);
-  coveredColumns(f);
   f.get('x1').get('x0').i32_gt_s();
   f.if_(() => {
     f.for_('row', 0, 'sh', 1, () => {
       f.get('row').get('offH').i32_add().set('y');
       f.get('y').get('h').i32_lt_u();
-      f.if_(() => {
-        copyRun(f,
-          () => { f.get('y').get('w').i32_mul().get('x0').i32_add().i32(2).i32_shl().get('plane').i32_add(); },
-          () => { f.get('row').get('sw').i32_mul().get('x0').get('offW').i32_sub().i32_add().i32(2).i32_shl().get('scratch').i32_add(); },
-          () => { f.get('x1').get('x0').i32_sub(); });
-      });
+      f.if_(() => run(
+        () => { f.get('y').get('w').i32_mul().get('x0').i32_add().i32(2).i32_shl().get('plane').i32_add(); },
+        () => { f.get('row').get('sw').i32_mul().get('x0').get('offW').i32_sub().i32_add().i32(2).i32_shl().get('scratch').i32_add(); },
+        () => { f.get('x1').get('x0').i32_sub(); }));
     });
   });
+}
+
+/** scratch[row, col] = x[plane, row + offH, col + offW], 0 outside the image: zero it all, copy the covered runs. */
+function stagePlaneIn(f: FunctionBuilder): void {
+  zeroScratch(f);
+  forCoveredRuns(f, (image, scratch, count) => moveRun(f, image, scratch, count));
 }
 
 /** Zeroes the sh × sw staged plane (rounded up to whole vectors; tileScratchBytes leaves room). */
@@ -241,39 +247,5 @@ function zeroScratch(f: FunctionBuilder): void {
 
 /** x[plane, y, x] += scratch[y − offH, x − offW] where the band's patches reach (the covered rows' covered runs). */
 function stagePlaneOut(f: FunctionBuilder): void {
-  coveredColumns(f);
-  f.get('x1').get('x0').i32_gt_s();
-  f.if_(() => {
-    f.for_('row', 0, 'sh', 1, () => {
-      f.get('row').get('offH').i32_add().set('y');
-      f.get('y').get('h').i32_lt_u();
-      f.if_(() => {
-        addRun(f,
-          () => { f.get('row').get('sw').i32_mul().get('x0').get('offW').i32_sub().i32_add().i32(2).i32_shl().get('scratch').i32_add(); },
-          () => { f.get('y').get('w').i32_mul().get('x0').i32_add().i32(2).i32_shl().get('plane').i32_add(); },
-          () => { f.get('x1').get('x0').i32_sub(); });
-      });
-    });
-  });
-}
-
-/** Adds `count` floats from byte address `from` into those at `to` (vectors, then single floats); uses locals k, d, end. */
-function addRun(f: FunctionBuilder, from: () => void, to: () => void, count: () => void): void {
-  from(); f.set('k');
-  to(); f.set('d');
-  from(); count(); f.i32(2).i32_shl().i32_add().set('end');
-  f.block(() => f.loop(() => {
-    f.get('k').i32(16).i32_add().get('end').i32_gt_s().br_if(1);
-    f.get('d').get('d').v128_load().get('k').v128_load().f32x4_add().v128_store();
-    f.get('k').i32(16).i32_add().set('k');
-    f.get('d').i32(16).i32_add().set('d');
-    f.br(0);
-  }));
-  f.block(() => f.loop(() => {
-    f.get('k').get('end').i32_ge_s().br_if(1);
-    f.get('d').get('d').f32_load().get('k').f32_load().f32_add().f32_store();
-    f.get('k').i32(4).i32_add().set('k');
-    f.get('d').i32(4).i32_add().set('d');
-    f.br(0);
-  }));
+  forCoveredRuns(f, (image, scratch, count) => moveRun(f, scratch, image, count, 'add'));
 }
