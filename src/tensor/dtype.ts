@@ -24,6 +24,17 @@ export function allocArray(dtype: DType, size: number): TypedArray {
   }
 }
 
+/**
+ * A fresh array holding the first `size` values of `values`. Views of a SharedArrayBuffer (the CPU backend's
+ * WebAssembly heap) are copied as bytes: TypedArray.slice on shared memory takes a per-element path about 2× slower.
+ */
+export function copyOfArray(values: TypedArray, size = values.length): TypedArray {
+  if (Object.prototype.toString.call(values.buffer) !== '[object SharedArrayBuffer]') return values.slice(0, size);
+  const out = allocArray(dtypeOfArray(values), size);
+  new Uint8Array(out.buffer).set(new Uint8Array(values.buffer, values.byteOffset, size * values.BYTES_PER_ELEMENT));
+  return out;
+}
+
 export function dtypeOfArray(values: TypedArray): DType {
   if (values instanceof Float32Array) return 'float32';
   if (values instanceof Float64Array) return 'float64';

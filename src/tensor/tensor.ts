@@ -3,7 +3,7 @@
 
 import type { Backend, DataId, TensorInfo } from './backend/backend.js';
 import type { DType, TypedArray } from './dtype.js';
-import { allocArray, isFloatDType } from './dtype.js';
+import { allocArray, copyOfArray, isFloatDType } from './dtype.js';
 import { DisposedError, DTypeError, ArgumentError, fmtShape } from './errors.js';
 import { isContiguous, sizeOf, stridesOf, type Shape } from './shape.js';
 import { trackTensor, untrackTensor } from './memory.js';
@@ -122,12 +122,11 @@ export class Tensor {
   async data(): Promise<TypedArray> {
     this.assertAlive('data');
     if (this.isContiguous && this.offset === 0) {
-      const values = await this.backend.read(this.dataId);
-      return values.slice(0, this.size);
+      return copyOfArray(await this.backend.read(this.dataId), this.size);
     }
     const id = this.backend.copy(this.info(), this.dtype);
     try {
-      return (await this.backend.read(id)).slice();
+      return copyOfArray(await this.backend.read(id));
     } finally {
       this.backend.decRef(id);
     }
@@ -140,15 +139,15 @@ export class Tensor {
       if (!this.backend.prefetch) throw new ArgumentError('dataSync', `backend '${this.backend.name}' reads asynchronously; use await t.data()`);
       // a buffer fetched by prefetch() is read from its host copy (the backend throws a clear error otherwise)
       const base = this.backend.readSync(this.dataId);
-      if (this.isContiguous && this.offset === 0) return base.slice(0, this.size);
+      if (this.isContiguous && this.offset === 0) return copyOfArray(base, this.size);
       const out = allocArray(this.dtype, this.size);
       gatherView(base, this.shape, this.strides, this.offset, out);
       return out;
     }
-    if (this.isContiguous && this.offset === 0) return this.backend.readSync(this.dataId).slice(0, this.size);
+    if (this.isContiguous && this.offset === 0) return copyOfArray(this.backend.readSync(this.dataId), this.size);
     const id = this.backend.copy(this.info(), this.dtype);
     try {
-      return this.backend.readSync(id).slice();
+      return copyOfArray(this.backend.readSync(id));
     } finally {
       this.backend.decRef(id);
     }

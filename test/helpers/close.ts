@@ -20,3 +20,11 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     if (!ok) expect.fail(`${what}[${i}]: got ${a}, expected ${e} (atol ${tol.atol}, rtol ${tol.rtol})`);
   }
 }
+
+/** Bitwise equality (NaN equals NaN, -0 differs from 0), failing with the first differing index instead of a diff of the whole array. */
+export function expectSame(actual: ArrayLike<number>, expected: ArrayLike<number>, what = 'values'): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.is(actual[i], expected[i])) expect.fail(`${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (bitwise)`);
+  }
+}

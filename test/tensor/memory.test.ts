@@ -2,6 +2,7 @@
 
 import { describe, expect, test } from 'vitest';
 import * as V from '../../src/index.js';
+import { copyOfArray } from '../../src/tensor/dtype.js';
 
 describe('memory', () => {
   test('tidy disposes intermediates and keeps returned tensors', () => {
@@ -78,5 +79,30 @@ describe('memory', () => {
     const t = V.transpose(V.arange(6, undefined, 1, { dtype: 'float64' }).reshape([2, 3]));
     expect(Array.from(await t.data())).toEqual(Array.from(t.dataSync()));
     expect(await t.array()).toEqual(t.toArray());
+  });
+});
+
+describe('reading values out', () => {
+  test('copyOfArray copies a view of shared memory (at an offset) into a fresh, unshared array', () => {
+    const shared = new Float32Array(new SharedArrayBuffer(64), 8, 10);
+    shared.forEach((_, i) => { shared[i] = i + 0.5; });
+    const copy = copyOfArray(shared, 7);
+    expect(copy.buffer instanceof SharedArrayBuffer).toBe(false);
+    expect(Array.from(copy)).toEqual([0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5]);
+    shared[0] = 99;
+    expect(copy[0]).toBe(0.5);
+    const ints = copyOfArray(new Int32Array(new SharedArrayBuffer(16)).fill(-3));
+    expect(ints).toBeInstanceOf(Int32Array);
+    expect(Array.from(ints)).toEqual([-3, -3, -3, -3]);
+  });
+
+  test('dataSync and data return fresh arrays, not views of the backend\'s memory', async () => {
+    const t = V.tensor(Float32Array.from({ length: 300 }, (_, i) => i), { shape: [3, 100] });
+    for (const read of [t.dataSync(), await t.data(), V.transpose(t, 0, 1).dataSync()]) {
+      expect(read.buffer instanceof SharedArrayBuffer).toBe(false);
+      read[1] = -1;
+    }
+    expect(t.dataSync()[1]).toBe(1);
+    t.dispose();
   });
 });

@@ -542,9 +542,12 @@ export class CpuBackend implements Backend {
   }
 
   tilesInto(tiles: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId {
-    const out = this.alloc(tiles.dtype, g.n * g.c * g.h * g.w); // zeroed: both kernels add into it
+    const out = this.alloc(tiles.dtype, g.n * g.c * g.h * g.w, false); // zeroed by whichever kernel runs
     const src = this.contiguous(tiles);
-    if (!this.fastTiles('tilesInto', src, g, transform, out)) tilesIntoKernel(src, g, transform, out);
+    if (!this.fastTiles('tilesInto', src, g, transform, out)) {
+      out.fill(0);
+      tilesIntoKernel(src, g, transform, out);
+    }
     return this.write(out);
   }
 

@@ -22,7 +22,8 @@ const INTERLEAVE_HI = [8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30,
  * Exports tilesOf{Input,Output}(x, c, n, h, w, th, tw, offH, offW, T, firstTile, tiles, plane0, plane1, scratch) and
  * tilesInto{…}(tiles, …, x, …): the kernels of ../conv-kernels.ts (tilesOfKernel, tilesIntoKernel) for step 2 over the
  * planes [plane0, plane1) (plane = n·C + c), for a band of th tile rows whose first tile is firstTile of the T per
- * image (patches from image row offH on). tilesInto adds into x (zeroed by the caller, so bands can overlap).
+ * image (patches from image row offH on). tilesInto writes x: the band with the first tile row zeroes each plane,
+ * then every band adds its patches (bands can overlap).
  * Addresses in bytes; scratch holds the padded band and its transformed patches.
  */
 export function addTileKernels(mod: ModuleBuilder): void {
@@ -96,7 +97,14 @@ function emitTileKernel(mod: ModuleBuilder, direction: 'tilesOf' | 'tilesInto', 
         if (direction === 'tilesOf') gatherGroup(f, L, q, size, P, H); else scatterGroup(f, L, q, size, P, H, Q);
       });
     });
-    if (direction === 'tilesOf') movePatches(f, q, 'out'); else stagePlaneOut(f);
+    if (direction === 'tilesOf') {
+      movePatches(f, q, 'out');
+    } else {
+      // the band of the first tile row writes the plane (zeroes it, then adds the patches); later bands add
+      f.get('firstTile').i32_eqz();
+      f.if_(() => zeroRun(f, () => { f.get('plane'); }, () => { f.get('h').get('w').i32_mul(); }));
+      stagePlaneOut(f);
+    }
   });
 
   /** Four patches' row i, columns j: lanes k = scratch[base + i·sw + 2k + j], from two (possibly unaligned) loads. */

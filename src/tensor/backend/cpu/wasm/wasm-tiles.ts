@@ -14,7 +14,7 @@ const PARALLEL_MIN_ELEMENTS = 1 << 15;
 
 /**
  * tilesOf / tilesInto of float32 data in the module's kernels, in bands of tile rows small enough for a thread's
- * scratch (bands run one after another; tilesInto sums them into `out`, which must come zeroed).
+ * scratch (bands run one after another, in order: tilesInto's first band writes `out`, the later ones add into it).
  */
 export function tilesWasm(rt: WasmGemmRuntime, direction: 'tilesOf' | 'tilesInto', src: Float32Array, g: TileGeometry,
   transform: readonly (readonly number[])[], out: Float32Array): boolean {
@@ -30,7 +30,6 @@ export function tilesWasm(rt: WasmGemmRuntime, direction: 'tilesOf' | 'tilesInto
   const srcAt = area.place(src, 0, src.length);
   const home = rt.addressOf(out), outAt = home >= 0 ? home : area.take(4 * out.length);
   if (srcAt === null || outAt === null) return false;
-  if (home < 0) rt.heapWords.fill(0, outAt / 4, outAt / 4 + out.length); // tilesInto adds into it; tilesOf writes all
   const T = g.tilesH * g.tilesW;
   const work = (src.length + out.length) * Math.min(1, band / g.tilesH);
   const parts = Math.min(planes, work >= PARALLEL_MIN_ELEMENTS && rt.numThreads > 1 ? rt.numThreads * rt.tasksPerThread : 1);
