@@ -179,66 +179,9 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
     });
   }
 
-  // micro(kc, ap, bp, c, ldc, rows, cols, first, tile): C[rows×cols] (+)= packed A sliver · packed B sliver.
-  const micro = mod.func('micro', [['kc', i32], ['ap', i32], ['bp', i32], ['c', i32], ['ldc', i32],
-    ['rows', i32], ['cols', i32], ['first', i32], ['tile', i32]]);
-  {
-    const f = micro;
-    const acc = (r: number, v: number) => `acc${r}_${v}`;
-    for (let r = 0; r < mr; r++) for (let v = 0; v < vecs; v++) f.local(acc(r, v), 'v128');
-    for (let v = 0; v < vecs; v++) f.local(`b${v}`, 'v128');
-    f.local('av', 'v128'); f.local('p', i32); f.local('row', i32); f.local('r', i32); f.local('j', i32); f.local('x', 'f32');
-    for (let r = 0; r < mr; r++) for (let v = 0; v < vecs; v++) f.v128_zero().set(acc(r, v));
-    f.for_('p', 0, 'kc', 1, () => {
-      for (let v = 0; v < vecs; v++) f.get('bp').v128_load(16 * v).set(`b${v}`);
-      for (let r = 0; r < mr; r++) {
-        f.get('ap').v128_load32_splat(4 * r).set('av');
-        for (let v = 0; v < vecs; v++) {
-          if (tiling.fma) {
-            f.get('av').get(`b${v}`).get(acc(r, v)).f32x4_relaxed_madd().set(acc(r, v));
-          } else {
-            f.get(acc(r, v)).get('av').get(`b${v}`).f32x4_mul().f32x4_add().set(acc(r, v));
-          }
-        }
-      }
-      f.get('ap').i32(4 * mr).i32_add().set('ap');
-      f.get('bp').i32(4 * nr).i32_add().set('bp');
-    });
-    // Full tile: store (or add into) C directly. Edge tile: spill to `tile`, then copy the valid part.
-    f.get('rows').i32(mr).i32_eq().get('cols').i32(nr).i32_eq().i32_mul();
-    f.if_(() => {
-      // one branch per tile: overwrite C on its first write, else add into it
-      const storeTile = (add: boolean) => {
-        f.get('c').set('row');
-        for (let r = 0; r < mr; r++) {
-          for (let v = 0; v < vecs; v++) {
-            f.get('row');
-            if (add) f.get('row').v128_load(16 * v).get(acc(r, v)).f32x4_add(); else f.get(acc(r, v));
-            f.v128_store(16 * v);
-          }
-          if (r < mr - 1) f.get('row').get('ldc').i32_add().set('row');
-        }
-      };
-      f.get('first');
-      f.if_(() => storeTile(false), () => storeTile(true));
-    }, () => {
-      for (let r = 0; r < mr; r++) for (let v = 0; v < vecs; v++) f.get('tile').get(acc(r, v)).v128_store(16 * (r * vecs + v));
-      f.get('c').set('row');
-      f.for_('r', 0, 'rows', 1, () => {
-        f.for_('j', 0, 'cols', 1, () => {
-          // x = tile[r·NR + j]
-          f.get('tile').get('r').i32(nr).i32_mul().get('j').i32_add().i32(2).i32_shl().i32_add().f32_load().set('x');
-          f.get('row').get('j').i32(2).i32_shl().i32_add(); // &C[r, j]
-          f.get('first');
-          f.if_(() => { f.get('x').set('x'); }, () => {
-            f.get('row').get('j').i32(2).i32_shl().i32_add().f32_load().get('x').f32_add().set('x');
-          });
-          f.get('x').f32_store();
-        });
-        f.get('row').get('ldc').i32_add().set('row');
-      });
-    });
-  }
+  // micro{R}(kc, ap, bp, c, ldc, cols, first, tile): C[R×cols] (+)= R rows of a packed A sliver · a packed B sliver,
+  // one variant per row count R ≤ MR, so a last sliver of fewer rows neither computes nor spills the rows it lacks
+  const micros = Array.from({ length: mr }, (_, r) => emitMicroKernel(mod, tiling, r + 1));
 
   // gemm: the batch loop and the five GotoBLAS loops around packA/packB/micro.
   const gemm = mod.func('gemm', [
@@ -248,7 +191,7 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
     ['c', i32], ['cBatch', i32], ['ldc', i32], ['scratch', i32], ['accumulate', i32]]);
   {
     const f = gemm;
-    for (const name of ['t', 'jc', 'pc', 'ic', 'jr', 'ir', 'nc', 'kc', 'mc', 'aPack', 'bPack', 'tile', 'aT', 'bT', 'cT']) f.local(name, i32);
+    for (const name of ['t', 'jc', 'pc', 'ic', 'jr', 'ir', 'nc', 'kc', 'mc', 'aPack', 'bPack', 'tile', 'aT', 'bT', 'cT', 'rows']) f.local(name, i32);
     const min = (dst: string, x: string | number, y: string | number) => {
       // dst = min(x, y) via select
       const push = (v: string | number) => (typeof v === 'number' ? f.i32(v) : f.get(v));
@@ -274,21 +217,30 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
             f.get('aRow').get('aCol').get('aPack').call(mod.indexOf(packA));
             f.for_('jr', 0, 'nc', nr, () => {
               f.for_('ir', 0, 'mc', mr, () => {
-                f.get('kc');
-                f.get('aPack').get('ir').get('kc').i32_mul().i32(2).i32_shl().i32_add(); // A sliver ir/MR
-                f.get('bPack').get('jr').get('kc').i32_mul().i32(2).i32_shl().i32_add(); // B sliver jr/NR
-                // &C[ic+ir, jc+jr]
-                f.get('cT').get('ic').get('ir').i32_add().get('ldc').i32_mul().i32_add()
-                  .get('jc').get('jr').i32_add().i32(2).i32_shl().i32_add();
-                f.get('ldc');
-                pushMin(f, 'mc', 'ir', mr);
-                pushMin(f, 'nc', 'jr', nr);
-                // first write of this C tile: pc = 0, not accumulating into C, and (new batch entry or a
-                // batch that is summed into one C, cBatch = 0, at its first entry)
-                f.get('pc').i32_eqz().get('accumulate').i32_eqz().i32_mul();
-                f.get('t').i32_eqz().get('cBatch').i32(0).i32_ne().i32_add().i32(0).i32_ne().i32_mul();
-                f.get('tile');
-                f.call(mod.indexOf(micro));
+                const callMicro = (variant: FunctionBuilder): void => {
+                  f.get('kc');
+                  f.get('aPack').get('ir').get('kc').i32_mul().i32(2).i32_shl().i32_add(); // A sliver ir/MR
+                  f.get('bPack').get('jr').get('kc').i32_mul().i32(2).i32_shl().i32_add(); // B sliver jr/NR
+                  // &C[ic+ir, jc+jr]
+                  f.get('cT').get('ic').get('ir').i32_add().get('ldc').i32_mul().i32_add()
+                    .get('jc').get('jr').i32_add().i32(2).i32_shl().i32_add();
+                  f.get('ldc');
+                  pushMin(f, 'nc', 'jr', nr);
+                  // first write of this C tile: pc = 0, not accumulating into C, and (new batch entry or a
+                  // batch that is summed into one C, cBatch = 0, at its first entry)
+                  f.get('pc').i32_eqz().get('accumulate').i32_eqz().i32_mul();
+                  f.get('t').i32_eqz().get('cBatch').i32(0).i32_ne().i32_add().i32(0).i32_ne().i32_mul();
+                  f.get('tile');
+                  f.call(mod.indexOf(variant));
+                };
+                // the variant for the rows left in this sliver, min(mc − ir, MR)
+                f.get('mc').get('ir').i32_sub().set('rows');
+                const callFor = (r: number): void => {
+                  if (r === 1) { callMicro(micros[0]!); return; }
+                  f.get('rows').i32(r).i32_ge_s();
+                  f.if_(() => callMicro(micros[r - 1]!), () => callFor(r - 1));
+                };
+                callFor(mr);
               });
             });
           });
@@ -305,6 +257,72 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
   addTileKernels(mod);
   addAttentionKernels(mod, gemm);
   return mod.toBytes();
+}
+
+/**
+ * The register-tile kernel for `rows` (≤ MR) rows: micro{rows}(kc, ap, bp, c, ldc, cols, first, tile) computes
+ * C[rows×cols] (+)= A sliver · B sliver over kc, the A sliver packed MR rows wide (rows past `rows` are not read).
+ * Every C element is the same chain of multiply-adds whichever variant computes it. A tile of NR columns is stored
+ * (first write) or added into C directly; a narrower one is spilled to `tile` and its valid part copied.
+ */
+function emitMicroKernel(mod: ModuleBuilder, tiling: GemmTiling, rows: number): FunctionBuilder {
+  const { mr, nr } = tiling, vecs = nr / 4;
+  const f = mod.func(`micro${rows}`, [['kc', 'i32'], ['ap', 'i32'], ['bp', 'i32'], ['c', 'i32'], ['ldc', 'i32'],
+    ['cols', 'i32'], ['first', 'i32'], ['tile', 'i32']]);
+  const acc = (r: number, v: number) => `acc${r}_${v}`;
+  for (let r = 0; r < rows; r++) for (let v = 0; v < vecs; v++) f.local(acc(r, v), 'v128');
+  for (let v = 0; v < vecs; v++) f.local(`b${v}`, 'v128');
+  f.local('av', 'v128'); f.local('p', 'i32'); f.local('row', 'i32'); f.local('r', 'i32'); f.local('j', 'i32'); f.local('x', 'f32');
+  for (let r = 0; r < rows; r++) for (let v = 0; v < vecs; v++) f.v128_zero().set(acc(r, v));
+  f.for_('p', 0, 'kc', 1, () => {
+    for (let v = 0; v < vecs; v++) f.get('bp').v128_load(16 * v).set(`b${v}`);
+    for (let r = 0; r < rows; r++) {
+      f.get('ap').v128_load32_splat(4 * r).set('av');
+      for (let v = 0; v < vecs; v++) {
+        if (tiling.fma) {
+          f.get('av').get(`b${v}`).get(acc(r, v)).f32x4_relaxed_madd().set(acc(r, v));
+        } else {
+          f.get(acc(r, v)).get('av').get(`b${v}`).f32x4_mul().f32x4_add().set(acc(r, v));
+        }
+      }
+    }
+    f.get('ap').i32(4 * mr).i32_add().set('ap');
+    f.get('bp').i32(4 * nr).i32_add().set('bp');
+  });
+  f.get('cols').i32(nr).i32_eq();
+  f.if_(() => {
+    // one branch per tile: overwrite C on its first write, else add into it
+    const storeTile = (add: boolean) => {
+      f.get('c').set('row');
+      for (let r = 0; r < rows; r++) {
+        for (let v = 0; v < vecs; v++) {
+          f.get('row');
+          if (add) f.get('row').v128_load(16 * v).get(acc(r, v)).f32x4_add(); else f.get(acc(r, v));
+          f.v128_store(16 * v);
+        }
+        if (r < rows - 1) f.get('row').get('ldc').i32_add().set('row');
+      }
+    };
+    f.get('first');
+    f.if_(() => storeTile(false), () => storeTile(true));
+  }, () => {
+    for (let r = 0; r < rows; r++) for (let v = 0; v < vecs; v++) f.get('tile').get(acc(r, v)).v128_store(16 * (r * vecs + v));
+    f.get('c').set('row');
+    f.for_('r', 0, rows, 1, () => {
+      f.for_('j', 0, 'cols', 1, () => {
+        // x = tile[r·NR + j]
+        f.get('tile').get('r').i32(nr).i32_mul().get('j').i32_add().i32(2).i32_shl().i32_add().f32_load().set('x');
+        f.get('row').get('j').i32(2).i32_shl().i32_add(); // &C[r, j]
+        f.get('first');
+        f.if_(() => { f.get('x').set('x'); }, () => {
+          f.get('row').get('j').i32(2).i32_shl().i32_add().f32_load().get('x').f32_add().set('x');
+        });
+        f.get('x').f32_store();
+      });
+      f.get('row').get('ldc').i32_add().set('row');
+    });
+  });
+  return f;
 }
 
 /**
