@@ -52,6 +52,16 @@ export interface TileGeometry {
   offsetH: number; offsetW: number;
 }
 
+/**
+ * A 3×3, stride-1 convolution of x [N, C, H, W] into [N, O, outH, outW] (outH = H + 2·padH − 2) as Winograd
+ * F(2×2, 3×3) over tilesH × tilesW = ⌈outH/2⌉ × ⌈outW/2⌉ output tiles (see winograd-transforms.ts).
+ */
+export interface WinogradGeometry {
+  n: number; c: number; o: number; h: number; w: number;
+  outH: number; outW: number; padH: number; padW: number;
+  tilesH: number; tilesW: number;
+}
+
 export interface MemoryInfo {
   numDataBuffers: number;
   numBytes: number;
@@ -178,6 +188,14 @@ export interface Backend {
   tilesOf?(x: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId;
   /** The adjoint of tilesOf: sums Lᵀ·Q·L of every transformed patch Q back into an image [N, C, H, W]. */
   tilesInto?(tiles: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId;
+  /**
+   * Optional capability (with tilesOf / tilesInto; ops/winograd.ts fuses through it): the Winograd convolution of
+   * x [N, C, H, W] with transformed filters u [16, O, C] (U = G g Gᵀ per entry), y [N, O, outH, outW], computed image
+   * by image so the transformed tiles never leave the cache; the same as tilesInto(u·tilesOf(x, Bᵀ), A).
+   */
+  winogradConv?(x: TensorInfo, u: TensorInfo, g: WinogradGeometry): DataId;
+  /** Its VJP for the output cotangent gy [N, O, outH, outW]: dx [N, C, H, W] and du [16, O, C]. */
+  winogradConvBackward?(x: TensorInfo, u: TensorInfo, gy: TensorInfo, g: WinogradGeometry): [dx: DataId, du: DataId];
   /**
    * Optional capability (backends offering it get fused attention, see ops/fused-attention.ts): for q [B, H, Lq, d],
    * k [B, H, Lk, d], v [B, H, Lk, e] and an additive mask [B, H, Lq, Lk] (broadcast strides allowed) or null,

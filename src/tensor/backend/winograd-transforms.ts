@@ -2,6 +2,8 @@
 // computes each 2×2 output tile as Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A from the 4×4 input patch d. Shared by the tile ops
 // (src/tensor/ops/winograd.ts) and the WebAssembly kernels specialised to them.
 
+import type { TileGeometry, WinogradGeometry } from './backend.js';
+
 /** Bᵀ [4×4]: 4×4 input patch d → Bᵀ d B, the 16 transformed inputs. */
 export const WINOGRAD_INPUT: readonly (readonly number[])[] = [
   [1, 0, -1, 0],
@@ -29,4 +31,13 @@ export const WINOGRAD_OUTPUT: readonly (readonly number[])[] = [
 /** Whether two matrices are equal entry by entry. */
 export function sameMatrix(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): boolean {
   return a.length === b.length && a.every((row, i) => row.length === b[i]!.length && row.every((v, j) => v === b[i]![j]));
+}
+
+/** The tile geometries of a Winograd convolution: its 4×4 input patches (with padding) and its 2×2 output tiles. */
+export function winogradTiles(g: WinogradGeometry): { patches: TileGeometry; outputs: TileGeometry } {
+  const { n, c, o, h, w, outH, outW, padH, padW, tilesH, tilesW } = g;
+  return {
+    patches: { n, c, h, w, size: 4, step: 2, tilesH, tilesW, offsetH: -padH, offsetW: -padW },
+    outputs: { n, c: o, h: outH, w: outW, size: 2, step: 2, tilesH, tilesW, offsetH: 0, offsetW: 0 },
+  };
 }

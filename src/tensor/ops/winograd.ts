@@ -1,10 +1,12 @@
 // Winograd convolution F(2×2, 3×3) (Lavin & Gray 2016): a 3×3, stride-1 convolution as 16 channel matmuls between
 // transformed 4×4 input patches and transformed filters, 2.25× fewer multiplications than im2col's. tilesOf and
-// tilesInto are its primitives, each other's adjoint (as im2col and col2im); everything else is matmul.
+// tilesInto are its primitives, each other's adjoint (as im2col and col2im); everything else is matmul. Backends that
+// fuse the three steps image by image (winogradConv) run it as one kernel forward and one backward.
 
 import { defineOp, type AppliedOp } from '../graph/define-op.js';
-import type { Backend, TileGeometry } from '../backend/backend.js';
-import { WINOGRAD_FILTER, WINOGRAD_INPUT, WINOGRAD_OUTPUT } from '../backend/winograd-transforms.js';
+import { isGradEnabled } from '../graph/grad-mode.js';
+import type { Backend, TileGeometry, WinogradGeometry } from '../backend/backend.js';
+import { WINOGRAD_FILTER, WINOGRAD_INPUT, WINOGRAD_OUTPUT, winogradTiles } from '../backend/winograd-transforms.js';
 import { allocArray, type DType } from '../dtype.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
@@ -38,6 +40,27 @@ const tilesInto: AppliedOp<TileAttrs> = defineOp<TileAttrs>({
   vjp: (gy, { attrs }) => [tilesOf([gy], attrs)],
 });
 
+/**
+ * tilesInto(U·tilesOf(x, Bᵀ), A) as one op: x [N, C, H, W], u [16, O, C] → [N, O, outH, outW], on backends that
+ * fuse it. Its VJP is one kernel too, except while a graph of the gradient is being built: then it is written with the
+ * primitives, dx = tilesInto(Uᵀ·dM, Bᵀ) and du = dM·Vᵀ with dM = tilesOf(gy, A) and V = tilesOf(x, Bᵀ).
+ */
+const fusedWinograd = defineOp<{ g: WinogradGeometry }>({
+  name: 'winogradConv',
+  forward: ([x, u], { g }) => fromDataId(x!.backend, x!.backend.winogradConv!(x!.info(), u!.info(), g), [g.n, g.o, g.outH, g.outW], x!.dtype),
+  saveInputs: true,
+  vjp: (gy, { inputs, attrs: { g } }) => {
+    const [x, u] = inputs as [Tensor, Tensor];
+    if (isGradEnabled()) {
+      const { patches, outputs } = winogradTiles(g);
+      const dm = tilesOf([gy], { g: outputs, transform: WINOGRAD_OUTPUT }), v = tilesOf([x], { g: patches, transform: WINOGRAD_INPUT });
+      return [tilesInto([matmul(transpose(u, 1, 2), dm)], { g: patches, transform: WINOGRAD_INPUT }), matmul(dm, transpose(v, 1, 2))];
+    }
+    const [dx, du] = x.backend.winogradConvBackward!(x.info(), u.info(), gy.info(), g);
+    return [fromDataId(x.backend, dx, x.shape, x.dtype), fromDataId(x.backend, du, u.shape, u.dtype)];
+  },
+});
+
 /** kron(G, G) [16×9]: the filter transform G g Gᵀ on a row-major 3×3 filter, as a constant of x's backend. */
 function filterTransform(backend: Backend, dtype: DType): Tensor {
   const values = allocArray(dtype, 16 * 9);
@@ -69,7 +92,7 @@ export const WINOGRAD_MIN_PIXELS = 64;
  *   V = Bᵀ d B  (each 4×4 input patch d, tilesOf),   U = G g Gᵀ  (each filter g),
  *   M[ξ] = U[ξ] · V[ξ]  (16 matmuls over channels),   y = Aᵀ M A  (tilesInto, cropped to the output).
  * Shapes: x [N, C, H, W], w [O, C, 3, 3] → [N, O, H + 2p − 2, W + 2p − 2]. Gradients follow through the
- * primitives' adjoints and matmul.
+ * primitives' adjoints and matmul; a backend that fuses the steps (winogradConv) runs V, M and y image by image.
  */
 export function winogradConv2d(x: Tensor, w: Tensor, padding: readonly [number, number] = [0, 0]): Tensor {
   if (x.rank !== 4 || w.rank !== 4 || w.shape[2] !== 3 || w.shape[3] !== 3 || w.shape[1] !== x.shape[1]) {
@@ -78,11 +101,11 @@ export function winogradConv2d(x: Tensor, w: Tensor, padding: readonly [number, 
   const [n, c, h, wd] = x.shape as [number, number, number, number], o = w.shape[0]!;
   const [ph, pw] = padding, outH = h + 2 * ph - 2, outW = wd + 2 * pw - 2;
   if (outH < 1 || outW < 1) throw new ShapeError('winogradConv2d', `a 3×3 window (padding ${ph}×${pw}) does not fit input ${fmtShape(x.shape)}`);
-  const tilesH = Math.ceil(outH / 2), tilesW = Math.ceil(outW / 2);
-  const patches: TileGeometry = { n, c, h, w: wd, size: 4, step: 2, tilesH, tilesW, offsetH: -ph, offsetW: -pw };
-  const outputTiles: TileGeometry = { n, c: o, h: outH, w: outW, size: 2, step: 2, tilesH, tilesW, offsetH: 0, offsetW: 0 };
-  const v = tilesOf([x], { g: patches, transform: WINOGRAD_INPUT }); // [16, C, N·T]
+  const g: WinogradGeometry = { n, c, o, h, w: wd, outH, outW, padH: ph, padW: pw, tilesH: Math.ceil(outH / 2), tilesW: Math.ceil(outW / 2) };
   const u = reshape(matmul(filterTransform(x.backend, w.dtype), transpose(reshape(w, [o * c, 9]))), [16, o, c]);
+  if (x.backend.winogradConv && x.backend.winogradConvBackward && x.dtype === w.dtype) return fusedWinograd([x, u], { g });
+  const { patches, outputs } = winogradTiles(g);
+  const v = tilesOf([x], { g: patches, transform: WINOGRAD_INPUT }); // [16, C, N·T]
   const m = matmul(u, v); // [16, O, N·T]
-  return tilesInto([m], { g: outputTiles, transform: WINOGRAD_OUTPUT });
+  return tilesInto([m], { g: outputs, transform: WINOGRAD_OUTPUT });
 }

@@ -2,8 +2,10 @@
 // and reductions. col2im is im2col's adjoint (it sums overlapping windows). tilesOf / tilesInto: the same for
 // Winograd convolution, each patch transformed on the way (L·P·Lᵀ) and back (Lᵀ·Q·L).
 
-import type { ConvGeometry, TileGeometry } from '../backend.js';
-import type { TypedArray } from '../../dtype.js';
+import type { ConvGeometry, TileGeometry, WinogradGeometry } from '../backend.js';
+import { allocArray, dtypeOfArray, type FloatArray, type TypedArray } from '../../dtype.js';
+import { WINOGRAD_INPUT, WINOGRAD_OUTPUT, winogradTiles } from '../winograd-transforms.js';
+import { gemm } from './gemm.js';
 
 /** cols[n, (c·kh + i)·kw + j, oy·outW + ox] = x[n, c, oy·sh − ph + i·dh, ox·sw − pw + j·dw] (padValue outside). */
 export function im2colKernel(x: TypedArray, g: ConvGeometry, cols: TypedArray): void {
@@ -160,4 +162,37 @@ export function tilesIntoKernel(tiles: TypedArray, g: TileGeometry, L: readonly 
       }
     }
   }
+}
+
+/**
+ * y [N, O, outH, outW] = Aᵀ[U ⊙ Bᵀ d B]A per output tile, for x [N, C, H, W] and transformed filters u [16, O, C]:
+ * V = tilesOf(x, Bᵀ), M[ξ] = U[ξ]·V[ξ], y = tilesInto(M, A). The reference for the fused kernels.
+ */
+export function winogradConvKernel(x: FloatArray, u: FloatArray, g: WinogradGeometry, y: FloatArray): void {
+  const { patches, outputs } = winogradTiles(g);
+  const nt = g.n * g.tilesH * g.tilesW, { c, o } = g;
+  const v = allocArray(dtypeOfArray(x), 16 * c * nt) as FloatArray, m = allocArray(dtypeOfArray(x), 16 * o * nt) as FloatArray;
+  tilesOfKernel(x, patches, WINOGRAD_INPUT, v);
+  for (let xi = 0; xi < 16; xi++) gemm(o, nt, c, u, xi * o * c, c, 1, v, xi * c * nt, nt, 1, m, xi * o * nt, nt, false);
+  y.fill(0);
+  tilesIntoKernel(m, outputs, WINOGRAD_OUTPUT, y);
+}
+
+/**
+ * The VJP of winogradConvKernel for gy [N, O, outH, outW]: with dM = tilesOf(gy, A) and V = tilesOf(x, Bᵀ),
+ * dx = tilesInto(Uᵀ·dM, Bᵀ) [N, C, H, W] and du[ξ] = dM[ξ]·V[ξ]ᵀ [16, O, C].
+ */
+export function winogradConvBackwardKernel(x: FloatArray, u: FloatArray, gy: FloatArray, g: WinogradGeometry, dx: FloatArray, du: FloatArray): void {
+  const { patches, outputs } = winogradTiles(g);
+  const nt = g.n * g.tilesH * g.tilesW, { c, o } = g;
+  const dtype = dtypeOfArray(x);
+  const dm = allocArray(dtype, 16 * o * nt) as FloatArray, v = allocArray(dtype, 16 * c * nt) as FloatArray, dv = allocArray(dtype, 16 * c * nt) as FloatArray;
+  tilesOfKernel(gy, outputs, WINOGRAD_OUTPUT, dm);
+  tilesOfKernel(x, patches, WINOGRAD_INPUT, v);
+  for (let xi = 0; xi < 16; xi++) {
+    gemm(c, nt, o, u, xi * o * c, 1, c, dm, xi * o * nt, nt, 1, dv, xi * c * nt, nt, false);
+    gemm(o, c, nt, dm, xi * o * nt, nt, 1, v, xi * c * nt, 1, nt, du, xi * o * c, c, false);
+  }
+  dx.fill(0);
+  tilesIntoKernel(dv, patches, WINOGRAD_INPUT, dx);
 }

@@ -1,7 +1,7 @@
 // The plain-TypeScript CPU backend: refcounted typed-array storage and dispatch to the pure kernels beside it.
 
 import type {
-  ArgReduceOp, Backend, BinaryOp, ConvGeometry, DataId, MemoryInfo, ReduceOp, TensorInfo, TileGeometry, UnaryOp,
+  ArgReduceOp, Backend, BinaryOp, ConvGeometry, DataId, MemoryInfo, ReduceOp, TensorInfo, TileGeometry, UnaryOp, WinogradGeometry,
 } from '../backend.js';
 import { allocArray, dtypeOfArray, type DType, type FloatArray, type TypedArray } from '../../dtype.js';
 import { isContiguous, sizeOf, type Shape } from '../../shape.js';
@@ -21,8 +21,9 @@ import { primitivePrograms, runFusedWasm, type OutputView } from './wasm/wasm-el
 import {
   colSumWasm, normRowsBackwardWasm, normRowsWasm, softmaxRowsBackwardWasm, softmaxRowsWasm, sumRowsWasm,
 } from './wasm/wasm-rows.js';
-import { col2imKernel, im2colKernel, tilesIntoKernel, tilesOfKernel } from './conv-kernels.js';
+import { col2imKernel, im2colKernel, tilesIntoKernel, tilesOfKernel, winogradConvBackwardKernel, winogradConvKernel } from './conv-kernels.js';
 import { tilesWasm } from './wasm/wasm-tiles.js';
+import { winogradBackwardWasm, winogradForwardWasm } from './wasm/wasm-winograd.js';
 import { attentionBackwardKernel, attentionKernel, type AttentionOperand } from './attention-kernels.js';
 import { attentionBackwardWasm, attentionWasm } from './wasm/wasm-attention.js';
 import { collapseDims } from './strided-loop.js';
@@ -247,15 +248,21 @@ export class CpuBackend implements Backend {
       return x.offset === 0 && v.length === size ? v : v.subarray(x.offset, x.offset + size);
     }
     const out = this.alloc(x.dtype, size, false);
-    if (!this.fastElementwise(primitivePrograms.copy(), [x], x.shape, out)) copyKernel(v, x.shape, x.strides, x.offset, out);
+    this.copyInto(x, out);
     this.temporaries.push(out);
     return out;
   }
 
   copy(x: TensorInfo, dtype: DType): DataId {
     const out = this.alloc(dtype, sizeOf(x.shape), false);
-    if (!this.fastElementwise(primitivePrograms.copy(), [x], x.shape, out)) copyKernel(this.values(x), x.shape, x.strides, x.offset, out);
+    this.copyInto(x, out);
     return this.write(out);
+  }
+
+  /** out = x's values in row-major order; one value broadcast everywhere (every stride 0, as a gradient of a sum) is a fill. */
+  private copyInto(x: TensorInfo, out: TypedArray): void {
+    if (out.length > 0 && x.strides.every((s) => s === 0)) out.fill(this.values(x)[x.offset]!);
+    else if (!this.fastElementwise(primitivePrograms.copy(), [x], x.shape, out)) copyKernel(this.values(x), x.shape, x.strides, x.offset, out);
   }
 
   /**
@@ -549,6 +556,24 @@ export class CpuBackend implements Backend {
       tilesIntoKernel(src, g, transform, out);
     }
     return this.write(out);
+  }
+
+  winogradConv(x: TensorInfo, u: TensorInfo, g: WinogradGeometry): DataId {
+    const y = this.alloc(x.dtype, g.n * g.o * g.outH * g.outW, false) as FloatArray;
+    const [xs, us] = [this.contiguous(x), this.contiguous(u)] as FloatArray[];
+    const rt = y instanceof Float32Array ? this.fastRows(y) : null;
+    if (!rt || !winogradForwardWasm(rt, xs as Float32Array, us as Float32Array, g, y as Float32Array)) winogradConvKernel(xs!, us!, g, y);
+    return this.write(y);
+  }
+
+  winogradConvBackward(x: TensorInfo, u: TensorInfo, gy: TensorInfo, g: WinogradGeometry): [DataId, DataId] {
+    const dx = this.alloc(x.dtype, g.n * g.c * g.h * g.w, false) as FloatArray, du = this.alloc(u.dtype, 16 * g.o * g.c, false) as FloatArray;
+    const [xs, us, gys] = [this.contiguous(x), this.contiguous(u), this.contiguous(gy)] as FloatArray[];
+    const rt = dx instanceof Float32Array ? this.fastRows(dx) : null;
+    if (!rt || !winogradBackwardWasm(rt, xs as Float32Array, us as Float32Array, gys as Float32Array, g, dx as Float32Array, du as Float32Array)) {
+      winogradConvBackwardKernel(xs!, us!, gys!, g, dx, du);
+    }
+    return [this.write(dx), this.write(du)];
   }
 
   /** The operands as strided views of their arrays, for the attention kernels. */

@@ -7,6 +7,7 @@ import { addElementwiseInterpreter } from './elementwise-module.js';
 import { addRowKernels } from './row-module.js';
 import { addTileKernels } from './tile-module.js';
 import { addAttentionKernels } from './attention-module.js';
+import { addWinogradKernels } from './winograd-module.js';
 
 export interface GemmTiling {
   /** Micro-tile rows (A sliver height). */
@@ -254,7 +255,7 @@ export function buildGemmModule(tiling: GemmTiling, memory: { initialPages: numb
   addConvLayoutFunctions(mod);
   addElementwiseInterpreter(mod);
   addRowKernels(mod);
-  addTileKernels(mod);
+  addWinogradKernels(mod, gemm, addTileKernels(mod));
   addAttentionKernels(mod, gemm);
   return mod.toBytes();
 }

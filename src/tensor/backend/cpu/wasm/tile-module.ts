@@ -26,11 +26,13 @@ const INTERLEAVE_HI = [8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30,
  * then every band adds its patches (bands can overlap).
  * Addresses in bytes; scratch holds the padded band and its transformed patches.
  */
-export function addTileKernels(mod: ModuleBuilder): void {
+export function addTileKernels(mod: ModuleBuilder): Record<string, FunctionBuilder> {
+  const kernels: Record<string, FunctionBuilder> = {};
   for (const [suffix, L] of Object.entries(TILE_TRANSFORMS)) {
-    emitTileKernel(mod, 'tilesOf', suffix, L);
-    emitTileKernel(mod, 'tilesInto', suffix, L);
+    kernels[`tilesOf${suffix}`] = emitTileKernel(mod, 'tilesOf', suffix, L);
+    kernels[`tilesInto${suffix}`] = emitTileKernel(mod, 'tilesInto', suffix, L);
   }
+  return kernels;
 }
 
 /**
@@ -61,7 +63,7 @@ function combine(f: FunctionBuilder, coefs: readonly number[], term: (k: number)
   if (first) f.v128_zero();
 }
 
-function emitTileKernel(mod: ModuleBuilder, direction: 'tilesOf' | 'tilesInto', suffix: string, L: Matrix): void {
+function emitTileKernel(mod: ModuleBuilder, direction: 'tilesOf' | 'tilesInto', suffix: string, L: Matrix): FunctionBuilder {
   const q = L.length, size = L[0]!.length;
   const image = direction === 'tilesOf' ? 'src' : 'dst', tiles = direction === 'tilesOf' ? 'dst' : 'src';
   const f = mod.func(`${direction}${suffix}`, [['src', i32], ['c', i32], ['n', i32], ['h', i32], ['w', i32], ['th', i32], ['tw', i32],
@@ -106,6 +108,7 @@ function emitTileKernel(mod: ModuleBuilder, direction: 'tilesOf' | 'tilesInto', 
       stagePlaneOut(f);
     }
   });
+  return f;
 
   /** Four patches' row i, columns j: lanes k = scratch[base + i·sw + 2k + j], from two (possibly unaligned) loads. */
   function gatherGroup(g: FunctionBuilder, m: Matrix, rows: number, s: number, p: typeof P, h: typeof H): void {

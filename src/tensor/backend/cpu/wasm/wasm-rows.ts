@@ -70,9 +70,14 @@ export function colSumWasm(
   const base = area.place(x, offset, (batches - 1) * batchStride + (rows - 1) * rowStride + cols);
   const addr = base === null ? null : addresses(area, rt, [], [out]);
   if (base === null || !addr) return false;
-  rt.runKernel('colSum', split(rt, cols, batches * rows * cols, 8,
-    (c0, c1) => [base, rows, cols, 4 * rowStride, batches, 4 * batchStride, addr[0]!, c0, c1]));
+  rt.runKernel('colSum', colSumTasks(rt, base, batches, batchStride, rows, cols, rowStride, addr[0]!));
   return true;
+}
+
+/** The colSum kernel's tasks for heap byte addresses `base` (x[0]) and `outAt`, strides in elements; columns split between threads. */
+export function colSumTasks(rt: WasmGemmRuntime, base: number, batches: number, batchStride: number, rows: number, cols: number,
+  rowStride: number, outAt: number): number[][] {
+  return split(rt, cols, batches * rows * cols, 8, (c0, c1) => [base, rows, cols, 4 * rowStride, batches, 4 * batchStride, outAt, c0, c1]);
 }
 
 export function softmaxRowsWasm(rt: WasmGemmRuntime, x: Float32Array, rows: number, n: number, out: Float32Array): boolean {
