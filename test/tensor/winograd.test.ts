@@ -1,16 +1,18 @@
-// Winograd convolution on the CPU: the WebAssembly tile kernels against the TypeScript reference kernels (tile rows
-// that do and do not fill groups of four, every padding offset, odd sizes), 1 vs 2 threads bitwise, and conv2d's
-// dispatch: float32 3×3 convolutions with enough channels take Winograd and agree with im2col, forward and backward.
+// Winograd convolution on the CPU: the WebAssembly tile kernels and the fused image-by-image kernels against the
+// TypeScript reference kernels (tile rows that do and do not fill groups of four, every padding offset, odd sizes,
+// batches that do not split evenly), 1 vs 2 threads bitwise, and conv2d's dispatch: float32 3×3 convolutions with
+// enough channels take Winograd and agree with im2col, forward and backward.
 
 import { describe, expect, test } from 'vitest';
 import * as V from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
-import type { TileGeometry } from '../../src/tensor/backend/backend.js';
+import type { TileGeometry, WinogradGeometry } from '../../src/tensor/backend/backend.js';
 import { WINOGRAD_INPUT, WINOGRAD_OUTPUT } from '../../src/tensor/backend/winograd-transforms.js';
 import { fromDataId } from '../../src/tensor/tensor.js';
-import { tilesIntoKernel, tilesOfKernel } from '../../src/tensor/backend/cpu/conv-kernels.js';
+import { tilesIntoKernel, tilesOfKernel, winogradConvBackwardKernel, winogradConvKernel } from '../../src/tensor/backend/cpu/conv-kernels.js';
 import { wasmGemmRuntime } from '../../src/tensor/backend/cpu/wasm/wasm-gemm.js';
 import { tilesWasm } from '../../src/tensor/backend/cpu/wasm/wasm-tiles.js';
+import { winogradBackwardWasm, winogradForwardWasm } from '../../src/tensor/backend/cpu/wasm/wasm-winograd.js';
 import { expectClose, expectSame } from '../helpers/close.js';
 import { withCpuSettings } from '../helpers/cpu-settings.js';
 
@@ -118,6 +120,78 @@ describe('conv2d takes Winograd for float32 3×3 convolutions with enough channe
       expectSame(V.conv2d(x64, w64, null, { padding: 1 }).dataSync(), im2colConv(x64, w64, 1).dataSync());
       const few = V.randn([1, 8, 8, 8], rng), wf = V.randn([8, 8, 3, 3], rng);
       expectSame(V.conv2d(few, wf, null, { padding: 1 }).dataSync(), im2colConv(few, wf, 1).dataSync());
+    });
+  });
+});
+
+/** The geometry of a padded 3×3 convolution of x [n, c, h, w] into o channels. */
+function geometry([n, c, h, w]: readonly number[], o: number, pad: number): WinogradGeometry {
+  const outH = h! + 2 * pad - 2, outW = w! + 2 * pad - 2;
+  return { n: n!, c: c!, o, h: h!, w: w!, outH, outW, padH: pad, padW: pad, tilesH: Math.ceil(outH / 2), tilesW: Math.ceil(outW / 2) };
+}
+
+/** The backend's fused forward and backward on x, u, gy: [y, dx, du] as arrays. */
+function runFused(x: Tensor, u: Tensor, gy: Tensor, g: WinogradGeometry): Float32Array[] {
+  const be = x.backend;
+  return V.tidy(() => {
+    const y = be.winogradConv!(x.info(), u.info(), g), [dx, du] = be.winogradConvBackward!(x.info(), u.info(), gy.info(), g);
+    return [[y, gy.shape], [dx, x.shape], [du, u.shape]].map(([id, shape]) => fromDataId(be, id as never, shape as number[], 'float32').dataSync() as Float32Array);
+  });
+}
+
+describe('fused Winograd kernels (image by image) vs the TypeScript reference', () => {
+  // 9 images: the backward's 8 image groups are uneven; cropped last tiles (odd outputs); paddings 0, 1, 2
+  const cases = [{ x: [9, 16, 9, 10], o: 20, p: 1 }, { x: [1, 17, 5, 7], o: 16, p: 0 }, { x: [3, 16, 11, 13], o: 24, p: 2 }, { x: [16, 32, 16, 16], o: 64, p: 1 }];
+  test.each(cases.map((c) => ({ ...c, label: `x [${c.x.join(', ')}], ${c.o} filters, pad ${c.p}` })))('$label', ({ x: shape, o, p }) => {
+    V.tidy(() => {
+      const g = geometry(shape, o, p), rng = new V.Rng(shape[0]! * 31 + o);
+      const x = V.randn(shape, rng), u = V.randn([16, o, shape[1]!], rng), gy = V.randn([g.n, o, g.outH, g.outW], rng);
+      const reference = withCpuSettings('reference', 1, () => runFused(x, u, gy, g));
+      const fast1 = withCpuSettings('fast', 1, () => runFused(x, u, gy, g)), fast2 = withCpuSettings('fast', 2, () => runFused(x, u, gy, g));
+      ['y', 'dx', 'du'].forEach((name, j) => {
+        expectClose(fast1[j]!, Array.from(reference[j]!), { rtol: 1e-4, atol: 1e-4 }, `${name} fast vs reference`);
+        expectSame(fast2[j]!, fast1[j]!, `${name}: 2 threads bitwise as 1`);
+      });
+    });
+  });
+
+  test('arrays outside the WebAssembly heap are staged in and out', () => {
+    const rt = wasmGemmRuntime()!;
+    const g = geometry([3, 16, 7, 9], 16, 1), rng = new V.Rng(12);
+    const [x, u, gy] = [[3, 16, 7, 9], [16, 16, 16], [3, 16, 7, 9]].map((s) => Float32Array.from(V.randn(s, rng).dataSync()));
+    const want = [new Float32Array(gy!.length), new Float32Array(x!.length), new Float32Array(u!.length)];
+    winogradConvKernel(x!, u!, g, want[0]!);
+    winogradConvBackwardKernel(x!, u!, gy!, g, want[1]!, want[2]!);
+    const got = want.map((a) => new Float32Array(a.length).fill(NaN));
+    expect(rt.addressOf(got[0]!)).toBe(-1);
+    expect(winogradForwardWasm(rt, x!, u!, g, got[0]!)).toBe(true);
+    expect(winogradBackwardWasm(rt, x!, u!, gy!, g, got[1]!, got[2]!)).toBe(true);
+    ['y', 'dx', 'du'].forEach((name, j) => expectClose(got[j]!, Array.from(want[j]!), { rtol: 1e-4, atol: 1e-4 }, name));
+  });
+
+  test('an image too large for a task\'s workspace takes the whole-batch path, with the same results', () => {
+    const rt = wasmGemmRuntime()!;
+    V.tidy(() => {
+      const rng = new V.Rng(13);
+      const x = V.randn([1, 16, 100, 100], rng), w = V.mul(V.randn([16, 16, 3, 3], rng), 0.2);
+      const g = geometry(x.shape, 16, 1);
+      expect(winogradForwardWasm(rt, new Float32Array(x.size), new Float32Array(16 * 16 * 16), g, new Float32Array(x.size))).toBe(false);
+      expectClose(V.conv2d(x, w, null, { padding: 1 }).dataSync(), Array.from(im2colConv(x, w, 1).dataSync()), { rtol: 1e-4, atol: 1e-4 }, 'y');
+    });
+  });
+
+  test('second-order gradients go through the primitives (float64 gradcheck of a gradient built with createGraph)', () => {
+    V.tidy(() => {
+      const rng = new V.Rng(14);
+      const x = V.cast(V.randn([1, 2, 4, 5], rng), 'float64'), w = V.cast(V.randn([2, 2, 3, 3], rng), 'float64');
+      const r = V.cast(V.randn([1, 2, 4, 5], rng), 'float64');
+      // (x, w) ↦ ∇_x Σ r ⊙ winogradConv2d(x, w)
+      const gradOf = (xx: Tensor, ww: Tensor): Tensor => V.enableGrad(() => {
+        const leaf = xx.requiresGrad ? xx : V.detach(xx).requireGrad();
+        return V.gradients(V.sum(V.mul(V.winogradConv2d(leaf, ww, [1, 1]), r)), [leaf], undefined, { createGraph: true })[0]!;
+      });
+      const result = V.gradcheck(gradOf, [x, w]);
+      expect(result.ok, JSON.stringify(result.mismatches.slice(0, 3))).toBe(true);
     });
   });
 });
