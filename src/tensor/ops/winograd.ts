@@ -72,8 +72,8 @@ function filterTransform(backend: Backend, dtype: DType): Tensor {
 
 /**
  * Whether conv2d takes the Winograd path: float32 on a backend with tile transforms, a 3×3 filter, stride 1, no
- * dilation or groups, and a problem big enough to pay for the transforms (bench/winograd.ts measured the crossover:
- * from 16 channels in and out, and 8×8 output positions, it wins on this project's CPU).
+ * dilation or groups, and a problem big enough to pay for the transforms (bench/winograd.ts measured the crossover of
+ * the fused path: from 8 channels in and out, and 7×7 output positions, it wins on this project's CPU).
  */
 export function winogradApplies(x: Tensor, weight: Tensor, stride: readonly number[], dilation: readonly number[], groups: number, outPixels: number): boolean {
   const [o, c, kh, kw] = weight.shape as [number, number, number, number];
@@ -83,9 +83,9 @@ export function winogradApplies(x: Tensor, weight: Tensor, stride: readonly numb
 }
 
 /** Below this many input or output channels the transforms cost more than the multiplications they save. */
-export const WINOGRAD_MIN_CHANNELS = 16;
+export const WINOGRAD_MIN_CHANNELS = 8;
 /** Below this many output positions per image the same holds. */
-export const WINOGRAD_MIN_PIXELS = 64;
+export const WINOGRAD_MIN_PIXELS = 49;
 
 /**
  * conv2d(x, w, null, { padding }) for a 3×3 filter and stride 1, as Winograd F(2×2, 3×3): per 2×2 output tile,
