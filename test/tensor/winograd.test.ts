@@ -130,12 +130,12 @@ function geometry([n, c, h, w]: readonly number[], o: number, pad: number): Wino
   return { n: n!, c: c!, o, h: h!, w: w!, outH, outW, padH: pad, padW: pad, tilesH: Math.ceil(outH / 2), tilesW: Math.ceil(outW / 2) };
 }
 
-/** The backend's fused forward and backward on x, u, gy: [y, dx, du] as arrays. */
-function runFused(x: Tensor, u: Tensor, gy: Tensor, g: WinogradGeometry): Float32Array[] {
+/** The backend's fused forward and backward on x, w, gy: [y, dx, dw] as arrays. */
+function runFused(x: Tensor, w: Tensor, gy: Tensor, g: WinogradGeometry): Float32Array[] {
   const be = x.backend;
   return V.tidy(() => {
-    const y = be.winogradConv!(x.info(), u.info(), g), [dx, du] = be.winogradConvBackward!(x.info(), u.info(), gy.info(), g);
-    return [[y, gy.shape], [dx, x.shape], [du, u.shape]].map(([id, shape]) => fromDataId(be, id as never, shape as number[], 'float32').dataSync() as Float32Array);
+    const y = be.winogradConv!(x.info(), w.info(), g), [dx, dw] = be.winogradConvBackward!(x.info(), w.info(), gy.info(), g);
+    return [[y, gy.shape], [dx, x.shape], [dw, w.shape]].map(([id, shape]) => fromDataId(be, id as never, shape as number[], 'float32').dataSync() as Float32Array);
   });
 }
 
@@ -145,10 +145,10 @@ describe('fused Winograd kernels (image by image) vs the TypeScript reference', 
   test.each(cases.map((c) => ({ ...c, label: `x [${c.x.join(', ')}], ${c.o} filters, pad ${c.p}` })))('$label', ({ x: shape, o, p }) => {
     V.tidy(() => {
       const g = geometry(shape, o, p), rng = new V.Rng(shape[0]! * 31 + o);
-      const x = V.randn(shape, rng), u = V.randn([16, o, shape[1]!], rng), gy = V.randn([g.n, o, g.outH, g.outW], rng);
-      const reference = withCpuSettings('reference', 1, () => runFused(x, u, gy, g));
-      const fast1 = withCpuSettings('fast', 1, () => runFused(x, u, gy, g)), fast2 = withCpuSettings('fast', 2, () => runFused(x, u, gy, g));
-      ['y', 'dx', 'du'].forEach((name, j) => {
+      const x = V.randn(shape, rng), w = V.randn([o, shape[1]!, 3, 3], rng), gy = V.randn([g.n, o, g.outH, g.outW], rng);
+      const reference = withCpuSettings('reference', 1, () => runFused(x, w, gy, g));
+      const fast1 = withCpuSettings('fast', 1, () => runFused(x, w, gy, g)), fast2 = withCpuSettings('fast', 2, () => runFused(x, w, gy, g));
+      ['y', 'dx', 'dw'].forEach((name, j) => {
         expectClose(fast1[j]!, Array.from(reference[j]!), { rtol: 1e-4, atol: 1e-4 }, `${name} fast vs reference`);
         expectSame(fast2[j]!, fast1[j]!, `${name}: 2 threads bitwise as 1`);
       });
@@ -185,13 +185,21 @@ describe('fused Winograd kernels (image by image) vs the TypeScript reference', 
       const rng = new V.Rng(14);
       const x = V.cast(V.randn([1, 2, 4, 5], rng), 'float64'), w = V.cast(V.randn([2, 2, 3, 3], rng), 'float64');
       const r = V.cast(V.randn([1, 2, 4, 5], rng), 'float64');
-      // (x, w) ↦ ∇_x Σ r ⊙ winogradConv2d(x, w)
-      const gradOf = (xx: Tensor, ww: Tensor): Tensor => V.enableGrad(() => {
-        const leaf = xx.requiresGrad ? xx : V.detach(xx).requireGrad();
-        return V.gradients(V.sum(V.mul(V.winogradConv2d(leaf, ww, [1, 1]), r)), [leaf], undefined, { createGraph: true })[0]!;
-      });
-      const result = V.gradcheck(gradOf, [x, w]);
-      expect(result.ok, JSON.stringify(result.mismatches.slice(0, 3))).toBe(true);
+      // (x, w) ↦ ∇_x and ∇_w of Σ r ⊙ winogradConv2d(x, w)
+      for (const wrt of [0, 1]) {
+        const gradOf = (xx: Tensor, ww: Tensor): Tensor => V.enableGrad(() => {
+          const leaves = [xx, ww].map((t) => (t.requiresGrad ? t : V.detach(t).requireGrad())) as [Tensor, Tensor];
+          return V.gradients(V.sum(V.mul(V.winogradConv2d(leaves[0], leaves[1], [1, 1]), r)), [leaves[wrt]!], undefined, { createGraph: true })[0]!;
+        });
+        const result = V.gradcheck(gradOf, [x, w]);
+        expect(result.ok, `∇${wrt ? 'w' : 'x'}: ${JSON.stringify(result.mismatches.slice(0, 3))}`).toBe(true);
+        // the composite VJP's values are the fused kernel's
+        const plain = [V.detach(x).requireGrad(), V.detach(w).requireGrad()] as const;
+        const fused = V.gradients(V.sum(V.mul(V.winogradConv2d(plain[0], plain[1], [1, 1]), r)), [...plain]);
+        const leaves = [V.detach(x).requireGrad(), V.detach(w).requireGrad()] as const;
+        const composite = V.gradients(V.sum(V.mul(V.winogradConv2d(leaves[0], leaves[1], [1, 1]), r)), [...leaves], undefined, { createGraph: true });
+        expectClose(composite[wrt]!.dataSync(), Array.from(fused[wrt]!.dataSync()), { rtol: 1e-9, atol: 1e-12 }, `∇${wrt ? 'w' : 'x'} with createGraph`);
+      }
     });
   });
 });

@@ -190,12 +190,12 @@ export interface Backend {
   tilesInto?(tiles: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId;
   /**
    * Optional capability (with tilesOf / tilesInto; ops/winograd.ts fuses through it): the Winograd convolution of
-   * x [N, C, H, W] with transformed filters u [16, O, C] (U = G g Gᵀ per entry), y [N, O, outH, outW], computed image
-   * by image so the transformed tiles never leave the cache; the same as tilesInto(u·tilesOf(x, Bᵀ), A).
+   * x [N, C, H, W] with 3×3 filters w [O, C, 3, 3], y [N, O, outH, outW]: the same as tilesInto(U·tilesOf(x, Bᵀ), A)
+   * with U = G w Gᵀ [16, O, C], computed image by image so the transformed tiles never leave the cache.
    */
-  winogradConv?(x: TensorInfo, u: TensorInfo, g: WinogradGeometry): DataId;
-  /** Its VJP for the output cotangent gy [N, O, outH, outW]: dx [N, C, H, W] and du [16, O, C]. */
-  winogradConvBackward?(x: TensorInfo, u: TensorInfo, gy: TensorInfo, g: WinogradGeometry): [dx: DataId, du: DataId];
+  winogradConv?(x: TensorInfo, w: TensorInfo, g: WinogradGeometry): DataId;
+  /** Its VJP for the output cotangent gy [N, O, outH, outW]: dx [N, C, H, W] and dw [O, C, 3, 3]. */
+  winogradConvBackward?(x: TensorInfo, w: TensorInfo, gy: TensorInfo, g: WinogradGeometry): [dx: DataId, dw: DataId];
   /**
    * Optional capability (backends offering it get fused attention, see ops/fused-attention.ts): for q [B, H, Lq, d],
    * k [B, H, Lk, d], v [B, H, Lk, e] and an additive mask [B, H, Lq, Lk] (broadcast strides allowed) or null,

@@ -20,6 +20,10 @@ export const WINOGRAD_FILTER: readonly (readonly number[])[] = [
   [0, 0, 1],
 ];
 
+/** kron(G, G) [16×9], row-major: U = G g Gᵀ of a row-major 3×3 filter g as one matrix product, U = kron(G, G)·g. */
+export const WINOGRAD_FILTER_KRON: readonly number[] = WINOGRAD_FILTER.flatMap((gr) => WINOGRAD_FILTER.flatMap((gu) =>
+  gr.flatMap((a) => gu.map((b) => a * b))));
+
 /** A [4×2]: 16 products m (4×4) → the 2×2 output tile Aᵀ m A. */
 export const WINOGRAD_OUTPUT: readonly (readonly number[])[] = [
   [1, 0],

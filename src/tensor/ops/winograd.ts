@@ -6,8 +6,8 @@
 import { defineOp, type AppliedOp } from '../graph/define-op.js';
 import { isGradEnabled } from '../graph/grad-mode.js';
 import type { Backend, TileGeometry, WinogradGeometry } from '../backend/backend.js';
-import { WINOGRAD_FILTER, WINOGRAD_INPUT, WINOGRAD_OUTPUT, winogradTiles } from '../backend/winograd-transforms.js';
-import { allocArray, type DType } from '../dtype.js';
+import { WINOGRAD_FILTER_KRON, WINOGRAD_INPUT, WINOGRAD_OUTPUT, winogradTiles } from '../backend/winograd-transforms.js';
+import { allocArray } from '../dtype.js';
 import { Tensor, fromDataId } from '../tensor.js';
 import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { reshape, transpose } from './movement.js';
@@ -40,35 +40,47 @@ const tilesInto: AppliedOp<TileAttrs> = defineOp<TileAttrs>({
   vjp: (gy, { attrs }) => [tilesOf([gy], attrs)],
 });
 
+/** kron(G, G) [16×9] as a tensor like w: U = G g Gᵀ of each row-major 3×3 filter g is kron(G, G)·g. */
+function filterTransform(w: Tensor): Tensor {
+  const values = allocArray(w.dtype, 16 * 9);
+  values.set(WINOGRAD_FILTER_KRON);
+  return fromDataId(w.backend, w.backend.write(values), [16, 9], w.dtype);
+}
+
+/** U = G w Gᵀ [16, O, C] of filters w [O, C, 3, 3]: one matmul with kron(G, G). */
+function transformedFilters(w: Tensor): Tensor {
+  const [o, c] = w.shape as [number, number];
+  return reshape(matmul(filterTransform(w), transpose(reshape(w, [o * c, 9]))), [16, o, c]);
+}
+
+/** dw [O, C, 3, 3] from dU [16, O, C]: the filter transform's adjoint, kron(G, G)ᵀ·dU. */
+function filterGradient(du: Tensor, w: Tensor): Tensor {
+  return reshape(transpose(matmul(transpose(filterTransform(w)), reshape(du, [16, -1]))), w.shape);
+}
+
 /**
- * tilesInto(U·tilesOf(x, Bᵀ), A) as one op: x [N, C, H, W], u [16, O, C] → [N, O, outH, outW], on backends that
- * fuse it. Its VJP is one kernel too, except while a graph of the gradient is being built: then it is written with the
- * primitives, dx = tilesInto(Uᵀ·dM, Bᵀ) and du = dM·Vᵀ with dM = tilesOf(gy, A) and V = tilesOf(x, Bᵀ).
+ * tilesInto(U·tilesOf(x, Bᵀ), A) with U = G w Gᵀ as one op: x [N, C, H, W], w [O, C, 3, 3] → [N, O, outH, outW], on
+ * backends that fuse it. Its VJP is one kernel too, except while a graph of the gradient is being built: then it is
+ * written with the primitives, dx = tilesInto(Uᵀ·dM, Bᵀ) and dU = dM·Vᵀ with dM = tilesOf(gy, A) and V = tilesOf(x, Bᵀ),
+ * and dw through the filter transform's matmul.
  */
 const fusedWinograd = defineOp<{ g: WinogradGeometry }>({
   name: 'winogradConv',
-  forward: ([x, u], { g }) => fromDataId(x!.backend, x!.backend.winogradConv!(x!.info(), u!.info(), g), [g.n, g.o, g.outH, g.outW], x!.dtype),
+  forward: ([x, w], { g }) => fromDataId(x!.backend, x!.backend.winogradConv!(x!.info(), w!.info(), g), [g.n, g.o, g.outH, g.outW], x!.dtype),
   saveInputs: true,
   vjp: (gy, { inputs, attrs: { g } }) => {
-    const [x, u] = inputs as [Tensor, Tensor];
+    const [x, w] = inputs as [Tensor, Tensor];
     if (isGradEnabled()) {
       const { patches, outputs } = winogradTiles(g);
       const dm = tilesOf([gy], { g: outputs, transform: WINOGRAD_OUTPUT }), v = tilesOf([x], { g: patches, transform: WINOGRAD_INPUT });
-      return [tilesInto([matmul(transpose(u, 1, 2), dm)], { g: patches, transform: WINOGRAD_INPUT }), matmul(dm, transpose(v, 1, 2))];
+      const u = transformedFilters(w);
+      const dx = tilesInto([matmul(transpose(u, 1, 2), dm)], { g: patches, transform: WINOGRAD_INPUT });
+      return [dx, filterGradient(matmul(dm, transpose(v, 1, 2)), w)];
     }
-    const [dx, du] = x.backend.winogradConvBackward!(x.info(), u.info(), gy.info(), g);
-    return [fromDataId(x.backend, dx, x.shape, x.dtype), fromDataId(x.backend, du, u.shape, u.dtype)];
+    const [dx, dw] = x.backend.winogradConvBackward!(x.info(), w.info(), gy.info(), g);
+    return [fromDataId(x.backend, dx, x.shape, x.dtype), fromDataId(x.backend, dw, w.shape, w.dtype)];
   },
 });
-
-/** kron(G, G) [16×9]: the filter transform G g Gᵀ on a row-major 3×3 filter, as a constant of x's backend. */
-function filterTransform(backend: Backend, dtype: DType): Tensor {
-  const values = allocArray(dtype, 16 * 9);
-  WINOGRAD_FILTER.forEach((gr, r) => WINOGRAD_FILTER.forEach((gu, u) => gr.forEach((a, i) => gu.forEach((b, j) => {
-    values[(r * 4 + u) * 9 + i * 3 + j] = a * b;
-  }))));
-  return fromDataId(backend, backend.write(values), [16, 9], dtype);
-}
 
 /**
  * Whether conv2d takes the Winograd path: float32 on a backend with tile transforms, a 3×3 filter, stride 1, no
@@ -102,8 +114,8 @@ export function winogradConv2d(x: Tensor, w: Tensor, padding: readonly [number, 
   const [ph, pw] = padding, outH = h + 2 * ph - 2, outW = wd + 2 * pw - 2;
   if (outH < 1 || outW < 1) throw new ShapeError('winogradConv2d', `a 3×3 window (padding ${ph}×${pw}) does not fit input ${fmtShape(x.shape)}`);
   const g: WinogradGeometry = { n, c, o, h, w: wd, outH, outW, padH: ph, padW: pw, tilesH: Math.ceil(outH / 2), tilesW: Math.ceil(outW / 2) };
-  const u = reshape(matmul(filterTransform(x.backend, w.dtype), transpose(reshape(w, [o * c, 9]))), [16, o, c]);
-  if (x.backend.winogradConv && x.backend.winogradConvBackward && x.dtype === w.dtype) return fusedWinograd([x, u], { g });
+  if (x.backend.winogradConv && x.backend.winogradConvBackward && x.dtype === w.dtype) return fusedWinograd([x, w], { g });
+  const u = transformedFilters(w);
   const { patches, outputs } = winogradTiles(g);
   const v = tilesOf([x], { g: patches, transform: WINOGRAD_INPUT }); // [16, C, N·T]
   const m = matmul(u, v); // [16, O, N·T]

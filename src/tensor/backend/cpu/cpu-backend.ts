@@ -24,6 +24,7 @@ import {
 import { col2imKernel, im2colKernel, tilesIntoKernel, tilesOfKernel, winogradConvBackwardKernel, winogradConvKernel } from './conv-kernels.js';
 import { tilesWasm } from './wasm/wasm-tiles.js';
 import { winogradBackwardWasm, winogradForwardWasm } from './wasm/wasm-winograd.js';
+import { WINOGRAD_FILTER_KRON } from '../winograd-transforms.js';
 import { attentionBackwardKernel, attentionKernel, type AttentionOperand } from './attention-kernels.js';
 import { attentionBackwardWasm, attentionWasm } from './wasm/wasm-attention.js';
 import { collapseDims } from './strided-loop.js';
@@ -32,6 +33,14 @@ import {
 } from './row-kernels.js';
 
 const EMPTY = new Float32Array(0);
+
+const kronByDtype = new Map<DType, FloatArray>();
+/** kron(G, G) [16×9] (the Winograd filter transform) as an array of `dtype`. */
+function winogradKron(dtype: DType): FloatArray {
+  let k = kronByDtype.get(dtype);
+  if (!k) kronByDtype.set(dtype, k = (dtype === 'float64' ? Float64Array : Float32Array).from(WINOGRAD_FILTER_KRON));
+  return k;
+}
 
 /** How many leading dims of `shape` multiply to `rows` (the kept dims of a reduction view), or -1. */
 function keptDims(shape: Shape, rows: number): number {
@@ -558,22 +567,44 @@ export class CpuBackend implements Backend {
     return this.write(out);
   }
 
-  winogradConv(x: TensorInfo, u: TensorInfo, g: WinogradGeometry): DataId {
+  winogradConv(x: TensorInfo, w: TensorInfo, g: WinogradGeometry): DataId {
     const y = this.alloc(x.dtype, g.n * g.o * g.outH * g.outW, false) as FloatArray;
-    const [xs, us] = [this.contiguous(x), this.contiguous(u)] as FloatArray[];
+    const xs = this.contiguous(x) as FloatArray, u = this.winogradFilters(this.contiguous(w) as FloatArray, g);
     const rt = y instanceof Float32Array ? this.fastRows(y) : null;
-    if (!rt || !winogradForwardWasm(rt, xs as Float32Array, us as Float32Array, g, y as Float32Array)) winogradConvKernel(xs!, us!, g, y);
+    if (!rt || !winogradForwardWasm(rt, xs as Float32Array, u as Float32Array, g, y as Float32Array)) winogradConvKernel(xs, u, g, y);
     return this.write(y);
   }
 
-  winogradConvBackward(x: TensorInfo, u: TensorInfo, gy: TensorInfo, g: WinogradGeometry): [DataId, DataId] {
-    const dx = this.alloc(x.dtype, g.n * g.c * g.h * g.w, false) as FloatArray, du = this.alloc(u.dtype, 16 * g.o * g.c, false) as FloatArray;
-    const [xs, us, gys] = [this.contiguous(x), this.contiguous(u), this.contiguous(gy)] as FloatArray[];
+  winogradConvBackward(x: TensorInfo, w: TensorInfo, gy: TensorInfo, g: WinogradGeometry): [DataId, DataId] {
+    const oc = g.o * g.c;
+    const dx = this.alloc(x.dtype, g.n * g.c * g.h * g.w, false) as FloatArray, dw = this.alloc(w.dtype, 9 * oc, false) as FloatArray;
+    const du = this.alloc(w.dtype, 16 * oc, false) as FloatArray;
+    this.temporaries.push(du);
+    const [xs, gys] = [this.contiguous(x), this.contiguous(gy)] as FloatArray[], u = this.winogradFilters(this.contiguous(w) as FloatArray, g);
     const rt = dx instanceof Float32Array ? this.fastRows(dx) : null;
-    if (!rt || !winogradBackwardWasm(rt, xs as Float32Array, us as Float32Array, gys as Float32Array, g, dx as Float32Array, du as Float32Array)) {
-      winogradConvBackwardKernel(xs!, us!, gys!, g, dx, du);
+    if (!rt || !winogradBackwardWasm(rt, xs as Float32Array, u as Float32Array, gys as Float32Array, g, dx as Float32Array, du as Float32Array)) {
+      winogradConvBackwardKernel(xs!, u, gys!, g, dx, du);
     }
-    return [this.write(dx), this.write(du)];
+    // dw [O·C, 9] = duᵀ·kron(G, G): the filter transform's adjoint
+    this.gemmInto(oc, 9, 16, du, 1, oc, winogradKron(w.dtype), 9, 1, dw);
+    return [this.write(dx), this.write(dw)];
+  }
+
+  /** U [16, O·C] = kron(G, G)·w viewed as [9, O·C] (the transformed filters), a temporary of this kernel. */
+  private winogradFilters(w: FloatArray, g: WinogradGeometry): FloatArray {
+    const oc = g.o * g.c, u = this.alloc(dtypeOfArray(w), 16 * oc, false) as FloatArray;
+    this.temporaries.push(u);
+    this.gemmInto(16, oc, 9, winogradKron(dtypeOfArray(w)), 9, 1, w, 1, 9, u);
+    return u;
+  }
+
+  /** out [m×n] (row-major) = A·B for strided A [m×k] and B [k×n]: the wasm gemm for float32 fast kernels, else the reference. */
+  private gemmInto(m: number, n: number, k: number, a: FloatArray, aRow: number, aCol: number, b: FloatArray, bRow: number, bCol: number, out: FloatArray): void {
+    const operand = (values: FloatArray, rows: number, cols: number, rowStride: number, colStride: number): MatrixOperand =>
+      ({ values: values as Float32Array, offset: 0, batchShape: [], batchStrides: [], rowStride, colStride, rows, cols });
+    const rt = out instanceof Float32Array ? this.fastRows(out) : null;
+    if (rt?.matmul(operand(a, m, k, aRow, aCol), operand(b, k, n, bRow, bCol), out as Float32Array)) return;
+    gemm(m, n, k, a, 0, aRow, aCol, b, 0, bRow, bCol, out, 0, n, false);
   }
 
   /** The operands as strided views of their arrays, for the attention kernels. */

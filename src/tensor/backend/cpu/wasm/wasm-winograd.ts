@@ -14,16 +14,21 @@ import { colSumTasks } from './wasm-rows.js';
 const PARALLEL_MIN_WORK = 1 << 20;
 /** The backward's image groups (partial filter gradients) at most: a constant, so the sum never depends on threads. */
 const MAX_GROUPS = 8;
-/** Largest workspace of one task, bytes: images needing more take the unfused path (whole-batch tile tensors). */
+/** Largest workspace of one image, bytes: images needing more take the unfused path (whole-batch tile tensors). */
 const MAX_WORKSPACE_BYTES = 4 << 20;
+/** Images of a task are transformed and multiplied several at a time while their workspace stays below this (L2-sized). */
+const GROUP_WORKSPACE_BYTES = 1 << 20;
 
-/** Workspace bytes per task, or null where an image does not fit the fused path. */
-function workspaceBytes(rt: WasmGemmRuntime, g: WinogradGeometry, backward: boolean): number | null {
+/** Workspace bytes of one image, or null where an image does not fit the fused path. */
+function imageWorkspaceBytes(rt: WasmGemmRuntime, g: WinogradGeometry, backward: boolean): number | null {
   const T = g.tilesH * g.tilesW;
   const bytes = 64 * T * ((backward ? 2 : 1) * g.c + g.o);
-  const tilesFit = tileScratchBytes(4, 4, g.tilesH, g.tilesW) <= rt.scratchBytes && tileScratchBytes(4, 2, g.tilesH, g.tilesW) <= rt.scratchBytes;
+  const tilesFit = [4, 2].every((size) => tileScratchBytes(4, size, g.tilesH, g.tilesW) <= rt.scratchBytes); // one plane at a time
   return tilesFit && bytes <= MAX_WORKSPACE_BYTES ? bytes : null;
 }
+
+/** Images per step within a task of `images` (from the geometry alone, so the backward's sums never depend on threads). */
+const imagesPerStep = (imageBytes: number, images: number) => Math.max(1, Math.min(images, Math.floor(GROUP_WORKSPACE_BYTES / imageBytes)));
 
 const geometryArgs = (g: WinogradGeometry) => [g.c, g.o, g.h, g.w, g.outH, g.outW, g.tilesH, g.tilesW, g.padH, g.padW];
 
@@ -32,17 +37,18 @@ const range = (n: number, t: number, parts: number) => [Math.floor((n * t) / par
 
 /** y [N, O, outH, outW] of x [N, C, H, W] and transformed filters u [16, O, C] (see ../conv-kernels.ts, winogradConvKernel). */
 export function winogradForwardWasm(rt: WasmGemmRuntime, x: Float32Array, u: Float32Array, g: WinogradGeometry, y: Float32Array): boolean {
-  const work = workspaceBytes(rt, g, false);
-  if (work === null) return false;
+  const image = imageWorkspaceBytes(rt, g, false);
+  if (image === null) return false;
   if (y.length === 0) return true;
   const multiplyAdds = 16 * g.n * g.tilesH * g.tilesW * g.c * g.o;
   const parts = Math.min(g.n, multiplyAdds >= PARALLEL_MIN_WORK && rt.numThreads > 1 ? rt.numThreads * rt.tasksPerThread : 1);
+  const group = imagesPerStep(image, Math.ceil(g.n / parts)), work = group * image;
   const area = new StagingArea(rt);
   const xAt = area.place(x, 0, x.length), uAt = area.place(u, 0, u.length);
   const home = rt.addressOf(y), yAt = home >= 0 ? home : area.take(4 * y.length), workAt = area.take(parts * work);
   if (xAt === null || uAt === null || yAt === null || workAt === null) return false;
   rt.runKernel('winogradForward', Array.from({ length: parts }, (_, t) =>
-    [xAt, uAt, yAt, ...geometryArgs(g), ...range(g.n, t, parts), workAt + t * work, SCRATCH_ARG]));
+    [xAt, uAt, yAt, ...geometryArgs(g), ...range(g.n, t, parts), group, workAt + t * work, SCRATCH_ARG]));
   if (home < 0) y.set(rt.heapWords.subarray(yAt / 4, yAt / 4 + y.length));
   return true;
 }
@@ -50,14 +56,15 @@ export function winogradForwardWasm(rt: WasmGemmRuntime, x: Float32Array, u: Flo
 /** dx [N, C, H, W] and du [16, O, C] for the output cotangent gy (see ../conv-kernels.ts, winogradConvBackwardKernel). */
 export function winogradBackwardWasm(rt: WasmGemmRuntime, x: Float32Array, u: Float32Array, gy: Float32Array, g: WinogradGeometry,
   dx: Float32Array, du: Float32Array): boolean {
-  const work = workspaceBytes(rt, g, true);
-  if (work === null) return false;
+  const image = imageWorkspaceBytes(rt, g, true);
+  if (image === null) return false;
   if (g.n === 0 || du.length === 0) {
     dx.fill(0);
     du.fill(0);
     return true;
   }
   const groups = Math.min(g.n, MAX_GROUPS), duSize = du.length;
+  const group = imagesPerStep(image, Math.ceil(g.n / groups)), work = group * image;
   const area = new StagingArea(rt);
   const [xAt, uAt, gyAt] = [x, u, gy].map((a) => area.place(a, 0, a.length));
   const dxHome = rt.addressOf(dx), duHome = rt.addressOf(du);
@@ -65,7 +72,7 @@ export function winogradBackwardWasm(rt: WasmGemmRuntime, x: Float32Array, u: Fl
   const partialsAt = area.take(4 * groups * duSize), workAt = area.take(groups * work);
   if ([xAt, uAt, gyAt, dxAt, duAt, partialsAt, workAt].some((at) => at === null || at === undefined)) return false;
   rt.runKernel('winogradBackward', Array.from({ length: groups }, (_, t) =>
-    [xAt!, uAt!, gyAt!, dxAt!, partialsAt! + 4 * t * duSize, ...geometryArgs(g), ...range(g.n, t, groups), workAt! + t * work, SCRATCH_ARG]));
+    [xAt!, uAt!, gyAt!, dxAt!, partialsAt! + 4 * t * duSize, ...geometryArgs(g), ...range(g.n, t, groups), group, workAt! + t * work, SCRATCH_ARG]));
   // du = Σ over groups of their partial sums, in group order
   rt.runKernel('colSum', colSumTasks(rt, partialsAt!, 1, 0, groups, duSize, duSize, duAt!));
   const heap = rt.heapWords;
