@@ -85,7 +85,7 @@ const fusedWinograd = defineOp<{ g: WinogradGeometry }>({
 /**
  * Whether conv2d takes the Winograd path: float32 on a backend with tile transforms, a 3×3 filter, stride 1, no
  * dilation or groups, and a problem big enough to pay for the transforms (bench/winograd.ts measured the crossover of
- * the fused path: from 8 channels in and out, and 7×7 output positions, it wins on this project's CPU).
+ * the fused path: from 8 channels in and out, and 7×7 output positions, it wins or ties on this project's CPU).
  */
 export function winogradApplies(x: Tensor, weight: Tensor, stride: readonly number[], dilation: readonly number[], groups: number, outPixels: number): boolean {
   const [o, c, kh, kw] = weight.shape as [number, number, number, number];

@@ -14,6 +14,8 @@ import { colSumTasks } from './wasm-rows.js';
 const PARALLEL_MIN_WORK = 1 << 20;
 /** The backward's image groups (partial filter gradients) at most: a constant, so the sum never depends on threads. */
 const MAX_GROUPS = 8;
+/** ...and fewer where their partial sums [16, O, C] would take more than this (wide layers on small images). */
+const MAX_PARTIALS_BYTES = 32 << 20;
 /** Largest workspace of one image, bytes: images needing more take the unfused path (whole-batch tile tensors). */
 const MAX_WORKSPACE_BYTES = 4 << 20;
 /** Images of a task are transformed and multiplied several at a time while their workspace stays below this (L2-sized). */
@@ -63,7 +65,7 @@ export function winogradBackwardWasm(rt: WasmGemmRuntime, x: Float32Array, u: Fl
     du.fill(0);
     return true;
   }
-  const groups = Math.min(g.n, MAX_GROUPS), duSize = du.length;
+  const duSize = du.length, groups = Math.max(1, Math.min(g.n, MAX_GROUPS, Math.floor(MAX_PARTIALS_BYTES / (4 * duSize))));
   const group = imagesPerStep(image, Math.ceil(g.n / groups)), work = group * image;
   const area = new StagingArea(rt);
   const [xAt, uAt, gyAt] = [x, u, gy].map((a) => area.place(a, 0, a.length));
