@@ -284,8 +284,8 @@ export class CpuBackend implements Backend {
     return rt !== null && runFusedWasm(rt, p, inputs, inputs.map((x) => this.values(x)), shape, out, view);
   }
 
-  /** The runtime for a fast float32 row kernel on `out`, or null (reference kernels, or not float32). */
-  private fastRows(out: TypedArray): ReturnType<typeof wasmGemmRuntime> {
+  /** The WebAssembly runtime for a fast float32 kernel writing `out`, or null (reference kernels, or not float32). */
+  private fastRuntime(out: TypedArray): ReturnType<typeof wasmGemmRuntime> {
     return out instanceof Float32Array && getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
   }
 
@@ -342,7 +342,7 @@ export class CpuBackend implements Backend {
       }
     }
     const data = this.contiguous(x);
-    const rt = op === 'sum' ? this.fastRows(out) : null;
+    const rt = op === 'sum' ? this.fastRuntime(out) : null;
     if (!rt || !sumRowsWasm(rt, data as Float32Array, rows, reduceSize, out as Float32Array)) reduceKernel(op, data, rows, reduceSize, out);
     return this.write(out);
   }
@@ -353,7 +353,7 @@ export class CpuBackend implements Backend {
    * on the WebAssembly column-sum kernel; false otherwise.
    */
   private fastColumnSum(x: TensorInfo, keptRank: number, out: TypedArray): boolean {
-    const rt = this.fastRows(out);
+    const rt = this.fastRuntime(out);
     const values = this.values(x);
     if (!rt || !(values instanceof Float32Array)) return false;
     const kept = collapseDims(x.shape.slice(0, keptRank), [x.strides.slice(0, keptRank)]);
@@ -482,14 +482,14 @@ export class CpuBackend implements Backend {
 
   softmaxRows(x: TensorInfo, rows: number, n: number): DataId {
     const out = this.alloc(x.dtype, rows * n, false);
-    const data = this.contiguous(x), rt = this.fastRows(out);
+    const data = this.contiguous(x), rt = this.fastRuntime(out);
     if (!rt || !softmaxRowsWasm(rt, data as Float32Array, rows, n, out as Float32Array)) softmaxRowsKernel(data, rows, n, out);
     return this.write(out);
   }
 
   softmaxRowsBackward(y: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId {
     const out = this.alloc(y.dtype, rows * n, false);
-    const yv = this.contiguous(y), gv = this.contiguous(gy), rt = this.fastRows(out);
+    const yv = this.contiguous(y), gv = this.contiguous(gy), rt = this.fastRuntime(out);
     if (!rt || !softmaxRowsBackwardWasm(rt, yv as Float32Array, gv as Float32Array, rows, n, out as Float32Array)) {
       softmaxRowsBackwardKernel(yv, gv, rows, n, out);
     }
@@ -498,7 +498,7 @@ export class CpuBackend implements Backend {
 
   normalizeRows(x: TensorInfo, rows: number, n: number, eps: number): [DataId, DataId] {
     const xhat = this.alloc(x.dtype, rows * n, false), rstd = this.alloc(x.dtype, rows, false);
-    const data = this.contiguous(x), rt = this.fastRows(xhat);
+    const data = this.contiguous(x), rt = this.fastRuntime(xhat);
     if (rt && normRowsWasm(rt, data as Float32Array, rows, n, eps, xhat as Float32Array, rstd as Float32Array)) {
       // rows whose moments overflowed (rstd 0 or NaN) take the reference kernel's rescaled path
       for (let r = 0; r < rows; r++) {
@@ -513,7 +513,7 @@ export class CpuBackend implements Backend {
 
   normalizeRowsBackward(xhat: TensorInfo, rstd: TensorInfo, gy: TensorInfo, rows: number, n: number): DataId {
     const out = this.alloc(xhat.dtype, rows * n, false);
-    const xv = this.contiguous(xhat), rv = this.contiguous(rstd), gv = this.contiguous(gy), rt = this.fastRows(out);
+    const xv = this.contiguous(xhat), rv = this.contiguous(rstd), gv = this.contiguous(gy), rt = this.fastRuntime(out);
     if (!rt || !normRowsBackwardWasm(rt, xv as Float32Array, rv as Float32Array, gv as Float32Array, rows, n, out as Float32Array)) {
       normalizeRowsBackwardKernel(xv, rv, gv, rows, n, out);
     }
@@ -545,9 +545,8 @@ export class CpuBackend implements Backend {
 
   /** A tile kernel in the WebAssembly module on all threads (float32, fast kernels); false: use the TS kernel. */
   private fastTiles(direction: 'tilesOf' | 'tilesInto', src: TypedArray, g: TileGeometry, transform: readonly (readonly number[])[], out: TypedArray): boolean {
-    if (!(src instanceof Float32Array) || !(out instanceof Float32Array) || getCpuKernels() !== 'fast') return false;
-    const rt = wasmGemmRuntime();
-    return rt !== null && tilesWasm(rt, direction, src, g, transform, out);
+    const rt = src instanceof Float32Array ? this.fastRuntime(out) : null;
+    return rt !== null && tilesWasm(rt, direction, src as Float32Array, g, transform, out as Float32Array);
   }
 
   tilesOf(x: TensorInfo, g: TileGeometry, transform: readonly (readonly number[])[]): DataId {
@@ -570,7 +569,7 @@ export class CpuBackend implements Backend {
   winogradConv(x: TensorInfo, w: TensorInfo, g: WinogradGeometry): DataId {
     const y = this.alloc(x.dtype, g.n * g.o * g.outH * g.outW, false) as FloatArray;
     const xs = this.contiguous(x) as FloatArray, u = this.winogradFilters(this.contiguous(w) as FloatArray, g);
-    const rt = y instanceof Float32Array ? this.fastRows(y) : null;
+    const rt = this.fastRuntime(y);
     if (!rt || !winogradForwardWasm(rt, xs as Float32Array, u as Float32Array, g, y as Float32Array)) winogradConvKernel(xs, u, g, y);
     return this.write(y);
   }
@@ -581,7 +580,7 @@ export class CpuBackend implements Backend {
     const du = this.alloc(w.dtype, 16 * oc, false) as FloatArray;
     this.temporaries.push(du);
     const [xs, gys] = [this.contiguous(x), this.contiguous(gy)] as FloatArray[], u = this.winogradFilters(this.contiguous(w) as FloatArray, g);
-    const rt = dx instanceof Float32Array ? this.fastRows(dx) : null;
+    const rt = this.fastRuntime(dx);
     if (!rt || !winogradBackwardWasm(rt, xs as Float32Array, u as Float32Array, gys as Float32Array, g, dx as Float32Array, du as Float32Array)) {
       winogradConvBackwardKernel(xs!, u, gys!, g, dx, du);
     }
@@ -602,7 +601,7 @@ export class CpuBackend implements Backend {
   private gemmInto(m: number, n: number, k: number, a: FloatArray, aRow: number, aCol: number, b: FloatArray, bRow: number, bCol: number, out: FloatArray): void {
     const operand = (values: FloatArray, rows: number, cols: number, rowStride: number, colStride: number): MatrixOperand =>
       ({ values: values as Float32Array, offset: 0, batchShape: [], batchStrides: [], rowStride, colStride, rows, cols });
-    const rt = out instanceof Float32Array ? this.fastRows(out) : null;
+    const rt = this.fastRuntime(out);
     if (rt?.matmul(operand(a, m, k, aRow, aCol), operand(b, k, n, bRow, bCol), out as Float32Array)) return;
     gemm(m, n, k, a, 0, aRow, aCol, b, 0, bRow, bCol, out, 0, n, false);
   }
@@ -616,7 +615,7 @@ export class CpuBackend implements Backend {
     const [nb, nh, lq] = q.shape as [number, number, number], e = v.shape[3]!;
     const out = this.alloc(q.dtype, nb * nh * lq * e, false), rowMax = this.alloc(q.dtype, nb * nh * lq, false), rowSum = this.alloc(q.dtype, nb * nh * lq, false);
     const [qv, kv, vv, mv] = this.attentionViews(q, k, v, mask) as [AttentionOperand, AttentionOperand, AttentionOperand, AttentionOperand | null];
-    const rt = getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
+    const rt = this.fastRuntime(out);
     if (!rt || !attentionWasm(rt, qv, kv, vv, mv, scale, out, rowMax, rowSum)) attentionKernel(qv, kv, vv, mv, scale, out, rowMax, rowSum);
     return [this.write(out), this.write(rowMax), this.write(rowSum)];
   }
@@ -626,7 +625,7 @@ export class CpuBackend implements Backend {
     const dq = this.alloc(q.dtype, sizeOf(q.shape), false), dk = this.alloc(q.dtype, sizeOf(k.shape), false), dv = this.alloc(q.dtype, sizeOf(v.shape), false);
     const [qv, kv, vv, mv, gv] = this.attentionViews(q, k, v, mask, gOut) as [AttentionOperand, AttentionOperand, AttentionOperand, AttentionOperand | null, AttentionOperand];
     const [maxes, sums] = [this.contiguous(rowMax), this.contiguous(rowSum)];
-    const rt = getCpuKernels() === 'fast' ? wasmGemmRuntime() : null;
+    const rt = this.fastRuntime(dq);
     if (!rt || !attentionBackwardWasm(rt, qv, kv, vv, mv, scale, maxes, sums, gv, dq, dk, dv)) {
       for (const a of [dq, dk, dv]) a.fill(0);
       attentionBackwardKernel(qv, kv, vv, mv, scale, maxes, sums, gv, dq, dk, dv);

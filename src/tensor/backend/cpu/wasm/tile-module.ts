@@ -201,24 +201,23 @@ function moveRun(f: FunctionBuilder, from: () => void, to: () => void, count: ()
   from(); f.set('k');
   to(); f.set('d');
   from(); count(); f.i32(2).i32_shl().i32_add().set('end');
-  f.block(() => f.loop(() => {
-    f.get('k').i32(16).i32_add().get('end').i32_gt_s().br_if(1);
+  // while a whole element of `bytes` is left at k: d (+)= k, both advance
+  const run = (bytes: 16 | 4) => f.block(() => f.loop(() => {
+    f.get('k').i32(bytes).i32_add().get('end').i32_gt_s().br_if(1);
     f.get('d');
-    if (mode === 'add') f.get('d').v128_load().get('k').v128_load().f32x4_add(); else f.get('k').v128_load();
-    f.v128_store();
-    f.get('k').i32(16).i32_add().set('k');
-    f.get('d').i32(16).i32_add().set('d');
+    if (bytes === 16) {
+      if (mode === 'add') f.get('d').v128_load().get('k').v128_load().f32x4_add(); else f.get('k').v128_load();
+      f.v128_store();
+    } else {
+      if (mode === 'add') f.get('d').f32_load().get('k').f32_load().f32_add(); else f.get('k').f32_load();
+      f.f32_store();
+    }
+    f.get('k').i32(bytes).i32_add().set('k');
+    f.get('d').i32(bytes).i32_add().set('d');
     f.br(0);
   }));
-  f.block(() => f.loop(() => {
-    f.get('k').get('end').i32_ge_s().br_if(1);
-    f.get('d');
-    if (mode === 'add') f.get('d').f32_load().get('k').f32_load().f32_add(); else f.get('k').f32_load();
-    f.f32_store();
-    f.get('k').i32(4).i32_add().set('k');
-    f.get('d').i32(4).i32_add().set('d');
-    f.br(0);
-  }));
+  run(16);
+  run(4);
 }
 
 /**
