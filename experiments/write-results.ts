@@ -2,13 +2,13 @@
 // and docs/eval-*-mnist.json. Every number in the document comes from those files; rerun after any experiment.
 // Run: npx tsx experiments/write-results.ts [--out docs/results.md] [--help]
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { TRANSFORMER_CONFIGS } from '../src/viar/transformer-configs.js';
 import { readSafetensorsMetadata } from '../src/nn/safetensors.js';
 import { BUDGET_KINDS, spreadOf, type BudgetKind, type BudgetRunResult } from './lib/budget-plan.js';
 import { RESULTS_DIR, writeText } from './lib/common.js';
-import { fmt, fmtInt, fmtPct, fmtRatio, fmtSci, fmtSpread, matchVerdict, mdTable, rangeOrder, type MatchDecision, type SeedRange } from './lib/format.js';
+import { fmt, fmtInt, fmtPct, fmtRatio, fmtSci, fmtSpread, matchedCostVerdict, matchVerdict, mdTable, poolPairs, type MeanSe, rangeOrder, type MatchDecision, type SeedRange } from './lib/format.js';
 import { parseTrainingLog } from './lib/training-log.js';
 import { lineChart, panels, type Series } from './svg-plot.js';
 
@@ -33,6 +33,18 @@ const residuals = load(`${dir}/residuals.json`);
 const efficiency = load(`${dir}/efficiency.json`);
 const earlyStop = load(`${dir}/early-stop.json`);
 const inpainting = load(`${dir}/inpainting.json`);
+/** Inpainting repeated on further model pairs of the budget curve, one folder each: ${dir}/inpainting-seed<N>/inpainting.json. */
+const inpaintingPairs = (existsSync(dir) ? readdirSync(dir) : []).filter((n) => /^inpainting-seed\d+$/.test(n)).sort()
+  .map((n) => load(`${dir}/${n}/inpainting.json`)).filter((x): x is J => !!x);
+/** Which trained pair an inpainting file used, from its checkpoint paths: "seed N" for a budget-curve pair, else 'shipped'. */
+const pairName = (x: J) => { const seed = /seed(\d+)/.exec(String(x.viarCheckpoint))?.[1]; return seed === undefined ? 'shipped' : `seed ${seed}`; };
+/** The models behind an inpainting file, in words (budget-curve runs are not shipped: their weights stay on the machine that trained them). */
+function modelsOf(x: J): string {
+  const path = /(viar[a-z-]*)-seed(\d+)-steps(\d+)/.exec(String(x.viarCheckpoint));
+  if (!path) return ' Models: the shipped checkpoints.';
+  const kind = path[1] === 'viar-official' ? 'VIAR-official' : 'VIAR-shipped';
+  return ` Models: ${kind} and VAR of the GPU budget curve (section 9), seed ${path[2]} at ${fmtInt(Number(path[3]))} steps, inpainted on the machine that trained them (their weights are not shipped; the campaign writes them under checkpoints/budget/).`;
+}
 const matched = load(`${dir}/matched-budget.json`);
 const evalVar = load('docs/eval-var-mnist.json');
 const evalViar = load('docs/eval-viar-mnist.json');
@@ -101,17 +113,18 @@ const gpuComparisons: GpuComparison[] = decisiveSteps === null ? [] : (['viar-of
   const less = vars.filter((q) => q.seconds!.max <= p.seconds!.min).sort((x, y) => y.steps - x.steps)[0] ?? null;
   const more = vars.filter((q) => q.seconds!.min >= p.seconds!.max).sort((x, y) => x.steps - y.steps)[0] ?? null;
   const vs = (q: BudgetPointX) => matchVerdict(p.fid, q.fid, { learned: draws(p) || draws(q) });
-  // VAR ahead with no more GPU time: does not hold; VIAR as good as a VAR that had at least as much: holds; else undecided
-  const time: MatchDecision = less && vs(less).decision === 'does not hold' ? 'does not hold' : more && vs(more).decision === 'holds' ? 'holds' : 'inconclusive';
+  const time = matchedCostVerdict(less ? vs(less).decision : null, more ? vs(more).decision : null);
   return [{ variant, steps: decisiveSteps, p, ref, step: vs(ref), less, more, time }];
 });
 const gpuOf = (variant: BudgetKind) => gpuComparisons.find((c) => c.variant === variant) ?? null;
 const secs = (x: SeedRange | null) => `${sp(x, 0)} s`;
 /** "at matched steps" in words: FID-proxy and agreement against VAR's. */
 const stepText = (c: GpuComparison) => `${KIND_NAME[c.variant]} FID-proxy ${sp(c.p.fid)} vs VAR's ${sp(c.ref.fid)} (${c.step.reason}), agreement ${spPct(c.p.agreement)} vs ${spPct(c.ref.agreement)}`;
+/** VAR's place against VIAR on a lower-is-better figure: behind, ahead of, or level with (equal means). */
+const aheadOrBehind = (viar: SeedRange, v: SeedRange) => { const o = rangeOrder(viar, v); return o === 'better' ? 'behind' : o === 'worse' ? 'ahead of' : v.mean < viar.mean ? 'ahead of' : v.mean > viar.mean ? 'behind' : 'level with'; };
 /** "at matched GPU time" in words: the VAR points that bracket this VIAR's training time. */
 const timeText = (c: GpuComparison) => {
-  const side = (q: BudgetPointX, how: string) => `VAR at ${fmtInt(q.steps)} steps (${how}: ${secs(q.seconds)}) reaches FID-proxy ${sp(q.fid)}, ${rangeOrder(c.p.fid!, q.fid!) === 'better' ? 'behind' : rangeOrder(c.p.fid!, q.fid!) === 'worse' ? 'ahead of' : 'level with'} ${KIND_NAME[c.variant]}` +
+  const side = (q: BudgetPointX, how: string) => `VAR at ${fmtInt(q.steps)} steps (${how}: ${secs(q.seconds)}) reaches FID-proxy ${sp(q.fid)}, ${aheadOrBehind(c.p.fid!, q.fid!)} ${KIND_NAME[c.variant]}${rangeOrder(c.p.fid!, q.fid!) === 'overlap' ? ' on average (the seed ranges overlap)' : ''}` +
     (!draws(c.p) && !draws(q) ? ' (neither draws its class)' : '');
   return `${KIND_NAME[c.variant]}'s ${fmtInt(c.steps)} steps took ${secs(c.p.seconds)} of GPU training; ` +
     [c.less ? side(c.less, 'no more GPU time') : 'no evaluated VAR run had less GPU time', c.more ? side(c.more, 'at least as much GPU time') : 'no evaluated VAR run had as much'].join('; ');
@@ -140,7 +153,7 @@ function pushMatchedVerdictFromGpu(cpuNote: string | null): boolean {
   const best = (ds: MatchDecision[]) => ds.reduce((b, d) => (DECISION_RANK.indexOf(d) > DECISION_RANK.indexOf(b) ? d : b));
   const stepDecision = best(gpuComparisons.map((c) => c.step.decision));
   const times = gpuComparisons.map((c) => c.time);
-  const timePart = new Set(times).size === 1 ? `${times[0]} at matched GPU time` : `at matched GPU time: ${gpuComparisons.map((c) => `${c.time} (${KIND_NAME[c.variant]})`).join(', ')}`;
+  const timePart = new Set(times).size === 1 ? `${times[0]} at matched GPU time` : `at matched GPU time: ${gpuComparisons.map((c) => `${c.time} (${KIND_NAME[c.variant]}${c.time === 'holds partly' ? ': worse on average, within the seed spread' : ''})`).join(', ')}`;
   verdicts.push({
     claim: MATCHED_CLAIM, section: BUDGET_SECTION,
     verdict: `**${stepDecision}** at ${fmtInt(gpuComparisons[0]!.steps)} steps; ${timePart}`,
@@ -161,7 +174,7 @@ p('# The paper\'s claims, measured',
   'penultimate features, not Inception FID; with a few hundred samples it is biased upwards, so every table gives the ' +
   'real-vs-real floor at the same sample count, and differences smaller than the seed-to-seed spread (reported where ' +
   'measured) mean nothing. Timings come from a 2-core machine shared with other jobs: the scripts interleave or take ' +
-  'medians, but expect ±20 % noise. The models are small; sections 2 to 7 measure one trained model per kind, sections 8 and 9 several seeds.');
+  'medians, but expect ±20 % noise. The models are small; sections 2 to 6 measure one trained model per kind, sections 7 to 9 several (sections 7 and 9: the models of the GPU budget curve, trained on one H200 and evaluated on its host\'s CPU).');
 
 // ---------------------------------------------------------------------------------------------------------------
 p('## Verdicts', '<!-- verdicts -->');
@@ -460,23 +473,50 @@ if (inpainting) {
   p(mdTable(['mask', 'condition', 'method', 'masked MSE ↓', 'context MSE', 'seam', 'agreement ↑', 'ms/image'],
     rows.map((r) => [`\`${r.mask}\``, r.condition ?? '–', r.method, `${fmt(r.maskedMse, 4)} ± ${fmt(r.maskedMseStd, 3)}`, fmt(r.contextMse, 4), fmt(r.seam, 4), fmtPct(r.agreement, 0), fmt(r.msPerImage, 1)]),
     ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r']));
-  p(`Command: ${cmd(inpainting)} (${when(inpainting)}; ${fmt(inpainting.seconds, 0)} s).`);
+  p(`Command: ${cmd(inpainting)} (${when(inpainting)}; ${fmt(inpainting.seconds, 0)} s).${modelsOf(inpainting)}`);
   const pairs = (inpainting.paired ?? []) as J[];
-  const sigOf = (d: J) => (Math.abs(d.mean) > 2 * d.se ? (d.mean < 0 ? -1 : 1) : 0); // −1: VIAR lower, +1: VIAR higher, 0: within 2 SE
+  const sigOf = (d: MeanSe) => (Math.abs(d.mean) > 2 * d.se ? (d.mean < 0 ? -1 : 1) : 0); // −1: VIAR lower, +1: VIAR higher, 0: within 2 SE
   p(`VIAR − VAR on the same images, masks and seeds (mean ± standard error over ${pairs[0]?.maskedMse.n ?? '–'} image-seed pairs; negative MSE / seam = VIAR lower, positive agreement = VIAR higher):`);
   p(mdTable(['mask', 'condition', 'masked MSE', 'seam', 'agreement'],
     pairs.map((d) => [`\`${d.mask}\``, d.condition, `${fmt(d.maskedMse.mean, 4)} ± ${fmt(d.maskedMse.se, 4)}`, `${fmt(d.seam.mean, 4)} ± ${fmt(d.seam.se, 4)}`, `${fmt(100 * d.agreement.mean, 0)} ± ${fmt(100 * d.agreement.se, 0)} pt`]),
     ['l', 'l', 'r', 'r', 'r']));
-  const count = (key: string, sign: number) => pairs.filter((d) => sigOf(d[key]) === sign).length;
+  // the same measurement on further, independently trained model pairs (experiments/results/inpainting-seed<N>/), pooled setting by setting
+  const more = inpaintingPairs.filter((x) => x.images === inpainting.images && String(x.masks) === String(inpainting.masks) && String(x.seeds) === String(inpainting.seeds));
+  const all = [inpainting, ...more];
+  const settingOf = (d: J) => `${d.mask}|${d.condition}`;
+  const pooled = pairs.map((d) => {
+    const same = all.map((x) => (x.paired as J[]).find((e) => settingOf(e) === settingOf(d))).filter((e): e is J => !!e);
+    return { mask: d.mask, condition: d.condition, each: same, maskedMse: poolPairs(same.map((e) => e.maskedMse)), seam: poolPairs(same.map((e) => e.seam)), agreement: poolPairs(same.map((e) => e.agreement)) };
+  });
+  const pooledOnly = more.length > 0;
+  const decide = pooledOnly ? pooled : pairs;
+  const count = (key: 'maskedMse' | 'seam' | 'agreement', sign: number) => decide.filter((d) => sigOf(d[key]) === sign).length;
   const mseBetter = count('maskedMse', -1), mseWorse = count('maskedMse', 1), agrBetter = count('agreement', 1), agrWorse = count('agreement', -1);
   const seamLower = count('seam', -1), seamHigher = count('seam', 1);
-  p(`**Reading.** Beyond two standard errors, VIAR has the lower masked MSE in ${mseBetter} and the higher in ${mseWorse} of the ${pairs.length} mask × condition settings, ` +
-    `higher agreement in ${agrBetter} and lower in ${agrWorse}; the remaining differences are within noise. Both models inpaint plausibly zero-shot (masked MSE far below the blank fill's, the kept context is reproduced up to the tokenizer's error), ` +
+  const conservative = pooled.filter((d) => Math.abs(d.maskedMse.mean) > 2 * d.maskedMse.seCorrelated).length;
+  const anyPairLower = pooled.some((d) => d.each.some((e) => sigOf(e.maskedMse) === -1));
+  if (pooledOnly) {
+    p(`The same measurement on ${all.length} independently trained model pairs (${all.map((x) => pairName(x)).join('; ')}), masked MSE VIAR − VAR per pair and pooled ` +
+      '(mean of the pairs; ± the standard error if the pairs were independent, and in brackets if they were fully correlated, since they share the images and seeds):');
+    p(mdTable(['mask', 'condition', ...all.map((x) => pairName(x)), 'pooled masked MSE', 'pooled seam', 'pooled agreement'],
+      pooled.map((d) => [`\`${d.mask}\``, d.condition, ...d.each.map((e) => `${fmt(e.maskedMse.mean, 4)} ± ${fmt(e.maskedMse.se, 4)}`),
+        `${fmt(d.maskedMse.mean, 4)} ± ${fmt(d.maskedMse.se, 4)} (${fmt(d.maskedMse.seCorrelated, 4)})`, `${fmt(d.seam.mean, 4)} ± ${fmt(d.seam.se, 4)}`, `${fmt(100 * d.agreement.mean, 0)} ± ${fmt(100 * d.agreement.se, 0)} pt`]),
+      ['l', 'l', ...all.map((): 'r' => 'r'), 'r', 'r', 'r']));
+    p(`Commands of the further pairs: ${more.map((x) => `${cmd(x)} (${when(x)})`).join('; ')}.`);
+  }
+  const scope = pooledOnly ? `pooled over the ${all.length} model pairs` : 'beyond two standard errors';
+  p(`**Reading.** ${pooledOnly ? 'Pooled over the model pairs, b' : 'B'}eyond two standard errors, VIAR has the lower masked MSE in ${mseBetter} and the higher in ${mseWorse} of the ${decide.length} mask × condition settings, ` +
+    `higher agreement in ${agrBetter} and lower in ${agrWorse}; the remaining differences are within noise.` +
+    (pooledOnly ? ` Under the conservative error (pairs fully correlated) ${conservative} of the ${decide.length} masked-MSE differences pass two standard errors; ` +
+      `${anyPairLower ? 'some' : 'no'} single pair has VIAR lower beyond two standard errors in any setting.` : '') +
+    ' Both models inpaint plausibly zero-shot (masked MSE far below the blank fill\'s, the kept context is reproduced up to the tokenizer\'s error), ' +
     `and conditioning on the true class helps both. The seam (jump across the mask edge) is lower for VIAR in ${seamLower} and higher in ${seamHigher} settings beyond 2 SE. Per-image spreads (±, one standard deviation, in the table above) are wide compared with the gaps.`);
   verdicts.push({
     claim: 'Zero-shot inpainting/editing: VIAR gives sharper details and smoother boundaries than VAR', section: '#7-zero-shot-inpainting',
-    verdict: mseBetter === pairs.length ? '**holds**' : mseBetter > mseWorse ? '**holds partly**' : mseWorse > mseBetter ? '**does not hold here**' : '**not supported here** (no consistent difference)',
-    why: `paired over the same images and seeds, VIAR − VAR masked MSE is lower beyond 2 SE in ${mseBetter}, higher in ${mseWorse} of ${pairs.length} settings; agreement higher in ${agrBetter}, lower in ${agrWorse}; seam lower in ${seamLower}, higher in ${seamHigher}; both inpaint zero-shot`,
+    verdict: mseBetter === decide.length ? '**holds**' : mseBetter > mseWorse ? '**holds partly**' : mseWorse > mseBetter ? '**does not hold here**' : '**not supported here** (no consistent difference)',
+    why: `paired over the same images and seeds, ${scope}: VIAR − VAR masked MSE is lower beyond 2 SE in ${mseBetter}, higher in ${mseWorse} of ${decide.length} settings` +
+      (pooledOnly ? ` (${conservative} beyond 2 SE if the pairs were fully correlated)` : '') +
+      `; agreement higher in ${agrBetter}, lower in ${agrWorse}; seam lower in ${seamLower}, higher in ${seamHigher}; both inpaint zero-shot`,
   });
 } else missing(`${dir}/inpainting.json`, 'npx tsx experiments/inpainting.ts');
 
@@ -651,7 +691,7 @@ if (budget) {
     reading.push(`At ${fmtInt(n)} steps, the largest budget with at least 2 evaluated seeds of every kind, VAR reaches FID-proxy ${sp(v.fid)} and agreement ${spPct(v.agreement)} over ${v.fid!.n} seeds in ${secs(v.seconds)} of GPU training. ` +
       gpuComparisons.map((c) => `At matched steps the claim **${c.step.decision}** for ${KIND_NAME[c.variant]} (${c.p.fid!.n} seeds, ${secs(c.p.seconds)}): ${stepText(c)}.`).join(' '));
     reading.push(`Matched GPU time is a different comparison, because the kinds' steps cost differently: ms/step ${budgetKinds.map((k) => `${KIND_NAME[k]} ${sp(budgetAt(k, n)?.msPerStep ?? null, 1)}`).join(', ')} at ${fmtInt(n)} steps. ` +
-      gpuComparisons.map((c) => `${timeText(c)}: **${c.time}** at matched GPU time.`).join(' '));
+      gpuComparisons.map((c) => `${timeText(c)}: **${c.time}** at matched GPU time${c.time === 'holds partly' ? ' (worse on average, within the seed spread)' : ''}.`).join(' '));
     const off = budgetAt('viar-official', n), shipped = budgetAt('viar', n);
     const first = budgetSteps[0]!;
     const offFirst = budgetAt('viar-official', first);
@@ -668,7 +708,7 @@ if (budget) {
         budgetFinding = `**Found on the way** ([section 9](${BUDGET_SECTION})): the shipped VIAR's reduced training iteration ranges (${ranges(shippedCfg).replace(/, sampled.*$/, '')}) are what make it learn slowly. ` +
           `The same model trained with the official ranges (${ranges(officialCfg).replace(/, sampled.*$/, '')}) reaches at ${fmtInt(n)} steps val loss ${sp(off.valLoss, 3)} against the shipped ranges' ${sp(shipped.valLoss, 3)} and VAR's ${sp(v.valLoss, 3)}, ` +
           `agreement ${spPct(off.agreement)} against ${spPct(shipped.agreement)} and ${spPct(v.agreement)}: with the official ranges VIAR learns ${pace}` +
-          (fidGap ? `, though its FID-proxy stays above VAR's (${sp(off.fid)} vs ${sp(v.fid)})` : '') + '. The validation loss involves no sampling, so the gap is the training ranges\', not the sampling schedule\'s.';
+          (fidGap ? `${offVsVar === 'worse' ? ', and' : ', though'} its FID-proxy stays above VAR's (${sp(off.fid)} vs ${sp(v.fid)})` : '') + '. The validation loss involves no sampling, so the gap is the training ranges\', not the sampling schedule\'s.';
       }
       reading.push(`${shippedSlow && offVsVar !== 'worse' ? 'Per step, the iteration ranges matter more than the parameter count: a' : 'A'}t ${fmtInt(n)} steps val loss is ${sp(shipped.valLoss, 3)} for VIAR-shipped, ${sp(off.valLoss, 3)} for VIAR-official and ${sp(v.valLoss, 3)} for VAR` +
         (shippedSlow ? `; VIAR-shipped is behind both on every seed, while VIAR-official learns ${pace}. The validation loss involves no sampling, so this is the training ranges' doing, not the sampling schedule's (section 3 found the shipped model's quality flat across schedules).` : '.'));

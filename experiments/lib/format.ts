@@ -76,3 +76,28 @@ export function matchVerdict(a: SeedRange | null, b: SeedRange | null, opts: { m
   if (order === 'better') return { decision: 'holds', reason: 'better on every seed' };
   return a.mean <= b.mean ? { decision: 'holds', reason: 'matches within the seed spread' } : { decision: 'holds partly', reason: 'worse on average, within the seed spread' };
 }
+
+/**
+ * "a matches or beats b at a matched cost" (e.g. GPU time) from matchVerdict against b's two points that bracket a's
+ * cost: `cheaper` (no more cost than a) and `dearer` (at least as much). Behind the cheaper point, the matched-steps
+ * rule decides (does not hold, or holds partly when worse on average within the seed spread); as good as the dearer
+ * point, holds; anything else (a point missing, or a between the two) is inconclusive.
+ */
+export function matchedCostVerdict(cheaper: MatchDecision | null, dearer: MatchDecision | null): MatchDecision {
+  if (cheaper === 'does not hold' || cheaper === 'holds partly') return cheaper;
+  return dearer === 'holds' ? 'holds' : 'inconclusive';
+}
+
+/** A paired difference's mean and standard error. */
+export interface MeanSe { mean: number; se: number }
+
+/**
+ * The mean of k paired differences measured on independently trained model pairs (the same images and seeds each
+ * time): its standard error if the pairs' errors were independent, √(Σ seᵢ²)/k, and the conservative one if they
+ * were fully correlated (they share the images), Σ seᵢ/k. The truth lies between.
+ */
+export function poolPairs(diffs: MeanSe[]): { mean: number; se: number; seCorrelated: number; k: number } {
+  const k = diffs.length;
+  const mean = diffs.reduce((s, d) => s + d.mean, 0) / k;
+  return { mean, se: Math.sqrt(diffs.reduce((s, d) => s + d.se * d.se, 0)) / k, seCorrelated: diffs.reduce((s, d) => s + d.se, 0) / k, k };
+}
