@@ -711,6 +711,16 @@ if (budget) {
       gpuComparisons.map((c) => `At matched steps the claim **${c.step.decision}** for ${KIND_NAME[c.variant]} (${c.p.fid!.n} seeds, ${secs(c.p.seconds)}): ${stepText(c)}.`).join(' '));
     reading.push(`Matched GPU time is a different comparison, because the kinds' steps cost differently: ms/step ${budgetKinds.map((k) => `${KIND_NAME[k]} ${sp(budgetAt(k, n)?.msPerStep ?? null, 1)}`).join(', ')} at ${fmtInt(n)} steps. ` +
       gpuComparisons.map((c) => `${timeText(c)}: **${c.time}** at matched GPU time${c.time === 'holds partly' ? ' (worse on average, within the seed spread)' : ''}.`).join(' '));
+    // the same step measured slower at a larger budget: the step is dispatched from the host's CPU, shared with the evaluations
+    const previous = budgetSteps.filter((x) => x < n).at(-1);
+    const slower = previous === undefined ? [] : (['var', 'viar'] as const).filter((k) => {
+      const now = budgetAt(k, n)?.msPerStep, before = budgetAt(k, previous)?.msPerStep;
+      return now && before && now.mean > 1.15 * before.mean;
+    });
+    if (previous !== undefined && slower.length) {
+      reading.push(`The same step measured slower at ${fmtInt(n)} than at ${fmtInt(previous)} steps (ms/step ${slower.map((k) => `${KIND_NAME[k]} ${fmt(budgetAt(k, previous)!.msPerStep!.mean, 1)} → ${fmt(budgetAt(k, n)!.msPerStep!.mean, 1)}`).join(', ')}): ` +
+        'most likely because a captured step is dispatched from the host\'s CPU, whose cores the evaluations share (not measured apart); the training seconds, and with them the matched-GPU-time comparison, carry this noise; the matched-steps comparison does not.');
+    }
     const off = budgetAt('viar-official', n), shipped = budgetAt('viar', n);
     const first = budgetSteps[0]!;
     const offFirst = budgetAt('viar-official', first);
