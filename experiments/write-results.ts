@@ -36,14 +36,17 @@ const inpainting = load(`${dir}/inpainting.json`);
 /** Inpainting repeated on further model pairs of the budget curve, one folder each: ${dir}/inpainting-seed<N>/inpainting.json. */
 const inpaintingPairs = (existsSync(dir) ? readdirSync(dir) : []).filter((n) => /^inpainting-seed\d+$/.test(n)).sort()
   .map((n) => load(`${dir}/${n}/inpainting.json`)).filter((x): x is J => !!x);
-/** Which trained pair an inpainting file used, from its checkpoint paths: "seed N" for a budget-curve pair, else 'shipped'. */
-const pairName = (x: J) => { const seed = /seed(\d+)/.exec(String(x.viarCheckpoint))?.[1]; return seed === undefined ? 'shipped' : `seed ${seed}`; };
+/** The budget-curve run an inpainting file's VIAR came from, read off its checkpoint path (…/<kind>-seed<N>-steps<S>/…); null: the shipped checkpoints. */
+function budgetRunOf(x: J): { kind: BudgetKind; seed: number; steps: number } | null {
+  const m = /(viar(?:-official)?)-seed(\d+)-steps(\d+)/.exec(String(x.viarCheckpoint));
+  return m ? { kind: m[1] as BudgetKind, seed: Number(m[2]), steps: Number(m[3]) } : null;
+}
+const pairName = (x: J) => { const run = budgetRunOf(x); return run ? `seed ${run.seed}` : 'shipped'; };
 /** The models behind an inpainting file, in words (budget-curve runs are not shipped: their weights stay on the machine that trained them). */
 function modelsOf(x: J): string {
-  const path = /(viar[a-z-]*)-seed(\d+)-steps(\d+)/.exec(String(x.viarCheckpoint));
-  if (!path) return ' Models: the shipped checkpoints.';
-  const kind = path[1] === 'viar-official' ? 'VIAR-official' : 'VIAR-shipped';
-  return ` Models: ${kind} and VAR of the GPU budget curve (section 9), seed ${path[2]} at ${fmtInt(Number(path[3]))} steps, inpainted on the machine that trained them (their weights are not shipped; the campaign writes them under checkpoints/budget/).`;
+  const run = budgetRunOf(x);
+  return !run ? ' Models: the shipped checkpoints.'
+    : ` Models: ${KIND_NAME[run.kind]} and VAR of the GPU budget curve (section 9), seed ${run.seed} at ${fmtInt(run.steps)} steps, inpainted on the machine that trained them (their weights are not shipped; the campaign writes them under checkpoints/budget/).`;
 }
 const matched = load(`${dir}/matched-budget.json`);
 const evalVar = load('docs/eval-var-mnist.json');
@@ -116,15 +119,21 @@ const gpuComparisons: GpuComparison[] = decisiveSteps === null ? [] : (['viar-of
   const time = matchedCostVerdict(less ? vs(less).decision : null, more ? vs(more).decision : null);
   return [{ variant, steps: decisiveSteps, p, ref, step: vs(ref), less, more, time }];
 });
+/** A matched-GPU-time decision in words: "holds partly" says what it means. */
+const timeWords = (d: MatchDecision) => (d === 'holds partly' ? `${d} (worse on average, within the seed spread)` : d);
 const gpuOf = (variant: BudgetKind) => gpuComparisons.find((c) => c.variant === variant) ?? null;
 const secs = (x: SeedRange | null) => `${sp(x, 0)} s`;
 /** "at matched steps" in words: FID-proxy and agreement against VAR's. */
 const stepText = (c: GpuComparison) => `${KIND_NAME[c.variant]} FID-proxy ${sp(c.p.fid)} vs VAR's ${sp(c.ref.fid)} (${c.step.reason}), agreement ${spPct(c.p.agreement)} vs ${spPct(c.ref.agreement)}`;
-/** VAR's place against VIAR on a lower-is-better figure: behind, ahead of, or level with (equal means). */
-const aheadOrBehind = (viar: SeedRange, v: SeedRange) => { const o = rangeOrder(viar, v); return o === 'better' ? 'behind' : o === 'worse' ? 'ahead of' : v.mean < viar.mean ? 'ahead of' : v.mean > viar.mean ? 'behind' : 'level with'; };
+/** VAR's place against a VIAR on a lower-is-better figure, in words: behind / ahead of on every seed, else by the means. */
+function varPlace(viar: SeedRange, v: SeedRange, name: string): string {
+  const o = rangeOrder(viar, v);
+  if (o !== 'overlap') return `${o === 'better' ? 'behind' : 'ahead of'} ${name}`;
+  return v.mean === viar.mean ? `level with ${name}` : `${v.mean < viar.mean ? 'ahead of' : 'behind'} ${name} on average (the seed ranges overlap)`;
+}
 /** "at matched GPU time" in words: the VAR points that bracket this VIAR's training time. */
 const timeText = (c: GpuComparison) => {
-  const side = (q: BudgetPointX, how: string) => `VAR at ${fmtInt(q.steps)} steps (${how}: ${secs(q.seconds)}) reaches FID-proxy ${sp(q.fid)}, ${aheadOrBehind(c.p.fid!, q.fid!)} ${KIND_NAME[c.variant]}${rangeOrder(c.p.fid!, q.fid!) === 'overlap' ? ' on average (the seed ranges overlap)' : ''}` +
+  const side = (q: BudgetPointX, how: string) => `VAR at ${fmtInt(q.steps)} steps (${how}: ${secs(q.seconds)}) reaches FID-proxy ${sp(q.fid)}, ${varPlace(c.p.fid!, q.fid!, KIND_NAME[c.variant])}` +
     (!draws(c.p) && !draws(q) ? ' (neither draws its class)' : '');
   return `${KIND_NAME[c.variant]}'s ${fmtInt(c.steps)} steps took ${secs(c.p.seconds)} of GPU training; ` +
     [c.less ? side(c.less, 'no more GPU time') : 'no evaluated VAR run had less GPU time', c.more ? side(c.more, 'at least as much GPU time') : 'no evaluated VAR run had as much'].join('; ');
@@ -153,7 +162,7 @@ function pushMatchedVerdictFromGpu(cpuNote: string | null): boolean {
   const best = (ds: MatchDecision[]) => ds.reduce((b, d) => (DECISION_RANK.indexOf(d) > DECISION_RANK.indexOf(b) ? d : b));
   const stepDecision = best(gpuComparisons.map((c) => c.step.decision));
   const times = gpuComparisons.map((c) => c.time);
-  const timePart = new Set(times).size === 1 ? `${times[0]} at matched GPU time` : `at matched GPU time: ${gpuComparisons.map((c) => `${c.time} (${KIND_NAME[c.variant]}${c.time === 'holds partly' ? ': worse on average, within the seed spread' : ''})`).join(', ')}`;
+  const timePart = new Set(times).size === 1 ? `${times[0]} at matched GPU time` : `at matched GPU time: ${gpuComparisons.map((c) => `${timeWords(c.time)} for ${KIND_NAME[c.variant]}`).join(', ')}`;
   verdicts.push({
     claim: MATCHED_CLAIM, section: BUDGET_SECTION,
     verdict: `**${stepDecision}** at ${fmtInt(gpuComparisons[0]!.steps)} steps; ${timePart}`,
@@ -488,14 +497,14 @@ if (inpainting) {
     const same = all.map((x) => (x.paired as J[]).find((e) => settingOf(e) === settingOf(d))).filter((e): e is J => !!e);
     return { mask: d.mask, condition: d.condition, each: same, maskedMse: poolPairs(same.map((e) => e.maskedMse)), seam: poolPairs(same.map((e) => e.seam)), agreement: poolPairs(same.map((e) => e.agreement)) };
   });
-  const pooledOnly = more.length > 0;
-  const decide = pooledOnly ? pooled : pairs;
+  const severalPairs = more.length > 0;
+  const decide = severalPairs ? pooled : pairs;
   const count = (key: 'maskedMse' | 'seam' | 'agreement', sign: number) => decide.filter((d) => sigOf(d[key]) === sign).length;
   const mseBetter = count('maskedMse', -1), mseWorse = count('maskedMse', 1), agrBetter = count('agreement', 1), agrWorse = count('agreement', -1);
   const seamLower = count('seam', -1), seamHigher = count('seam', 1);
   const conservative = pooled.filter((d) => Math.abs(d.maskedMse.mean) > 2 * d.maskedMse.seCorrelated).length;
   const anyPairLower = pooled.some((d) => d.each.some((e) => sigOf(e.maskedMse) === -1));
-  if (pooledOnly) {
+  if (severalPairs) {
     p(`The same measurement on ${all.length} independently trained model pairs (${all.map((x) => pairName(x)).join('; ')}), masked MSE VIAR − VAR per pair and pooled ` +
       '(mean of the pairs; ± the standard error if the pairs were independent, and in brackets if they were fully correlated, since they share the images and seeds):');
     p(mdTable(['mask', 'condition', ...all.map((x) => pairName(x)), 'pooled masked MSE', 'pooled seam', 'pooled agreement'],
@@ -504,18 +513,18 @@ if (inpainting) {
       ['l', 'l', ...all.map((): 'r' => 'r'), 'r', 'r', 'r']));
     p(`Commands of the further pairs: ${more.map((x) => `${cmd(x)} (${when(x)})`).join('; ')}.`);
   }
-  const scope = pooledOnly ? `pooled over the ${all.length} model pairs` : 'beyond two standard errors';
-  p(`**Reading.** ${pooledOnly ? 'Pooled over the model pairs, b' : 'B'}eyond two standard errors, VIAR has the lower masked MSE in ${mseBetter} and the higher in ${mseWorse} of the ${decide.length} mask × condition settings, ` +
+  const scope = severalPairs ? `pooled over the ${all.length} model pairs` : 'beyond two standard errors';
+  p(`**Reading.** ${severalPairs ? 'Pooled over the model pairs, b' : 'B'}eyond two standard errors, VIAR has the lower masked MSE in ${mseBetter} and the higher in ${mseWorse} of the ${decide.length} mask × condition settings, ` +
     `higher agreement in ${agrBetter} and lower in ${agrWorse}; the remaining differences are within noise.` +
-    (pooledOnly ? ` Under the conservative error (pairs fully correlated) ${conservative} of the ${decide.length} masked-MSE differences pass two standard errors; ` +
+    (severalPairs ? ` Under the conservative error (pairs fully correlated) ${conservative} of the ${decide.length} masked-MSE differences pass two standard errors; ` +
       `${anyPairLower ? 'some' : 'no'} single pair has VIAR lower beyond two standard errors in any setting.` : '') +
     ' Both models inpaint plausibly zero-shot (masked MSE far below the blank fill\'s, the kept context is reproduced up to the tokenizer\'s error), ' +
     `and conditioning on the true class helps both. The seam (jump across the mask edge) is lower for VIAR in ${seamLower} and higher in ${seamHigher} settings beyond 2 SE. Per-image spreads (±, one standard deviation, in the table above) are wide compared with the gaps.`);
   // why: a fill is drawn by the generator, so set the gap beside the same models' sample quality (budget curve, section 9)
   const fidOf = (x: J) => {
-    const m = /(viar[a-z-]*)-seed(\d+)-steps(\d+)/.exec(String(x.viarCheckpoint));
-    const run = (kind: string) => (m ? budgetRuns.find((r) => r.data === 'mnist' && r.kind === kind && r.seed === Number(m[2]) && r.steps === Number(m[3]))?.eval?.fidProxy : undefined);
-    return m ? { viar: run(m[1]), var: run('var'), kind: m[1] === 'viar-official' ? 'VIAR-official' : 'VIAR-shipped' } : null;
+    const run = budgetRunOf(x);
+    const fid = (kind: BudgetKind) => budgetRuns.find((r) => r.data === 'mnist' && r.kind === kind && r.seed === run!.seed && r.steps === run!.steps)?.eval?.fidProxy;
+    return run ? { viar: fid(run.kind), var: fid('var'), kind: KIND_NAME[run.kind] } : null;
   };
   const fids = all.map(fidOf);
   if (fids.every((q) => q?.viar !== undefined && q.var !== undefined)) {
@@ -534,7 +543,7 @@ if (inpainting) {
     claim: 'Zero-shot inpainting/editing: VIAR gives sharper details and smoother boundaries than VAR', section: '#7-zero-shot-inpainting',
     verdict: mseBetter === decide.length ? '**holds**' : mseBetter > mseWorse ? '**holds partly**' : mseWorse > mseBetter ? '**does not hold here**' : '**not supported here** (no consistent difference)',
     why: `paired over the same images and seeds, ${scope}: VIAR − VAR masked MSE is lower beyond 2 SE in ${mseBetter}, higher in ${mseWorse} of ${decide.length} settings` +
-      (pooledOnly ? ` (${conservative} beyond 2 SE if the pairs were fully correlated)` : '') +
+      (severalPairs ? ` (${conservative} beyond 2 SE if the pairs were fully correlated)` : '') +
       `; agreement higher in ${agrBetter}, lower in ${agrWorse}; seam lower in ${seamLower}, higher in ${seamHigher}; both inpaint zero-shot`,
   });
 } else missing(`${dir}/inpainting.json`, 'npx tsx experiments/inpainting.ts');
@@ -710,7 +719,7 @@ if (budget) {
     reading.push(`At ${fmtInt(n)} steps, the largest budget with at least 2 evaluated seeds of every kind, VAR reaches FID-proxy ${sp(v.fid)} and agreement ${spPct(v.agreement)} over ${v.fid!.n} seeds in ${secs(v.seconds)} of GPU training. ` +
       gpuComparisons.map((c) => `At matched steps the claim **${c.step.decision}** for ${KIND_NAME[c.variant]} (${c.p.fid!.n} seeds, ${secs(c.p.seconds)}): ${stepText(c)}.`).join(' '));
     reading.push(`Matched GPU time is a different comparison, because the kinds' steps cost differently: ms/step ${budgetKinds.map((k) => `${KIND_NAME[k]} ${sp(budgetAt(k, n)?.msPerStep ?? null, 1)}`).join(', ')} at ${fmtInt(n)} steps. ` +
-      gpuComparisons.map((c) => `${timeText(c)}: **${c.time}** at matched GPU time${c.time === 'holds partly' ? ' (worse on average, within the seed spread)' : ''}.`).join(' '));
+      gpuComparisons.map((c) => `${timeText(c)}: **${timeWords(c.time)}** at matched GPU time.`).join(' '));
     // the same step measured slower at a larger budget: the step is dispatched from the host's CPU, shared with the evaluations
     const previous = budgetSteps.filter((x) => x < n).at(-1);
     const slower = previous === undefined ? [] : (['var', 'viar'] as const).filter((k) => {
